@@ -1,0 +1,100 @@
+// Normalised, validated Kubernetes objects: what the store holds after a source delivered raw objects
+// and validation accepted them. Planners read only these types, never raw API objects.
+
+export type IpFamily = "IPv4" | "IPv6";
+export type Protocol = "TCP" | "UDP" | "SCTP";
+
+/** "namespace/name" */
+export type ObjectKey = string;
+
+export interface ServicePort {
+  /** May be "" for a single unnamed port. */
+  name: string;
+  protocol: Protocol;
+  port: number;
+  /** 0 when the service has no node port. */
+  nodePort: number;
+  /** A number, or a port name resolved against EndpointSlice ports. */
+  targetPort: number | string;
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  type: "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName";
+  /** Empty for headless services (clusterIP: None) and ExternalName. */
+  clusterIPs: string[];
+  ipFamilies: IpFamily[];
+  ports: ServicePort[];
+  externalIPs: string[];
+  /** LoadBalancer ingress IPs whose ipMode is not "Proxy". */
+  loadBalancerIPs: string[];
+  loadBalancerSourceRanges: string[];
+  externalTrafficPolicy: "Cluster" | "Local";
+  internalTrafficPolicy: "Cluster" | "Local";
+  /** 0 when sessionAffinity is None. */
+  sessionAffinityTimeoutSeconds: number;
+  annotations: Record<string, string>;
+}
+
+export interface EndpointConditions {
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions: EndpointConditions;
+  nodeName?: string;
+  zone?: string;
+  /** Zones this endpoint is hinted for (topology-aware routing). */
+  hintZones?: string[];
+}
+
+export interface EndpointPort {
+  name: string;
+  protocol: Protocol;
+  port: number;
+}
+
+export interface EndpointSlice {
+  namespace: string;
+  name: string;
+  /** From label kubernetes.io/service-name. */
+  serviceName: string;
+  addressType: IpFamily | "FQDN";
+  endpoints: Endpoint[];
+  ports: EndpointPort[];
+}
+
+export interface Node {
+  name: string;
+  addresses: string[];
+  podCIDRs: string[];
+  zone?: string;
+}
+
+export interface Namespace {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  uid: string;
+  nodeName?: string;
+  podIPs: string[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** The validated state the planners work from. Keys are "namespace/name" (Node, Namespace: "name"). */
+export interface Snapshot {
+  services: Map<ObjectKey, Service>;
+  endpointSlices: Map<ObjectKey, EndpointSlice>;
+  nodes: Map<string, Node>;
+  namespaces: Map<string, Namespace>;
+  pods: Map<ObjectKey, Pod>;
+}
