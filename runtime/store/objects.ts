@@ -90,6 +90,48 @@ export interface Pod {
   annotations: Record<string, string>;
 }
 
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  values: string[];
+}
+
+/** A Kubernetes label selector; an empty selector (no labels, no expressions) selects everything. */
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: LabelSelectorRequirement[];
+}
+
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except: string[] };
+}
+
+export interface NetworkPolicyPort {
+  protocol: Protocol;
+  /** Absent: every port. A name is resolved against the selected pods' container ports. */
+  port?: number | string;
+  /** With a numeric port: the inclusive end of a port range. */
+  endPort?: number;
+}
+
+export interface NetworkPolicyRule {
+  /** Empty: every peer (the rule's `from`/`to` was absent or empty). */
+  peers: NetworkPolicyPeer[];
+  /** Empty: every port. */
+  ports: NetworkPolicyPort[];
+}
+
+export interface NetworkPolicy {
+  namespace: string;
+  name: string;
+  podSelector: LabelSelector;
+  policyTypes: ("Ingress" | "Egress")[];
+  ingress: NetworkPolicyRule[];
+  egress: NetworkPolicyRule[];
+}
+
 /** The validated state the planners work from. Keys are "namespace/name" (Node, Namespace: "name"). */
 export interface Snapshot {
   services: Map<ObjectKey, Service>;
@@ -97,4 +139,6 @@ export interface Snapshot {
   nodes: Map<string, Node>;
   namespaces: Map<string, Namespace>;
   pods: Map<ObjectKey, Pod>;
+  /** Optional so snapshots built by hand for service tests need not carry it; the store always fills it. */
+  networkPolicies?: Map<ObjectKey, NetworkPolicy>;
 }

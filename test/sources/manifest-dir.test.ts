@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ManifestDirSource } from "../../runtime/sources/manifest-dir.ts";
+import type { SourceEvent, SourceProblem } from "../../runtime/sources/source.ts";
+
+const test = suite("manifest directory source");
+
+function recorder() {
+  const state = { events: [] as SourceEvent[], problems: [] as SourceProblem[], synced: 0 };
+  return {
+    state,
+    sink: {
+      events: (e: SourceEvent[]) => state.events.push(...e),
+      synced: () => state.synced++,
+      problems: (p: SourceProblem[]) => {
+        state.problems = p;
+      },
+    },
+  };
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const svc = (name: string, port: number) =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: 10.96.0.10, ports: [{port: ${port}}]}\n`;
+
+test("initial listing, then adds, updates, deletes as files change (fs.watch)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wpt-src-"));
+  const { state, sink } = recorder();
+  const source = new ManifestDirSource({ dir, debounceMs: 20, rescanMs: 0 });
+  try {
+    writeFileSync(join(dir, "a.yaml"), `${svc("a", 80)}---\n${svc("b", 80)}`);
+    writeFileSync(join(dir, ".hidden.yaml"), svc("hidden", 80));
+    await source.start(sink);
+    assert.is(state.synced, 1);
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["add default/a", "add default/b"],
+    );
+    state.events.length = 0;
+
+    writeFileSync(join(dir, "a.yaml"), `${svc("a", 81)}---\n${svc("b", 80)}`);
+    await waitFor(() => state.events.length > 0, "update");
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["update default/a"],
+    );
+    state.events.length = 0;
+
+    writeFileSync(join(dir, "a.yaml"), svc("a", 81));
+    await waitFor(() => state.events.length > 0, "delete");
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["delete default/b"],
+    );
+    state.events.length = 0;
+
+    // A file that stops parsing keeps its last good objects and reports a problem.
+    writeFileSync(join(dir, "a.yaml"), "kind: Service\nmetadata: [broken\n");
+    await waitFor(() => state.problems.length > 0, "problem");
+    assert.match(state.problems[0].message, "keeping the last good version");
+    assert.equal(state.events, []);
+
+    unlinkSync(join(dir, "a.yaml"));
+    await waitFor(() => state.events.length > 0, "delete after removal");
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["delete default/a"],
+    );
+  } finally {
+    await source.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("duplicates across files: the first file wins and the second is reported", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wpt-src-"));
+  const { state, sink } = recorder();
+  const source = new ManifestDirSource({ dir, rescanMs: 0 });
+  try {
+    writeFileSync(join(dir, "1.yaml"), svc("a", 80));
+    writeFileSync(
+      join(dir, "2.json"),
+      JSON.stringify({ kind: "Service", metadata: { name: "a" }, spec: {} }),
+    );
+    await source.start(sink);
+    assert.is(state.events.length, 1);
+    assert.equal((state.events[0].object.spec as { ports: unknown[] }).ports, [{ port: 80 }]);
+    assert.equal(state.problems, [
+      { origin: "2.json", message: "Service default/a: duplicate of the one in 1.yaml; ignored" },
+    ]);
+  } finally {
+    await source.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a missing directory is a clear error", async () => {
+  const source = new ManifestDirSource({ dir: "/nonexistent/wasmplane-manifests" });
+  try {
+    await source.start(recorder().sink);
+    assert.unreachable("started");
+  } catch (err) {
+    assert.match(
+      (err as Error).message,
+      "manifests directory /nonexistent/wasmplane-manifests does not exist",
+    );
+  }
+});
+
+test.run();
