@@ -1,0 +1,262 @@
+// Agent configuration: a YAML/JSON file and command-line flags; a flag wins over the same key in the
+// file. Every bad value is reported naming the flag or the file key.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { parse as parseYaml } from "yaml";
+import { parseCIDR, parseIP } from "../store/ip.ts";
+import { parseDuration } from "./duration.ts";
+
+export interface AgentConfig {
+  nodeName: string;
+  /** Node IPs for NodePorts; empty means "every global address of the node namespace" (found at start). */
+  nodeIPs: string[];
+  nodeZone?: string;
+  clusterCIDRs: string[];
+  serviceCIDRs: string[];
+  masqueradeAll: boolean;
+  /** Standalone source: a directory of manifests. */
+  manifests?: string;
+  /** Program this named network namespace instead of the agent's own. */
+  netns?: string;
+  /** Bursts of changes are coalesced: at most one sync per interval. */
+  minSyncIntervalMs: number;
+  /** Periodic full resync: reads the kernel table back and heals drift. 0 disables. */
+  resyncIntervalMs: number;
+  /** "unix:/path", "/path" or "127.0.0.1:port"; "" disables the status endpoint. */
+  statusAddress: string;
+  /** Reserved for the LB plugin host: { default, plugins, grants }. */
+  lb: Record<string, unknown>;
+  /** Reserved for the CNI server: { socket, stateDir, … }. */
+  cni: Record<string, unknown>;
+}
+
+export const defaultStatusAddress = "unix:/run/wasmplane/status.sock";
+
+export function defaultConfig(): AgentConfig {
+  return {
+    nodeName: hostname(),
+    nodeIPs: [],
+    clusterCIDRs: [],
+    serviceCIDRs: [],
+    masqueradeAll: false,
+    minSyncIntervalMs: 1000,
+    resyncIntervalMs: 30_000,
+    statusAddress: defaultStatusAddress,
+    lb: {},
+    cni: {},
+  };
+}
+
+export const agentUsage = `usage: wasmplane agent [options]
+
+  --manifests DIR          watch a directory of YAML/JSON Kubernetes objects (standalone mode)
+  --netns NAME             program the named network namespace instead of the current one
+  --node-name NAME         this node's name (default: the host name)
+  --node-ip IP             a node IP for NodePorts (repeatable; default: the namespace's global addresses)
+  --node-zone ZONE         this node's topology zone
+  --cluster-cidr CIDR      pod CIDR of the cluster (repeatable; one per family)
+  --service-cidr CIDR      service CIDR (repeatable; unallocated IPs in it are dropped)
+  --masquerade-all         masquerade all traffic to services
+  --min-sync-interval D    coalesce changes: at most one sync per D (default 1s)
+  --resync-interval D      full resync with kernel read-back every D (default 30s; 0 disables)
+  --status-address ADDR    unix:/path or 127.0.0.1:port for status (default ${defaultStatusAddress}; "" disables)
+  --config FILE            YAML/JSON file with the same options (camelCase keys); flags win`;
+
+const flagOptions = {
+  manifests: { type: "string" },
+  netns: { type: "string" },
+  "node-name": { type: "string" },
+  "node-ip": { type: "string", multiple: true },
+  "node-zone": { type: "string" },
+  "cluster-cidr": { type: "string", multiple: true },
+  "service-cidr": { type: "string", multiple: true },
+  "masquerade-all": { type: "boolean" },
+  "min-sync-interval": { type: "string" },
+  "resync-interval": { type: "string" },
+  "status-address": { type: "string" },
+  "status-socket": { type: "string" },
+  config: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export class ConfigError extends Error {}
+
+type Where = (key: string) => string;
+
+function ips(values: unknown, where: string): string[] {
+  if (!Array.isArray(values)) throw new ConfigError(`${where}: must be a list of IP addresses`);
+  return values.map((v, i) => {
+    const ip = typeof v === "string" ? parseIP(v) : null;
+    if (!ip) throw new ConfigError(`${where}[${i}]: must be an IP address, got ${JSON.stringify(v)}`);
+    return ip.text;
+  });
+}
+
+function cidrs(values: unknown, where: string): string[] {
+  if (!Array.isArray(values)) throw new ConfigError(`${where}: must be a list of CIDRs`);
+  return values.map((v, i) => {
+    const cidr = typeof v === "string" ? parseCIDR(v.trim()) : null;
+    if (!cidr)
+      throw new ConfigError(`${where}[${i}]: must be a CIDR such as 10.244.0.0/16, got ${JSON.stringify(v)}`);
+    return cidr.text;
+  });
+}
+
+function duration(value: unknown, where: string): number {
+  const ms = parseDuration(value);
+  if (ms === null)
+    throw new ConfigError(
+      `${where}: must be a duration such as 500ms, 1s or 2m, got ${JSON.stringify(value)}`,
+    );
+  return ms;
+}
+
+function text(value: unknown, where: string): string {
+  if (typeof value !== "string")
+    throw new ConfigError(`${where}: must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function section(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ConfigError(`${where}: must be an object`);
+  return value as Record<string, unknown>;
+}
+
+/** A comma-separated string is accepted where a list is expected (as kube-proxy's flags do). */
+function list(value: unknown): unknown {
+  return typeof value === "string"
+    ? value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : value;
+}
+
+/** Applies the keys of a config file (already parsed) onto `config`. */
+export function applyConfigFile(config: AgentConfig, file: Record<string, unknown>, name: string): void {
+  const where: Where = (key) => `config ${name}: ${key}`;
+  for (const [key, value] of Object.entries(file)) {
+    switch (key) {
+      case "nodeName":
+        config.nodeName = text(value, where(key));
+        break;
+      case "nodeIPs":
+      case "nodeIP":
+        config.nodeIPs = ips(list(value), where(key));
+        break;
+      case "nodeZone":
+        config.nodeZone = text(value, where(key));
+        break;
+      case "clusterCIDRs":
+      case "clusterCIDR":
+        config.clusterCIDRs = cidrs(list(value), where(key));
+        break;
+      case "serviceCIDRs":
+      case "serviceCIDR":
+        config.serviceCIDRs = cidrs(list(value), where(key));
+        break;
+      case "masqueradeAll":
+        if (typeof value !== "boolean") throw new ConfigError(`${where(key)}: must be true or false`);
+        config.masqueradeAll = value;
+        break;
+      case "manifests":
+        config.manifests = text(value, where(key));
+        break;
+      case "netns":
+        config.netns = text(value, where(key));
+        break;
+      case "minSyncInterval":
+        config.minSyncIntervalMs = duration(value, where(key));
+        break;
+      case "resyncInterval":
+        config.resyncIntervalMs = duration(value, where(key));
+        break;
+      case "statusAddress":
+        config.statusAddress = text(value, where(key));
+        break;
+      case "lb":
+        config.lb = section(value, where(key));
+        break;
+      case "cni":
+        config.cni = section(value, where(key));
+        break;
+      default:
+        throw new ConfigError(`${where(key)}: unknown option`);
+    }
+  }
+}
+
+export function loadConfigFile(path: string): Record<string, unknown> {
+  let textContent: string;
+  try {
+    textContent = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`config ${path}: cannot read: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith(".json") ? JSON.parse(textContent) : parseYaml(textContent);
+  } catch (err) {
+    throw new ConfigError(`config ${path}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  return section(parsed, `config ${path}`);
+}
+
+export type ParsedAgentArgs = { help: true } | { help: false; config: AgentConfig };
+
+/** Parses `wasmplane agent` arguments; reads the --config file when given. */
+export function parseAgentArgs(args: string[], readFile = loadConfigFile): ParsedAgentArgs {
+  let values: ReturnType<
+    typeof parseArgs<{ options: typeof flagOptions; args: string[]; strict: true }>
+  >["values"];
+  try {
+    ({ values } = parseArgs({ args, options: flagOptions, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (values.help) return { help: true };
+  const config = defaultConfig();
+  if (values.config) applyConfigFile(config, readFile(values.config), values.config);
+  if (values.manifests !== undefined) config.manifests = values.manifests;
+  if (values.netns !== undefined) config.netns = values.netns;
+  if (values["node-name"] !== undefined) config.nodeName = values["node-name"];
+  if (values["node-zone"] !== undefined) config.nodeZone = values["node-zone"];
+  if (values["node-ip"])
+    config.nodeIPs = ips(
+      values["node-ip"].flatMap((v) => list(v) as string[]),
+      "--node-ip",
+    );
+  if (values["cluster-cidr"]) {
+    config.clusterCIDRs = cidrs(
+      values["cluster-cidr"].flatMap((v) => list(v) as string[]),
+      "--cluster-cidr",
+    );
+  }
+  if (values["service-cidr"]) {
+    config.serviceCIDRs = cidrs(
+      values["service-cidr"].flatMap((v) => list(v) as string[]),
+      "--service-cidr",
+    );
+  }
+  if (values["masquerade-all"] !== undefined) config.masqueradeAll = values["masquerade-all"];
+  if (values["min-sync-interval"] !== undefined) {
+    config.minSyncIntervalMs = duration(values["min-sync-interval"], "--min-sync-interval");
+  }
+  if (values["resync-interval"] !== undefined) {
+    config.resyncIntervalMs = duration(values["resync-interval"], "--resync-interval");
+  }
+  const status = values["status-address"] ?? values["status-socket"];
+  if (status !== undefined) config.statusAddress = status;
+  if (config.netns !== undefined && !/^[A-Za-z0-9_.-]+$/.test(config.netns)) {
+    throw new ConfigError(`--netns: must be a network namespace name, got ${JSON.stringify(config.netns)}`);
+  }
+  if (!config.manifests) {
+    throw new ConfigError(
+      "no source: give --manifests DIR (the Kubernetes API source comes in a later release)",
+    );
+  }
+  return { help: false, config };
+}
