@@ -1,0 +1,209 @@
+// The agent: source → store → planners → one nftables transaction per sync. It never syncs before
+// the source's first complete listing (an empty store would delete every service on restart), and
+// on start it reads our table back so that the first sync sends a diff, not a rewrite.
+import { performance } from "node:perf_hooks";
+import { type DesiredTable, mergeFragments } from "../../nft/desired.ts";
+import type { LbPlanner, LbResult } from "../lb/plan.ts";
+import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
+import { formatProblem } from "../store/problems.ts";
+import { Store } from "../store/store.ts";
+import { type Dataplane, type ServicePlanner, tableFamily, tableName } from "./ports.ts";
+import { type AgentStatus, type SyncRecord, servicesStatus } from "./status.ts";
+import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
+
+export interface AgentOptions {
+  nodeName: string;
+  netns?: string;
+  minSyncIntervalMs: number;
+  resyncIntervalMs: number;
+  source: Source;
+  planner: ServicePlanner;
+  lbPlanner: LbPlanner;
+  dataplane: Dataplane;
+  log?: (line: string) => void;
+  timers?: Timers;
+}
+
+export class Agent {
+  readonly store = new Store();
+  private readonly scheduler: SyncScheduler;
+  private readonly log: (line: string) => void;
+  private readonly startedAt = new Date().toISOString();
+  /** What we believe the kernel holds; null when our table does not exist. */
+  private applied: DesiredTable | null = null;
+  /** False until read back, and again after a failed apply (the kernel is the truth then). */
+  private appliedKnown = false;
+  private sourceSynced = false;
+  private lastSync: SyncRecord | null = null;
+  private lastSuccessfulSync: SyncRecord | null = null;
+  private syncCount = 0;
+  private failedCount = 0;
+  private planProblems: string[] = [];
+  private loggedProblems = new Set<string>();
+  private syncWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: AgentOptions) {
+    this.log = options.log ?? ((line) => console.log(line));
+    this.scheduler = new SyncScheduler(
+      (full) => this.sync(full),
+      { minIntervalMs: options.minSyncIntervalMs, resyncIntervalMs: options.resyncIntervalMs },
+      options.timers,
+    );
+  }
+
+  async start(): Promise<void> {
+    this.scheduler.start();
+    await this.options.source.start({
+      events: (events: SourceEvent[]) => {
+        if (this.store.apply(events) && this.sourceSynced) this.scheduler.request();
+        this.reportProblems();
+      },
+      synced: () => {
+        this.sourceSynced = true;
+        this.scheduler.request();
+      },
+      problems: (problems: SourceProblem[]) => {
+        this.store.setSourceProblems(this.options.source.description, problems);
+        this.reportProblems();
+      },
+    });
+  }
+
+  /** Stops watching and syncing; the rules stay in the kernel (traffic keeps flowing). */
+  async stop(): Promise<void> {
+    await this.options.source.stop();
+    await this.scheduler.stop();
+  }
+
+  /** Resolves after the next sync attempt finishes (for tests and the sandbox). */
+  nextSync(): Promise<void> {
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  private async sync(full: boolean): Promise<boolean> {
+    const { planner, lbPlanner, dataplane } = this.options;
+    const started = performance.now();
+    const record: SyncRecord = {
+      at: new Date().toISOString(),
+      full: full || !this.appliedKnown,
+      ok: false,
+      durationMs: 0,
+      planMs: 0,
+      applyMs: 0,
+      operations: 0,
+      bytes: 0,
+    };
+    try {
+      if (record.full) {
+        this.applied = await dataplane.readBack();
+        this.appliedKnown = true;
+      }
+      const planStart = performance.now();
+      const snapshot = this.store.snapshot();
+      const requests = planner.lbRequests(snapshot);
+      const results = requests.length > 0 ? await lbPlanner.plan(requests) : [];
+      const lb = new Map<string, LbResult>(
+        requests.map((r, i) => [
+          r.key,
+          results[i] ?? { ok: false, error: "the LB planner returned no result" },
+        ]),
+      );
+      const plan = planner.plan(snapshot, lb);
+      this.planProblems = [
+        ...plan.problems.map(formatProblem),
+        ...[...lb]
+          .filter(([, r]) => !r.ok)
+          .map(([key, r]) => `LB plan ${key}: ${r.ok ? "" : r.error} (keeping the last good plan)`),
+      ];
+      const desired = mergeFragments(tableFamily, tableName, [plan.fragment], ["services"]);
+      const tx = dataplane.diff(this.applied, desired);
+      record.planMs = performance.now() - planStart;
+      record.operations = tx.size;
+      if (tx.size > 0) {
+        const outcome = await dataplane.apply(tx);
+        record.applyMs = outcome.durationMs;
+        record.bytes = outcome.bytes;
+      }
+      this.applied = desired;
+      record.ok = true;
+      const stale = planner.staleUdpEndpoints();
+      if (stale.length > 0) {
+        await dataplane.deleteUdpConntrack(stale).catch((err: Error) => {
+          this.log(`warning: deleting stale UDP conntrack entries: ${err.message}`);
+        });
+      }
+    } catch (err) {
+      record.error = (err as Error).message;
+      // The transaction was all-or-nothing, so the kernel still holds the last good state; read it
+      // back on the retry rather than trusting our record.
+      this.appliedKnown = false;
+    }
+    record.durationMs = performance.now() - started;
+    this.finishSync(record);
+    return record.ok;
+  }
+
+  private finishSync(record: SyncRecord): void {
+    this.syncCount++;
+    this.lastSync = record;
+    if (record.ok) this.lastSuccessfulSync = record;
+    else this.failedCount++;
+    const what =
+      record.operations === 0 ? "no changes" : `${record.operations} operations, ${record.bytes} bytes`;
+    if (record.ok) {
+      if (record.operations > 0 || record.full) {
+        this.log(`sync ${record.full ? "full" : "partial"}: ${what} in ${record.durationMs.toFixed(1)}ms`);
+      }
+    } else this.log(`sync failed (will retry, keeping the last good rules): ${record.error}`);
+    this.reportProblems();
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private problems(): string[] {
+    return [
+      ...this.store.sourceProblems().map((p) => `${p.origin}: ${p.message}`),
+      ...this.store
+        .rejected()
+        .flatMap((r) =>
+          r.problems.map(
+            (p) =>
+              `${formatProblem(p)}${r.keepsLastAccepted ? " (still serving the last accepted version)" : ""}`,
+          ),
+        ),
+      ...this.planProblems,
+    ];
+  }
+
+  /** Logs each problem once when it appears, and once when it is resolved. */
+  private reportProblems(): void {
+    const current = new Set(this.problems());
+    for (const p of current) if (!this.loggedProblems.has(p)) this.log(`rejected: ${p}`);
+    for (const p of this.loggedProblems) if (!current.has(p)) this.log(`resolved: ${p}`);
+    this.loggedProblems = current;
+  }
+
+  status(): AgentStatus {
+    const problems = this.problems();
+    if (this.lastSync && !this.lastSync.ok && this.lastSync.error)
+      problems.push(`last sync failed: ${this.lastSync.error}`);
+    return {
+      node: this.options.nodeName,
+      netns: this.options.netns ?? null,
+      source: this.options.source.description,
+      startedAt: this.startedAt,
+      sourceSynced: this.sourceSynced,
+      objects: this.store.counts(),
+      services: servicesStatus(this.store.snapshot()),
+      lastSync: this.lastSync,
+      lastSuccessfulSync: this.lastSuccessfulSync,
+      syncs: {
+        total: this.syncCount,
+        failed: this.failedCount,
+        consecutiveFailures: this.scheduler.consecutiveFailures,
+      },
+      problems,
+    };
+  }
+}

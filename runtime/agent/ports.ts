@@ -1,0 +1,55 @@
+// What the agent needs from the planners and from the nftables layer, as narrow interfaces. The real
+// implementations are wired in runtime/agent/wiring.ts; tests of the agent's logic may pass fakes.
+import type { DesiredTable, TableFragment } from "../../nft/desired.ts";
+import type { LbRequest, LbResult } from "../lb/plan.ts";
+import type { Snapshot } from "../store/objects.ts";
+
+export interface PlanProblem {
+  kind: string;
+  namespace: string;
+  name: string;
+  field: string;
+  message: string;
+}
+
+export interface StaleUdpEndpoint {
+  address: string;
+  port: number;
+  serviceIP?: string;
+}
+
+/** The service planner (runtime/services/proxy.ts ServiceProxy). */
+export interface ServicePlanner {
+  lbRequests(snapshot: Snapshot): LbRequest[];
+  plan(
+    snapshot: Snapshot,
+    lb: Map<string, LbResult>,
+  ): {
+    fragment: TableFragment;
+    problems: PlanProblem[];
+    stats: { services: number; servicePorts: number; endpoints: number };
+  };
+  staleUdpEndpoints(): StaleUdpEndpoint[];
+}
+
+/** A transaction as the agent sees it: how many operations, and whether there is anything to do. */
+export interface PendingTransaction {
+  readonly size: number;
+}
+
+export interface ApplyOutcome {
+  bytes: number;
+  durationMs: number;
+}
+
+/** The kernel side for one table in one network namespace. */
+export interface Dataplane {
+  /** What the kernel holds now, or null when our table does not exist. */
+  readBack(): Promise<DesiredTable | null>;
+  diff(applied: DesiredTable | null, desired: DesiredTable): PendingTransaction;
+  apply(tx: PendingTransaction): Promise<ApplyOutcome>;
+  deleteUdpConntrack(entries: StaleUdpEndpoint[]): Promise<void>;
+}
+
+export const tableFamily = "inet";
+export const tableName = "wasmplane";

@@ -1,0 +1,142 @@
+// The agent's status: what it serves, how the last syncs went, and every problem it knows of. Built
+// from the store snapshot plus the sync records; printed by `wasmplane status`.
+import type { Snapshot } from "../store/objects.ts";
+import { formatDuration } from "./duration.ts";
+
+export interface EndpointStatus {
+  address: string;
+  state: "ready" | "serving" | "terminating" | "not-ready";
+  nodeName?: string;
+}
+
+export interface ServiceStatus {
+  key: string;
+  type: string;
+  clusterIPs: string[];
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  /** e.g. "http 80/TCP -> 8080 (node port 30080)" */
+  ports: string[];
+  endpoints: EndpointStatus[];
+}
+
+export interface SyncRecord {
+  /** ISO time the sync started. */
+  at: string;
+  full: boolean;
+  ok: boolean;
+  durationMs: number;
+  planMs: number;
+  applyMs: number;
+  /** Operations in the transaction (0: nothing changed, nothing sent). */
+  operations: number;
+  /** Bytes of the nft script sent. */
+  bytes: number;
+  error?: string;
+}
+
+export interface AgentStatus {
+  node: string;
+  netns: string | null;
+  source: string;
+  startedAt: string;
+  /** The source delivered its first complete listing (no sync happens before that). */
+  sourceSynced: boolean;
+  objects: Record<string, number>;
+  services: ServiceStatus[];
+  lastSync: SyncRecord | null;
+  lastSuccessfulSync: SyncRecord | null;
+  syncs: { total: number; failed: number; consecutiveFailures: number };
+  problems: string[];
+}
+
+function endpointState(c: {
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}): EndpointStatus["state"] {
+  if (c.ready) return "ready";
+  if (c.serving && c.terminating) return "terminating";
+  if (c.serving) return "serving";
+  return "not-ready";
+}
+
+export function servicesStatus(snapshot: Snapshot): ServiceStatus[] {
+  const slicesByService = new Map<string, EndpointStatus[]>();
+  for (const slice of snapshot.endpointSlices.values()) {
+    const key = `${slice.namespace}/${slice.serviceName}`;
+    const list = slicesByService.get(key) ?? [];
+    for (const e of slice.endpoints) {
+      for (const address of e.addresses) {
+        list.push({
+          address,
+          state: endpointState(e.conditions),
+          ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+        });
+      }
+    }
+    slicesByService.set(key, list);
+  }
+  return [...snapshot.services.values()]
+    .map((s) => ({
+      key: `${s.namespace}/${s.name}`,
+      type: s.type,
+      clusterIPs: s.clusterIPs,
+      externalIPs: s.externalIPs,
+      loadBalancerIPs: s.loadBalancerIPs,
+      ports: s.ports.map(
+        (p) =>
+          `${p.name ? `${p.name} ` : ""}${p.port}/${p.protocol} -> ${p.targetPort}${p.nodePort ? ` (node port ${p.nodePort})` : ""}`,
+      ),
+      endpoints: slicesByService.get(`${s.namespace}/${s.name}`) ?? [],
+    }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+}
+
+function formatBytes(n: number): string {
+  return n < 1024
+    ? `${n} B`
+    : n < 1024 * 1024
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+function formatSync(s: SyncRecord): string {
+  const what = s.operations === 0 ? "no changes" : `${s.operations} operations, ${formatBytes(s.bytes)}`;
+  return `${s.at} (${s.full ? "full" : "partial"}, ${s.ok ? "ok" : "FAILED"}) in ${formatDuration(s.durationMs)}: ${what}${s.error ? `\n    error: ${s.error}` : ""}`;
+}
+
+/** The human-readable form `wasmplane status` prints. */
+export function formatStatus(st: AgentStatus): string {
+  const lines: string[] = [];
+  lines.push(
+    `node ${st.node}${st.netns ? ` (netns ${st.netns})` : ""}, source ${st.source}${st.sourceSynced ? "" : " (initial listing not done)"}`,
+  );
+  lines.push(
+    `objects: ${Object.entries(st.objects)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ")}`,
+  );
+  lines.push(`last sync: ${st.lastSync ? formatSync(st.lastSync) : "none yet"}`);
+  if (st.lastSync && !st.lastSync.ok && st.lastSuccessfulSync)
+    lines.push(`last good sync: ${formatSync(st.lastSuccessfulSync)}`);
+  lines.push(
+    `syncs: ${st.syncs.total} total, ${st.syncs.failed} failed${st.syncs.consecutiveFailures ? `, ${st.syncs.consecutiveFailures} in a row now` : ""}`,
+  );
+  lines.push(`services (${st.services.length}):`);
+  for (const s of st.services) {
+    const ips = [
+      ...s.clusterIPs,
+      ...s.externalIPs.map((ip) => `ext ${ip}`),
+      ...s.loadBalancerIPs.map((ip) => `lb ${ip}`),
+    ];
+    const ready = s.endpoints.filter((e) => e.state === "ready").length;
+    lines.push(`  ${s.key}  ${s.type}  ${ips.join(", ") || "(no IP)"}  ${s.ports.join("; ")}`);
+    lines.push(
+      `    endpoints: ${s.endpoints.length === 0 ? "none" : `${ready}/${s.endpoints.length} ready: ${s.endpoints.map((e) => (e.state === "ready" ? e.address : `${e.address} (${e.state})`)).join(", ")}`}`,
+    );
+  }
+  lines.push(st.problems.length ? `problems (${st.problems.length}):` : "problems: none");
+  for (const p of st.problems) lines.push(`  ${p}`);
+  return lines.join("\n");
+}
