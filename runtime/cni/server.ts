@@ -1,0 +1,255 @@
+// The agent side of the CNI plugin: a unix-socket server that the executable forwards each
+// invocation to. Commands run one at a time, so IPAM decisions and store commits never interleave.
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { dirname, join } from "node:path";
+import type { IpamAllocation, IpamDecider } from "../ipam/decider.ts";
+import { parsePodCidrs, rangeDecider } from "../ipam/range.ts";
+import { AllocationStore } from "../ipam/store.ts";
+import {
+  collectGarbage,
+  type HandlerContext,
+  handleAdd,
+  handleCheck,
+  handleDel,
+  handleGc,
+  handleStatus,
+  type PodLookup,
+} from "./handlers.ts";
+import { NodeShell, runNodeScript } from "./netexec.ts";
+import type { CniWireRequest, CniWireResponse } from "./protocol.ts";
+import {
+  type CniEnvironment,
+  CniError,
+  checkConfigVersion,
+  checkInterfaceName,
+  DEFAULT_AGENT_SOCKET,
+  ErrorCode,
+  renderResult,
+  versionResult,
+} from "./spec.ts";
+
+export const DEFAULT_STATE_DIR = "/var/lib/wasmplane";
+export const DEFAULT_MTU = 1500;
+
+export interface CniServerOptions {
+  /** Default /run/wasmplane/cni.sock. */
+  socketPath?: string;
+  /** The node's network namespace by name (`agent --netns`); absent: the agent's own namespace. */
+  nodeNetns?: string;
+  /** Allocations live in `<stateDir>/ipam/`. Default /var/lib/wasmplane. */
+  stateDir?: string;
+  /** The node's pod CIDRs (Node spec.podCIDRs): at most one IPv4 and one IPv6. */
+  podCIDRs: string[];
+  /** MTU of both veth ends. Default 1500. */
+  mtu?: number;
+  /** Default: the built-in `range` decider. */
+  ipam?: IpamDecider;
+  /** Pod annotations for requested addresses (ipam.wasmplane.io/ips). */
+  lookupPod?: PodLookup;
+  /** fsync each allocation (default true); off only in benchmarks. */
+  fsync?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CniServer {
+  readonly socketPath: string;
+  /** The pod CIDRs changed (Node object update). Existing allocations stay. */
+  setPodCIDRs(podCIDRs: string[]): Promise<void>;
+  /** Current allocations (for status and tests). */
+  allocations(): IpamAllocation[];
+  /**
+   * Periodic reconcile against known pods: releases allocations (and their veths) whose pod
+   * ("namespace/name") is not in `knownPods` and that are older than `minAgeMs` (default 60 s,
+   * so a pod the watch has not delivered yet keeps its fresh address).
+   */
+  reconcilePods(knownPods: Set<string>, minAgeMs?: number): Promise<{ released: string[] }>;
+  close(): Promise<void>;
+}
+
+/** ip_forward and IPv6 forwarding in the node's namespace, once per pod CIDR family. */
+async function enableForwarding(shell: NodeShell, podCIDRs: string[]): Promise<void> {
+  const families = new Set(parsePodCidrs(podCIDRs).map((c) => c.family));
+  const lines: string[] = [];
+  if (families.has(4)) lines.push("printf 1 > /proc/sys/net/ipv4/ip_forward");
+  // Turning on IPv6 forwarding stops SLAAC on the node's own interfaces unless accept_ra=2; only
+  // done when the node has an IPv6 pod CIDR (see docs/cni.md).
+  if (families.has(6)) lines.push("printf 1 > /proc/sys/net/ipv6/conf/all/forwarding");
+  if (lines.length > 0) await runNodeScript(shell, lines.join("\n"), "enabling forwarding");
+}
+
+function validateWireRequest(raw: unknown): CniWireRequest {
+  const req = raw as CniWireRequest;
+  const env = req?.env as CniEnvironment | undefined;
+  if (!env || typeof env !== "object" || typeof req.config !== "object" || req.config === null)
+    throw new CniError(ErrorCode.decodeFailure, "request: want {env, config}");
+  for (const field of ["command", "containerId", "netns", "ifName", "path"] as const)
+    if (typeof env[field] !== "string")
+      throw new CniError(ErrorCode.decodeFailure, `request: env.${field} must be a string`);
+  if (typeof env.args !== "object" || env.args === null)
+    throw new CniError(ErrorCode.decodeFailure, "request: env.args must be an object");
+  const needs: Record<string, (keyof CniEnvironment)[]> = {
+    ADD: ["containerId", "netns", "ifName"],
+    DEL: ["containerId", "ifName"],
+    CHECK: ["containerId", "netns", "ifName"],
+  };
+  for (const field of needs[env.command] ?? [])
+    if (!env[field])
+      throw new CniError(ErrorCode.invalidEnvironment, `request: ${env.command} needs env.${field}`);
+  if (env.ifName) checkInterfaceName(env.ifName);
+  return req;
+}
+
+export async function startCniServer(options: CniServerOptions): Promise<CniServer> {
+  const socketPath = options.socketPath ?? DEFAULT_AGENT_SOCKET;
+  const log = options.log ?? (() => {});
+  const shell = new NodeShell(options.nodeNetns);
+  const ipv6Default = await runNodeScript(
+    shell,
+    "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null || echo 1",
+    "reading disable_ipv6",
+  );
+  const ctx: HandlerContext = {
+    shell,
+    ipv6DisabledByDefault: ipv6Default.trim() !== "0",
+    podCIDRs: [...options.podCIDRs],
+    mtu: options.mtu ?? DEFAULT_MTU,
+    ipam: options.ipam ?? rangeDecider,
+    store: AllocationStore.open(join(options.stateDir ?? DEFAULT_STATE_DIR, "ipam"), {
+      fsync: options.fsync,
+    }),
+    lookupPod: options.lookupPod,
+  };
+  parsePodCidrs(ctx.podCIDRs);
+  await enableForwarding(shell, ctx.podCIDRs);
+
+  // One command at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serialized = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  async function dispatch(raw: unknown): Promise<CniWireResponse> {
+    let version: string | undefined;
+    try {
+      const { env, config } = validateWireRequest(raw);
+      if (env.command === "VERSION")
+        return { ok: true, output: versionResult(config.cniVersion as string | undefined) };
+      version = checkConfigVersion(env.command, config);
+      const started = performance.now();
+      const output = await serialized(async () => {
+        switch (env.command) {
+          case "ADD":
+            return renderResult(version!, await handleAdd(ctx, env, config));
+          case "DEL":
+            await handleDel(ctx, env);
+            return undefined;
+          case "CHECK":
+            await handleCheck(ctx, env, config);
+            return undefined;
+          case "STATUS":
+            handleStatus(ctx);
+            return undefined;
+          case "GC": {
+            const { released } = await handleGc(ctx, config);
+            if (released.length > 0) log(`cni: GC released ${released.join(", ")}`);
+            return undefined;
+          }
+          default:
+            throw new CniError(ErrorCode.invalidEnvironment, `CNI_COMMAND: unknown command '${env.command}'`);
+        }
+      });
+      log(
+        `cni: ${env.command} ${env.containerId} ${env.ifName} ok in ${(performance.now() - started).toFixed(1)} ms`,
+      );
+      return output ? { ok: true, output } : { ok: true };
+    } catch (err) {
+      const e =
+        err instanceof CniError
+          ? err
+          : new CniError(ErrorCode.ioFailure, (err as Error)?.message ?? String(err));
+      log(`cni: error ${e.code}: ${e.message}`);
+      return {
+        ok: false,
+        error: { code: e.code, msg: e.message, ...(e.details ? { details: e.details } : {}) },
+      };
+    }
+  }
+
+  function onConnection(conn: Socket): void {
+    let buffer = "";
+    conn.setEncoding("utf8");
+    conn.on("error", () => {});
+    conn.on("data", (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf("\n");
+      if (nl < 0) {
+        if (buffer.length > 1 << 20) conn.destroy();
+        return;
+      }
+      const line = buffer.slice(0, nl);
+      conn.removeAllListeners("data");
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch (err) {
+        conn.end(
+          `${JSON.stringify({ ok: false, error: { code: ErrorCode.decodeFailure, msg: `request is not JSON: ${(err as Error).message}` } })}\n`,
+        );
+        return;
+      }
+      dispatch(parsed).then((response) => conn.end(`${JSON.stringify(response)}\n`));
+    });
+  }
+
+  mkdirSync(dirname(socketPath), { recursive: true });
+  // A socket file left by a previous agent (kill -9) would make listen fail with EADDRINUSE.
+  rmSync(socketPath, { force: true });
+  const server: Server = createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  chmodSync(socketPath, 0o600);
+  log(`cni: listening on ${socketPath} (pod CIDRs ${ctx.podCIDRs.join(", ")}, IPAM ${ctx.ipam.name})`);
+
+  return {
+    socketPath,
+    async setPodCIDRs(podCIDRs) {
+      parsePodCidrs(podCIDRs);
+      await serialized(async () => {
+        ctx.podCIDRs = [...podCIDRs];
+        await enableForwarding(shell, ctx.podCIDRs);
+      });
+    },
+    allocations: () => ctx.store.list(),
+    reconcilePods(knownPods, minAgeMs = 60_000) {
+      const now = Date.now();
+      return serialized(() =>
+        collectGarbage(ctx, (containerId, ifName) =>
+          ctx.store
+            .forAttachment(containerId, ifName)
+            .every(
+              (a) =>
+                !a.podNamespace ||
+                !a.podName ||
+                knownPods.has(`${a.podNamespace}/${a.podName}`) ||
+                now - (a.allocatedAt ?? now) < minAgeMs,
+            ),
+        ),
+      );
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await queue;
+      ctx.store.close();
+      shell.close();
+      rmSync(socketPath, { force: true });
+    },
+  };
+}
