@@ -75,6 +75,8 @@ export const setRef = (name: string): SetReference => `@${name}`;
 export const anonSet = (...items: Expression[]): AnonSetExpr => ({ set: items });
 /** An anonymous map `{ k1 : v1, k2 : v2 }` (values may be verdicts for a vmap). */
 export const anonMap = (entries: [Expression, Expression | Verdict][]): AnonSetExpr => ({ set: entries });
+/** A bitmask as flag names, for `ct state established,related` and `ct status dnat`. */
+export const flags = (...names: string[]): string[] => names;
 export const prefix = (addr: string, len: number): PrefixExpr => ({ prefix: { addr, len } });
 /** "10.0.0.0/8" → prefix expression; a plain address is returned unchanged. */
 export const cidr = (text: string): Expression => {
@@ -144,10 +146,6 @@ export const dnat = (addr?: Expression, port?: Expression, opts: NatOptions = {}
 });
 export const snat = (addr?: Expression, port?: Expression, opts: NatOptions = {}) => ({
   snat: nat(addr, port, opts),
-});
-/** `dnat ip to KEY map @m` where the map's value is `ipv4_addr . inet_service` (address and port at once). */
-export const dnatAddrPortMap = (family: "ip" | "ip6", lookup: MapLookupExpr) => ({
-  dnat: { family, addr: lookup, type_flags: ["map", "concat"] } as NatArgs,
 });
 export const masquerade = (opts: { port?: Expression; flags?: NatFlag[] } = {}): MasqueradeStmt => ({
   masquerade:

@@ -127,8 +127,12 @@ export type BinaryExpr =
   | { "<<": [Expression, Expression] }
   | { ">>": [Expression, Expression] };
 
+/** A bitmask value as a list of flag names: `ct state established,related`. */
+export type FlagList = string[];
+
 export type Expression =
   | Immediate
+  | FlagList
   | PayloadExpr
   | MetaExpr
   | CtExpr
@@ -185,11 +189,6 @@ export interface NatArgs {
   /** Port, or an expression that yields one. */
   port?: Expression;
   flags?: NatFlag[];
-  /**
-   * `dnat ip to KEY map { … : ADDR . PORT }` (address and port from one concatenated map):
-   * nft lists it with type_flags ["map", "concat"] (nft ≥ 1.0.1 calls this `addr . port`).
-   */
-  type_flags?: string[];
 }
 
 export interface DnatStmt {

@@ -1,0 +1,274 @@
+// The minimal transaction from last-applied to desired state. Chains are compared by their
+// canonical text (rendered once per chain object and cached), set elements by key text, so a sync
+// at 40,000 chains and 10,000 map elements costs string compares, not deep object walks.
+//
+// Order inside the transaction matters to nft: a chain must exist before a rule or map element
+// jumps to it, and a chain or set can only be deleted once nothing refers to it:
+//   1 table   2 new chains (declared empty)   3 new/recreated sets   4 flush changed and removed chains
+//   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
+import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
+import type { SetElement } from "./model.ts";
+import { normalizeElement, normalizeSetSpec } from "./normalize.ts";
+import {
+  chainCanonicalText,
+  chainRulesText,
+  elementKeyText,
+  elementText,
+  setSpecText,
+} from "./render-text.ts";
+import { Transaction } from "./transaction.ts";
+import { validateTable } from "./validate.ts";
+
+export interface DiffOptions {
+  /**
+   * Delete a removed chain that the last-applied state still referenced (from a map element or
+   * another chain's rule) in the *next* sync instead of this one: on older kernels deleting such a
+   * chain in the same transaction as the reference fails with EBUSY. The chain is flushed now, so it
+   * is inert. Default true.
+   */
+  deferReferencedChainDeletes?: boolean;
+  /** Validate new and changed objects before building the transaction. Default true. */
+  validate?: boolean;
+}
+
+export interface SyncPlan {
+  tx: Transaction;
+  /** What the kernel holds once `tx` is applied: `desired` plus any flushed, not yet deleted chains. */
+  applied: DesiredTable;
+  /** Chains flushed now and deleted by the next sync. */
+  deferredChains: string[];
+  stats: {
+    chainsAdded: number;
+    chainsChanged: number;
+    chainsDeleted: number;
+    setsAdded: number;
+    setsRecreated: number;
+    setsDeleted: number;
+    elementsAdded: number;
+    elementsDeleted: number;
+  };
+}
+
+// Chains the kernel still holds because their deletion was deferred, keyed by the DesiredTable
+// passed as `desired` in that sync. Callers that keep `applied = desired` after a successful apply
+// (the agent does) then get the deletion in the next diff without tracking it themselves.
+const pendingDeletes = new WeakMap<DesiredTable, string[]>();
+
+interface ElementTexts {
+  key: string;
+  full: string;
+}
+const elementCache = new WeakMap<SetElement, ElementTexts>();
+
+function elementTexts(el: SetElement): ElementTexts {
+  let hit = elementCache.get(el);
+  if (!hit) {
+    const n = normalizeElement(el);
+    hit = { key: elementKeyText(n), full: elementText(n) };
+    elementCache.set(el, hit);
+  }
+  return hit;
+}
+
+const setSpecCache = new WeakMap<DesiredSet, string>();
+function setSpecKey(set: DesiredSet): string {
+  let hit = setSpecCache.get(set);
+  if (hit === undefined) {
+    hit = setSpecText(normalizeSetSpec(set));
+    setSpecCache.set(set, hit);
+  }
+  return hit;
+}
+
+const JUMP_TARGET = /\b(?:jump|goto) ([A-Za-z][A-Za-z0-9_/.-]*)/g;
+
+function addTargets(text: string, into: Set<string>): void {
+  for (const m of text.matchAll(JUMP_TARGET)) into.add(m[1]);
+}
+
+function sameBaseHook(a: DesiredChain, b: DesiredChain): boolean {
+  if (!a.base || !b.base) return !a.base && !b.base;
+  return a.base.type === b.base.type && a.base.hook === b.base.hook && a.base.device === b.base.device;
+}
+
+/** Builds the transaction and the state it leaves. Throws NftValidationError on bad input. */
+export function planSync(
+  applied: DesiredTable | null,
+  desired: DesiredTable,
+  opts: DiffOptions = {},
+): SyncPlan {
+  const defer = opts.deferReferencedChainDeletes ?? true;
+  const { family, name } = desired;
+  const tx = new Transaction(family, name);
+  const stats: SyncPlan["stats"] = {
+    chainsAdded: 0,
+    chainsChanged: 0,
+    chainsDeleted: 0,
+    setsAdded: 0,
+    setsRecreated: 0,
+    setsDeleted: 0,
+    elementsAdded: 0,
+    elementsDeleted: 0,
+  };
+  if (applied && (applied.family !== family || applied.name !== name))
+    throw new Error(
+      `diff: applied table ${applied.family} ${applied.name} is not desired table ${family} ${name}`,
+    );
+
+  // Without a known previous state, replace the table atomically: whatever an earlier run left
+  // (stale chains, sets) goes, and no packet sees a half-built table.
+  const base: DesiredTable = applied ?? { family, name, chains: new Map(), sets: new Map() };
+  if (!applied) tx.addTable().deleteTable().addTable();
+  else tx.addTable();
+
+  // --- classify chains
+  const newChains: DesiredChain[] = [];
+  const changedChains: DesiredChain[] = [];
+  const recreatedChains: DesiredChain[] = [];
+  for (const [key, chain] of desired.chains) {
+    const old = base.chains.get(key);
+    if (!old) newChains.push(chain);
+    else if (old !== chain && chainCanonicalText(old, family) !== chainCanonicalText(chain, family)) {
+      if (sameBaseHook(old, chain)) changedChains.push(chain);
+      else recreatedChains.push(chain);
+    }
+  }
+  const pending = applied ? (pendingDeletes.get(applied) ?? []) : [];
+  const removedChains: string[] = [];
+  for (const key of base.chains.keys()) if (!desired.chains.has(key)) removedChains.push(key);
+  for (const key of pending) if (!desired.chains.has(key) && !base.chains.has(key)) removedChains.push(key);
+
+  // --- classify sets
+  const newSets: DesiredSet[] = [];
+  const recreatedSets: DesiredSet[] = [];
+  const keptSets: [DesiredSet, DesiredSet][] = [];
+  for (const [key, set] of desired.sets) {
+    const old = base.sets.get(key);
+    if (!old) newSets.push(set);
+    else if (old !== set && setSpecKey(old) !== setSpecKey(set)) recreatedSets.push(set);
+    else keptSets.push([old, set]);
+  }
+  const removedSets: DesiredSet[] = [];
+  for (const [key, set] of base.sets) if (!desired.sets.has(key)) removedSets.push(set);
+
+  // A recreated set must lose every reference first: rewrite the chains that mention it.
+  if (recreatedSets.length > 0 || removedSets.length > 0) {
+    const names = new Set([...recreatedSets, ...removedSets].map((s) => `@${s.name}`));
+    const listed = new Set([...changedChains, ...recreatedChains].map((c) => c.name));
+    for (const [key, chain] of desired.chains) {
+      if (listed.has(key) || !base.chains.has(key)) continue;
+      const text = chainRulesText(chain, family);
+      for (const n of names)
+        if (text.includes(n)) {
+          changedChains.push(chain);
+          listed.add(key);
+          break;
+        }
+    }
+  }
+
+  if (opts.validate ?? true) {
+    validateTable(desired, {
+      chains: [...newChains, ...changedChains, ...recreatedChains].map((c) => c.name),
+      sets: [...newSets, ...recreatedSets].map((s) => s.name),
+    });
+  }
+
+  // --- which removed chains are still referenced by the state being replaced
+  const deferred: string[] = [];
+  const deleteNow: string[] = [];
+  if (removedChains.length > 0) {
+    const referenced = new Set<string>();
+    if (defer) {
+      for (const chain of base.chains.values()) addTargets(chainRulesText(chain, family), referenced);
+      for (const set of base.sets.values())
+        if (set.map === "verdict")
+          for (const el of set.elements) addTargets(elementTexts(el).full, referenced);
+    }
+    for (const key of removedChains) (referenced.has(key) ? deferred : deleteNow).push(key);
+  }
+
+  // 2. declare new chains (empty), so rules and elements below may refer to them
+  for (const chain of newChains) tx.addChain(chain);
+  for (const chain of recreatedChains) tx.deleteChain(chain.name);
+  for (const chain of recreatedChains) tx.addChain(chain);
+  stats.chainsAdded = newChains.length;
+  stats.chainsChanged = changedChains.length + recreatedChains.length;
+
+  // 3. sets: new ones, and recreated ones after their referencing chains are flushed (below)
+  for (const set of newSets) tx.addSet(set);
+  stats.setsAdded = newSets.length;
+
+  // 4. flush changed and removed chains (drops their references to sets and other chains)
+  for (const chain of changedChains) tx.flushChain(chain.name);
+  for (const key of removedChains) tx.flushChain(key);
+
+  for (const set of recreatedSets)
+    tx.deleteSet(set.name, base.sets.get(set.name)!.map !== undefined).addSet(set);
+  stats.setsRecreated = recreatedSets.length;
+
+  // 5./6. elements
+  for (const set of [...newSets, ...recreatedSets]) {
+    const elements = set.elements.map(normalizeElement);
+    tx.addElements(set.name, elements, set.map !== undefined);
+    stats.elementsAdded += elements.length;
+  }
+  const adds: [DesiredSet, SetElement[]][] = [];
+  for (const [old, set] of keptSets) {
+    if (old.elements === set.elements) continue;
+    const before = new Map<string, string>();
+    for (const el of old.elements) {
+      const t = elementTexts(el);
+      before.set(t.key, t.full);
+    }
+    const toAdd: SetElement[] = [];
+    const toDelete: SetElement[] = [];
+    const seen = new Set<string>();
+    for (const el of set.elements) {
+      const t = elementTexts(el);
+      seen.add(t.key);
+      const prev = before.get(t.key);
+      if (prev === t.full) continue;
+      if (prev !== undefined) toDelete.push(el);
+      toAdd.push(normalizeElement(el));
+    }
+    // Elements the packet path adds to dynamic sets are not ours to remove.
+    if (!set.flags?.includes("dynamic"))
+      for (const el of old.elements) if (!seen.has(elementTexts(el).key)) toDelete.push(el);
+    const isMap = set.map !== undefined;
+    tx.deleteElements(set.name, toDelete.map(normalizeElement), isMap);
+    stats.elementsDeleted += toDelete.length;
+    if (toAdd.length > 0) adds.push([set, toAdd]);
+  }
+  for (const [set, toAdd] of adds) {
+    tx.addElements(set.name, toAdd, set.map !== undefined);
+    stats.elementsAdded += toAdd.length;
+  }
+
+  // 7. rules of new, recreated and changed chains
+  for (const chain of [...newChains, ...recreatedChains, ...changedChains])
+    if (chain.rules.length > 0 || chain.base) tx.addChain(chain, true);
+
+  // 8./9. deletions, once nothing refers to them
+  for (const set of removedSets) tx.deleteSet(set.name, set.map !== undefined);
+  stats.setsDeleted = removedSets.length;
+  for (const key of deleteNow) tx.deleteChain(key);
+  stats.chainsDeleted = deleteNow.length;
+
+  let result = desired;
+  if (deferred.length > 0) {
+    pendingDeletes.set(desired, deferred);
+    result = { ...desired, chains: new Map(desired.chains) };
+    for (const key of deferred) result.chains.set(key, { name: key, rules: [] });
+  }
+  return { tx, applied: result, deferredChains: deferred, stats };
+}
+
+/** The minimal transaction from `applied` (null: unknown, rebuild the table) to `desired`. */
+export function diffTables(
+  applied: DesiredTable | null,
+  desired: DesiredTable,
+  opts: DiffOptions = {},
+): Transaction {
+  return planSync(applied, desired, opts).tx;
+}

@@ -1,0 +1,325 @@
+// Renders the model as native nft syntax (what `nft -f` reads). This is the fast path for large
+// transactions: on nft 1.0.6 the JSON parser is much slower, and it cannot read some forms it lists
+// (a concatenated map value type, for one). Pure string building, no validation.
+import type { DesiredChain, DesiredRule, DesiredSet } from "./desired.ts";
+import type {
+  BaseChainSpec,
+  ChainPriority,
+  DataType,
+  Expression,
+  Family,
+  MatchStmt,
+  NatArgs,
+  SetElement,
+  Statement,
+  Verdict,
+} from "./model.ts";
+import { normalizeRule } from "./normalize.ts";
+import type { Operation, Transaction } from "./transaction.ts";
+
+const STANDARD_PRIORITIES: Record<string, number> = {
+  raw: -300,
+  mangle: -150,
+  dstnat: -100,
+  filter: 0,
+  security: 50,
+  srcnat: 100,
+};
+
+/** A chain priority as the number the kernel lists ("dstnat" → -100, "filter+5" → 5). */
+export function priorityNumber(priority: ChainPriority): number {
+  if (typeof priority === "number") return priority;
+  const m = /^([a-z]+)\s*(?:([+-])\s*(\d+))?$/.exec(priority);
+  const base = m ? STANDARD_PRIORITIES[m[1]] : undefined;
+  if (!m || base === undefined) throw new Error(`unknown chain priority "${priority}"`);
+  const offset = m[3] ? Number(m[3]) : 0;
+  return m[2] === "-" ? base - offset : base + offset;
+}
+
+/** A string as nft reads it: bare when it is a plain word, else double-quoted. */
+export function quoteString(s: string): string {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/.test(s) ? s : `"${s}"`;
+}
+
+export function typeText(type: DataType | DataType[]): string {
+  return typeof type === "string" ? type : type.join(" . ");
+}
+
+function immediateText(value: string | number | boolean): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "boolean") return value ? "exists" : "missing";
+  if (value.length > 0 && value.charCodeAt(0) === 64) return value; // "@set"
+  return quoteString(value);
+}
+
+export function verdictText(v: Verdict): string {
+  if ("jump" in v) return `jump ${v.jump.target}`;
+  if ("goto" in v) return `goto ${v.goto.target}`;
+  if ("accept" in v) return "accept";
+  if ("drop" in v) return "drop";
+  if ("return" in v) return "return";
+  return "continue";
+}
+
+function isVerdict(v: object): v is Verdict {
+  return "jump" in v || "goto" in v || "accept" in v || "drop" in v || "return" in v || "continue" in v;
+}
+
+function valueText(v: Expression | Verdict): string {
+  return typeof v === "object" && !Array.isArray(v) && isVerdict(v)
+    ? verdictText(v)
+    : exprText(v as Expression);
+}
+
+function anonItemsText(items: (Expression | [Expression, Expression | Verdict])[]): string {
+  let out = "{ ";
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ", ";
+    const item = items[i];
+    out += isPair(item) ? `${exprText(item[0])} : ${valueText(item[1])}` : exprText(item);
+  }
+  return `${out} }`;
+}
+
+function isPair(
+  item: Expression | [Expression, Expression | Verdict],
+): item is [Expression, Expression | Verdict] {
+  // A flag list is an array of strings; a map pair is [key, value] where value may be an object.
+  return (
+    Array.isArray(item) && item.length === 2 && !(typeof item[0] === "string" && typeof item[1] === "string")
+  );
+}
+
+export function exprText(e: Expression): string {
+  if (typeof e !== "object") return immediateText(e);
+  if (Array.isArray(e)) return e.join(",");
+  if ("payload" in e) return `${e.payload.protocol} ${e.payload.field}`;
+  if ("meta" in e) return `meta ${e.meta.key}`;
+  if ("ct" in e) {
+    const { key, dir, family } = e.ct;
+    return `ct${dir ? ` ${dir}` : ""}${family ? ` ${family}` : ""} ${key}`;
+  }
+  if ("concat" in e) return e.concat.map(exprText).join(" . ");
+  if ("prefix" in e) return `${e.prefix.addr}/${e.prefix.len}`;
+  if ("range" in e) return `${exprText(e.range[0])}-${exprText(e.range[1])}`;
+  if ("set" in e) return anonItemsText(e.set);
+  if ("map" in e) {
+    const data = e.map.data;
+    return `${exprText(e.map.key)} map ${typeof data === "string" ? data : anonItemsText(data.set)}`;
+  }
+  if ("numgen" in e) {
+    const { mode, mod, offset } = e.numgen;
+    return `numgen ${mode} mod ${mod}${offset ? ` offset ${offset}` : ""}`;
+  }
+  if ("jhash" in e) {
+    const { expr, mod, seed, offset } = e.jhash;
+    return `jhash ${exprText(expr)} mod ${mod}${seed !== undefined ? ` seed 0x${seed.toString(16)}` : ""}${offset ? ` offset ${offset}` : ""}`;
+  }
+  if ("fib" in e) return `fib ${e.fib.flags.join(" . ")} ${e.fib.result}`;
+  if ("elem" in e) return elemOptionsText(exprText(e.elem.val), e.elem.timeout, e.elem.comment);
+  if ("&" in e) return `${exprText(e["&"][0])} & ${exprText(e["&"][1])}`;
+  if ("|" in e) return `${exprText(e["|"][0])} | ${exprText(e["|"][1])}`;
+  if ("^" in e) return `${exprText(e["^"][0])} ^ ${exprText(e["^"][1])}`;
+  if ("<<" in e) return `${exprText(e["<<"][0])} << ${exprText(e["<<"][1])}`;
+  if (">>" in e) return `${exprText(e[">>"][0])} >> ${exprText(e[">>"][1])}`;
+  throw new Error(`cannot render expression ${JSON.stringify(e)}`);
+}
+
+function elemOptionsText(key: string, timeout: number | undefined, comment: string | undefined): string {
+  let out = key;
+  if (timeout !== undefined) out += ` timeout ${timeout}s`;
+  if (comment !== undefined) out += ` comment "${comment}"`;
+  return out;
+}
+
+const STRING_KEYS = new Set(["iifname", "oifname", "ibrname", "obrname"]);
+
+function matchText(m: MatchStmt["match"]): string {
+  const left = exprText(m.left);
+  // Interface names are strings that may look like keywords ("accept") or carry wildcards: quote.
+  const right =
+    typeof m.right === "string" &&
+    typeof m.left === "object" &&
+    "meta" in m.left &&
+    STRING_KEYS.has(m.left.meta.key) &&
+    m.right.charCodeAt(0) !== 64
+      ? `"${m.right}"`
+      : exprText(m.right);
+  return m.op === "==" || m.op === "in" ? `${left} ${right}` : `${left} ${m.op} ${right}`;
+}
+
+function natText(verb: string, a: NatArgs): string {
+  let out = verb;
+  // A port-only translation takes no family (`dnat to :80`; nft rejects `dnat ip to :80`).
+  if (a.family && a.addr !== undefined) out += ` ${a.family}`;
+  if (a.addr !== undefined || a.port !== undefined) {
+    out += " to ";
+    if (a.addr !== undefined) {
+      const addr = exprText(a.addr);
+      out += a.port !== undefined && a.family === "ip6" && typeof a.addr === "string" ? `[${addr}]` : addr;
+    }
+    if (a.port !== undefined) out += `:${exprText(a.port)}`;
+  }
+  if (a.flags?.length) out += ` ${a.flags.join(",")}`;
+  return out;
+}
+
+export function statementText(s: Statement): string {
+  if ("match" in s) return matchText(s.match);
+  if ("counter" in s) return "counter";
+  if ("vmap" in s) {
+    const data = s.vmap.data;
+    return `${exprText(s.vmap.key)} vmap ${typeof data === "string" ? data : anonItemsText(data.set)}`;
+  }
+  if ("dnat" in s) return natText("dnat", s.dnat);
+  if ("snat" in s) return natText("snat", s.snat);
+  if ("masquerade" in s) {
+    const m = s.masquerade;
+    let out = "masquerade";
+    if (m?.port !== undefined) out += ` to :${exprText(m.port)}`;
+    if (m?.flags?.length) out += ` ${m.flags.join(",")}`;
+    return out;
+  }
+  if ("mangle" in s) return `${exprText(s.mangle.key)} set ${exprText(s.mangle.value)}`;
+  if ("set" in s) return `${s.set.op} ${s.set.set} { ${exprText(s.set.elem)} }`;
+  if ("reject" in s) {
+    const r = s.reject;
+    if (!r?.type) return "reject";
+    return r.expr ? `reject with ${r.type} ${r.expr}` : `reject with ${r.type}`;
+  }
+  if ("log" in s) {
+    const l = s.log;
+    let out = "log";
+    if (l?.prefix !== undefined) out += ` prefix "${l.prefix}"`;
+    if (l?.level !== undefined) out += ` level ${l.level}`;
+    if (l?.group !== undefined) out += ` group ${l.group}`;
+    if (l?.snaplen !== undefined) out += ` snaplen ${l.snaplen}`;
+    if (l?.["queue-threshold"] !== undefined) out += ` queue-threshold ${l["queue-threshold"]}`;
+    return out;
+  }
+  return verdictText(s);
+}
+
+/** One rule as nft text (no trailing separator). */
+export function ruleText(rule: DesiredRule): string {
+  let out = "";
+  for (let i = 0; i < rule.expr.length; i++) {
+    if (i > 0) out += " ";
+    out += statementText(rule.expr[i]);
+  }
+  if (rule.comment !== undefined) out += ` comment "${rule.comment}"`;
+  return out;
+}
+
+/** The `{ type … hook … priority …; policy …; }` part of a base chain declaration. */
+export function baseChainText(base: BaseChainSpec): string {
+  let out = `type ${base.type} hook ${base.hook}`;
+  if (base.device !== undefined) out += ` device "${base.device}"`;
+  out += ` priority ${priorityNumber(base.priority)}; policy ${base.policy ?? "accept"};`;
+  return out;
+}
+
+/** A chain's declaration body without rules: `{ type nat hook … ; comment "…"; }` or `{ }`. */
+export function chainSpecText(chain: Pick<DesiredChain, "base" | "comment">): string {
+  let out = "{ ";
+  if (chain.base) out += `${baseChainText(chain.base)} `;
+  if (chain.comment !== undefined) out += `comment "${chain.comment}"; `;
+  return `${out}}`;
+}
+
+/** A set or map declaration body: `{ type K : V; flags …; timeout Ns; }` (elements go separately). */
+export function setSpecText(set: Omit<DesiredSet, "elements">): string {
+  let out = `{ type ${typeText(set.type)}`;
+  if (set.map !== undefined) out += ` : ${typeText(set.map)}`;
+  out += ";";
+  if (set.flags?.length) out += ` flags ${set.flags.join(",")};`;
+  if (set.timeout !== undefined) out += ` timeout ${set.timeout}s;`;
+  if (set.size !== undefined) out += ` size ${set.size};`;
+  if (set.comment !== undefined) out += ` comment "${set.comment}";`;
+  return `${out} }`;
+}
+
+/** The key of an element as nft text (what a delete names). */
+export function elementKeyText(el: SetElement): string {
+  return exprText(el.key);
+}
+
+/** A whole element: `KEY [timeout Ns] [comment "…"] [: VALUE]`. */
+export function elementText(el: SetElement): string {
+  const key = elemOptionsText(exprText(el.key), el.timeout, el.comment);
+  return el.value === undefined ? key : `${key} : ${valueText(el.value)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chains as text, cached: desired chains are immutable once handed to nft/, so each chain object is
+// normalised and rendered once and the text serves both the diff (compare) and the script (apply).
+
+const chainRulesCache = new WeakMap<DesiredChain, { family: Family; text: string }>();
+
+/** The chain's rules, normalised, as `rule; rule; ` (empty for a chain without rules). */
+export function chainRulesText(chain: DesiredChain, family: Family): string {
+  const hit = chainRulesCache.get(chain);
+  if (hit && hit.family === family) return hit.text;
+  let text = "";
+  for (const rule of chain.rules) text += `${ruleText(normalizeRule(rule, family))}; `;
+  chainRulesCache.set(chain, { family, text });
+  return text;
+}
+
+/**
+ * Everything that makes a chain what it is (base declaration and rules), for equality checks.
+ * The comment is left out: nft 1.0.6 does not list chain comments in JSON, so read-back cannot see it.
+ */
+export function chainCanonicalText(chain: DesiredChain, family: Family): string {
+  return chain.base
+    ? `{ ${baseChainText(chain.base)} } ${chainRulesText(chain, family)}`
+    : chainRulesText(chain, family);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions as an nft script: exactly one line per operation, so an error's line number names
+// the operation that failed.
+
+function elementsText(elements: SetElement[], keysOnly: boolean): string {
+  let out = "{ ";
+  for (let i = 0; i < elements.length; i++) {
+    if (i > 0) out += ", ";
+    out += keysOnly ? elementKeyText(elements[i]) : elementText(elements[i]);
+  }
+  return `${out} }`;
+}
+
+export function operationText(op: Operation, family: Family, table: string): string {
+  const where = `${family} ${table}`;
+  switch (op.kind) {
+    case "table":
+      return op.comment !== undefined
+        ? `${op.verb} table ${where} { comment "${op.comment}"; }`
+        : `${op.verb} table ${where}`;
+    case "chain": {
+      if ("name" in op) return `${op.verb} chain ${where} ${op.name}`;
+      const c = op.chain;
+      let body = "";
+      if (c.base) body += `${baseChainText(c.base)} `;
+      if (c.comment !== undefined) body += `comment "${c.comment}"; `;
+      if (op.withRules) body += chainRulesText(c, family);
+      return body ? `${op.verb} chain ${where} ${c.name} { ${body}}` : `${op.verb} chain ${where} ${c.name}`;
+    }
+    case "rule":
+      if (op.verb === "delete") return `delete rule ${where} ${op.chain} handle ${op.handle}`;
+      return `${op.verb} rule ${where} ${op.chain}${op.handle !== undefined ? ` handle ${op.handle}` : ""} ${ruleText(normalizeRule(op.rule, family))}`;
+    case "set":
+    case "map":
+      if ("name" in op) return `${op.verb} ${op.kind} ${where} ${op.name}`;
+      return `${op.verb} ${op.kind} ${where} ${op.set.name} ${setSpecText(op.set)}`;
+    case "element":
+      return `${op.verb} element ${where} ${op.set} ${elementsText(op.elements, op.verb === "delete")}`;
+  }
+}
+
+/** The whole transaction as an nft script for `nft -f -`. */
+export function renderText(tx: Transaction): string {
+  let out = "";
+  for (const op of tx.ops) out += `${operationText(op, tx.family, tx.table)}\n`;
+  return out;
+}
