@@ -1,0 +1,218 @@
+// The `lb` kind of ABI v1 for AssemblyScript: decodes each service port's request, calls the plugin's
+// one function, encodes its plan. A plugin is:
+//
+//   import { lbPlugin, Plan, Request } from "../sdk/lb";
+//   export * from "../sdk/exports";
+//   lbPlugin((req: Request): Plan => Plan.random(req.allSlots()));
+//
+// Request and Endpoint objects are reused between requests of a batch: read them, do not keep them.
+import { KIND_LB, KindHandler, Reader, registerKind, Writer } from "./abi";
+
+/** Hash field bits for `Plan.hash`, as in nftables `jhash`. */
+export const SADDR: u32 = 1;
+export const SPORT: u32 = 2;
+export const DADDR: u32 = 4;
+export const DPORT: u32 = 8;
+export const L4PROTO: u32 = 16;
+
+const MODE_RANDOM: u32 = 0;
+const MODE_ROUND_ROBIN: u32 = 1;
+const MODE_HASH: u32 = 2;
+
+/** FNV-1a over raw bytes, continuing from `h`. */
+export function fnv1a(h: u32, ptr: usize, len: usize): u32 {
+  for (let i: usize = 0; i < len; i++) {
+    h ^= <u32>load<u8>(ptr + i);
+    h *= 16777619;
+  }
+  return h;
+}
+
+export const FNV_OFFSET: u32 = 2166136261;
+
+/** Hash of a string's UTF-8 bytes (stable across languages: hosts and tests can recompute it). */
+export function hashString(s: string, seed: u32 = FNV_OFFSET): u32 {
+  const bytes = String.UTF8.encode(s);
+  return fnv1a(seed, changetype<usize>(bytes), <usize>bytes.byteLength);
+}
+
+function bytesEqual(aPtr: usize, aLen: i32, bPtr: usize, bLen: i32): bool {
+  if (aLen != bLen) return false;
+  return memory.compare(aPtr, bPtr, <usize>aLen) == 0;
+}
+
+export class Endpoint {
+  addressPtr: usize = 0;
+  addressLen: i32 = 0;
+  port: u32 = 0;
+  weight: u32 = 1;
+  zonePtr: usize = 0;
+  zoneLen: i32 = 0;
+  nodeNamePtr: usize = 0;
+  nodeNameLen: i32 = 0;
+
+  get address(): string {
+    return String.UTF8.decodeUnsafe(this.addressPtr, <usize>this.addressLen);
+  }
+  get zone(): string {
+    return String.UTF8.decodeUnsafe(this.zonePtr, <usize>this.zoneLen);
+  }
+  get nodeName(): string {
+    return String.UTF8.decodeUnsafe(this.nodeNamePtr, <usize>this.nodeNameLen);
+  }
+  /** FNV-1a of "address" bytes then the port as two big-endian bytes: a stable endpoint identity. */
+  identityHash(seed: u32): u32 {
+    let h = fnv1a(seed, this.addressPtr, <usize>this.addressLen);
+    h ^= this.port >> 8;
+    h *= 16777619;
+    h ^= this.port & 0xff;
+    h *= 16777619;
+    return h;
+  }
+  /** Orders endpoints by address bytes, then port: a canonical order independent of input order. */
+  compare(other: Endpoint): i32 {
+    const n = this.addressLen < other.addressLen ? this.addressLen : other.addressLen;
+    const c = memory.compare(this.addressPtr, other.addressPtr, <usize>n);
+    if (c != 0) return c;
+    if (this.addressLen != other.addressLen) return this.addressLen - other.addressLen;
+    return <i32>this.port - <i32>other.port;
+  }
+  addressIs(address: string): bool {
+    const b = String.UTF8.encode(address);
+    return bytesEqual(this.addressPtr, this.addressLen, changetype<usize>(b), b.byteLength);
+  }
+}
+
+export class Request {
+  keyPtr: usize = 0;
+  keyLen: i32 = 0;
+  nodeZonePtr: usize = 0;
+  nodeZoneLen: i32 = 0;
+  paramNames: string[] = [];
+  paramValues: string[] = [];
+  /** Only the first `endpointCount` entries are this request's endpoints. */
+  endpointPool: Endpoint[] = [];
+  endpointCount: i32 = 0;
+
+  get key(): string {
+    return String.UTF8.decodeUnsafe(this.keyPtr, <usize>this.keyLen);
+  }
+  /** Empty when the node has no zone. */
+  get nodeZone(): string {
+    return String.UTF8.decodeUnsafe(this.nodeZonePtr, <usize>this.nodeZoneLen);
+  }
+  hasNodeZone(): bool {
+    return this.nodeZoneLen > 0;
+  }
+  keyHash(): u32 {
+    return fnv1a(FNV_OFFSET, this.keyPtr, <usize>this.keyLen);
+  }
+  endpoint(i: i32): Endpoint {
+    return unchecked(this.endpointPool[i]);
+  }
+  inNodeZone(e: Endpoint): bool {
+    return this.nodeZoneLen > 0 && bytesEqual(e.zonePtr, e.zoneLen, this.nodeZonePtr, this.nodeZoneLen);
+  }
+  /** A parameter (annotation `lb.wasmplane.io/<name>`), or `fallback`. */
+  param(name: string, fallback: string = ""): string {
+    for (let i = 0; i < this.paramNames.length; i++) {
+      if (unchecked(this.paramNames[i]) == name) return unchecked(this.paramValues[i]);
+    }
+    return fallback;
+  }
+  /** [0, 1, …, endpointCount-1]: every endpoint once. */
+  allSlots(): u32[] {
+    const slots = new Array<u32>(this.endpointCount);
+    for (let i = 0; i < this.endpointCount; i++) unchecked((slots[i] = <u32>i));
+    return slots;
+  }
+}
+
+export class Plan {
+  constructor(
+    public mode: u32,
+    public fields: u32,
+    public seed: u32,
+    public slots: u32[],
+    public error: string | null,
+  ) {}
+  /** nftables `numgen random mod <slots>`. */
+  static random(slots: u32[]): Plan {
+    return new Plan(MODE_RANDOM, 0, 0, slots, null);
+  }
+  /** nftables `numgen inc mod <slots>`. */
+  static roundRobin(slots: u32[]): Plan {
+    return new Plan(MODE_ROUND_ROBIN, 0, 0, slots, null);
+  }
+  /** nftables `jhash <fields> mod <slots> seed <seed>`; fields are SADDR | SPORT | … bits. */
+  static hash(fields: u32, seed: u32, slots: u32[]): Plan {
+    return new Plan(MODE_HASH, fields, seed, slots, null);
+  }
+  /** This service port cannot be planned; the host keeps its last good plan and reports `message`. */
+  static fail(message: string): Plan {
+    return new Plan(MODE_RANDOM, 0, 0, [], message);
+  }
+}
+
+export type LbFunction = (req: Request) => Plan;
+
+let planFn: LbFunction = (req: Request): Plan => Plan.fail("no lb function registered");
+const request = new Request();
+
+function readRequest(input: Reader, req: Request): void {
+  req.keyPtr = input.strRef();
+  req.keyLen = input.lastLength;
+  req.nodeZonePtr = input.strRef();
+  req.nodeZoneLen = input.lastLength;
+  const params = <i32>input.u16();
+  req.paramNames.length = 0;
+  req.paramValues.length = 0;
+  for (let i = 0; i < params; i++) {
+    req.paramNames.push(input.str());
+    req.paramValues.push(input.str());
+  }
+  const count = <i32>input.u32();
+  while (req.endpointPool.length < count) req.endpointPool.push(new Endpoint());
+  req.endpointCount = count;
+  for (let i = 0; i < count; i++) {
+    const e = unchecked(req.endpointPool[i]);
+    e.addressPtr = input.strRef();
+    e.addressLen = input.lastLength;
+    e.port = input.u16();
+    e.weight = input.u32();
+    e.zonePtr = input.strRef();
+    e.zoneLen = input.lastLength;
+    e.nodeNamePtr = input.strRef();
+    e.nodeNameLen = input.lastLength;
+  }
+}
+
+function writePlan(output: Writer, plan: Plan): void {
+  const error = plan.error;
+  if (error !== null) {
+    output.u8(1);
+    output.str(error);
+    return;
+  }
+  const slots = plan.slots;
+  output.u8(0);
+  output.u8(plan.mode);
+  output.u8(plan.fields);
+  output.u8(0);
+  output.u32(plan.seed);
+  output.u32(<u32>slots.length);
+  output.u32s(slots.dataStart, <usize>slots.length);
+}
+
+const handleLb: KindHandler = (input: Reader, op: u32, count: u32, output: Writer): void => {
+  for (let i: u32 = 0; i < count; i++) {
+    readRequest(input, request);
+    writePlan(output, planFn(request));
+  }
+};
+
+/** Registers the plugin's one function. Call once, at the top level of the plugin file. */
+export function lbPlugin(fn: LbFunction): void {
+  planFn = fn;
+  registerKind(KIND_LB, handleLb);
+}

@@ -1,0 +1,264 @@
+// The one choke point every module passes before it is instantiated anywhere: what it is (inspect)
+// and whether this host may run it under the operator's grants and limits (admit). All problems are
+// collected, so one refusal names every missing grant at once.
+import { createHash } from "node:crypto";
+import { CAPABILITY_IMPORTS, type Capability, capabilityImport, MEMORY_IMPORT } from "./capabilities.ts";
+import { ABI_VERSION, KIND_CODES, type PluginKind, SUPPORTED_ABI_VERSIONS } from "./kinds.ts";
+import { findManifest, type PluginManifest } from "./manifest.ts";
+import { type CompiledModule, compileModule } from "./platform.ts";
+import { type FuncType, type Limits, readWasmModule, type WasmModuleInfo } from "./wasm-binary.ts";
+
+export const WASM_PAGE_BYTES = 65536;
+export const ABI_MARKER_EXPORT = "wasmplane_abi";
+
+/** Function exports ABI v1 requires, with their signatures. */
+export const REQUIRED_FUNCTIONS: Record<string, FuncType> = {
+  wasmplane_alloc: { params: ["i32"], results: ["i32"] },
+  wasmplane_free: { params: ["i32"], results: [] },
+  wasmplane_call: { params: ["i32", "i32"], results: ["i32"] },
+};
+
+export interface InspectedImport {
+  module: string;
+  name: string;
+  kind: string;
+  /** The grant this import needs; undefined for the memory import and for imports no grant provides. */
+  capability?: Capability;
+  signature?: string;
+}
+
+export interface InspectedPlugin {
+  file?: string;
+  size: number;
+  sha256: string;
+  manifest?: PluginManifest;
+  manifestError?: string;
+  /** The value of the exported `wasmplane_abi` global, when it is a constant. */
+  abi?: number;
+  imports: InspectedImport[];
+  exports: { name: string; kind: string; signature?: string }[];
+  memory?: { imported: boolean; minPages: number; maxPages?: number; shared: boolean };
+  info?: WasmModuleInfo;
+  parseError?: string;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function signature(t: FuncType | undefined): string | undefined {
+  return t ? `(${t.params.join(", ")}) -> (${t.results.join(", ")})` : undefined;
+}
+
+/** Describes a module without running any of it. Never throws: problems land in the fields. */
+export function inspectModule(bytes: Uint8Array, file?: string): InspectedPlugin {
+  const out: InspectedPlugin = {
+    file,
+    size: bytes.length,
+    sha256: sha256Hex(bytes),
+    imports: [],
+    exports: [],
+  };
+  let info: WasmModuleInfo;
+  try {
+    info = readWasmModule(bytes);
+  } catch (err) {
+    out.parseError = (err as Error).message;
+    return out;
+  }
+  out.info = info;
+  try {
+    out.manifest = findManifest(info.customSections, file);
+  } catch (err) {
+    out.manifestError = (err as Error).message;
+  }
+  for (const imp of info.imports) {
+    const cap = capabilityImport(imp.module, imp.name);
+    out.imports.push({
+      module: imp.module,
+      name: imp.name,
+      kind: imp.desc.kind,
+      capability: cap?.capability,
+      signature: imp.desc.kind === "function" ? signature(info.types[imp.desc.typeIndex]) : undefined,
+    });
+    if (imp.desc.kind === "memory") out.memory = memoryOf(imp.desc.limits, true);
+  }
+  if (!out.memory && info.memories[0]) out.memory = memoryOf(info.memories[0], false);
+  for (const exp of info.exports) {
+    const sig = exp.kind === "function" ? signature(info.types[info.functionTypes[exp.index]]) : undefined;
+    out.exports.push({ name: exp.name, kind: exp.kind, signature: sig });
+    if (exp.name === ABI_MARKER_EXPORT && exp.kind === "global") {
+      const v = info.globalValues[exp.index];
+      if (v !== undefined) out.abi = Number(v);
+    }
+  }
+  return out;
+}
+
+function memoryOf(l: Limits, imported: boolean) {
+  return { imported, minPages: l.min, maxPages: l.max, shared: l.shared };
+}
+
+export interface AdmissionPolicy {
+  /** Capabilities the operator granted this plugin. */
+  grants: readonly Capability[];
+  memoryCapBytes: number;
+  /** Refuse a plugin of another kind (an lb slot must not run an ipam plugin). */
+  expectedKind?: PluginKind;
+  /** Refuse a module whose sha256 differs (from the lock file). */
+  expectedSha256?: string;
+  /** How to tell an operator to grant a capability, e.g. `lb.grants.<name>` in the agent config. */
+  grantHint?: (pluginName: string, capabilities: Capability[]) => string;
+}
+
+export interface AdmittedPlugin {
+  name: string;
+  manifest: PluginManifest;
+  inspected: InspectedPlugin;
+  module: CompiledModule;
+  /** How the worker provides memory: a host-created, capped `env.memory`, or the module's own. */
+  memory: { imported: boolean; initialPages: number; maximumPages: number };
+  grants: Capability[];
+}
+
+export class PluginRefused extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly problems: string[],
+  ) {
+    super(`plugin ${plugin} refused: ${problems.join("; ")}`);
+    this.name = "PluginRefused";
+  }
+}
+
+const defaultGrantHint = (name: string, caps: Capability[]) =>
+  `grant with lb.grants in the agent config, e.g. grants: { "${name}": [${caps.map((c) => `"${c}"`).join(", ")}] }` +
+  ` (or --grant ${caps.join(",")} for wasmplane plugin test)`;
+
+/** Checks a module against the ABI, the grants and the limits; compiles it only when all pass. */
+export function admitPlugin(
+  bytes: Uint8Array,
+  file: string | undefined,
+  policy: AdmissionPolicy,
+): AdmittedPlugin {
+  const inspected = inspectModule(bytes, file);
+  const label = inspected.manifest?.name ?? file ?? "<module>";
+  const problems: string[] = [];
+  const refuse = (): never => {
+    throw new PluginRefused(file && inspected.manifest ? `${label} (${file})` : label, problems);
+  };
+  if (policy.expectedSha256 && policy.expectedSha256 !== inspected.sha256) {
+    problems.push(
+      `sha256 ${inspected.sha256} differs from the locked ${policy.expectedSha256}; if the change is intended, run \`wasmplane plugin lock\``,
+    );
+    refuse();
+  }
+  if (inspected.parseError) {
+    problems.push(`not a valid WebAssembly module: ${inspected.parseError}`);
+    refuse();
+  }
+  const info = inspected.info!;
+  const manifest = inspected.manifest;
+  if (inspected.manifestError) problems.push(inspected.manifestError);
+  else if (!manifest) {
+    problems.push(
+      `no manifest: neither a custom section wasmplane.manifest nor a sidecar ${file ? file.replace(/\.wasm$/, "") : "<module>"}.manifest.json`,
+    );
+  }
+  const marker = info.exports.find((e) => e.name === ABI_MARKER_EXPORT);
+  if (!marker) problems.push(`exports no ${ABI_MARKER_EXPORT} global: not built for the wasmplane ABI`);
+  else if (marker.kind !== "global")
+    problems.push(`${ABI_MARKER_EXPORT} is a ${marker.kind}, want an i32 global`);
+  else if (inspected.abi === undefined) problems.push(`${ABI_MARKER_EXPORT} is not a constant i32 global`);
+  else if (!SUPPORTED_ABI_VERSIONS.includes(inspected.abi)) {
+    problems.push(
+      `found ABI version ${inspected.abi} (exported ${ABI_MARKER_EXPORT}); this host speaks ABI ${SUPPORTED_ABI_VERSIONS.join(", ")}`,
+    );
+  }
+  if (manifest) {
+    if (inspected.abi !== undefined && manifest.abi !== inspected.abi)
+      problems.push(
+        `manifest says ABI ${manifest.abi} but the module exports ${ABI_MARKER_EXPORT} = ${inspected.abi}`,
+      );
+    if (!SUPPORTED_ABI_VERSIONS.includes(manifest.abi) && manifest.abi !== inspected.abi)
+      problems.push(`manifest ABI version ${manifest.abi} unknown; this host speaks ABI ${ABI_VERSION}`);
+    if (policy.expectedKind && manifest.kind !== policy.expectedKind)
+      problems.push(`found kind ${manifest.kind}, expected kind ${policy.expectedKind}`);
+    if (!Object.hasOwn(KIND_CODES, manifest.kind)) problems.push(`unknown kind ${manifest.kind}`);
+  }
+  for (const [name, want] of Object.entries(REQUIRED_FUNCTIONS)) {
+    const exp = info.exports.find((e) => e.name === name);
+    const got = exp?.kind === "function" ? info.types[info.functionTypes[exp.index]] : undefined;
+    if (!exp) problems.push(`missing export ${name} ${signature(want)}`);
+    else if (!got || signature(got) !== signature(want))
+      problems.push(
+        `export ${name} has ${got ? signature(got) : `kind ${exp.kind}`}, want ${signature(want)}`,
+      );
+  }
+
+  const capPages = Math.floor(policy.memoryCapBytes / WASM_PAGE_BYTES);
+  const missingGrants: Capability[] = [];
+  for (const imp of info.imports) {
+    const what = `${imp.module}.${imp.name}`;
+    if (imp.desc.kind === "memory") {
+      if (imp.module !== MEMORY_IMPORT.module || imp.name !== MEMORY_IMPORT.name)
+        problems.push(`imports memory as ${what}; the host provides memory only as env.memory`);
+      continue;
+    }
+    const cap = capabilityImport(imp.module, imp.name);
+    if (!cap || imp.desc.kind !== "function") {
+      problems.push(
+        `imports ${imp.desc.kind} ${what}, which no grant provides (grantable imports: ${CAPABILITY_IMPORTS.map((c) => `${c.module}.${c.name} needs "${c.capability}"`).join(", ")})`,
+      );
+      continue;
+    }
+    const sig = signature(info.types[imp.desc.typeIndex]);
+    if (sig !== signature(cap))
+      problems.push(`imports ${what} as ${sig}, the host provides ${signature(cap)}`);
+    if (!policy.grants.includes(cap.capability)) {
+      problems.push(`imports ${what}, which needs the "${cap.capability}" grant (${cap.what})`);
+      if (!missingGrants.includes(cap.capability)) missingGrants.push(cap.capability);
+    }
+    if (manifest && !manifest.capabilities.includes(cap.capability))
+      problems.push(`imports ${what} but its manifest does not request "${cap.capability}"`);
+  }
+  if (missingGrants.length > 0) problems.push((policy.grantHint ?? defaultGrantHint)(label, missingGrants));
+
+  const mem = inspected.memory;
+  let memory: AdmittedPlugin["memory"] = { imported: true, initialPages: 1, maximumPages: capPages };
+  if (!mem) problems.push("has no linear memory: import env.memory or export one as memory");
+  else if (mem.shared) problems.push("declares shared memory; ABI v1 wants unshared memory");
+  else if (mem.imported) {
+    if (mem.minPages > capPages)
+      problems.push(`needs ${mem.minPages} pages of memory at start, above the cap of ${capPages} pages`);
+    const max = mem.maxPages === undefined ? capPages : Math.min(mem.maxPages, capPages);
+    memory = { imported: true, initialPages: mem.minPages, maximumPages: max };
+  } else {
+    if (!info.exports.some((e) => e.name === "memory" && e.kind === "memory"))
+      problems.push("defines its memory but does not export it as memory");
+    if (mem.maxPages === undefined)
+      problems.push(
+        `defines its own memory with no maximum; the cap is ${capPages} pages: import env.memory (asc --importMemory) or declare a maximum`,
+      );
+    else if (mem.maxPages > capPages)
+      problems.push(`declares a memory maximum of ${mem.maxPages} pages, above the cap of ${capPages} pages`);
+    memory = { imported: false, initialPages: mem.minPages, maximumPages: mem.maxPages ?? 0 };
+  }
+  if (problems.length > 0) refuse();
+
+  let module: CompiledModule;
+  try {
+    module = compileModule(bytes);
+  } catch (err) {
+    problems.push(`does not compile: ${(err as Error).message}`);
+    refuse();
+  }
+  return {
+    name: manifest!.name,
+    manifest: manifest!,
+    inspected,
+    module: module!,
+    memory,
+    grants: [...policy.grants],
+  };
+}

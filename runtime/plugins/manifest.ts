@@ -1,0 +1,79 @@
+// The plugin manifest: who a plugin says it is and what it asks for. Carried in the custom section
+// `wasmplane.manifest` (UTF-8 JSON) or, for modules built without our tools, a sidecar file
+// `<module>.manifest.json` next to the .wasm. The section wins when both exist.
+import { existsSync, readFileSync } from "node:fs";
+import { type Capability, isCapability } from "./capabilities.ts";
+import { isKnownKind, type PluginKind } from "./kinds.ts";
+
+export const MANIFEST_SECTION = "wasmplane.manifest";
+
+export interface PluginManifest {
+  name: string;
+  version: string;
+  kind: PluginKind;
+  abi: number;
+  capabilities: Capability[];
+  description?: string;
+}
+
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Validates a parsed manifest; every problem names the field. */
+export function parseManifest(raw: unknown, where: string): PluginManifest {
+  const problems: string[] = [];
+  const m = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) problems.push("must be a JSON object");
+  if (typeof m.name !== "string" || !NAME.test(m.name))
+    problems.push(`name: want lower-case letters, digits, '.', '_', '-' (got ${JSON.stringify(m.name)})`);
+  if (typeof m.version !== "string" || m.version === "")
+    problems.push(`version: want a non-empty string (got ${JSON.stringify(m.version)})`);
+  if (typeof m.kind !== "string" || !isKnownKind(m.kind))
+    problems.push(`kind: want one of lb, ipam, policy (got ${JSON.stringify(m.kind)})`);
+  if (!Number.isInteger(m.abi)) problems.push(`abi: want an integer (got ${JSON.stringify(m.abi)})`);
+  const caps = m.capabilities ?? [];
+  if (!Array.isArray(caps) || !caps.every(isCapability))
+    problems.push(`capabilities: want a list of log, random, clock (got ${JSON.stringify(caps)})`);
+  if (m.description !== undefined && typeof m.description !== "string")
+    problems.push("description: want a string");
+  if (problems.length > 0) throw new Error(`manifest in ${where}: ${problems.join("; ")}`);
+  return {
+    name: m.name as string,
+    version: m.version as string,
+    kind: m.kind as PluginKind,
+    abi: m.abi as number,
+    capabilities: caps as Capability[],
+    ...(m.description !== undefined ? { description: m.description as string } : {}),
+  };
+}
+
+export function sidecarPath(modulePath: string): string {
+  return modulePath.replace(/\.wasm$/, "") + ".manifest.json";
+}
+
+/** Finds the manifest: custom section first, else the sidecar file. Undefined when neither exists. */
+export function findManifest(
+  customSections: Map<string, Uint8Array>,
+  modulePath: string | undefined,
+): PluginManifest | undefined {
+  const section = customSections.get(MANIFEST_SECTION);
+  if (section) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(section));
+    } catch (err) {
+      throw new Error(`manifest in custom section ${MANIFEST_SECTION}: not JSON: ${(err as Error).message}`);
+    }
+    return parseManifest(raw, `custom section ${MANIFEST_SECTION}`);
+  }
+  if (modulePath && existsSync(sidecarPath(modulePath))) {
+    const path = sidecarPath(modulePath);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch (err) {
+      throw new Error(`manifest in ${path}: not JSON: ${(err as Error).message}`);
+    }
+    return parseManifest(raw, path);
+  }
+  return undefined;
+}

@@ -1,0 +1,183 @@
+// Runs one admitted plugin in its own worker thread and calls it with a time budget. Calls are
+// serialized; input and output cross through a SharedArrayBuffer, and the host waits with
+// Atomics.waitAsync so the agent's event loop keeps running. On timeout the worker is terminated
+// (the only way to stop a synchronous Wasm loop) and a new one is started.
+import { Worker } from "node:worker_threads";
+import type { AdmittedPlugin } from "./admission.ts";
+import { waitAsync } from "./platform.ts";
+
+const STATE = 0;
+const LENGTH = 1;
+const RESULT = 2;
+const SEED = 3;
+const REQUEST = 1;
+const STOP = 3;
+const RESULT_OK = 0;
+const RESULT_TRAP = 1;
+
+const workerUrl = new URL("./worker.mjs", import.meta.url);
+
+export interface PluginWorkerOptions {
+  /** Wall-clock budget for one call, in milliseconds. */
+  callBudgetMs: number;
+  /** Seed for the `random` capability, applied at the start of every call. */
+  randomSeed: number;
+  /** Receives lines a plugin logs through the granted `log` capability. */
+  onLog?: (plugin: string, line: string) => void;
+}
+
+export type CallOutcome =
+  | { ok: true; output: Uint8Array; call: number }
+  | { ok: false; error: string; reason: "trap" | "timeout" | "protocol" | "unavailable"; call: number };
+
+export interface PluginWorkerStats {
+  calls: number;
+  failures: number;
+  traps: number;
+  timeouts: number;
+  restarts: number;
+}
+
+export class PluginWorker {
+  readonly stats: PluginWorkerStats = { calls: 0, failures: 0, traps: 0, timeouts: 0, restarts: 0 };
+  private worker: Worker | null = null;
+  private ready: Promise<void> | null = null;
+  private startError: string | null = null;
+  private ctrl: Int32Array;
+  private data: Uint8Array;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private onExit: ((code: number) => void) | null = null;
+
+  constructor(
+    readonly plugin: AdmittedPlugin,
+    readonly options: PluginWorkerOptions,
+  ) {
+    this.ctrl = new Int32Array(new SharedArrayBuffer(16));
+    // Input and output both live in the plugin's capped memory, so the cap bounds the exchange buffer.
+    // Pages of a SharedArrayBuffer that are never touched are never backed by RAM.
+    const bytes = plugin.memory.maximumPages * 65536;
+    this.data = new Uint8Array(new SharedArrayBuffer(Math.max(bytes, 65536)));
+  }
+
+  get name(): string {
+    return this.plugin.name;
+  }
+
+  /** Starts the worker (idempotent); rejects when the module cannot be instantiated. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`plugin ${this.name} is closed`));
+    if (this.ready) return this.ready;
+    Atomics.store(this.ctrl, STATE, 0);
+    const worker = new Worker(workerUrl, {
+      workerData: {
+        module: this.plugin.module,
+        memory: this.plugin.memory,
+        grants: this.plugin.grants,
+        ctrl: this.ctrl.buffer,
+        data: this.data.buffer,
+      },
+    });
+    worker.unref();
+    this.worker = worker;
+    this.ready = new Promise<void>((resolve, reject) => {
+      worker.on("message", (msg: { type: string; message?: string; line?: string }) => {
+        if (msg.type === "ready") resolve();
+        else if (msg.type === "failed") {
+          this.startError = `cannot be instantiated: ${msg.message}`;
+          reject(new Error(`plugin ${this.name} ${this.startError}`));
+        } else if (msg.type === "log" && msg.line !== undefined) this.options.onLog?.(this.name, msg.line);
+      });
+      worker.on("error", (err) => reject(new Error(`plugin ${this.name} worker failed: ${err.message}`)));
+      worker.on("exit", (code) => {
+        if (this.worker === worker) {
+          this.worker = null;
+          this.ready = null;
+        }
+        reject(new Error(`plugin ${this.name} worker exited (code ${code}) before it was ready`));
+        this.onExit?.(code);
+      });
+    });
+    this.ready.catch(() => {});
+    return this.ready;
+  }
+
+  /** One call with the budget. Calls queue behind each other; the result view is valid until the next call. */
+  call(input: Uint8Array): Promise<CallOutcome> {
+    const run = this.queue.then(() => this.callNow(input));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async callNow(input: Uint8Array): Promise<CallOutcome> {
+    const call = ++this.stats.calls;
+    const fail = (reason: "trap" | "timeout" | "protocol" | "unavailable", error: string): CallOutcome => {
+      this.stats.failures++;
+      if (reason === "trap") this.stats.traps++;
+      if (reason === "timeout") this.stats.timeouts++;
+      return { ok: false, reason, error, call };
+    };
+    try {
+      await this.start();
+    } catch (err) {
+      return fail("unavailable", (err as Error).message);
+    }
+    if (input.length > this.data.length)
+      return fail(
+        "protocol",
+        `input of ${input.length} bytes exceeds the ${this.data.length}-byte memory cap`,
+      );
+    const worker = this.worker!;
+    this.data.set(input);
+    Atomics.store(this.ctrl, LENGTH, input.length);
+    Atomics.store(this.ctrl, SEED, this.options.randomSeed | 0);
+    Atomics.store(this.ctrl, STATE, REQUEST);
+    Atomics.notify(this.ctrl, STATE);
+
+    const exited = new Promise<"exited">((resolve) => {
+      this.onExit = () => resolve("exited");
+    });
+    const waited = waitAsync(this.ctrl, STATE, REQUEST, this.options.callBudgetMs);
+    const status = waited.async ? await Promise.race([waited.value, exited]) : waited.value;
+    this.onExit = null;
+    if (status === "timed-out" || status === "exited") {
+      // The state word may have flipped between the timeout and now; the answer is late either way.
+      await this.restart(worker);
+      if (status === "exited") return fail("trap", "worker exited during the call; restarted");
+      return fail(
+        "timeout",
+        `exceeded its time budget of ${this.options.callBudgetMs} ms; worker terminated and restarted`,
+      );
+    }
+    const length = Atomics.load(this.ctrl, LENGTH);
+    const result = Atomics.load(this.ctrl, RESULT);
+    if (result === RESULT_OK) return { ok: true, output: this.data.subarray(0, length), call };
+    const message = new TextDecoder().decode(this.data.slice(0, length));
+    if (result === RESULT_TRAP) return fail("trap", `trapped: ${message}; instance discarded`);
+    return fail("protocol", `broke the call protocol: ${message}; instance discarded`);
+  }
+
+  private async restart(worker: Worker): Promise<void> {
+    this.stats.restarts++;
+    if (this.worker === worker) {
+      this.worker = null;
+      this.ready = null;
+    }
+    await worker.terminate();
+    if (!this.closed) this.start().catch(() => {});
+  }
+
+  /** Stops the worker; further calls fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    const worker = this.worker;
+    this.worker = null;
+    this.ready = null;
+    if (worker) {
+      Atomics.store(this.ctrl, STATE, STOP);
+      Atomics.notify(this.ctrl, STATE);
+      await worker.terminate();
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// A small reader of the WebAssembly binary format: just what the host must know about a module
+// BEFORE instantiating it (imports with their types, memory limits, exports, the ABI marker's
+// constant value, custom sections). WebAssembly.Module.imports() omits limits and global values.
+
+export interface Limits {
+  min: number;
+  /** Undefined when the module declares no maximum. */
+  max?: number;
+  shared: boolean;
+}
+
+export type ImportDesc =
+  | { kind: "function"; typeIndex: number }
+  | { kind: "table" }
+  | { kind: "memory"; limits: Limits }
+  | { kind: "global" };
+
+export interface WasmImport {
+  module: string;
+  name: string;
+  desc: ImportDesc;
+}
+
+export interface WasmExport {
+  name: string;
+  kind: "function" | "table" | "memory" | "global";
+  index: number;
+}
+
+export interface FuncType {
+  params: string[];
+  results: string[];
+}
+
+export interface WasmModuleInfo {
+  types: FuncType[];
+  imports: WasmImport[];
+  /** Memories the module defines itself (not imported). */
+  memories: Limits[];
+  exports: WasmExport[];
+  /** Type index of every function, imported ones first (the function index space). */
+  functionTypes: number[];
+  /** Constant initial value of every global, imported ones first; undefined when not a constant. */
+  globalValues: (number | bigint | undefined)[];
+  customSections: Map<string, Uint8Array>;
+}
+
+const EXTERNAL_KINDS = ["function", "table", "memory", "global"] as const;
+const VALUE_TYPES: Record<number, string> = { 127: "i32", 126: "i64", 125: "f32", 124: "f64", 123: "v128" };
+
+class ByteReader {
+  pos = 0;
+  constructor(readonly bytes: Uint8Array) {}
+  get done(): boolean {
+    return this.pos >= this.bytes.length;
+  }
+  byte(): number {
+    if (this.pos >= this.bytes.length) throw new Error(`truncated module at byte ${this.pos}`);
+    return this.bytes[this.pos++];
+  }
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 35) throw new Error(`bad LEB128 at byte ${this.pos}`);
+    }
+  }
+  s64(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    let b: number;
+    do {
+      b = this.byte();
+      result |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+    } while (b & 0x80);
+    if (shift < 64n && b & 0x40) result |= -1n << shift;
+    return result;
+  }
+  take(n: number): Uint8Array {
+    if (this.pos + n > this.bytes.length) throw new Error(`truncated module at byte ${this.pos}`);
+    const out = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  name(): string {
+    return new TextDecoder().decode(this.take(this.u32()));
+  }
+  limits(): Limits {
+    const flags = this.byte();
+    const min = this.u32();
+    const max = flags & 1 ? this.u32() : undefined;
+    return { min, max, shared: (flags & 2) !== 0 };
+  }
+  valueType(): string {
+    const t = this.byte();
+    return VALUE_TYPES[t] ?? `0x${t.toString(16)}`;
+  }
+  /** A constant expression; returns its value when it is a single numeric const. */
+  constExpr(): number | bigint | undefined {
+    let value: number | bigint | undefined;
+    let ops = 0;
+    for (;;) {
+      const op = this.byte();
+      if (op === 0x0b) return ops === 1 ? value : undefined;
+      ops++;
+      if (op === 0x41) value = Number(this.s64());
+      else if (op === 0x42) value = this.s64();
+      else if (op === 0x43) value = new DataView(this.take(4).slice().buffer).getFloat32(0, true);
+      else if (op === 0x44) value = new DataView(this.take(8).slice().buffer).getFloat64(0, true);
+      else if (op === 0x23) {
+        this.u32();
+        value = undefined;
+      } else throw new Error(`unsupported constant expression opcode 0x${op.toString(16)}`);
+    }
+  }
+}
+
+/** Parses the sections the host needs. Throws with the byte offset on a malformed module. */
+export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
+  const r = new ByteReader(bytes);
+  const magic = r.take(4);
+  if (magic[0] !== 0 || magic[1] !== 0x61 || magic[2] !== 0x73 || magic[3] !== 0x6d) {
+    throw new Error("not a WebAssembly module (bad magic bytes)");
+  }
+  const version = r.take(4);
+  if (version[0] !== 1) throw new Error(`unsupported WebAssembly binary version ${version[0]}`);
+  const info: WasmModuleInfo = {
+    types: [],
+    imports: [],
+    memories: [],
+    exports: [],
+    functionTypes: [],
+    globalValues: [],
+    customSections: new Map(),
+  };
+  while (!r.done) {
+    const id = r.byte();
+    const size = r.u32();
+    const section = new ByteReader(r.take(size));
+    if (id === 0) {
+      const name = section.name();
+      info.customSections.set(name, section.bytes.subarray(section.pos));
+    } else if (id === 1) {
+      for (let n = section.u32(); n > 0; n--) {
+        if (section.byte() !== 0x60) throw new Error("unsupported type form in type section");
+        const params = Array.from({ length: section.u32() }, () => section.valueType());
+        const results = Array.from({ length: section.u32() }, () => section.valueType());
+        info.types.push({ params, results });
+      }
+    } else if (id === 2) {
+      for (let n = section.u32(); n > 0; n--) {
+        const module = section.name();
+        const name = section.name();
+        const kind = section.byte();
+        let desc: ImportDesc;
+        if (kind === 0) {
+          desc = { kind: "function", typeIndex: section.u32() };
+          info.functionTypes.push(desc.typeIndex);
+        } else if (kind === 1) {
+          section.byte();
+          section.limits();
+          desc = { kind: "table" };
+        } else if (kind === 2) desc = { kind: "memory", limits: section.limits() };
+        else if (kind === 3) {
+          section.valueType();
+          section.byte();
+          desc = { kind: "global" };
+          info.globalValues.push(undefined);
+        } else throw new Error(`unknown import kind ${kind} for ${module}.${name}`);
+        info.imports.push({ module, name, desc });
+      }
+    } else if (id === 3) {
+      for (let n = section.u32(); n > 0; n--) info.functionTypes.push(section.u32());
+    } else if (id === 5) {
+      for (let n = section.u32(); n > 0; n--) info.memories.push(section.limits());
+    } else if (id === 6) {
+      for (let n = section.u32(); n > 0; n--) {
+        section.valueType();
+        section.byte();
+        info.globalValues.push(section.constExpr());
+      }
+    } else if (id === 7) {
+      for (let n = section.u32(); n > 0; n--) {
+        const name = section.name();
+        const kind = EXTERNAL_KINDS[section.byte()];
+        if (!kind) throw new Error(`unknown export kind for ${name}`);
+        info.exports.push({ name, kind, index: section.u32() });
+      }
+    }
+  }
+  return info;
+}
+
+/** Appends a custom section (name + payload) to a module's bytes. */
+export function appendCustomSection(module: Uint8Array, name: string, payload: Uint8Array): Uint8Array {
+  const nameBytes = new TextEncoder().encode(name);
+  const body = [...leb128(nameBytes.length), ...nameBytes, ...payload];
+  return Uint8Array.from([...module, 0, ...leb128(body.length), ...body]);
+}
+
+function leb128(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) b |= 0x80;
+    out.push(b);
+  } while (value > 0);
+  return out;
+}
