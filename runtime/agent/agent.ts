@@ -116,7 +116,7 @@ export class Agent {
           .map(([key, r]) => `LB plan ${key}: ${r.ok ? "" : r.error} (keeping the last good plan)`),
       ];
       const desired = mergeFragments(tableFamily, tableName, [plan.fragment], ["services"]);
-      const tx = dataplane.diff(this.applied, desired);
+      const { tx, applied } = dataplane.diff(this.applied, desired);
       record.planMs = performance.now() - planStart;
       record.operations = tx.size;
       if (tx.size > 0) {
@@ -124,7 +124,7 @@ export class Agent {
         record.applyMs = outcome.durationMs;
         record.bytes = outcome.bytes;
       }
-      this.applied = desired;
+      this.applied = applied;
       record.ok = true;
       const stale = planner.staleUdpEndpoints();
       if (stale.length > 0) {

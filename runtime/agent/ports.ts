@@ -46,7 +46,11 @@ export interface ApplyOutcome {
 export interface Dataplane {
   /** What the kernel holds now, or null when our table does not exist. */
   readBack(): Promise<DesiredTable | null>;
-  diff(applied: DesiredTable | null, desired: DesiredTable): PendingTransaction;
+  /** The transaction from `applied` to `desired`, and what the kernel holds once it is applied. */
+  diff(
+    applied: DesiredTable | null,
+    desired: DesiredTable,
+  ): { tx: PendingTransaction; applied: DesiredTable };
   apply(tx: PendingTransaction): Promise<ApplyOutcome>;
   deleteUdpConntrack(entries: StaleUdpEndpoint[]): Promise<void>;
 }

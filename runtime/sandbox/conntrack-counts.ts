@@ -1,0 +1,33 @@
+// Live per-backend connection counts for the sandbox, from the node namespace's conntrack table: a
+// DNATed flow's reply source is the backend that serves it.
+import { execFile } from "node:child_process";
+
+export interface BackendCount {
+  backend: string;
+  tcp: number;
+  udp: number;
+}
+
+/** Parses `conntrack -L` lines; counts flows whose reply source differs from the original destination. */
+export function countByBackend(conntrackOutput: string, backends: string[]): Map<string, BackendCount> {
+  const counts = new Map<string, BackendCount>(backends.map((b) => [b, { backend: b, tcp: 0, udp: 0 }]));
+  for (const line of conntrackOutput.split("\n")) {
+    const proto = /^(tcp|udp)\s/.exec(line)?.[1] as "tcp" | "udp" | undefined;
+    if (!proto) continue;
+    const srcs = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]);
+    const dsts = [...line.matchAll(/\bdst=(\S+)/g)].map((m) => m[1]);
+    if (srcs.length < 2 || dsts.length < 1) continue;
+    const backend = srcs[1];
+    const entry = counts.get(backend);
+    if (entry && dsts[0] !== backend) entry[proto]++;
+  }
+  return counts;
+}
+
+export function readConntrack(netns: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile("ip", ["netns", "exec", netns, "conntrack", "-L"], { encoding: "utf8" }, (err, stdout) => {
+      resolve(err && !stdout ? "" : stdout);
+    });
+  });
+}

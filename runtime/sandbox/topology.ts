@@ -1,0 +1,100 @@
+// Builds and removes the sandbox namespaces with `ip`. Everything is created inside namespaces the
+// sandbox owns: veth pairs are created directly in the node namespace with the peer end placed in
+// the pod or client namespace, so no interface ever appears in the machine's own namespace.
+import { execFileSync } from "node:child_process";
+import type { SandboxPlan } from "./plan.ts";
+
+function ip(args: string[]): void {
+  try {
+    execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`ip ${args.join(" ")}: ${stderr || (err as Error).message}`);
+  }
+}
+
+function sysctl(netns: string, key: string, value: string): void {
+  ip(["netns", "exec", netns, "sysctl", "-q", "-w", `${key}=${value}`]);
+}
+
+export function namespacesOf(plan: SandboxPlan): string[] {
+  return [plan.nodeNetns, plan.clientNetns, ...plan.pods.map((p) => p.netns)];
+}
+
+export function buildTopology(plan: SandboxPlan): void {
+  for (const ns of namespacesOf(plan)) {
+    ip(["netns", "add", ns]);
+    ip(["-n", ns, "link", "set", "lo", "up"]);
+  }
+  const node = plan.nodeNetns;
+  sysctl(node, "net.ipv4.ip_forward", "1");
+  // Masqueraded replies and hairpin need conntrack to see bridged/local traffic; route_localnet is not needed.
+
+  // client <-> node: an ordinary /24 link; the node's address here is the node IP for NodePorts.
+  ip([
+    "-n",
+    node,
+    "link",
+    "add",
+    "wpsb-client",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    plan.clientNetns,
+  ]);
+  ip(["-n", node, "addr", "add", `${plan.nodeIP}/24`, "dev", "wpsb-client"]);
+  ip(["-n", node, "link", "set", "wpsb-client", "up"]);
+  ip(["-n", plan.clientNetns, "addr", "add", `${plan.clientIP}/24`, "dev", "eth0"]);
+  ip(["-n", plan.clientNetns, "link", "set", "eth0", "up"]);
+  ip(["-n", plan.clientNetns, "route", "add", "default", "via", plan.nodeIP]);
+
+  // pods: routed /32 addresses; every node-side veth holds the same link-local gateway address.
+  for (const pod of plan.pods) {
+    ip(["-n", node, "link", "add", pod.hostVeth, "type", "veth", "peer", "name", "eth0", "netns", pod.netns]);
+    ip(["-n", node, "link", "set", pod.hostVeth, "up"]);
+    ip(["-n", node, "addr", "add", `${plan.podGateway}/32`, "dev", pod.hostVeth, "scope", "link"]);
+    ip(["-n", node, "route", "add", `${pod.address}/32`, "dev", pod.hostVeth]);
+    ip(["-n", pod.netns, "addr", "add", `${pod.address}/32`, "dev", "eth0"]);
+    ip(["-n", pod.netns, "link", "set", "eth0", "up"]);
+    ip(["-n", pod.netns, "route", "add", plan.podGateway, "dev", "eth0", "scope", "link"]);
+    ip(["-n", pod.netns, "route", "add", "default", "via", plan.podGateway, "dev", "eth0"]);
+  }
+}
+
+/** Deletes every namespace of the plan (deleting the node namespace also removes its nftables table). */
+export function destroyTopology(plan: SandboxPlan): string[] {
+  const failed: string[] = [];
+  for (const ns of namespacesOf(plan)) {
+    try {
+      execFileSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
+    } catch {
+      if (listNetns().includes(ns)) failed.push(ns);
+    }
+  }
+  return failed;
+}
+
+export function listNetns(): string[] {
+  const out = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter(Boolean);
+}
+
+/** Namespaces of sandboxes whose process is gone (killed with SIGKILL): `wpsb-<pid>-…` with a dead pid. */
+export function leftoverSandboxNetns(): string[] {
+  return listNetns().filter((ns) => {
+    const m = /^wpsb-(\d+)-/.exec(ns);
+    if (!m) return false;
+    try {
+      process.kill(Number(m[1]), 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  });
+}

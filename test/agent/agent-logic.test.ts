@@ -1,0 +1,177 @@
+// The agent's sync logic with the real store, real nft diff and a fake kernel (no nft process):
+// ordering against the source's initial listing, rejection isolation, restart without rewrite,
+// and keeping the last good state when an apply fails.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { accept, chain, counter, match, payload, rule } from "../../nft/build.ts";
+import type { DesiredTable } from "../../nft/desired.ts";
+import { planSync } from "../../nft/diff.ts";
+import { Agent } from "../../runtime/agent/agent.ts";
+import type { Dataplane, ServicePlanner } from "../../runtime/agent/ports.ts";
+import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
+import type { RawObject, Source, SourceEvent, SourceSink } from "../../runtime/sources/source.ts";
+
+const test = suite("agent sync logic");
+
+class ManualSource implements Source {
+  readonly description = "manual";
+  sink: SourceSink | null = null;
+  async start(sink: SourceSink) {
+    this.sink = sink;
+  }
+  async stop() {}
+  send(events: SourceEvent[]) {
+    this.sink?.events(events);
+  }
+}
+
+/** One chain per service, one rule per port: enough to see what was programmed. */
+const planner: ServicePlanner = {
+  lbRequests: () => [],
+  plan(snapshot) {
+    const chains = new Map();
+    for (const s of snapshot.services.values()) {
+      const name = `svc-${s.namespace}-${s.name}`;
+      chains.set(
+        name,
+        chain(
+          name,
+          s.ports.map((p) => rule(match(payload("tcp", "dport"), p.port), counter(), accept())),
+        ),
+      );
+    }
+    return {
+      fragment: { chains, sets: new Map() },
+      problems: [],
+      stats: { services: 0, servicePorts: 0, endpoints: 0 },
+    };
+  },
+  staleUdpEndpoints: () => [],
+};
+
+function fakeKernel() {
+  const kernel = { table: null as DesiredTable | null, fail: false, applies: [] as number[], reads: 0 };
+  let next: DesiredTable | null = null;
+  const dataplane: Dataplane = {
+    readBack: async () => {
+      kernel.reads++;
+      return kernel.table;
+    },
+    diff: (applied, desired) => {
+      const plan = planSync(applied, desired);
+      next = plan.applied;
+      return { tx: plan.tx, applied: plan.applied };
+    },
+    apply: async (tx) => {
+      if (kernel.fail) throw new Error("nft: Could not process rule: Device or resource busy");
+      kernel.table = next;
+      kernel.applies.push(tx.size);
+      return { bytes: 100 * tx.size, durationMs: 1 };
+    },
+    deleteUdpConntrack: async () => {},
+  };
+  return { kernel, dataplane };
+}
+
+const svc = (name: string, port: number): SourceEvent => {
+  const object: RawObject = {
+    kind: "Service",
+    metadata: { name, namespace: "default" },
+    spec: { clusterIP: "10.96.0.10", ports: [{ port }] },
+  };
+  return { type: "add", kind: "Service", key: `default/${name}`, object };
+};
+
+function newAgent(source: Source, dataplane: Dataplane) {
+  return new Agent({
+    nodeName: "n1",
+    minSyncIntervalMs: 0,
+    resyncIntervalMs: 0,
+    source,
+    planner,
+    lbPlanner: builtinLbPlanner,
+    dataplane,
+    log: () => {},
+  });
+}
+
+test("no sync before the initial listing; a bad service is reported and the rest programmed; a fix is picked up", async () => {
+  const { kernel, dataplane } = fakeKernel();
+  const source = new ManualSource();
+  const agent = newAgent(source, dataplane);
+  await agent.start();
+  source.send([svc("good", 80), svc("bad", 70000)]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(agent.status().syncs.total, 0, "synced before the source's initial listing");
+  const synced = agent.nextSync();
+  source.sink?.synced();
+  await synced;
+  assert.equal([...(kernel.table?.chains.keys() ?? [])], ["svc-default-good"]);
+  assert.equal(agent.status().problems, [
+    "Service default/bad: spec.ports[0].port: must be 1-65535, got 70000",
+  ]);
+  const fixed = agent.nextSync();
+  source.send([{ ...svc("bad", 8080), type: "update" }]);
+  await fixed;
+  assert.equal([...(kernel.table?.chains.keys() ?? [])].sort(), ["svc-default-bad", "svc-default-good"]);
+  assert.equal(agent.status().problems, []);
+  await agent.stop();
+});
+
+test("a restarted agent reads the table back and sends nothing when nothing changed", async () => {
+  const { kernel, dataplane } = fakeKernel();
+  const first = new ManualSource();
+  const a1 = newAgent(first, dataplane);
+  await a1.start();
+  first.send([svc("a", 80), svc("b", 81)]);
+  let s = a1.nextSync();
+  first.sink?.synced();
+  await s;
+  await a1.stop();
+  assert.ok(kernel.applies[0] > 0);
+
+  const second = new ManualSource();
+  const a2 = newAgent(second, dataplane);
+  await a2.start();
+  second.send([svc("a", 80), svc("b", 82)]);
+  s = a2.nextSync();
+  second.sink?.synced();
+  await s;
+  const st = a2.status();
+  assert.is(st.lastSync?.full, true);
+  assert.ok(kernel.reads >= 2);
+  // Only service b's chain changed: far fewer operations than the first full write.
+  assert.ok(
+    (st.lastSync?.operations ?? 0) > 0 && (st.lastSync?.operations ?? 0) < kernel.applies[0],
+    JSON.stringify(kernel.applies),
+  );
+  await a2.stop();
+});
+
+test("a failed apply keeps the last good state and is retried", async () => {
+  const { kernel, dataplane } = fakeKernel();
+  const source = new ManualSource();
+  const agent = newAgent(source, dataplane);
+  await agent.start();
+  source.send([svc("a", 80)]);
+  let s = agent.nextSync();
+  source.sink?.synced();
+  await s;
+  const good = kernel.table;
+  kernel.fail = true;
+  s = agent.nextSync();
+  source.send([svc("b", 80)]);
+  await s;
+  assert.is(kernel.table, good);
+  assert.is(agent.status().lastSync?.ok, false);
+  assert.match(agent.status().problems.join("\n"), "last sync failed: nft: Could not process rule");
+  kernel.fail = false;
+  s = agent.nextSync();
+  await s; // the retry after backoff, a full sync
+  assert.is(agent.status().lastSync?.ok, true);
+  assert.is(agent.status().lastSync?.full, true);
+  assert.equal([...(kernel.table?.chains.keys() ?? [])].sort(), ["svc-default-a", "svc-default-b"]);
+  await agent.stop();
+});
+
+test.run();
