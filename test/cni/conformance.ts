@@ -97,6 +97,7 @@ export function defineConformanceSuite(flavor: Flavor): void {
       assert.ok(cidrContains(parseCidr(flavor.v4Cidr), a4), `${a4} in ${flavor.v4Cidr}`);
       assert.ok(cidrContains(parseCidr(flavor.v6Cidr), a6), `${a6} in ${flavor.v6Cidr}`);
       assert.is.not(a4, b4);
+      assert.is.not(a6, b6);
       const interfaces = a.json?.interfaces as { name: string; sandbox?: string }[];
       assert.ok(
         interfaces.some((i) => i.name === "eth0" && i.sandbox === pathA),

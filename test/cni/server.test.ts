@@ -1,0 +1,296 @@
+// wasmplane-specific behaviour of the executable and the CNI server, beyond the conformance suite:
+// the agent being down, STATUS and GC (CNI 1.1), CHECK finding drift, result versions, MTU,
+// repeated ADD, exhaustion, requests by pod annotation, and the install command.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { hostInterfaceName } from "../../runtime/cni/attachment.ts";
+import { installCni } from "../../runtime/cni/install.ts";
+import { REQUESTED_IPS_ANNOTATION } from "../../runtime/cni/request.ts";
+import { type CniServer, type CniServerOptions, startCniServer } from "../../runtime/cni/server.ts";
+import { kernelTest } from "../support/kernel.ts";
+import { inNetns } from "../support/netns.ts";
+import { interfaceAddresses, interfaceExists, invoke, TestNode, tempDir } from "./harness.ts";
+
+const test = suite("cni server");
+const main = new URL("../../runtime/main.ts", import.meta.url).pathname;
+
+interface World {
+  node: TestNode;
+  bin: string;
+  socket: string;
+  server: CniServer;
+  stop(): Promise<void>;
+}
+
+async function world(options: Partial<CniServerOptions> = {}): Promise<World> {
+  const node = new TestNode();
+  const dir = tempDir("server");
+  try {
+    const binDir = join(dir.dir, "bin");
+    const socket = join(dir.dir, "cni.sock");
+    await installCni({ binDir, confDir: join(dir.dir, "conf"), agentSocket: socket });
+    const server = await startCniServer({
+      socketPath: socket,
+      nodeNetns: node.node,
+      stateDir: join(dir.dir, "state"),
+      podCIDRs: ["10.66.0.0/24", "fd66::/64"],
+      mtu: 1400,
+      ...options,
+    });
+    return {
+      node,
+      bin: join(binDir, "wasmplane"),
+      socket,
+      server,
+      async stop() {
+        await server.close().catch(() => {});
+        node.destroy();
+        dir.remove();
+      },
+    };
+  } catch (err) {
+    node.destroy();
+    dir.remove();
+    throw err;
+  }
+}
+
+const config = (socket: string, cniVersion = "1.1.0", extra: Record<string, unknown> = {}) => ({
+  cniVersion,
+  name: "wasmplane",
+  type: "wasmplane",
+  agentSocket: socket,
+  ...extra,
+});
+
+function call(
+  w: World,
+  command: string,
+  containerId: string,
+  netns: string | undefined,
+  cfg = config(w.socket),
+  args?: string,
+) {
+  return invoke({
+    bin: w.bin,
+    command,
+    containerId,
+    netns,
+    ifName: "eth0",
+    config: cfg,
+    args,
+    nodeNetns: w.node.node,
+  });
+}
+
+test("cni install writes the executable (a Node script) and a 1.0.0 conflist with portmap after us", () => {
+  const dir = tempDir("install");
+  try {
+    const res = spawnSync(
+      "npx",
+      ["tsx", main, "cni", "install", "--bin-dir", join(dir.dir, "bin"), "--conf-dir", join(dir.dir, "conf")],
+      { encoding: "utf8" },
+    );
+    assert.is(res.status, 0, res.stderr);
+    const exe = join(dir.dir, "bin", "wasmplane");
+    assert.ok(statSync(exe).mode & 0o100, "executable bit");
+    assert.match(readFileSync(exe, "utf8").split("\n")[0], /^#!\/.*node/);
+    const conflist = JSON.parse(readFileSync(join(dir.dir, "conf", "10-wasmplane.conflist"), "utf8"));
+    assert.is(conflist.cniVersion, "1.0.0");
+    assert.equal(
+      conflist.plugins.map((p: { type: string }) => p.type),
+      ["wasmplane", "portmap"],
+    );
+    const missing = spawnSync("npx", ["tsx", main, "cni", "install", "--bin-dir", dir.dir], {
+      encoding: "utf8",
+    });
+    assert.is(missing.status, 2);
+    assert.match(missing.stderr, "--conf-dir");
+  } finally {
+    dir.remove();
+  }
+});
+
+test("agent down: ADD and DEL fail with 11 (try again later), STATUS with 50, VERSION still answers", async () => {
+  const dir = tempDir("down");
+  try {
+    await installCni({ binDir: dir.dir, confDir: dir.dir });
+    const bin = join(dir.dir, "wasmplane");
+    const cfg = config(join(dir.dir, "no-agent.sock"));
+    const add = await invoke({
+      bin,
+      command: "ADD",
+      containerId: "c1",
+      netns: "/proc/self/ns/net",
+      ifName: "eth0",
+      config: cfg,
+    });
+    assert.is(add.code, 1);
+    assert.is(add.json?.code, 11);
+    assert.match(String(add.json?.msg), "not reachable");
+    assert.match(String(add.json?.msg), "no-agent.sock");
+    const del = await invoke({ bin, command: "DEL", containerId: "c1", ifName: "eth0", config: cfg });
+    assert.is(del.json?.code, 11);
+    const status = await invoke({ bin, command: "STATUS", config: cfg });
+    assert.is(status.json?.code, 50);
+    const version = await invoke({ bin, command: "VERSION", config: cfg });
+    assert.is(version.code, 0);
+    assert.is(version.json?.cniVersion, "1.1.0");
+  } finally {
+    dir.remove();
+  }
+});
+
+kernelTest(test, "STATUS and GC need 1.1.0; GC releases what is not in the valid attachments", async () => {
+  const w = await world();
+  try {
+    const [podA, pathA] = w.node.pod();
+    const [, pathB] = w.node.pod();
+    assert.is((await call(w, "STATUS", "", undefined)).code, 0);
+    assert.is((await call(w, "STATUS", "", undefined, config(w.socket, "1.0.0"))).json?.code, 1);
+    assert.is((await call(w, "GC", "", undefined, config(w.socket, "1.0.0"))).json?.code, 1);
+    const a = await call(w, "ADD", "keep-me", pathA);
+    assert.is(a.code, 0, a.stdout);
+    const b = await call(w, "ADD", "orphan", pathB);
+    assert.is(b.code, 0, b.stdout);
+    assert.is(w.server.allocations().length, 4);
+    const gc = await call(
+      w,
+      "GC",
+      "",
+      undefined,
+      config(w.socket, "1.1.0", {
+        "cni.dev/valid-attachments": [{ containerID: "keep-me", ifname: "eth0" }],
+      }),
+    );
+    assert.is(gc.code, 0, gc.stdout);
+    assert.equal([...new Set(w.server.allocations().map((x) => x.containerId))], ["keep-me"]);
+    assert.not.ok(interfaceExists(w.node.node, hostInterfaceName("orphan", "eth0")), "orphan veth removed");
+    assert.ok(interfaceExists(podA, "eth0"));
+    const badGc = await call(
+      w,
+      "GC",
+      "",
+      undefined,
+      config(w.socket, "1.1.0", { "cni.dev/valid-attachments": "x" }),
+    );
+    assert.is(badGc.json?.code, 7);
+  } finally {
+    await w.stop();
+  }
+});
+
+kernelTest(
+  test,
+  "CHECK passes on a fresh attachment and names the drift when an address is removed",
+  async () => {
+    const w = await world();
+    try {
+      const [pod, path] = w.node.pod();
+      const add = await call(w, "ADD", "chk", path);
+      assert.is(add.code, 0, add.stdout);
+      const prev = config(w.socket, "1.1.0", { prevResult: add.json });
+      assert.is((await call(w, "CHECK", "chk", path, prev)).code, 0);
+      const v4 = interfaceAddresses(pod, "eth0").find((ip) => !ip.includes(":"))!;
+      inNetns(pod, ["ip", "addr", "del", `${v4}/32`, "dev", "eth0"]);
+      const drift = await call(w, "CHECK", "chk", path, prev);
+      assert.is(drift.json?.code, 102);
+      assert.match(String(drift.json?.msg), v4);
+      const unknown = await call(w, "CHECK", "nobody", path, prev);
+      assert.is(unknown.json?.code, 3);
+    } finally {
+      await w.stop();
+    }
+  },
+);
+
+kernelTest(
+  test,
+  "results follow the config version, the MTU is applied, and a repeated ADD keeps the address",
+  async () => {
+    const w = await world();
+    try {
+      const [pod, path] = w.node.pod();
+      const old = await call(w, "ADD", "ver", path, config(w.socket, "0.4.0"));
+      assert.is(old.code, 0, old.stdout);
+      const ips = old.json?.ips as { version: string; address: string }[];
+      assert.equal(
+        ips.map((i) => i.version),
+        ["4", "6"],
+      );
+      const mtu = JSON.parse(inNetns(pod, ["ip", "-j", "link", "show", "dev", "eth0"]))[0].mtu;
+      assert.is(mtu, 1400);
+      const again = await call(w, "ADD", "ver", path, config(w.socket, "1.1.0"));
+      assert.is(again.code, 0, again.stdout);
+      const interfaces = again.json?.interfaces as { mtu?: number }[];
+      assert.is(interfaces[1].mtu, 1400);
+      assert.equal(
+        (again.json?.ips as { address: string }[]).map((i) => i.address),
+        ips.map((i) => i.address),
+      );
+      assert.is(w.server.allocations().length, 2);
+      const chained = await call(
+        w,
+        "ADD",
+        "second",
+        path,
+        config(w.socket, "1.0.0", { prevResult: old.json }),
+      );
+      assert.is(chained.json?.code, 7);
+    } finally {
+      await w.stop();
+    }
+  },
+);
+
+kernelTest(test, "an exhausted pool refuses with 100, and a pod annotation requests an address", async () => {
+  const w = await world({
+    podCIDRs: ["10.66.0.0/30"],
+    lookupPod: (ns, name) =>
+      ns === "default" && name === "pinned"
+        ? { annotations: { [REQUESTED_IPS_ANNOTATION]: "10.66.0.2" } }
+        : undefined,
+  });
+  try {
+    const [, p1] = w.node.pod();
+    const [, p2] = w.node.pod();
+    const [, p3] = w.node.pod();
+    const pinned = await call(
+      w,
+      "ADD",
+      "pinned",
+      p1,
+      config(w.socket),
+      "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pinned",
+    );
+    assert.is(pinned.code, 0, pinned.stdout);
+    assert.is((pinned.json?.ips as { address: string }[])[0].address, "10.66.0.2/32");
+    assert.is((await call(w, "ADD", "c2", p2)).code, 0);
+    const full = await call(w, "ADD", "c3", p3);
+    assert.is(full.json?.code, 100);
+    assert.match(String(full.json?.msg), "10.66.0.0/30");
+    assert.not.ok(existsSync(`/proc/sys/net/ipv4/conf/${hostInterfaceName("c3", "eth0")}`));
+  } finally {
+    await w.stop();
+  }
+});
+
+kernelTest(test, "DEL after the pod namespace is gone releases the address and the veth", async () => {
+  const w = await world();
+  try {
+    const [pod, path] = w.node.pod();
+    assert.is((await call(w, "ADD", "gone", path)).code, 0);
+    w.node.removePod(pod);
+    const del = await call(w, "DEL", "gone", path);
+    assert.is(del.code, 0, del.stdout);
+    assert.is(w.server.allocations().length, 0);
+    assert.not.ok(interfaceExists(w.node.node, hostInterfaceName("gone", "eth0")));
+  } finally {
+    await w.stop();
+  }
+});
+
+test.run();
