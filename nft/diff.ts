@@ -4,7 +4,7 @@
 //
 // Order inside the transaction matters to nft: a chain must exist before a rule or map element
 // jumps to it, and a chain or set can only be deleted once nothing refers to it:
-//   1 table   2 new chains (declared empty)   3 new/recreated sets   4 flush changed and removed chains
+//   1 table (only when rebuilding)   2 new chains (declared empty)   3 new/recreated sets   4 flush changed and removed chains
 //   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { SetElement } from "./model.ts";
@@ -119,7 +119,6 @@ export function planSync(
   // (stale chains, sets) goes, and no packet sees a half-built table.
   const base: DesiredTable = applied ?? { family, name, chains: new Map(), sets: new Map() };
   if (!applied) tx.addTable().deleteTable().addTable();
-  else tx.addTable();
 
   // --- classify chains
   const newChains: DesiredChain[] = [];
@@ -257,7 +256,7 @@ export function planSync(
 
   let result = desired;
   if (deferred.length > 0) {
-    pendingDeletes.set(desired, deferred);
+    pendingDeletes.set(desired, [...deferred]);
     result = { ...desired, chains: new Map(desired.chains) };
     for (const key of deferred) result.chains.set(key, { name: key, rules: [] });
   }

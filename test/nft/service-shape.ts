@@ -1,0 +1,129 @@
+// A rule set shaped like kube-proxy's nftables mode at a given size, shared by diff tests and
+// bench/nft-apply.ts: one verdict map entry per service, a service chain picking one of three
+// endpoint chains at random, and endpoint chains that mark hairpin traffic and DNAT.
+import {
+  baseChain,
+  bitOr,
+  chain,
+  concat,
+  dnat,
+  element,
+  goto,
+  markSet,
+  masquerade,
+  match,
+  meta,
+  namedMap,
+  numgen,
+  payload,
+  rule,
+  vmap,
+} from "../../nft/build.ts";
+import { addChain, addSet, type DesiredTable, emptyFragment, mergeFragments } from "../../nft/desired.ts";
+
+export const ENDPOINTS_PER_SERVICE = 3;
+
+export function serviceIP(i: number): string {
+  return `10.96.${(i >> 8) & 255}.${i & 255}`;
+}
+
+export function endpointIP(i: number, j: number): string {
+  const n = i * ENDPOINTS_PER_SERVICE + j;
+  return `10.${128 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+/** `services` services → services verdict-map elements and services × (1 + ENDPOINTS_PER_SERVICE) chains. */
+export function serviceShapedTable(
+  services: number,
+  name = "wasmplane",
+  port = (i: number) => 80 + (i % 2),
+): DesiredTable {
+  const f = emptyFragment();
+  const elements = [];
+  for (let i = 0; i < services; i++) {
+    const svc = `svc-${i}`;
+    const eps: [number, ReturnType<typeof goto>][] = [];
+    for (let j = 0; j < ENDPOINTS_PER_SERVICE; j++) {
+      const ep = `ep-${i}-${j}`;
+      const ip = endpointIP(i, j);
+      addChain(
+        f,
+        chain(ep, [
+          rule(match(payload("ip", "saddr"), ip), markSet(bitOr(meta("mark"), 0x4000))),
+          rule(match(meta("l4proto"), "tcp"), dnat(ip, 8080)),
+        ]),
+      );
+      eps.push([j, goto(ep)]);
+    }
+    addChain(f, chain(svc, [rule(vmap(numgen("random", ENDPOINTS_PER_SERVICE), eps))]));
+    elements.push(element(concat(serviceIP(i), "tcp", port(i)), goto(svc)));
+  }
+  addSet(f, namedMap("services", ["ipv4_addr", "inet_proto", "inet_service"], "verdict", elements));
+  const dispatch = rule(
+    vmap(concat(payload("ip", "daddr"), meta("l4proto"), payload("th", "dport")), "services"),
+  );
+  addChain(f, baseChain("services-pre", { type: "nat", hook: "prerouting", priority: "dstnat" }, [dispatch]));
+  addChain(f, baseChain("services-out", { type: "nat", hook: "output", priority: "dstnat" }, [dispatch]));
+  addChain(
+    f,
+    baseChain("services-post", { type: "nat", hook: "postrouting", priority: "srcnat" }, [
+      rule(match(meta("mark"), 0x4000, "!="), { return: null }),
+      rule(masquerade()),
+    ]),
+  );
+  return mergeFragments("inet", name, [f]);
+}
+
+/** The same rule set written by hand as one native `table { … }` block: the baseline for the bench. */
+export function serviceShapedNativeText(
+  services: number,
+  name = "wasmplane",
+  port = (i: number) => 80 + (i % 2),
+): string {
+  const lines: string[] = [`table inet ${name} {`];
+  const elements: string[] = [];
+  for (let i = 0; i < services; i++) {
+    const eps: string[] = [];
+    for (let j = 0; j < ENDPOINTS_PER_SERVICE; j++) {
+      const ip = endpointIP(i, j);
+      lines.push(
+        `chain ep-${i}-${j} {`,
+        `ip saddr ${ip} meta mark set meta mark | 0x4000`,
+        `meta l4proto tcp dnat ip to ${ip}:8080`,
+        "}",
+      );
+      eps.push(`${j} : goto ep-${i}-${j}`);
+    }
+    lines.push(
+      `chain svc-${i} {`,
+      `numgen random mod ${ENDPOINTS_PER_SERVICE} vmap { ${eps.join(", ")} }`,
+      "}",
+    );
+    elements.push(`${serviceIP(i)} . tcp . ${port(i)} : goto svc-${i}`);
+  }
+  lines.push(
+    "map services {",
+    "type ipv4_addr . inet_proto . inet_service : verdict",
+    ...(elements.length ? [`elements = { ${elements.join(", ")} }`] : []),
+    "}",
+  );
+  for (const [chainName, hook, prio] of [
+    ["services-pre", "prerouting", "dstnat"],
+    ["services-out", "output", "dstnat"],
+  ])
+    lines.push(
+      `chain ${chainName} {`,
+      `type nat hook ${hook} priority ${prio}; policy accept;`,
+      "ip daddr . meta l4proto . th dport vmap @services",
+      "}",
+    );
+  lines.push(
+    "chain services-post {",
+    "type nat hook postrouting priority srcnat; policy accept;",
+    "meta mark != 0x4000 return",
+    "masquerade",
+    "}",
+    "}",
+  );
+  return `${lines.join("\n")}\n`;
+}
