@@ -105,8 +105,16 @@ function operationJson(op: Operation, family: Family, table: string): JsonComman
   }
 }
 
-/** nft 1.0.6 reads (and lists) `ct original ip daddr` as key "ip daddr" with no family member. */
+/**
+ * Adjusts the model to what nft 1.0.6's JSON parser reads: `ct original ip daddr` is key "ip daddr"
+ * with no family member, and a flag list (`ct state established,related`) needs op "in" (with "=="
+ * it becomes an exact match of all flags at once).
+ */
 function nftJsonReplacer(key: string, value: unknown): unknown {
+  if (key === "match" && value !== null && typeof value === "object") {
+    const m = value as { op: string; right: unknown };
+    if (m.op === "==" && Array.isArray(m.right)) return { ...m, op: "in" };
+  }
   if (key === "ct" && value !== null && typeof value === "object" && "family" in value) {
     const { family, key: ctKey, ...rest } = value as { family: string; key: string };
     return { key: `${family} ${ctKey}`, ...rest };
