@@ -1,0 +1,165 @@
+// The fixed part of the services fragment: base chains on the netfilter hooks, the dispatch chain,
+// the checks that reject or drop, masquerading, and the declarations of the shared sets and maps
+// (their elements come from the services). Same shape as kube-proxy's nftables mode, in one inet
+// table for both IP families.
+
+import {
+  bitAnd,
+  bitOr,
+  cidr,
+  concat,
+  ct,
+  drop,
+  flags,
+  jump,
+  markSet,
+  masquerade,
+  match,
+  meta,
+  payload,
+  reject,
+  ret,
+  setRef,
+  vmap,
+} from "../../nft/build.ts";
+import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts";
+import type { DataType } from "../../nft/model.ts";
+import type { ResolvedConfig } from "./config.ts";
+import { chains, type Family, MASQUERADE_MARK, sets } from "./names.ts";
+
+// kube-proxy's priorities: filter chains just before DNAT so they see service addresses.
+const DSTNAT = -100;
+const SRCNAT = 100;
+
+const r = (...expr: DesiredRule["expr"]): DesiredRule => ({ expr });
+const newConn = () => match(ct("state"), flags("new"));
+
+function base(
+  name: string,
+  type: "filter" | "nat",
+  hook: "prerouting" | "input" | "forward" | "output" | "postrouting",
+  priority: number,
+  rules: DesiredRule[],
+): DesiredChain {
+  return { name, base: { type, hook, priority, policy: "accept" }, rules };
+}
+
+export function setDeclarations(family: Family): DesiredSet[] {
+  const names = sets(family);
+  const addr: DataType = family === 4 ? "ipv4_addr" : "ipv6_addr";
+  const decl = (name: string, type: DataType | DataType[], map?: DataType, interval = false): DesiredSet => ({
+    name,
+    type,
+    ...(map ? { map } : {}),
+    ...(interval ? { flags: ["interval"] } : {}),
+    elements: [],
+  });
+  return [
+    decl(names.serviceIPs, [addr, "inet_proto", "inet_service"], "verdict"),
+    decl(names.nodePorts, ["inet_proto", "inet_service"], "verdict"),
+    decl(names.nodePortIPs, addr),
+    decl(names.clusterIPs, addr),
+    decl(names.clusterCIDRs, addr, undefined, true),
+    decl(names.noEndpoints, [addr, "inet_proto", "inet_service"], "verdict"),
+    decl(names.noEndpointNodePorts, ["inet_proto", "inet_service"], "verdict"),
+    decl(names.firewall, [addr, "inet_proto", "inet_service"], "verdict"),
+    decl(names.hairpin, [addr, addr]),
+  ];
+}
+
+export function baseChains(config: ResolvedConfig): DesiredChain[] {
+  const perFamily = (fn: (family: Family, ip: "ip" | "ip6") => DesiredRule[]) => [
+    ...fn(4, "ip"),
+    ...fn(6, "ip6"),
+  ];
+  const l4 = concat(meta("l4proto"), payload("th", "dport"));
+  const dest = (ip: "ip" | "ip6") => concat(payload(ip, "daddr"), meta("l4proto"), payload("th", "dport"));
+
+  const dispatch = perFamily((family, ip) => {
+    const names = sets(family);
+    const rules: DesiredRule[] = [];
+    if (config.masqueradeAll) {
+      rules.push(r(match(payload(ip, "daddr"), setRef(names.clusterIPs)), jump(chains.markMasquerade)));
+    } else if (config.families[family].clusterCIDRs.length > 0) {
+      // Off-cluster traffic to a ClusterIP may be bridged to another node: masquerade it.
+      rules.push(
+        r(
+          match(payload(ip, "daddr"), setRef(names.clusterIPs)),
+          match(payload(ip, "saddr"), setRef(names.clusterCIDRs), "!="),
+          jump(chains.markMasquerade),
+        ),
+      );
+    }
+    rules.push(r(vmap(dest(ip), names.serviceIPs)));
+    rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4, names.nodePorts)));
+    return rules;
+  });
+
+  const endpointsCheck = perFamily((family, ip) => [r(vmap(dest(ip), sets(family).noEndpoints))]);
+  const nodePortEndpointsCheck = perFamily((family, ip) => [
+    r(
+      match(payload(ip, "daddr"), setRef(sets(family).nodePortIPs)),
+      vmap(l4, sets(family).noEndpointNodePorts),
+    ),
+  ]);
+  const firewallCheck = perFamily((family, ip) => [r(vmap(dest(ip), sets(family).firewall))]);
+  const clusterIPsCheck = perFamily((family, ip) => [
+    // Reached only by traffic that was not DNATed: an undefined port of an active ClusterIP.
+    {
+      ...r(match(payload(ip, "daddr"), setRef(sets(family).clusterIPs)), reject()),
+      comment: "undefined port of a ClusterIP",
+    },
+    ...config.families[family].serviceCIDRs.map((c) => ({
+      ...r(match(payload(ip, "daddr"), cidr(c)), drop()),
+      comment: "unallocated ClusterIP",
+    })),
+  ]);
+  const hairpin = perFamily((family, ip) => [
+    r(
+      match(ct("status"), flags("dnat")),
+      match(concat(payload(ip, "saddr"), payload(ip, "daddr")), setRef(sets(family).hairpin)),
+      jump(chains.markMasquerade),
+    ),
+  ]);
+
+  return [
+    base(chains.filterPrerouting, "filter", "prerouting", DSTNAT - 10, [
+      r(newConn(), jump(chains.firewallCheck)),
+    ]),
+    base(chains.filterInput, "filter", "input", DSTNAT - 10, [
+      r(newConn(), jump(chains.nodePortEndpointsCheck)),
+      r(newConn(), jump(chains.endpointsCheck)),
+    ]),
+    base(chains.filterForward, "filter", "forward", DSTNAT - 10, [
+      r(newConn(), jump(chains.endpointsCheck)),
+      r(newConn(), jump(chains.clusterIPsCheck)),
+    ]),
+    base(chains.filterOutput, "filter", "output", DSTNAT - 10, [
+      r(newConn(), jump(chains.endpointsCheck)),
+      r(newConn(), jump(chains.firewallCheck)),
+    ]),
+    base(chains.filterOutputPostDnat, "filter", "output", DSTNAT + 10, [
+      r(newConn(), jump(chains.clusterIPsCheck)),
+    ]),
+    base(chains.natPrerouting, "nat", "prerouting", DSTNAT, [r(jump(chains.dispatch))]),
+    base(chains.natOutput, "nat", "output", DSTNAT, [r(jump(chains.dispatch))]),
+    base(chains.natPostrouting, "nat", "postrouting", SRCNAT, [r(jump(chains.masquerading))]),
+    { name: chains.dispatch, rules: dispatch },
+    { name: chains.endpointsCheck, rules: endpointsCheck },
+    { name: chains.nodePortEndpointsCheck, rules: nodePortEndpointsCheck },
+    { name: chains.firewallCheck, rules: firewallCheck },
+    { name: chains.clusterIPsCheck, rules: clusterIPsCheck },
+    { name: chains.reject, rules: [r(reject())] },
+    { name: chains.markMasquerade, rules: [r(markSet(bitOr(meta("mark"), MASQUERADE_MARK)))] },
+    {
+      name: chains.masquerading,
+      rules: [
+        ...hairpin,
+        r(match(bitAnd(meta("mark"), MASQUERADE_MARK), MASQUERADE_MARK, "!="), ret()),
+        // Clear the bit so a packet that passes through again is not masqueraded twice.
+        r(markSet({ "^": [meta("mark"), MASQUERADE_MARK] })),
+        r(masquerade({ flags: ["fully-random"] })),
+      ],
+    },
+  ];
+}

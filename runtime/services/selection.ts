@@ -1,0 +1,173 @@
+// Endpoint selection inside one per-service-port chain, from an LB plan (a selection mode and a slot
+// table). The chain is a short cascade of rules, each `SELECTOR dnat to ENDPOINT`, with no sets or
+// maps at all: a shared named slot map would be bound by one rule per service and the kernel walks
+// every binding for every element it adds (quadratic in services), and per-service anonymous maps
+// make commits many times slower (see docs/services.md for the measurements).
+//   random       rule k: `numgen random mod R < w_k` where R is the weight left after rules 0..k-1,
+//                so endpoint k is chosen with probability w_k / total; the last rule is unconditional.
+//   round-robin  rule i (slot i of N): `numgen inc mod (N-i) == 0`; each rule counts only the
+//                connections that reached it, so connection c takes slot c mod N.
+//   hash         `jhash FIELDS mod N seed S` is the same in every rule, so rule j matches the j-th run
+//                of consecutive slots naming the same endpoint (`== i` or a range `i-j`).
+
+import {
+  concat,
+  dnat,
+  jhash,
+  match,
+  meta,
+  numgen,
+  payload,
+  range,
+  setRef,
+  setUpdate,
+} from "../../nft/build.ts";
+import type { DesiredRule } from "../../nft/desired.ts";
+import type { Expression, Statement } from "../../nft/model.ts";
+import type { HashField, LbPlan, LbSelection } from "../lb/plan.ts";
+import { endpointId } from "./endpoints.ts";
+import type { Family } from "./names.ts";
+
+/** More slots than this would make per-connection rule cascades too long to be sensible. */
+export const MAX_SLOTS = 4096;
+
+/** An LB plan with its slots as endpoint ids, so it survives changes to the endpoint list. */
+export interface ResolvedPlan {
+  selection: LbSelection;
+  slots: string[];
+}
+
+/** Why a plan cannot be used for `endpointCount` endpoints, or null when it can. */
+export function planProblem(plan: LbPlan, endpointCount: number): string | null {
+  const sel = plan?.selection as LbSelection | undefined;
+  if (!sel || !["random", "round-robin", "hash"].includes(sel.mode))
+    return `unknown selection mode ${JSON.stringify(sel?.mode)}`;
+  if (sel.mode === "hash") {
+    const allowed: HashField[] = ["saddr", "sport", "daddr", "dport", "l4proto"];
+    if (!Array.isArray(sel.fields) || sel.fields.length === 0 || sel.fields.some((f) => !allowed.includes(f)))
+      return `hash fields must be a non-empty list of ${allowed.join(", ")}`;
+    if (!Number.isInteger(sel.seed) || sel.seed < 0 || sel.seed > 0xffffffff)
+      return "hash seed must be a 32-bit unsigned integer";
+  }
+  if (!Array.isArray(plan.slots)) return "slots must be a list";
+  if (endpointCount > 0 && plan.slots.length === 0) return "no slots for a service port with endpoints";
+  if (plan.slots.length > MAX_SLOTS) return `${plan.slots.length} slots (at most ${MAX_SLOTS})`;
+  for (const s of plan.slots)
+    if (!Number.isInteger(s) || s < 0 || s >= endpointCount)
+      return `slot ${JSON.stringify(s)} is not an endpoint index below ${endpointCount}`;
+  return null;
+}
+
+export function resolvePlan(plan: LbPlan, endpoints: { address: string; port: number }[]): ResolvedPlan {
+  return { selection: plan.selection, slots: plan.slots.map((i) => endpointId(endpoints[i])) };
+}
+
+/** Equal-weight random over the given endpoints: the built-in plan. */
+export function equalRandom(endpoints: { address: string; port: number }[]): ResolvedPlan {
+  return { selection: { mode: "random" }, slots: endpoints.map(endpointId) };
+}
+
+export interface SelectionEndpoint {
+  address: string;
+  port: number;
+}
+
+export interface SelectionInput {
+  family: Family;
+  /** "tcp", "udp" or "sctp". */
+  protocol: string;
+  /** The endpoints this chain may choose from (never empty). */
+  endpoints: SelectionEndpoint[];
+  plan: ResolvedPlan;
+  /** ClientIP affinity: the affinity set of each endpoint, by endpoint id. */
+  affinitySets?: Map<string, string>;
+}
+
+function hashFieldExpr(field: HashField, family: Family): Expression {
+  const ip = family === 4 ? "ip" : "ip6";
+  switch (field) {
+    case "saddr":
+      return payload(ip, "saddr");
+    case "daddr":
+      return payload(ip, "daddr");
+    case "sport":
+      return payload("th", "sport");
+    case "dport":
+      return payload("th", "dport");
+    case "l4proto":
+      return meta("l4proto");
+  }
+}
+
+/** The statements that send a new connection to one endpoint (and remember it for affinity). */
+function toEndpoint(input: SelectionInput, ep: SelectionEndpoint): Statement[] {
+  const out: Statement[] = [match(meta("l4proto"), input.protocol)];
+  const aff = input.affinitySets?.get(endpointId(ep));
+  if (aff) out.push(setUpdate("update", aff, payload(input.family === 4 ? "ip" : "ip6", "saddr")));
+  out.push(dnat(ep.address, ep.port, { family: input.family === 4 ? "ip" : "ip6" }));
+  return out;
+}
+
+/** Rules that send a client with a live affinity entry back to its endpoint. */
+export function affinityRules(input: SelectionInput): DesiredRule[] {
+  if (!input.affinitySets) return [];
+  const ip = input.family === 4 ? "ip" : "ip6";
+  return input.endpoints.map((ep) => ({
+    expr: [
+      match(payload(ip, "saddr"), setRef(input.affinitySets!.get(endpointId(ep))!)),
+      match(meta("l4proto"), input.protocol),
+      dnat(ep.address, ep.port, { family: input.family === 4 ? "ip" : "ip6" }),
+    ],
+  }));
+}
+
+/** The slots of the plan that name one of the chain's endpoints, as endpoints (equal weights if none). */
+function chainSlots(input: SelectionInput): SelectionEndpoint[] {
+  const byId = new Map(input.endpoints.map((e) => [endpointId(e), e]));
+  const slots: SelectionEndpoint[] = [];
+  for (const id of input.plan.slots) {
+    const ep = byId.get(id);
+    if (ep) slots.push(ep);
+  }
+  return slots.length > 0 ? slots : input.endpoints;
+}
+
+export function selectionRules(input: SelectionInput): DesiredRule[] {
+  const slots = chainSlots(input);
+  const sel = input.plan.selection;
+  const rules: DesiredRule[] = [];
+  if (sel.mode === "random" || slots.length === 1) {
+    const weights = new Map<SelectionEndpoint, number>();
+    for (const ep of slots) weights.set(ep, (weights.get(ep) ?? 0) + 1);
+    let remaining = slots.length;
+    for (const [ep, weight] of weights) {
+      const stmts = toEndpoint(input, ep);
+      if (weight < remaining) stmts.unshift(match(numgen("random", remaining), weight, "<"));
+      rules.push({ expr: stmts });
+      remaining -= weight;
+    }
+    return rules;
+  }
+  if (sel.mode === "round-robin") {
+    const n = slots.length;
+    slots.forEach((ep, i) => {
+      const stmts = toEndpoint(input, ep);
+      if (i < n - 1) stmts.unshift(match(numgen("inc", n - i), 0));
+      rules.push({ expr: stmts });
+    });
+    return rules;
+  }
+  const fields = sel.fields.map((f) => hashFieldExpr(f, input.family));
+  const key = jhash(fields.length === 1 ? fields[0] : concat(...fields), slots.length, { seed: sel.seed });
+  let start = 0;
+  while (start < slots.length) {
+    let end = start;
+    while (end + 1 < slots.length && slots[end + 1] === slots[start]) end++;
+    const stmts = toEndpoint(input, slots[start]);
+    // The last run needs no test: every earlier slot was matched by an earlier rule.
+    if (end < slots.length - 1) stmts.unshift(match(key, start === end ? start : range(start, end)));
+    rules.push({ expr: stmts });
+    start = end + 1;
+  }
+  return rules;
+}

@@ -1,0 +1,397 @@
+// One Service → its chains, affinity sets and the elements it adds to the shared dispatch maps.
+// Pure: the same inputs give the same output, so the proxy caches the output per service and
+// re-plans only services whose Service, EndpointSlices or LB plan changed.
+
+import {
+  concat,
+  drop,
+  element,
+  fib,
+  goto,
+  jump,
+  match,
+  payload,
+  ret,
+  setRef,
+  cidr as toCidr,
+} from "../../nft/build.ts";
+import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts";
+import type { Expression, SetElement, Verdict } from "../../nft/model.ts";
+import type { LbEndpoint, LbRequest } from "../lb/plan.ts";
+import type { EndpointSlice, Service } from "../store/objects.ts";
+import { cidrContains, familyOf, type ResolvedConfig } from "./config.ts";
+import {
+  type CategorizedEndpoints,
+  categorize,
+  endpointId,
+  endpointsForPort,
+  type ServiceEndpoint,
+} from "./endpoints.ts";
+import {
+  affinitySet,
+  chains,
+  clusterChain,
+  externalChain,
+  type Family,
+  firewallChain,
+  lbKey,
+  localChain,
+  servicePortBase,
+  sets,
+} from "./names.ts";
+import { affinityRules, type ResolvedPlan, selectionRules } from "./selection.ts";
+
+export interface PlanProblem {
+  kind: string;
+  namespace: string;
+  name: string;
+  field: string;
+  message: string;
+}
+
+/** One element a service adds to a shared set or map; `id` identifies its key within the set. */
+export interface ElementContribution {
+  set: string;
+  id: string;
+  element: SetElement;
+  /** The service field the element comes from, for conflict reports. */
+  field: string;
+}
+
+export interface PreparedPort {
+  index: number;
+  key: string;
+  protocol: string;
+  categorized: Record<Family, CategorizedEndpoints>;
+  /** Every endpoint some chain of this port may use, both families: what the LB plan is made for. */
+  reachable: ServiceEndpoint[];
+  request: LbRequest | null;
+  /** The request as text: a stored plan is current while this is unchanged. */
+  requestSig: string;
+}
+
+/** A service checked and its endpoints worked out: everything but the LB plans. */
+export interface PreparedService {
+  service: Service;
+  families: Family[];
+  ports: PreparedPort[];
+  problems: PlanProblem[];
+  /** False for headless and ExternalName services, and for broken ones. */
+  programmed: boolean;
+}
+
+export interface ServiceOutput {
+  chains: DesiredChain[];
+  sets: DesiredSet[];
+  elements: ElementContribution[];
+  problems: PlanProblem[];
+  servicePorts: number;
+  endpoints: number;
+  /** UDP only: "portKey|family|endpointId" → the destination addresses clients use to reach it. */
+  udpTargets: Map<string, { address: string; port: number; serviceIPs: string[] }>;
+}
+
+const LB_PREFIX = "lb.wasmplane.io/";
+
+function problem(service: Service, field: string, message: string): PlanProblem {
+  return { kind: "Service", namespace: service.namespace, name: service.name, field, message };
+}
+
+export function prepareService(
+  config: ResolvedConfig,
+  service: Service,
+  slices: EndpointSlice[],
+): PreparedService {
+  const out: PreparedService = { service, families: [], ports: [], problems: [], programmed: false };
+  if (service.type === "ExternalName" || service.clusterIPs.length === 0) return out;
+  for (let i = 0; i < service.clusterIPs.length; i++) {
+    const fam = familyOf(service.clusterIPs[i]);
+    const declared = service.ipFamilies[i];
+    if (declared !== undefined && declared !== (fam === 4 ? "IPv4" : "IPv6")) {
+      out.problems.push(
+        problem(
+          service,
+          `spec.ipFamilies[${i}]`,
+          `is ${declared} but spec.clusterIPs[${i}] ${service.clusterIPs[i]} is IPv${fam}`,
+        ),
+      );
+      return out;
+    }
+    if (out.families.includes(fam)) {
+      out.problems.push(problem(service, `spec.clusterIPs[${i}]`, `a second IPv${fam} cluster IP`));
+      return out;
+    }
+    out.families.push(fam);
+  }
+  const algorithm = service.annotations[`${LB_PREFIX}algorithm`] || config.defaultLbAlgorithm;
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(service.annotations))
+    if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`) params[k.slice(LB_PREFIX.length)] = v;
+
+  for (let index = 0; index < service.ports.length; index++) {
+    const port = service.ports[index];
+    const found = endpointsForPort(service, index, slices);
+    if (found.problem) {
+      out.problems.push(problem(service, found.problem.field, found.problem.message));
+      out.ports = [];
+      return out;
+    }
+    const categorized = {} as Record<Family, CategorizedEndpoints>;
+    const reachableIds = new Set<string>();
+    const reachable: ServiceEndpoint[] = [];
+    for (const fam of [4, 6] as Family[]) {
+      const c = categorize(
+        found.endpoints.filter((e) => e.family === fam),
+        config.nodeName,
+        config.nodeZone,
+      );
+      categorized[fam] = c;
+      if (!out.families.includes(fam)) continue;
+      for (const e of [...c.cluster, ...c.local]) {
+        const id = endpointId(e);
+        if (!reachableIds.has(id)) {
+          reachableIds.add(id);
+          reachable.push(e);
+        }
+      }
+    }
+    const key = lbKey(service.namespace, service.name, port.name);
+    const request: LbRequest | null =
+      reachable.length === 0
+        ? null
+        : {
+            key,
+            algorithm,
+            endpoints: reachable.map(
+              (e): LbEndpoint => ({
+                address: e.address,
+                port: e.port,
+                ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
+                ...(e.zone !== undefined ? { zone: e.zone } : {}),
+                weight: 1,
+              }),
+            ),
+            ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
+            params,
+          };
+    out.ports.push({
+      index,
+      key,
+      protocol: port.protocol.toLowerCase(),
+      categorized,
+      reachable,
+      request,
+      requestSig: request ? JSON.stringify(request) : "",
+    });
+  }
+  out.programmed = true;
+  return out;
+}
+
+interface FamilyView {
+  family: Family;
+  ip: "ip" | "ip6";
+  clusterIP: string;
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  sourceRanges: string[];
+  nodeIPs: string[];
+  clusterCIDRs: string[];
+}
+
+function familyView(config: ResolvedConfig, service: Service, family: Family): FamilyView {
+  const of = (list: string[]) => list.filter((a) => familyOf(a) === family);
+  return {
+    family,
+    ip: family === 4 ? "ip" : "ip6",
+    clusterIP: service.clusterIPs.find((a) => familyOf(a) === family)!,
+    externalIPs: of(service.externalIPs),
+    loadBalancerIPs: of(service.loadBalancerIPs),
+    sourceRanges: of(service.loadBalancerSourceRanges),
+    nodeIPs: config.families[family].nodeIPs,
+    clusterCIDRs: config.families[family].clusterCIDRs,
+  };
+}
+
+/**
+ * Plans one prepared service. `plans` holds the resolved LB plan of each service port key that has
+ * endpoints (the proxy supplies a fallback when the LB planner gave none).
+ */
+export function planService(
+  config: ResolvedConfig,
+  prepared: PreparedService,
+  plans: Map<string, ResolvedPlan>,
+): ServiceOutput {
+  const out: ServiceOutput = {
+    chains: [],
+    sets: [],
+    elements: [],
+    problems: [...prepared.problems],
+    servicePorts: 0,
+    endpoints: 0,
+    udpTargets: new Map(),
+  };
+  if (!prepared.programmed) return out;
+  const service = prepared.service;
+  for (const family of prepared.families) {
+    const view = familyView(config, service, family);
+    const names = sets(family);
+    out.elements.push({
+      set: names.clusterIPs,
+      id: view.clusterIP,
+      element: element(view.clusterIP),
+      field: "spec.clusterIPs",
+    });
+    for (const port of prepared.ports) {
+      planPortFamily(prepared, port, view, plans.get(port.key), out);
+    }
+  }
+  return out;
+}
+
+function planPortFamily(
+  prepared: PreparedService,
+  port: PreparedPort,
+  view: FamilyView,
+  plan: ResolvedPlan | undefined,
+  out: ServiceOutput,
+): void {
+  const service = prepared.service;
+  const sp = service.ports[port.index];
+  const { family } = view;
+  const names = sets(family);
+  const proto = port.protocol;
+  const base = servicePortBase(service.namespace, service.name, proto, sp.name);
+  const { cluster, local, hasAny } = port.categorized[family];
+
+  const externallyAccessible =
+    sp.nodePort > 0 || view.externalIPs.length > 0 || view.loadBalancerIPs.length > 0;
+  const internalLocal = service.internalTrafficPolicy === "Local";
+  const externalLocal = service.externalTrafficPolicy === "Local";
+  // The cluster chain also serves the eTP=Local short-circuits (pod and node traffic to external IPs).
+  const usesCluster = !internalLocal || externallyAccessible;
+  const usesLocal = internalLocal || (externallyAccessible && externalLocal);
+  const clusterName = usesCluster && cluster.length > 0 ? clusterChain(family, base) : undefined;
+  const localName = usesLocal && local.length > 0 ? localChain(family, base) : undefined;
+  const internalChain = internalLocal ? localName : clusterName;
+  const hasInternal = hasAny && internalChain !== undefined;
+  const hasExternal = hasAny && (externalLocal ? localName !== undefined : clusterName !== undefined);
+  const extName = hasAny && externallyAccessible ? externalChain(family, base) : undefined;
+  const noEndpointVerdict: Verdict = hasAny ? drop() : goto(chains.reject);
+  const usesFirewall = view.loadBalancerIPs.length > 0 && view.sourceRanges.length > 0;
+  const fwName = usesFirewall ? firewallChain(family, base) : undefined;
+
+  out.servicePorts++;
+  const add = (set: string, key: Expression[], id: string, field: string, value?: Verdict) =>
+    out.elements.push({
+      set,
+      id,
+      field,
+      element: element(key.length === 1 ? key[0] : concat(...key), value),
+    });
+  const ipElements = (
+    ip: string,
+    field: string,
+    target: string | undefined,
+    filterWhenNoEndpoints: boolean,
+  ) => {
+    const id = `${ip} . ${proto} . ${sp.port}`;
+    if (target) add(names.serviceIPs, [ip, proto, sp.port], id, field, goto(target));
+    if (filterWhenNoEndpoints) add(names.noEndpoints, [ip, proto, sp.port], id, field, noEndpointVerdict);
+  };
+
+  ipElements(view.clusterIP, "spec.clusterIPs", hasInternal ? internalChain : undefined, !hasInternal);
+  for (const ip of view.externalIPs) ipElements(ip, "spec.externalIPs", extName, !hasExternal);
+  for (const ip of view.loadBalancerIPs) {
+    const field = "status.loadBalancer.ingress";
+    ipElements(ip, field, extName, !hasExternal);
+    if (fwName)
+      add(names.firewall, [ip, proto, sp.port], `${ip} . ${proto} . ${sp.port}`, field, goto(fwName));
+  }
+  if (sp.nodePort > 0) {
+    const id = `${proto} . ${sp.nodePort}`;
+    const field = `spec.ports[${port.index}].nodePort`;
+    if (extName) add(names.nodePorts, [proto, sp.nodePort], id, field, goto(extName));
+    if (!hasExternal) add(names.noEndpointNodePorts, [proto, sp.nodePort], id, field, noEndpointVerdict);
+  }
+
+  // Endpoint chains and affinity sets.
+  const reachable = new Map<string, ServiceEndpoint>();
+  for (const e of [...(clusterName ? cluster : []), ...(localName ? local : [])])
+    reachable.set(endpointId(e), e);
+  out.endpoints += reachable.size;
+  const affinity = service.sessionAffinityTimeoutSeconds > 0 ? new Map<string, string>() : undefined;
+  for (const [id, e] of reachable) {
+    add(names.hairpin, [e.address, e.address], e.address, "endpoints");
+    if (affinity) {
+      const name = affinitySet(family, base, e.address, e.port);
+      affinity.set(id, name);
+      out.sets.push({
+        name,
+        type: family === 4 ? "ipv4_addr" : "ipv6_addr",
+        flags: ["dynamic", "timeout"],
+        timeout: service.sessionAffinityTimeoutSeconds,
+        elements: [],
+      });
+    }
+    if (proto === "udp") {
+      const serviceIPs = [view.clusterIP, ...view.externalIPs, ...view.loadBalancerIPs];
+      if (sp.nodePort > 0) serviceIPs.push(...view.nodeIPs);
+      out.udpTargets.set(`${port.key}|${family}|${id}`, { address: e.address, port: e.port, serviceIPs });
+    }
+  }
+  const selectionPlan = plan ?? { selection: { mode: "random" as const }, slots: [...reachable.keys()] };
+  const endpointChain = (name: string, endpoints: ServiceEndpoint[]): DesiredChain => {
+    const input = {
+      family,
+      protocol: proto,
+      endpoints,
+      plan: selectionPlan,
+      ...(affinity ? { affinitySets: affinity } : {}),
+    };
+    return { name, rules: [...affinityRules(input), ...selectionRules(input)] };
+  };
+  if (clusterName) out.chains.push(endpointChain(clusterName, cluster));
+  if (localName) out.chains.push(endpointChain(localName, local));
+
+  if (extName) {
+    const rules: DesiredRule[] = [];
+    if (!externalLocal) {
+      // External traffic may leave the node to reach an endpoint: masquerade so replies come back.
+      rules.push({ expr: [jump(chains.markMasquerade)] });
+      if (clusterName) rules.push({ expr: [goto(clusterName)] });
+    } else {
+      const shortCircuit = internalLocal ? (localName ?? clusterName) : clusterName;
+      if (view.clusterCIDRs.length > 0 && shortCircuit)
+        rules.push({
+          expr: [match(payload(view.ip, "saddr"), setRef(names.clusterCIDRs)), goto(shortCircuit)],
+          comment: "short-circuit pod traffic",
+        });
+      rules.push({
+        expr: [match(fib(["saddr"], "type"), "local"), jump(chains.markMasquerade)],
+        comment: "masquerade local traffic",
+      });
+      if (clusterName)
+        rules.push({
+          expr: [match(fib(["saddr"], "type"), "local"), goto(clusterName)],
+          comment: "short-circuit local traffic",
+        });
+      if (localName) rules.push({ expr: [goto(localName)] });
+    }
+    out.chains.push({ name: extName, rules });
+  }
+
+  if (fwName) {
+    const sources = [...view.sourceRanges];
+    // A request from this node to its own load-balancer VIP loops back with the VIP as source.
+    if (view.nodeIPs.some((n) => view.sourceRanges.some((r) => cidrContains(r, n))))
+      sources.push(...view.loadBalancerIPs);
+    out.chains.push({
+      name: fwName,
+      rules: [
+        ...sources.map((s) => ({ expr: [match(payload(view.ip, "saddr"), toCidr(s)), ret()] })),
+        { expr: [drop()] },
+      ],
+    });
+  }
+}

@@ -1,0 +1,285 @@
+// The proxy's bookkeeping: LB plans and their selection rules, problems, partial re-planning,
+// failed LB results, stale UDP endpoints, conflicts. No kernel.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { LbPlan } from "../../runtime/lb/plan.ts";
+import { conntrackDeleteArgs } from "../../runtime/services/conntrack.ts";
+import { ServiceProxy } from "../../runtime/services/proxy.ts";
+import { port, service, slice, snapshot } from "./fixtures.ts";
+import { baseConfig, lbResults, planOnce, View } from "./render.ts";
+
+const C4 = "svc-c4-default/web/tcp/http";
+const web = (over: Parameters<typeof service>[2] = {}) => service("default", "web", over);
+const three = ["10.1.0.1", "10.1.0.2", "10.1.0.3"];
+
+const selection = suite("selection from LB plans");
+const selectionCases: { name: string; plan: LbPlan; expect: string[] }[] = [
+  {
+    name: "random with weights from repeated slots",
+    plan: { selection: { mode: "random" }, slots: [0, 1, 1, 2] },
+    expect: [
+      "numgen random mod 4 < 1 meta l4proto tcp dnat ip to 10.1.0.1:8080",
+      "numgen random mod 3 < 2 meta l4proto tcp dnat ip to 10.1.0.2:8080",
+      "meta l4proto tcp dnat ip to 10.1.0.3:8080",
+    ],
+  },
+  {
+    name: "random leaves out endpoints without slots",
+    plan: { selection: { mode: "random" }, slots: [2, 0] },
+    expect: [
+      "numgen random mod 2 < 1 meta l4proto tcp dnat ip to 10.1.0.3:8080",
+      "meta l4proto tcp dnat ip to 10.1.0.1:8080",
+    ],
+  },
+  {
+    name: "round-robin walks the slot table in order",
+    plan: { selection: { mode: "round-robin" }, slots: [0, 1, 2] },
+    expect: [
+      "numgen inc mod 3 0 meta l4proto tcp dnat ip to 10.1.0.1:8080",
+      "numgen inc mod 2 0 meta l4proto tcp dnat ip to 10.1.0.2:8080",
+      "meta l4proto tcp dnat ip to 10.1.0.3:8080",
+    ],
+  },
+  {
+    name: "hash matches runs of slots",
+    plan: { selection: { mode: "hash", fields: ["saddr"], seed: 42 }, slots: [0, 0, 1, 2, 2, 0] },
+    expect: [
+      "jhash ip saddr mod 6 seed 0x2a 0-1 meta l4proto tcp dnat ip to 10.1.0.1:8080",
+      "jhash ip saddr mod 6 seed 0x2a 2 meta l4proto tcp dnat ip to 10.1.0.2:8080",
+      "jhash ip saddr mod 6 seed 0x2a 3-4 meta l4proto tcp dnat ip to 10.1.0.3:8080",
+      "meta l4proto tcp dnat ip to 10.1.0.1:8080",
+    ],
+  },
+  {
+    name: "hash over several fields",
+    plan: { selection: { mode: "hash", fields: ["saddr", "sport", "l4proto"], seed: 1 }, slots: [1, 0] },
+    expect: [
+      "jhash ip saddr . th sport . meta l4proto mod 2 seed 0x1 0 meta l4proto tcp dnat ip to 10.1.0.2:8080",
+      "meta l4proto tcp dnat ip to 10.1.0.1:8080",
+    ],
+  },
+];
+for (const c of selectionCases) {
+  selection(c.name, () => {
+    const svc = web();
+    const { view } = planOnce(snapshot([svc], [slice(svc, three)]), {}, { "default/web:http": c.plan });
+    assert.equal(view.chain(C4), c.expect);
+  });
+}
+selection("requests carry the algorithm annotation, parameters and endpoints", () => {
+  const svc = web({
+    annotations: { "lb.wasmplane.io/algorithm": "maglev", "lb.wasmplane.io/table-size": "7", other: "x" },
+  });
+  const proxy = new ServiceProxy({ ...baseConfig, nodeZone: "zone-a" });
+  const [req] = proxy.lbRequests(
+    snapshot([svc], [slice(svc, [{ ip: "10.1.0.1", node: "node-a", zone: "zone-a" }])]),
+  );
+  assert.equal(req, {
+    key: "default/web:http",
+    algorithm: "maglev",
+    endpoints: [{ address: "10.1.0.1", port: 8080, nodeName: "node-a", zone: "zone-a", weight: 1 }],
+    nodeZone: "zone-a",
+    params: { "table-size": "7" },
+  });
+});
+selection.run();
+
+const problems = suite("problems");
+problems(
+  "a targetPort name no slice serves is reported by field; other services are still programmed",
+  () => {
+    const broken = service("default", "broken", {
+      clusterIPs: ["10.96.0.20"],
+      ports: [port("http", "TCP", 80, "web")],
+    });
+    const good = web();
+    const badSlice = {
+      ...slice(broken, ["10.1.0.9"]),
+      ports: [{ name: "metrics", protocol: "TCP" as const, port: 9090 }],
+    };
+    const { view } = planOnce(snapshot([broken, good], [badSlice, slice(good, ["10.1.0.1"])]));
+    assert.is(view.plan.problems.length, 1);
+    const p = view.plan.problems[0];
+    assert.equal(
+      [p.kind, p.namespace, p.name, p.field],
+      ["Service", "default", "broken", "spec.ports[0].targetPort"],
+    );
+    assert.match(p.message, 'targetPort "web"');
+    assert.equal(view.elements("services-ips4"), [`10.96.0.10 . tcp . 80 : goto ${C4}`]);
+    assert.equal(view.plan.stats, { services: 1, servicePorts: 1, endpoints: 1 });
+  },
+);
+problems("a cluster IP of the wrong family is reported and the service skipped", () => {
+  const bad = web({ clusterIPs: ["10.96.0.10"], ipFamilies: ["IPv6"] });
+  const { view } = planOnce(snapshot([bad], [slice(bad, ["10.1.0.1"])]));
+  assert.equal(
+    view.plan.problems.map((p) => p.field),
+    ["spec.ipFamilies[0]"],
+  );
+  assert.equal(view.chainNames(), []);
+});
+problems("two services claiming one address and port: the first keeps it, the second is reported", () => {
+  const a = service("default", "a", { externalIPs: ["192.168.5.5"] });
+  const b = service("default", "b", { clusterIPs: ["10.96.0.11"], externalIPs: ["192.168.5.5"] });
+  const { view } = planOnce(snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]));
+  assert.equal(
+    view.elements("services-ips4").filter((e) => e.startsWith("192.168.5.5")),
+    ["192.168.5.5 . tcp . 80 : goto svc-x4-default/a/tcp/http"],
+  );
+  assert.equal(
+    view.plan.problems.map((p) => `${p.name} ${p.field}`),
+    ["b spec.externalIPs"],
+  );
+});
+problems("an invalid LB plan is reported and replaced by the built-in one", () => {
+  const svc = web();
+  const { view } = planOnce(
+    snapshot([svc], [slice(svc, three)]),
+    {},
+    {
+      "default/web:http": { selection: { mode: "random" }, slots: [0, 7] },
+    },
+  );
+  assert.match(view.plan.problems[0].message, "slot 7 is not an endpoint index");
+  assert.is(view.chain(C4)?.length, 3);
+});
+problems("a bad config names the field", () => {
+  assert.throws(
+    () => new ServiceProxy({ ...baseConfig, serviceCIDRs: ["10.96.0.0/33"] }),
+    /serviceCIDRs\[0\]/,
+  );
+  assert.throws(() => new ServiceProxy({ ...baseConfig, nodeIPs: ["node"] }), /nodeIPs\[0\]/);
+});
+problems.run();
+
+const partial = suite("partial re-planning");
+function many(n: number) {
+  const services = Array.from({ length: n }, (_, i) =>
+    service("ns", `svc-${i}`, { clusterIPs: [`10.96.${i >> 8}.${i & 255}`] }),
+  );
+  const slices = services.map((s, i) => slice(s, [`10.1.${i >> 8}.${i & 255}`]));
+  return { services, slices };
+}
+
+partial("after the first plan only changed services are re-planned and asked for", () => {
+  const { services, slices } = many(50);
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot(services, slices);
+  assert.is(proxy.lbRequests(snap1).length, 50);
+  const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
+  assert.equal(proxy.lbRequests(snap1), [], "nothing to ask when nothing changed");
+  const again = new View(proxy.plan(snap1, new Map()));
+  for (const [name, chain] of first.fragment.chains)
+    assert.ok(again.fragment.chains.get(name) === chain, name);
+
+  const changed = slice(services[7], ["10.1.0.7", "10.1.9.9"]);
+  const snap2 = snapshot(
+    services,
+    slices.map((s, i) => (i === 7 ? changed : s)),
+  );
+  const requests = proxy.lbRequests(snap2);
+  assert.equal(
+    requests.map((r) => r.key),
+    ["ns/svc-7:http"],
+  );
+  const second = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  const name7 = "svc-c4-ns/svc-7/tcp/http";
+  for (const [name, chain] of first.fragment.chains) {
+    if (name === name7) assert.ok(second.fragment.chains.get(name) !== chain);
+    else assert.ok(second.fragment.chains.get(name) === chain, `${name} kept its object`);
+  }
+  assert.is(second.chain(name7)?.length, 2);
+});
+
+partial("a deleted service disappears; an added one appears", () => {
+  const { services, slices } = many(3);
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot(services, slices);
+  proxy.plan(snap1, lbResults(proxy, snap1));
+  const added = service("ns", "new", { clusterIPs: ["10.96.9.9"] });
+  const snap2 = snapshot(
+    [services[0], services[2], added],
+    [slices[0], slices[2], slice(added, ["10.1.9.9"])],
+  );
+  const view = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  assert.equal(view.chainNames(), [
+    "svc-c4-ns/new/tcp/http",
+    "svc-c4-ns/svc-0/tcp/http",
+    "svc-c4-ns/svc-2/tcp/http",
+  ]);
+});
+
+partial("a failed LB result keeps the last good plan for that key", () => {
+  const svc = web();
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot([svc], [slice(svc, three)]);
+  const rr: LbPlan = { selection: { mode: "round-robin" }, slots: [2, 1] };
+  proxy.plan(snap1, lbResults(proxy, snap1, { "default/web:http": rr }));
+  // An endpoint is added and the planner fails: the old plan stays (on the endpoints still present).
+  const snap2 = snapshot([svc], [slice(svc, [...three, "10.1.0.4"])]);
+  const view = new View(proxy.plan(snap2, lbResults(proxy, snap2, { "default/web:http": "plugin trapped" })));
+  assert.equal(view.chain(C4), [
+    "numgen inc mod 2 0 meta l4proto tcp dnat ip to 10.1.0.3:8080",
+    "meta l4proto tcp dnat ip to 10.1.0.2:8080",
+  ]);
+  assert.equal(
+    proxy.lbRequests(snap2).map((r) => r.key),
+    ["default/web:http"],
+    "asked again next time",
+  );
+});
+
+partial("invalidateLbPlans asks for every plan again", () => {
+  const { services, slices } = many(4);
+  const proxy = new ServiceProxy(baseConfig);
+  const snap = snapshot(services, slices);
+  proxy.plan(snap, lbResults(proxy, snap));
+  assert.is(proxy.lbRequests(snap).length, 0);
+  proxy.invalidateLbPlans();
+  assert.is(proxy.lbRequests(snap).length, 4);
+});
+partial.run();
+
+const udp = suite("stale UDP endpoints");
+udp("a removed UDP endpoint is reported for each address clients use", () => {
+  const svc = web({
+    type: "NodePort",
+    ports: [port("dns", "UDP", 53, 5353, 30053), port("http", "TCP", 80, 8080)],
+    externalIPs: ["192.168.5.5"],
+  });
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2"])]);
+  proxy.plan(snap1, lbResults(proxy, snap1));
+  assert.equal(proxy.staleUdpEndpoints(), []);
+  const snap2 = snapshot([svc], [slice(svc, ["10.1.0.1"])]);
+  proxy.plan(snap2, lbResults(proxy, snap2));
+  assert.equal(proxy.staleUdpEndpoints(), [
+    { address: "10.1.0.2", port: 5353, serviceIP: "10.96.0.10" },
+    { address: "10.1.0.2", port: 5353, serviceIP: "192.168.5.5" },
+    { address: "10.1.0.2", port: 5353, serviceIP: "192.168.1.1" },
+  ]);
+  proxy.plan(snap2, new Map());
+  assert.equal(proxy.staleUdpEndpoints(), [], "reported once");
+  proxy.plan(snapshot([], []), new Map());
+  assert.equal(
+    proxy.staleUdpEndpoints().map((e) => e.address),
+    ["10.1.0.1", "10.1.0.1", "10.1.0.1"],
+  );
+});
+udp("conntrack delete arguments", () => {
+  assert.equal(conntrackDeleteArgs({ address: "10.1.0.2", port: 5353, serviceIP: "10.96.0.10" }), [
+    "-D",
+    "-f",
+    "ipv4",
+    "-p",
+    "udp",
+    "--orig-dst",
+    "10.96.0.10",
+    "--reply-src",
+    "10.1.0.2",
+    "--reply-port-src",
+    "5353",
+  ]);
+  assert.equal(conntrackDeleteArgs({ address: "fd01::2", port: 53 }).slice(0, 3), ["-D", "-f", "ipv6"]);
+});
+udp.run();
