@@ -2,7 +2,9 @@
 // the socket listens; stops on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
 import { ipamDeciderFromSpec } from "../ipam/select.ts";
-import { startCniServer } from "./server.ts";
+import type { NodeAttachment } from "./node-rules.ts";
+import { createNodeRulesApplier } from "./node-rules-applier.ts";
+import { type CniServer, startCniServer } from "./server.ts";
 
 export async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -15,6 +17,8 @@ export async function serve(args: string[]): Promise<number> {
       mtu: { type: "string" },
       ipam: { type: "string" },
       "no-fsync": { type: "boolean" },
+      "node-rules": { type: "boolean" },
+      "cluster-cidr": { type: "string", multiple: true },
       verbose: { type: "boolean", short: "v" },
     },
   });
@@ -28,7 +32,15 @@ export async function serve(args: string[]): Promise<number> {
     process.stderr.write(`cni serve: --mtu ${values.mtu}: want an integer 576-65535` + "\n");
     return 2;
   }
-  const server = await startCniServer({
+  let applyRules: ((a: NodeAttachment[]) => Promise<void>) | undefined;
+  if (values["node-rules"])
+    applyRules = createNodeRulesApplier({
+      netns: values.netns,
+      podCIDRs,
+      clusterCIDRs: values["cluster-cidr"],
+    });
+  const server: CniServer = await startCniServer({
+    onAttachmentsChanged: applyRules ? () => applyRules!(server.attachments()) : undefined,
     socketPath: values.socket,
     stateDir: values["state-dir"],
     nodeNetns: values.netns,
@@ -38,6 +50,7 @@ export async function serve(args: string[]): Promise<number> {
     fsync: !values["no-fsync"],
     log: values.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
+  if (applyRules) await applyRules(server.attachments());
   process.stdout.write("ready\n");
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import type { IpamAllocation, IpamDecider } from "../ipam/decider.ts";
 import { parsePodCidrs, rangeDecider } from "../ipam/range.ts";
 import { AllocationStore } from "../ipam/store.ts";
+import { hostInterfaceName } from "./attachment.ts";
 import {
   collectGarbage,
   type HandlerContext,
@@ -17,6 +18,7 @@ import {
   type PodLookup,
 } from "./handlers.ts";
 import { NodeShell, runNodeScript } from "./netexec.ts";
+import type { NodeAttachment } from "./node-rules.ts";
 import type { CniWireRequest, CniWireResponse } from "./protocol.ts";
 import {
   type CniEnvironment,
@@ -49,6 +51,12 @@ export interface CniServerOptions {
   lookupPod?: PodLookup;
   /** fsync each allocation (default true); off only in benchmarks. */
   fsync?: boolean;
+  /**
+   * Called (and awaited) after an ADD, DEL or GC changed the node's attachments, before the answer
+   * goes back: the agent re-plans the node rules (anti-spoofing set) so a new pod's first packet is
+   * not dropped. A failure is logged; the CNI command still succeeds.
+   */
+  onAttachmentsChanged?: () => Promise<void> | void;
   log?: (line: string) => void;
 }
 
@@ -58,6 +66,8 @@ export interface CniServer {
   setPodCIDRs(podCIDRs: string[]): Promise<void>;
   /** Current allocations (for status and tests). */
   allocations(): IpamAllocation[];
+  /** The node's pod attachments (veth + addresses), the input of planNodeRules. */
+  attachments(): NodeAttachment[];
   /**
    * Periodic reconcile against known pods: releases allocations (and their veths) whose pod
    * ("namespace/name") is not in `knownPods` and that are older than `minAgeMs` (default 60 s,
@@ -131,6 +141,25 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
     return next;
   };
 
+  async function notifyChanged(): Promise<void> {
+    try {
+      await options.onAttachmentsChanged?.();
+    } catch (err) {
+      log(`cni: updating node rules after an attachment change failed: ${(err as Error).message}`);
+    }
+  }
+
+  function attachments(): NodeAttachment[] {
+    const byIf = new Map<string, NodeAttachment>();
+    for (const a of ctx.store.list()) {
+      const hostInterface = hostInterfaceName(a.containerId, a.ifName);
+      const entry = byIf.get(hostInterface) ?? { hostInterface, addresses: [] };
+      entry.addresses.push(a.ip);
+      byIf.set(hostInterface, entry);
+    }
+    return [...byIf.values()];
+  }
+
   async function dispatch(raw: unknown): Promise<CniWireResponse> {
     let version: string | undefined;
     try {
@@ -141,10 +170,14 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       const started = performance.now();
       const output = await serialized(async () => {
         switch (env.command) {
-          case "ADD":
-            return renderResult(version!, await handleAdd(ctx, env, config));
+          case "ADD": {
+            const result = await handleAdd(ctx, env, config);
+            await notifyChanged();
+            return renderResult(version!, result);
+          }
           case "DEL":
             await handleDel(ctx, env);
+            await notifyChanged();
             return undefined;
           case "CHECK":
             await handleCheck(ctx, env, config);
@@ -154,7 +187,10 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
             return undefined;
           case "GC": {
             const { released } = await handleGc(ctx, config);
-            if (released.length > 0) log(`cni: GC released ${released.join(", ")}`);
+            if (released.length > 0) {
+              log(`cni: GC released ${released.join(", ")}`);
+              await notifyChanged();
+            }
             return undefined;
           }
           default:
@@ -228,10 +264,11 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       });
     },
     allocations: () => ctx.store.list(),
+    attachments,
     reconcilePods(knownPods, minAgeMs = 60_000) {
       const now = Date.now();
-      return serialized(() =>
-        collectGarbage(ctx, (containerId, ifName) =>
+      return serialized(async () => {
+        const out = await collectGarbage(ctx, (containerId, ifName) =>
           ctx.store
             .forAttachment(containerId, ifName)
             .every(
@@ -241,8 +278,10 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
                 knownPods.has(`${a.podNamespace}/${a.podName}`) ||
                 now - (a.allocatedAt ?? now) < minAgeMs,
             ),
-        ),
-      );
+        );
+        if (out.released.length > 0) await notifyChanged();
+        return out;
+      });
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

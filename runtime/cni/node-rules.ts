@@ -1,0 +1,169 @@
+// The node's own rules for pod traffic, as one fragment of the `inet wasmplane` table (merged with
+// the service rules into one transaction by the agent). Pure: attachments and CIDRs in, chains and
+// sets out.
+//
+//   pod-prerouting (filter, prerouting, raw)   anti-spoofing: from a pod veth, the source must be
+//                                              one of that pod's addresses (set pod-ifaddr4/6)
+//   pod-input      (filter, input)             pod → node: egress policy hook
+//   pod-forward    (filter, forward)           policy hooks, then accept pod traffic
+//   pod-postrouting (nat, postrouting, srcnat) masquerade local pods leaving the cluster CIDRs
+//   pod-egress-hook, pod-ingress-hook          jump targets for NetworkPolicy (empty unless given)
+
+import {
+  accept,
+  anonSet,
+  baseChain,
+  chain,
+  cidr,
+  commentedRule,
+  concat,
+  counter,
+  drop,
+  element,
+  jump,
+  masquerade,
+  match,
+  meta,
+  namedSet,
+  notMatch,
+  payload,
+  ret,
+  rule,
+  setRef,
+} from "../../nft/build.ts";
+import { addChain, addSet, type DesiredRule, emptyFragment, type TableFragment } from "../../nft/desired.ts";
+import { ipFamily, parseCidr } from "../ipam/cidr.ts";
+import { HOST_IF_PREFIX } from "./attachment.ts";
+
+export interface NodeAttachment {
+  /** The node side of the pod's veth. */
+  hostInterface: string;
+  addresses: string[];
+}
+
+export interface NodeRulesInput {
+  attachments: NodeAttachment[];
+  /** This node's pod CIDRs: sources that are masqueraded when leaving the cluster. */
+  podCIDRs: string[];
+  /** The whole cluster's pod CIDRs (all nodes); absent or empty: the node's own pod CIDRs. */
+  clusterCIDRs?: string[];
+  /** Default true. */
+  masquerade?: boolean;
+  /** Rules for the NetworkPolicy hooks (e.g. jumps into `pol-…` chains). */
+  hooks?: { egress?: DesiredRule[]; ingress?: DesiredRule[] };
+}
+
+export const NODE_RULE_NAMES = {
+  ifaddr4: "pod-ifaddr4",
+  ifaddr6: "pod-ifaddr6",
+  prerouting: "pod-prerouting",
+  antispoof: "pod-antispoof",
+  input: "pod-input",
+  forward: "pod-forward",
+  postrouting: "pod-postrouting",
+  egressHook: "pod-egress-hook",
+  ingressHook: "pod-ingress-hook",
+} as const;
+
+/** Every pod veth on the node, whether or not it is known yet: unknown ones fail closed. */
+const POD_INTERFACES = `${HOST_IF_PREFIX}*`;
+
+function cidrsOfFamily(cidrs: string[], family: 4 | 6): string[] {
+  return cidrs
+    .map((c) => parseCidr(c))
+    .filter((c) => c.family === family)
+    .map((c) => c.text);
+}
+
+export function planNodeRules(input: NodeRulesInput): TableFragment {
+  const n = NODE_RULE_NAMES;
+  const fragment = emptyFragment();
+  const v4: [string, string][] = [];
+  const v6: [string, string][] = [];
+  for (const a of input.attachments) {
+    if (!a.hostInterface.startsWith(HOST_IF_PREFIX))
+      throw new Error(
+        `node rules: attachment interface '${a.hostInterface}' does not start with ${HOST_IF_PREFIX}`,
+      );
+    for (const ip of a.addresses) (ipFamily(ip) === 4 ? v4 : v6).push([a.hostInterface, ip]);
+  }
+  const byKey = (x: [string, string], y: [string, string]) => (x.join() < y.join() ? -1 : 1);
+  addSet(
+    fragment,
+    namedSet(
+      n.ifaddr4,
+      ["ifname", "ipv4_addr"],
+      v4.sort(byKey).map(([ifname, ip]) => element(concat(ifname, ip))),
+      { comment: "pod veth . pod IPv4 address" },
+    ),
+  );
+  addSet(
+    fragment,
+    namedSet(
+      n.ifaddr6,
+      ["ifname", "ipv6_addr"],
+      v6.sort(byKey).map(([ifname, ip]) => element(concat(ifname, ip))),
+      { comment: "pod veth . pod IPv6 address" },
+    ),
+  );
+
+  const fromPod = match(meta("iifname"), POD_INTERFACES);
+  const toPod = match(meta("oifname"), POD_INTERFACES);
+
+  addChain(
+    fragment,
+    baseChain(n.prerouting, { type: "filter", hook: "prerouting", priority: "raw", policy: "accept" }, [
+      rule(fromPod, jump(n.antispoof)),
+    ]),
+  );
+  addChain(
+    fragment,
+    chain(n.antispoof, [
+      rule(match(concat(meta("iifname"), payload("ip", "saddr")), setRef(n.ifaddr4)), ret()),
+      rule(match(concat(meta("iifname"), payload("ip6", "saddr")), setRef(n.ifaddr6)), ret()),
+      // Neighbour discovery and DAD from the pod to its gateway: link-local or unspecified source.
+      rule(match(payload("ip6", "saddr"), anonSet(cidr("fe80::/10"), cidr("::/128"))), ret()),
+      commentedRule("spoofed source address", counter(), drop()),
+    ]),
+  );
+  addChain(fragment, chain(n.egressHook, input.hooks?.egress ?? []));
+  addChain(fragment, chain(n.ingressHook, input.hooks?.ingress ?? []));
+  addChain(
+    fragment,
+    baseChain(n.input, { type: "filter", hook: "input", priority: "filter", policy: "accept" }, [
+      rule(fromPod, jump(n.egressHook)),
+    ]),
+  );
+  addChain(
+    fragment,
+    baseChain(n.forward, { type: "filter", hook: "forward", priority: "filter", policy: "accept" }, [
+      rule(fromPod, jump(n.egressHook)),
+      rule(toPod, jump(n.ingressHook)),
+      rule(fromPod, accept()),
+      rule(toPod, accept()),
+    ]),
+  );
+  const nat: DesiredRule[] = [];
+  if (input.masquerade !== false) {
+    const cluster = input.clusterCIDRs?.length ? input.clusterCIDRs : input.podCIDRs;
+    for (const family of [4, 6] as const) {
+      const local = cidrsOfFamily(input.podCIDRs, family);
+      const all = cidrsOfFamily(cluster, family);
+      if (local.length === 0) continue;
+      const proto = family === 4 ? "ip" : "ip6";
+      nat.push(
+        rule(
+          match(payload(proto, "saddr"), anonSet(...local.map(cidr))),
+          ...(all.length > 0 ? [notMatch(payload(proto, "daddr"), anonSet(...all.map(cidr)))] : []),
+          notMatch(meta("oifname"), POD_INTERFACES),
+          masquerade(),
+        ),
+      );
+    }
+  }
+  addChain(
+    fragment,
+    baseChain(n.postrouting, { type: "nat", hook: "postrouting", priority: "srcnat", policy: "accept" }, nat),
+  );
+  return fragment;
+}
