@@ -19,6 +19,8 @@ import {
 } from "./handlers.ts";
 import { NodeShell, runNodeScript } from "./netexec.ts";
 import type { NodeAttachment } from "./node-rules.ts";
+import type { PeerRoutesPlan } from "./peer-routes.ts";
+import { PeerRouter } from "./peer-routes-apply.ts";
 import type { CniWireRequest, CniWireResponse } from "./protocol.ts";
 import {
   type CniEnvironment,
@@ -64,6 +66,8 @@ export interface CniServer {
   readonly socketPath: string;
   /** The pod CIDRs changed (Node object update). Existing allocations stay. */
   setPodCIDRs(podCIDRs: string[]): Promise<void>;
+  /** Routes to the other nodes' pod CIDRs (plan with planPeerRoutes from the Node objects). */
+  applyPeerRoutes(plan: PeerRoutesPlan): Promise<void>;
   /** Current allocations (for status and tests). */
   allocations(): IpamAllocation[];
   /** The node's pod attachments (veth + addresses), the input of planNodeRules. */
@@ -132,6 +136,8 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
   };
   parsePodCidrs(ctx.podCIDRs);
   await enableForwarding(shell, ctx.podCIDRs);
+
+  const peerRouter = new PeerRouter(shell);
 
   // One command at a time.
   let queue: Promise<unknown> = Promise.resolve();
@@ -263,6 +269,7 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
         await enableForwarding(shell, ctx.podCIDRs);
       });
     },
+    applyPeerRoutes: (plan) => serialized(() => peerRouter.apply(plan)),
     allocations: () => ctx.store.list(),
     attachments,
     reconcilePods(knownPods, minAgeMs = 60_000) {
