@@ -64,6 +64,8 @@ export function bigIntToIp(value: bigint, family: Family): string {
 
 /** Canonical text of an address (lower case, compressed), so equal addresses compare equal. */
 export function canonicalIp(ip: string): string {
+  // Node's isIPv4 accepts only the canonical dotted quad (no leading zeros).
+  if (isIPv4(ip)) return ip;
   return bigIntToIp(ipToBigInt(ip), ipFamily(ip));
 }
 

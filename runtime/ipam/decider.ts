@@ -4,6 +4,7 @@
 
 /** One address held by one attachment (container id + interface). */
 export interface IpamAllocation {
+  /** Canonical text (RFC 5952 for IPv6), as the store keeps it. */
   ip: string;
   containerId: string;
   ifName: string;

@@ -15,11 +15,18 @@ import {
 import type { IpamAddress, IpamDecider, IpamDecision, IpamInput, IpamRoute } from "./decider.ts";
 
 /** Parses and checks the pod CIDRs: at most one per family. */
+const parsedCidrs = new Map<string, Cidr[]>();
+
 export function parsePodCidrs(podCIDRs: string[]): Cidr[] {
+  const key = podCIDRs.join(",");
+  const cached = parsedCidrs.get(key);
+  if (cached) return cached;
   const cidrs = podCIDRs.map((text) => parseCidr(text));
   for (const family of [4, 6] as const)
     if (cidrs.filter((c) => c.family === family).length > 1)
       throw new Error(`podCIDRs: more than one IPv${family} CIDR (${podCIDRs.join(", ")})`);
+  if (parsedCidrs.size > 64) parsedCidrs.clear();
+  parsedCidrs.set(key, cidrs);
   return cidrs;
 }
 
@@ -53,7 +60,9 @@ export function decideRange(input: IpamInput): IpamDecision {
   const { request } = input;
   const mine = (a: { containerId: string; ifName: string }) =>
     a.containerId === request.containerId && a.ifName === request.ifName;
-  const taken = new Set(input.allocations.filter((a) => !mine(a)).map((a) => canonicalIp(a.ip)));
+  // Allocations come from the store, which keeps addresses in canonical text.
+  const taken = new Set<string>();
+  for (const a of input.allocations) if (!mine(a)) taken.add(a.ip);
   const requested = new Map<number, string>();
   for (const raw of request.requestedIPs) {
     let ip: string;
@@ -85,7 +94,7 @@ export function decideRange(input: IpamInput): IpamDecision {
         message: `requested IP ${ip} is not a usable host address of ${cidr.text}`,
       };
     if (taken.has(ip)) {
-      const holder = input.allocations.find((a) => canonicalIp(a.ip) === ip)!;
+      const holder = input.allocations.find((a) => a.ip === ip)!;
       return {
         ok: false,
         reason: "requested-unavailable",

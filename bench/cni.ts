@@ -1,0 +1,213 @@
+// CNI latency and IPAM rate, one run.
+//  1. ADD and DEL latency (median, p95) for 50 pods as a runtime sees it (a process per call, run in
+//     the node's namespace through nsenter): wasmplane's executable + in-process CNI server, Debian's
+//     bridge + host-local, and `node -e ''` as the floor of any Node process.
+//  2. IPAM decisions per second with the range decider: in memory (no fsync) and durable (each
+//     allocation and release fsynced to the journal).
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { installCni } from "../runtime/cni/install.ts";
+import { startCniServer } from "../runtime/cni/server.ts";
+import type { IpamDecider } from "../runtime/ipam/decider.ts";
+import { rangeDecider } from "../runtime/ipam/range.ts";
+import { ipamDeciderFromSpec } from "../runtime/ipam/select.ts";
+import { AllocationStore } from "../runtime/ipam/store.ts";
+import { invoke, tempDir } from "../test/cni/harness.ts";
+import { createNetns, deleteNetns, uniqueNetnsName } from "../test/support/netns.ts";
+
+const PODS = 50;
+
+function stats(samples: number[]): { median: number; p95: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    median: s[Math.floor(s.length / 2)],
+    p95: s[Math.min(s.length - 1, Math.ceil(s.length * 0.95) - 1)],
+  };
+}
+
+function timeSpawn(cmd: string, args: string[]): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: "ignore" });
+    c.on("error", reject);
+    c.on("close", () => resolve(performance.now() - started));
+  });
+}
+
+interface Flavor {
+  name: string;
+  bin: string;
+  config: Record<string, unknown>;
+}
+
+async function runFlavor(flavor: Flavor, node: string): Promise<{ add: number[]; del: number[] }> {
+  const pods = Array.from({ length: PODS }, () => uniqueNetnsName("cni-bench-pod"));
+  const add: number[] = [];
+  const del: number[] = [];
+  try {
+    for (const p of pods) createNetns(p);
+    for (const [i, p] of pods.entries()) {
+      const r = await invoke({
+        bin: flavor.bin,
+        command: "ADD",
+        containerId: `bench-${i}`,
+        netns: `/run/netns/${p}`,
+        ifName: "eth0",
+        cniPath: "/usr/lib/cni",
+        config: flavor.config,
+        nodeNetns: node,
+      });
+      if (r.code !== 0) throw new Error(`${flavor.name} ADD failed: ${r.stdout}`);
+      add.push(r.ms);
+    }
+    for (const [i, p] of pods.entries()) {
+      const r = await invoke({
+        bin: flavor.bin,
+        command: "DEL",
+        containerId: `bench-${i}`,
+        netns: `/run/netns/${p}`,
+        ifName: "eth0",
+        cniPath: "/usr/lib/cni",
+        config: flavor.config,
+        nodeNetns: node,
+      });
+      if (r.code !== 0) throw new Error(`${flavor.name} DEL failed: ${r.stdout}`);
+      del.push(r.ms);
+    }
+  } finally {
+    for (const p of pods) deleteNetns(p);
+  }
+  return { add, del };
+}
+
+async function latency(): Promise<void> {
+  const dir = tempDir("bench");
+  const nodes = [uniqueNetnsName("cni-bench-node"), uniqueNetnsName("cni-bench-node")];
+  try {
+    for (const n of nodes) createNetns(n);
+    const floor: number[] = [];
+    for (let i = 0; i < PODS; i++)
+      floor.push(await timeSpawn("nsenter", [`--net=/run/netns/${nodes[0]}`, process.execPath, "-e", ""]));
+
+    const socket = join(dir.dir, "cni.sock");
+    await installCni({ binDir: dir.dir, confDir: dir.dir, agentSocket: socket });
+    const server = await startCniServer({
+      socketPath: socket,
+      nodeNetns: nodes[0],
+      stateDir: join(dir.dir, "state"),
+      podCIDRs: ["10.90.0.0/24", "fd90::/64"],
+    });
+    let ours: { add: number[]; del: number[] };
+    try {
+      ours = await runFlavor(
+        {
+          name: "wasmplane",
+          bin: join(dir.dir, "wasmplane"),
+          config: { cniVersion: "1.0.0", name: "wasmplane", type: "wasmplane", agentSocket: socket },
+        },
+        nodes[0],
+      );
+    } finally {
+      await server.close();
+    }
+    const reference = await runFlavor(
+      {
+        name: "bridge+host-local",
+        bin: "/usr/lib/cni/bridge",
+        config: {
+          cniVersion: "1.0.0",
+          name: "reference",
+          type: "bridge",
+          bridge: "wpbench0",
+          isGateway: true,
+          ipam: {
+            type: "host-local",
+            ranges: [[{ subnet: "10.91.0.0/24" }], [{ subnet: "fd91::/64" }]],
+            dataDir: join(dir.dir, "host-local"),
+          },
+        },
+      },
+      nodes[1],
+    );
+    const f = stats(floor);
+    const rows: [string, { median: number; p95: number }][] = [
+      ["node -e '' (floor)", f],
+      ["wasmplane ADD", stats(ours.add)],
+      ["bridge+host-local ADD", stats(reference.add)],
+      ["wasmplane DEL", stats(ours.del)],
+      ["bridge+host-local DEL", stats(reference.del)],
+    ];
+    const refAdd = stats(reference.add).median;
+    const refDel = stats(reference.del).median;
+    console.log(
+      `CNI latency, ${PODS} pods, dual-stack, each call through nsenter into the node namespace (ms)`,
+    );
+    console.log(
+      `${"case".padEnd(24)}${"median".padStart(9)}${"p95".padStart(9)}${"× reference".padStart(13)}${"− floor".padStart(10)}`,
+    );
+    for (const [name, s] of rows) {
+      const ref = name.includes("ADD") ? refAdd : name.includes("DEL") ? refDel : Number.NaN;
+      console.log(
+        `${name.padEnd(24)}${s.median.toFixed(1).padStart(9)}${s.p95.toFixed(1).padStart(9)}${(Number.isNaN(ref) ? "" : (s.median / ref).toFixed(2)).padStart(13)}${(s.median - f.median).toFixed(1).padStart(10)}`,
+      );
+    }
+  } finally {
+    for (const n of nodes) deleteNetns(n);
+    dir.remove();
+  }
+}
+
+/** Allocate/release churn at a steady ~100 live allocations in a /16 + /64. */
+async function ipamRate(decider: IpamDecider, durable: boolean, count: number): Promise<number> {
+  const dir = tempDir("bench-ipam");
+  const store = AllocationStore.open(dir.dir, { fsync: durable });
+  try {
+    const podCIDRs = ["10.92.0.0/16", "fd92::/64"];
+    const live: string[][] = [];
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      const d = await decider.allocate({
+        podCIDRs,
+        allocations: store.list(),
+        lastAllocated: store.lastAllocated(),
+        request: { containerId: `c${i}`, ifName: "eth0", requestedIPs: [] },
+      });
+      if (!d.ok) throw new Error(`${decider.name}: ${d.message}`);
+      store.commitAllocations(d.addresses.map((a) => ({ ip: a.ip, containerId: `c${i}`, ifName: "eth0" })));
+      live.push(d.addresses.map((a) => a.ip));
+      if (live.length > 100) store.commitRelease(live.shift()!);
+    }
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    store.close();
+    dir.remove();
+  }
+}
+
+async function ipam(): Promise<void> {
+  const deciders: IpamDecider[] = [rangeDecider];
+  for (const spec of ["wasm:range", "wasm:random"]) {
+    try {
+      deciders.push(await ipamDeciderFromSpec(spec));
+    } catch (err) {
+      console.log(`(${spec} not available: ${(err as Error).message})`);
+    }
+  }
+  console.log("\nIPAM decisions per second (allocate + journal commit, ~100 live allocations, dual-stack)");
+  console.log(
+    `${"decider".padEnd(16)}${"no fsync".padStart(12)}${"durable".padStart(12)}${"× TS range".padStart(12)}`,
+  );
+  let baseline = 0;
+  for (const d of deciders) {
+    const fast = await ipamRate(d, false, 20_000);
+    const durable = await ipamRate(d, true, 1_000);
+    if (!baseline) baseline = fast;
+    console.log(
+      `${d.name.padEnd(16)}${fast.toFixed(0).padStart(12)}${durable.toFixed(0).padStart(12)}${(fast / baseline).toFixed(2).padStart(12)}`,
+    );
+    (d as { close?: () => void }).close?.();
+  }
+}
+
+await latency();
+await ipam();
