@@ -1,0 +1,69 @@
+// Wires the real parts together: the manifest source, the service planner, the built-in LB planner,
+// and nft/ for diff, apply and read-back in the configured network namespace.
+import { applyTransaction } from "../../nft/apply.ts";
+import { planSync } from "../../nft/diff.ts";
+import { readTable } from "../../nft/readback.ts";
+import type { Transaction } from "../../nft/transaction.ts";
+import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
+import { deleteUdpConntrack } from "../services/conntrack.ts";
+import { ServiceProxy } from "../services/proxy.ts";
+import { ManifestDirSource } from "../sources/manifest-dir.ts";
+import { Agent } from "./agent.ts";
+import type { AgentConfig } from "./config.ts";
+import { splitChainBodies } from "./nft-compat.ts";
+import { globalAddresses } from "./node-addresses.ts";
+import { type Dataplane, tableFamily, tableName } from "./ports.ts";
+
+export function nftDataplane(netns?: string): Dataplane {
+  const opts = netns ? { netns } : {};
+  /** Whether the last diff started from an existing table (then chain bodies must be split). */
+  let tableExisted = false;
+  return {
+    readBack: () => readTable(tableFamily, tableName, opts),
+    diff: (applied, desired) => {
+      tableExisted = applied !== null;
+      const plan = planSync(applied, desired);
+      return { tx: plan.tx, applied: plan.applied };
+    },
+    apply: async (tx) => {
+      const script = tableExisted ? splitChainBodies(tx as Transaction) : (tx as Transaction);
+      const result = await applyTransaction(script, opts);
+      return { bytes: result.bytes, durationMs: result.durationMs };
+    },
+    deleteUdpConntrack: (entries) => deleteUdpConntrack(entries, opts),
+  };
+}
+
+export interface CreateAgentOptions {
+  log?: (line: string) => void;
+  lbPlanner?: LbPlanner;
+}
+
+/** The config with defaults that need the machine resolved (node IPs). */
+export function resolveConfig(config: AgentConfig): AgentConfig {
+  if (config.nodeIPs.length > 0) return config;
+  return { ...config, nodeIPs: globalAddresses(config.netns) };
+}
+
+export function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Agent {
+  if (!config.manifests) throw new Error("no source configured: give --manifests DIR");
+  const planner = new ServiceProxy({
+    nodeName: config.nodeName,
+    nodeIPs: config.nodeIPs,
+    clusterCIDRs: config.clusterCIDRs,
+    serviceCIDRs: config.serviceCIDRs,
+    masqueradeAll: config.masqueradeAll,
+    ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
+  });
+  return new Agent({
+    nodeName: config.nodeName,
+    ...(config.netns ? { netns: config.netns } : {}),
+    minSyncIntervalMs: config.minSyncIntervalMs,
+    resyncIntervalMs: config.resyncIntervalMs,
+    source: new ManifestDirSource({ dir: config.manifests }),
+    planner,
+    lbPlanner: options.lbPlanner ?? builtinLbPlanner,
+    dataplane: nftDataplane(config.netns),
+    ...(options.log ? { log: options.log } : {}),
+  });
+}

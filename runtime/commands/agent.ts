@@ -1,0 +1,40 @@
+// `wasmplane agent`: program Services into nftables from a manifest directory (standalone mode).
+import { agentUsage, ConfigError, parseAgentArgs } from "../agent/config.ts";
+import { startAgent } from "../agent/run-agent.ts";
+
+export const summary = "run the node agent (service proxy) [--manifests DIR] [--netns NAME] …";
+
+function log(line: string): void {
+  console.log(`${new Date().toISOString()} ${line}`);
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseAgentArgs>;
+  try {
+    parsed = parseAgentArgs(args);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`wasmplane agent: ${err.message}\n\n${agentUsage}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(agentUsage);
+    return 0;
+  }
+  const running = await startAgent(parsed.config, log);
+  const c = running.config;
+  log(
+    `agent started: node ${c.nodeName}${c.netns ? `, netns ${c.netns}` : ""}, node IPs ${c.nodeIPs.join(", ") || "none"}, ` +
+      `source ${running.agent.status().source}${running.status ? `, status on ${running.status.address}` : ""}`,
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log(`${signal}: stopping; rules stay in place`);
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  await running.stop();
+  return 0;
+}

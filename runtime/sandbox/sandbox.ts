@@ -1,0 +1,181 @@
+// The local sandbox (`npm start`): a node namespace programmed by the agent, pod namespaces with echo
+// servers, and a client namespace to try the services from. Everything is removed on Ctrl-C/SIGTERM.
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultConfig } from "../agent/config.ts";
+import { type RunningAgent, startAgent } from "../agent/run-agent.ts";
+import { parseManifestText } from "../sources/parse-manifests.ts";
+import { countByBackend, readConntrack } from "./conntrack-counts.ts";
+import { type EchoServer, startEchoServer, stopEchoServer } from "./echo-server.ts";
+import { planSandbox, type SandboxPlan } from "./plan.ts";
+import { buildTopology, destroyTopology, leftoverSandboxNetns } from "./topology.ts";
+
+export interface SandboxOptions {
+  examplesDir: string;
+  /** Print connection counts every this many ms (0: never). */
+  countsIntervalMs: number;
+  out: (line: string) => void;
+}
+
+function hasCommand(name: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the sandbox cannot run here, or null. */
+export function sandboxPrerequisiteProblem(): string | null {
+  if (process.getuid?.() !== 0) {
+    return "the sandbox creates network namespaces and nftables rules: run it as root (sudo npm start)";
+  }
+  const missing = ["ip", "nft"].filter((c) => !hasCommand(c));
+  if (missing.length > 0) {
+    const pkg = missing.map((c) => (c === "ip" ? "iproute2" : "nftables")).join(" ");
+    return `missing ${missing.join(" and ")}: install with apt-get install -y ${pkg}`;
+  }
+  return null;
+}
+
+function readExamples(dir: string) {
+  const objects = [];
+  for (const file of readdirSync(dir).sort()) {
+    if (!/\.(ya?ml|json)$/.test(file)) continue;
+    const parsed = parseManifestText(readFileSync(join(dir, file), "utf8"), file);
+    if (parsed.problems.length > 0) {
+      throw new Error(
+        `example manifests: ${parsed.problems.map((p) => `${p.origin}: ${p.message}`).join("; ")}`,
+      );
+    }
+    objects.push(...parsed.objects.map((o) => o.object));
+  }
+  return objects;
+}
+
+function describe(plan: SandboxPlan, manifests: string, statusAddress: string): string[] {
+  const lines = [
+    `sandbox ${plan.prefix}:`,
+    `  node namespace   ${plan.nodeNetns}  (node IP ${plan.nodeIP}; the agent programs table inet wasmplane here)`,
+    `  client namespace ${plan.clientNetns}  (${plan.clientIP}, routes to the node)`,
+  ];
+  for (const pod of plan.pods) {
+    const ports = [...pod.tcpPorts.map((p) => `tcp/${p}`), ...pod.udpPorts.map((p) => `udp/${p}`)].join(" ");
+    lines.push(`  pod ${pod.name.padEnd(12)} ${pod.netns}  ${pod.address}  echo server on ${ports}`);
+  }
+  lines.push("services:");
+  for (const s of plan.services) {
+    const ports = s.ports
+      .map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` node port ${p.nodePort}` : ""}`)
+      .join(", ");
+    lines.push(
+      `  ${s.key.padEnd(22)} ${s.type.padEnd(10)} ${s.clusterIPs.join(", ") || "(headless)"}  ${ports}`,
+    );
+  }
+  const exec = `ip netns exec ${plan.clientNetns}`;
+  const tcp = plan.services.flatMap((s) =>
+    s.ports.filter((p) => p.protocol === "TCP").map((p) => ({ s, p })),
+  );
+  const udp = plan.services.flatMap((s) =>
+    s.ports.filter((p) => p.protocol === "UDP").map((p) => ({ s, p })),
+  );
+  lines.push("try it (in another terminal, as root):");
+  if (tcp[0])
+    lines.push(
+      `  ${exec} socat - TCP:${tcp[0].s.clusterIPs[0]}:${tcp[0].p.port}      # answers with a backend's name`,
+    );
+  if (udp[0]) lines.push(`  echo hi | ${exec} socat - UDP:${udp[0].s.clusterIPs[0]}:${udp[0].p.port}`);
+  const nodePort = tcp.find(({ p }) => p.nodePort);
+  if (nodePort)
+    lines.push(`  ${exec} socat - TCP:${plan.nodeIP}:${nodePort.p.nodePort}       # NodePort on the node IP`);
+  lines.push(`  ip netns exec ${plan.nodeNetns} nft list table inet wasmplane`);
+  lines.push(`  npx tsx runtime/main.ts status --status-address ${statusAddress}`);
+  lines.push(`  edit ${manifests}/*.yaml: the agent picks changes up live`);
+  lines.push("Ctrl-C removes everything.");
+  return lines;
+}
+
+export interface RunningSandbox {
+  plan: SandboxPlan;
+  stop(): Promise<void>;
+}
+
+export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
+  const out = options.out;
+  for (const ns of leftoverSandboxNetns()) {
+    out(`removing namespace ${ns} left by a sandbox that was killed`);
+    execFileSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
+  }
+  const plan = planSandbox(process.pid, readExamples(options.examplesDir));
+  if (plan.pods.length === 0)
+    throw new Error(`no IPv4 endpoints in the EndpointSlices of ${options.examplesDir}`);
+  const manifests = mkdtempSync(join(tmpdir(), `${plan.prefix}-manifests-`));
+  const statusAddress = `unix:/run/wasmplane/${plan.prefix}.sock`;
+  const servers: EchoServer[] = [];
+  let agent: RunningAgent | null = null;
+  let countsTimer: NodeJS.Timeout | null = null;
+  let stopped = false;
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (countsTimer) clearInterval(countsTimer);
+    await agent?.stop().catch(() => {});
+    for (const s of servers) stopEchoServer(s);
+    const failed = destroyTopology(plan);
+    rmSync(manifests, { recursive: true, force: true });
+    if (failed.length > 0) out(`could not remove: ${failed.join(", ")} (remove with ip netns delete)`);
+    else out(`removed sandbox ${plan.prefix}: ${2 + plan.pods.length} namespaces, manifests copy, agent`);
+  };
+
+  try {
+    cpSync(options.examplesDir, manifests, { recursive: true });
+    buildTopology(plan);
+    for (const pod of plan.pods)
+      servers.push(await startEchoServer(pod.netns, pod.name, pod.tcpPorts, pod.udpPorts));
+    const config = {
+      ...defaultConfig(),
+      nodeName: plan.nodeName,
+      nodeIPs: [plan.nodeIP],
+      clusterCIDRs: [plan.clusterCIDR],
+      serviceCIDRs: [plan.serviceCIDR],
+      manifests,
+      netns: plan.nodeNetns,
+      minSyncIntervalMs: 200,
+      statusAddress,
+    };
+    agent = await startAgent(config, (line) => out(`agent: ${line}`));
+    const firstSync = Date.now();
+    while (!agent.agent.status().lastSuccessfulSync) {
+      if (Date.now() - firstSync > 30_000) {
+        throw new Error(
+          `the agent did not sync within 30s: ${agent.agent.status().lastSync?.error ?? "no sync yet"}`,
+        );
+      }
+      await agent.agent.nextSync();
+    }
+    for (const line of describe(plan, manifests, statusAddress)) out(line);
+    out("sandbox ready");
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  if (options.countsIntervalMs > 0) {
+    const backends = plan.pods.map((p) => p.address);
+    const names = new Map(plan.pods.map((p) => [p.address, p.name]));
+    let last = "";
+    countsTimer = setInterval(async () => {
+      const counts = countByBackend(await readConntrack(plan.nodeNetns), backends);
+      const line = [...counts.values()]
+        .map((c) => `${names.get(c.backend)} ${c.tcp} tcp/${c.udp} udp`)
+        .join(" | ");
+      if (line !== last && !stopped) out(`connections per backend (conntrack): ${line}`);
+      last = line;
+    }, options.countsIntervalMs);
+  }
+  return { plan, stop };
+}

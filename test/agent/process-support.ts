@@ -1,0 +1,118 @@
+// Helpers for tests that run the agent or the sandbox as a child process.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const root = fileURLToPath(new URL("../../", import.meta.url));
+const tsxCli = `${root}node_modules/tsx/dist/cli.mjs`;
+const main = `${root}runtime/main.ts`;
+
+export interface Child {
+  process: ChildProcess;
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the first line matching `pattern`, failing after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+export function startWasmplane(args: string[]): Child {
+  const child = spawn(process.execPath, [tsxCli, main, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: root,
+  });
+  let output = "";
+  const listeners = new Set<() => void>();
+  const onData = (b: Buffer) => {
+    output += b.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    process: child,
+    output: () => output,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = output.match(pattern);
+          if (m) {
+            cleanup();
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${output}`));
+        }, timeoutMs);
+        const onExit = () => {
+          cleanup();
+          reject(new Error(`process exited (${child.exitCode}) before ${pattern}; output:\n${output}`));
+        };
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off("exit", onExit);
+        };
+        listeners.add(check);
+        child.once("exit", onExit);
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM", timeoutMs = 20_000) {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Opens a TCP connection from a namespace and returns the first line the server sends (or ""). */
+export function tcpAnswer(netns: string, address: string, port: number): string {
+  try {
+    return execFileSync(
+      "ip",
+      ["netns", "exec", netns, "socat", "-T2", "-", `TCP:${address}:${port},connect-timeout=2`],
+      { input: "", encoding: "utf8", timeout: 5000, stdio: ["pipe", "pipe", "ignore"] },
+    ).trim();
+  } catch {
+    return "";
+  }
+}
+
+export function udpAnswer(netns: string, address: string, port: number): string {
+  try {
+    return execFileSync("ip", ["netns", "exec", netns, "socat", "-T1", "-", `UDP:${address}:${port}`], {
+      input: "ping\n",
+      encoding: "utf8",
+      timeout: 5000,
+      stdio: ["pipe", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return "";
+  }
+}
+
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | null> | T | null,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== null && value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
