@@ -10,6 +10,8 @@ import { hostInterfaceName } from "../../runtime/cni/attachment.ts";
 import { installCni } from "../../runtime/cni/install.ts";
 import { REQUESTED_IPS_ANNOTATION } from "../../runtime/cni/request.ts";
 import { type CniServer, type CniServerOptions, startCniServer } from "../../runtime/cni/server.ts";
+import { ipamDeciderFromSpec } from "../../runtime/ipam/select.ts";
+import type { WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { inNetns } from "../support/netns.ts";
 import { interfaceAddresses, interfaceExists, invoke, TestNode, tempDir } from "./harness.ts";
@@ -275,6 +277,28 @@ kernelTest(test, "an exhausted pool refuses with 100, and a pod annotation reque
     assert.not.ok(existsSync(`/proc/sys/net/ipv4/conf/${hostInterfaceName("c3", "eth0")}`));
   } finally {
     await w.stop();
+  }
+});
+
+kernelTest(test, "ADD through a Wasm IPAM plugin (wasm:random) on the plugin host", async () => {
+  const ipam = (await ipamDeciderFromSpec("wasm:random")) as WasmIpamDecider;
+  const w = await world({ ipam });
+  try {
+    const [pod, path] = w.node.pod();
+    const add = await call(w, "ADD", "wasm-pod", path);
+    assert.is(add.code, 0, add.stdout);
+    const ips = (add.json?.ips as { address: string }[]).map((i) => i.address.split("/")[0]);
+    assert.equal(interfaceAddresses(pod, "eth0").sort(), [...ips].sort());
+    assert.equal(
+      w.server
+        .allocations()
+        .map((a) => a.ip)
+        .sort(),
+      [...ips].sort(),
+    );
+  } finally {
+    await w.stop();
+    await ipam.close();
   }
 });
 
