@@ -6,6 +6,7 @@
 
 import { cidr } from "../../nft/build.ts";
 import type { DesiredChain, DesiredSet, TableFragment } from "../../nft/desired.ts";
+import type { SetElement } from "../../nft/model.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
 import type { EndpointSlice, Service, Snapshot } from "../store/objects.ts";
 import { baseChains, setDeclarations } from "./base-rules.ts";
@@ -14,6 +15,7 @@ import { endpointId } from "./endpoints.ts";
 import { type Family, sets } from "./names.ts";
 import { equalRandom, planProblem, type ResolvedPlan, resolvePlan } from "./selection.ts";
 import {
+  lbRequestFor,
   type PlanProblem,
   type PreparedPort,
   type PreparedService,
@@ -21,6 +23,7 @@ import {
   prepareService,
   type ServiceOutput,
 } from "./service-plan.ts";
+import { SharedElements } from "./shared-elements.ts";
 
 export type { ServiceProxyConfig } from "./config.ts";
 export type { PlanProblem } from "./service-plan.ts";
@@ -49,7 +52,10 @@ interface StoredPlan {
 interface Entry {
   service: Service;
   slices: EndpointSlice[];
-  prepared: PreparedService;
+  /** Worked-out endpoints; dropped after planning (to save memory) and rebuilt when needed. */
+  prepared: PreparedService | null;
+  /** Each port's LB key and request signature ("" without endpoints). */
+  ports: { key: string; requestSig: string }[];
   output?: ServiceOutput;
   /** The inputs changed since `output` was made. */
   outdated: boolean;
@@ -75,12 +81,40 @@ function remap(plan: ResolvedPlan, port: PreparedPort): ResolvedPlan {
 export class ServiceProxy {
   private readonly config: ResolvedConfig;
   private readonly cache = new Map<string, Entry>();
-  private readonly fixedChains: DesiredChain[];
   private stale: StaleUdpEndpoint[] = [];
+  /** Chains and affinity sets of every planned service plus the fixed chains, kept between plans. */
+  private readonly chains = new Map<string, DesiredChain>();
+  private readonly ownSets = new Map<string, DesiredSet>();
+  private readonly shared = new SharedElements();
 
   constructor(config: ServiceProxyConfig) {
     this.config = resolveConfig(config);
-    this.fixedChains = baseChains(this.config);
+    for (const chain of baseChains(this.config)) this.chains.set(chain.name, chain);
+    for (const family of [4, 6] as Family[]) {
+      const names = sets(family);
+      for (const decl of setDeclarations(family)) {
+        // A pod may back several services, and a service has one cluster IP for all its ports.
+        const exclusive = decl.name !== names.hairpin && decl.name !== names.clusterIPs;
+        this.shared.declare(decl, exclusive);
+      }
+      const fc = this.config.families[family];
+      const fromConfig =
+        (set: string, field: string, key: (text: string) => SetElement["key"]) => (text: string) => ({
+          set,
+          id: text,
+          value: "",
+          field,
+          element: { key: key(text) },
+        });
+      this.shared.replace(
+        "",
+        [],
+        [
+          ...fc.nodeIPs.map(fromConfig(names.nodePortIPs, "nodeIPs", (t) => t)),
+          ...fc.clusterCIDRs.map(fromConfig(names.clusterCIDRs, "clusterCIDRs", (t) => cidr(t))),
+        ],
+      );
+    }
   }
 
   /** The service ports whose LB plan is missing or out of date: what to ask the LbPlanner. */
@@ -89,11 +123,12 @@ export class ServiceProxy {
     const slicesByService = indexSlices(snapshot);
     for (const [key, service] of snapshot.services) {
       const entry = this.entryFor(key, service, slicesByService.get(key) ?? NO_SLICES);
-      for (const port of entry.prepared.ports) {
-        if (!port.request) continue;
-        const stored = entry.plans.get(port.key);
-        const current = stored?.fromLb === true && stored.requestSig === port.requestSig;
-        if (!current) requests.push(port.request);
+      for (const { key: portKey, requestSig } of entry.ports) {
+        if (!requestSig) continue;
+        const stored = entry.plans.get(portKey);
+        if (stored?.fromLb === true && stored.requestSig === requestSig) continue;
+        const prepared = this.preparedOf(entry);
+        requests.push(lbRequestFor(this.config, prepared, prepared.ports.find((p) => p.key === portKey)!));
       }
     }
     return requests;
@@ -112,21 +147,32 @@ export class ServiceProxy {
       if (snapshot.services.has(key)) continue;
       this.cache.delete(key);
       if (entry.output) collectStale(entry.output, undefined, stale);
+      this.install(key, entry.output, undefined);
     }
     for (const [key, service] of snapshot.services) {
       const entry = this.entryFor(key, service, slicesByService.get(key) ?? NO_SLICES);
       let dirty = entry.outdated;
-      for (const port of entry.prepared.ports) {
-        if (!port.request) continue;
-        if (this.choosePlan(entry, port, lb.get(port.key), problems)) dirty = true;
+      for (const { key: portKey, requestSig } of entry.ports) {
+        if (!requestSig) continue;
+        const result = lb.get(portKey);
+        if (!result && entry.plans.get(portKey)?.requestSig === requestSig) continue;
+        const prepared = this.preparedOf(entry);
+        this.choosePlan(entry, prepared.ports.find((p) => p.key === portKey)!, result, problems);
+        dirty = true;
       }
       if (!dirty) continue;
+      const prepared = this.preparedOf(entry);
       const plans = new Map<string, ResolvedPlan>();
-      for (const [k, stored] of entry.plans) plans.set(k, stored.plan);
+      for (const port of prepared.ports) {
+        const stored = entry.plans.get(port.key);
+        if (stored) plans.set(port.key, stored.plan);
+      }
       const before = entry.output;
-      entry.output = planService(this.config, entry.prepared, plans);
+      entry.output = planService(this.config, prepared, plans);
       entry.outdated = false;
+      entry.prepared = null;
       if (before) collectStale(before, entry.output, stale);
+      this.install(key, before, entry.output);
     }
     this.stale = stale;
     return this.assemble(snapshot, problems);
@@ -141,11 +187,13 @@ export class ServiceProxy {
     const entry = this.cache.get(key);
     if (entry && entry.service === service && sameSlices(entry.slices, slices)) return entry;
     const prepared = prepareService(this.config, service, slices);
+    const ports = prepared.ports.map((p) => ({ key: p.key, requestSig: p.requestSig }));
     if (!entry) {
       const created: Entry = {
         service,
         slices,
         prepared,
+        ports,
         outdated: true,
         plans: new Map(),
         lastGood: new Map(),
@@ -157,8 +205,15 @@ export class ServiceProxy {
     entry.service = service;
     entry.slices = slices;
     entry.prepared = prepared;
+    entry.ports = ports;
     entry.outdated = true;
+    for (const k of entry.plans.keys()) if (!ports.some((p) => p.key === k)) entry.plans.delete(k);
     return entry;
+  }
+
+  private preparedOf(entry: Entry): PreparedService {
+    entry.prepared ??= prepareService(this.config, entry.service, entry.slices);
+    return entry.prepared;
   }
 
   /** Picks the plan of one port; returns true when it differs from the stored one. */
@@ -168,16 +223,15 @@ export class ServiceProxy {
     result: LbResult | undefined,
     problems: PlanProblem[],
   ): boolean {
-    const request = port.request!;
     const stored = entry.plans.get(port.key);
     const store = (plan: ResolvedPlan, fromLb: boolean) => {
       entry.plans.set(port.key, { plan, requestSig: port.requestSig, fromLb });
       return true;
     };
     if (result?.ok) {
-      const bad = planProblem(result.plan, request.endpoints.length);
+      const bad = planProblem(result.plan, port.reachable.length);
       if (!bad) {
-        const plan = resolvePlan(result.plan, request.endpoints);
+        const plan = resolvePlan(result.plan, port.reachable);
         entry.lastGood.set(port.key, plan);
         return store(plan, true);
       }
@@ -200,54 +254,35 @@ export class ServiceProxy {
   }
 
   private assemble(snapshot: Snapshot, problems: PlanProblem[]): ServicePlan {
-    const fragment: TableFragment = { chains: new Map(), sets: new Map() };
-    for (const chain of this.fixedChains) fragment.chains.set(chain.name, chain);
-    const shared = new Map<string, { set: DesiredSet; owners: Map<string, string> }>();
-    for (const family of [4, 6] as Family[]) {
-      for (const decl of setDeclarations(family)) {
-        fragment.sets.set(decl.name, decl);
-        shared.set(decl.name, { set: decl, owners: new Map() });
-      }
-      const names = sets(family);
-      const fc = this.config.families[family];
-      fragment.sets.get(names.nodePortIPs)!.elements = fc.nodeIPs.map((ip) => ({ key: ip }));
-      fragment.sets.get(names.clusterCIDRs)!.elements = fc.clusterCIDRs.map((c) => ({ key: cidr(c) }));
-    }
     const stats = { services: 0, servicePorts: 0, endpoints: 0 };
-    for (const [key, service] of snapshot.services) {
+    for (const key of snapshot.services.keys()) {
       const output = this.cache.get(key)?.output;
       if (!output) continue;
       problems.push(...output.problems);
-      if (output.servicePorts === 0 && output.chains.length === 0 && output.elements.length === 0) continue;
+      if (output.servicePorts === 0) continue;
       stats.services++;
       stats.servicePorts += output.servicePorts;
       stats.endpoints += output.endpoints;
-      for (const chain of output.chains) fragment.chains.set(chain.name, chain);
-      for (const set of output.sets) fragment.sets.set(set.name, set);
-      for (const contribution of output.elements) {
-        const target = shared.get(contribution.set)!;
-        const owner = target.owners.get(contribution.id);
-        if (owner === undefined) {
-          target.owners.set(contribution.id, key);
-          target.set.elements.push(contribution.element);
-        } else if (owner !== key && !sharedByDesign(contribution.set)) {
-          problems.push({
-            kind: "Service",
-            namespace: service.namespace,
-            name: service.name,
-            field: contribution.field,
-            message: `${contribution.id} is already used by service ${owner}; not programmed for this one`,
-          });
-        }
-      }
     }
-    return { fragment, problems, stats };
+    problems.push(...this.shared.problems(describeOwner));
+    const sets = new Map(this.ownSets);
+    for (const set of this.shared.build()) sets.set(set.name, set);
+    return { fragment: { chains: new Map(this.chains), sets }, problems, stats };
+  }
+
+  /** Swaps a service's chains, sets and elements in the persistent state. */
+  private install(key: string, before: ServiceOutput | undefined, after: ServiceOutput | undefined): void {
+    for (const chain of before?.chains ?? []) this.chains.delete(chain.name);
+    for (const set of before?.sets ?? []) this.ownSets.delete(set.name);
+    for (const chain of after?.chains ?? []) this.chains.set(chain.name, chain);
+    for (const set of after?.sets ?? []) this.ownSets.set(set.name, set);
+    this.shared.replace(key, before?.elements ?? [], after?.elements ?? []);
   }
 }
 
-/** Sets where two services may legitimately add the same key (one pod behind two services). */
-function sharedByDesign(set: string): boolean {
-  return set.startsWith("services-hairpin") || set.startsWith("services-cluster-ips");
+function describeOwner(owner: string): { namespace: string; name: string } {
+  const slash = owner.indexOf("/");
+  return { namespace: owner.slice(0, slash), name: owner.slice(slash + 1) };
 }
 
 function indexSlices(snapshot: Snapshot): Map<string, EndpointSlice[]> {
@@ -266,8 +301,9 @@ function collectStale(
   after: ServiceOutput | undefined,
   out: StaleUdpEndpoint[],
 ): void {
+  if (!before.udpTargets) return;
   for (const [id, target] of before.udpTargets) {
-    if (after?.udpTargets.has(id)) continue;
+    if (after?.udpTargets?.has(id)) continue;
     for (const serviceIP of target.serviceIPs)
       out.push({ address: target.address, port: target.port, serviceIP });
   }

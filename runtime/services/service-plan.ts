@@ -17,6 +17,7 @@ import {
 } from "../../nft/build.ts";
 import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts";
 import type { Expression, SetElement, Verdict } from "../../nft/model.ts";
+import { verdictText } from "../../nft/render-text.ts";
 import type { LbEndpoint, LbRequest } from "../lb/plan.ts";
 import type { EndpointSlice, Service } from "../store/objects.ts";
 import { cidrContains, familyOf, type ResolvedConfig } from "./config.ts";
@@ -54,6 +55,8 @@ export interface ElementContribution {
   set: string;
   id: string;
   element: SetElement;
+  /** The element's value as text ("" for a plain set), to tell a changed element from an equal one. */
+  value: string;
   /** The service field the element comes from, for conflict reports. */
   field: string;
 }
@@ -62,11 +65,11 @@ export interface PreparedPort {
   index: number;
   key: string;
   protocol: string;
-  categorized: Record<Family, CategorizedEndpoints>;
+  /** By family, for the families of the service's cluster IPs. */
+  categorized: Partial<Record<Family, CategorizedEndpoints>>;
   /** Every endpoint some chain of this port may use, both families: what the LB plan is made for. */
   reachable: ServiceEndpoint[];
-  request: LbRequest | null;
-  /** The request as text: a stored plan is current while this is unchanged. */
+  /** What an LbRequest for this port would say, as text: a stored plan is current while it is unchanged. */
   requestSig: string;
 }
 
@@ -78,6 +81,8 @@ export interface PreparedService {
   problems: PlanProblem[];
   /** False for headless and ExternalName services, and for broken ones. */
   programmed: boolean;
+  algorithm: string;
+  params: Record<string, string>;
 }
 
 export interface ServiceOutput {
@@ -88,7 +93,7 @@ export interface ServiceOutput {
   servicePorts: number;
   endpoints: number;
   /** UDP only: "portKey|family|endpointId" → the destination addresses clients use to reach it. */
-  udpTargets: Map<string, { address: string; port: number; serviceIPs: string[] }>;
+  udpTargets?: Map<string, { address: string; port: number; serviceIPs: string[] }>;
 }
 
 const LB_PREFIX = "lb.wasmplane.io/";
@@ -102,7 +107,15 @@ export function prepareService(
   service: Service,
   slices: EndpointSlice[],
 ): PreparedService {
-  const out: PreparedService = { service, families: [], ports: [], problems: [], programmed: false };
+  const out: PreparedService = {
+    service,
+    families: [],
+    ports: [],
+    problems: [],
+    programmed: false,
+    algorithm: "",
+    params: {},
+  };
   if (service.type === "ExternalName" || service.clusterIPs.length === 0) return out;
   for (let i = 0; i < service.clusterIPs.length; i++) {
     const fam = familyOf(service.clusterIPs[i]);
@@ -123,10 +136,10 @@ export function prepareService(
     }
     out.families.push(fam);
   }
-  const algorithm = service.annotations[`${LB_PREFIX}algorithm`] || config.defaultLbAlgorithm;
-  const params: Record<string, string> = {};
+  out.algorithm = service.annotations[`${LB_PREFIX}algorithm`] || config.defaultLbAlgorithm;
   for (const [k, v] of Object.entries(service.annotations))
-    if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`) params[k.slice(LB_PREFIX.length)] = v;
+    if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`) out.params[k.slice(LB_PREFIX.length)] = v;
+  const requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}`;
 
   for (let index = 0; index < service.ports.length; index++) {
     const port = service.ports[index];
@@ -136,17 +149,16 @@ export function prepareService(
       out.ports = [];
       return out;
     }
-    const categorized = {} as Record<Family, CategorizedEndpoints>;
+    const categorized: Partial<Record<Family, CategorizedEndpoints>> = {};
     const reachableIds = new Set<string>();
     const reachable: ServiceEndpoint[] = [];
-    for (const fam of [4, 6] as Family[]) {
+    for (const fam of out.families) {
       const c = categorize(
         found.endpoints.filter((e) => e.family === fam),
         config.nodeName,
         config.nodeZone,
       );
       categorized[fam] = c;
-      if (!out.families.includes(fam)) continue;
       for (const e of [...c.cluster, ...c.local]) {
         const id = endpointId(e);
         if (!reachableIds.has(id)) {
@@ -156,36 +168,42 @@ export function prepareService(
       }
     }
     const key = lbKey(service.namespace, service.name, port.name);
-    const request: LbRequest | null =
-      reachable.length === 0
-        ? null
-        : {
-            key,
-            algorithm,
-            endpoints: reachable.map(
-              (e): LbEndpoint => ({
-                address: e.address,
-                port: e.port,
-                ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
-                ...(e.zone !== undefined ? { zone: e.zone } : {}),
-                weight: 1,
-              }),
-            ),
-            ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
-            params,
-          };
     out.ports.push({
       index,
       key,
       protocol: port.protocol.toLowerCase(),
       categorized,
       reachable,
-      request,
-      requestSig: request ? JSON.stringify(request) : "",
+      requestSig: reachable.length === 0 ? "" : `${requestHead}\n${reachable.map(endpointSig).join(",")}`,
     });
   }
   out.programmed = true;
   return out;
+}
+
+const endpointSig = (e: ServiceEndpoint) => `${e.address}#${e.port}#${e.nodeName ?? ""}#${e.zone ?? ""}`;
+
+/** The LbRequest of a port with endpoints. */
+export function lbRequestFor(
+  config: ResolvedConfig,
+  prepared: PreparedService,
+  port: PreparedPort,
+): LbRequest {
+  return {
+    key: port.key,
+    algorithm: prepared.algorithm,
+    endpoints: port.reachable.map(
+      (e): LbEndpoint => ({
+        address: e.address,
+        port: e.port,
+        ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
+        ...(e.zone !== undefined ? { zone: e.zone } : {}),
+        weight: 1,
+      }),
+    ),
+    ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
+    params: prepared.params,
+  };
 }
 
 interface FamilyView {
@@ -229,7 +247,6 @@ export function planService(
     problems: [...prepared.problems],
     servicePorts: 0,
     endpoints: 0,
-    udpTargets: new Map(),
   };
   if (!prepared.programmed) return out;
   const service = prepared.service;
@@ -240,6 +257,7 @@ export function planService(
       set: names.clusterIPs,
       id: view.clusterIP,
       element: element(view.clusterIP),
+      value: "",
       field: "spec.clusterIPs",
     });
     for (const port of prepared.ports) {
@@ -262,7 +280,7 @@ function planPortFamily(
   const names = sets(family);
   const proto = port.protocol;
   const base = servicePortBase(service.namespace, service.name, proto, sp.name);
-  const { cluster, local, hasAny } = port.categorized[family];
+  const { cluster, local, hasAny } = port.categorized[family]!;
 
   const externallyAccessible =
     sp.nodePort > 0 || view.externalIPs.length > 0 || view.loadBalancerIPs.length > 0;
@@ -287,6 +305,7 @@ function planPortFamily(
       set,
       id,
       field,
+      value: value ? verdictText(value) : "",
       element: element(key.length === 1 ? key[0] : concat(...key), value),
     });
   const ipElements = (
@@ -337,6 +356,7 @@ function planPortFamily(
     if (proto === "udp") {
       const serviceIPs = [view.clusterIP, ...view.externalIPs, ...view.loadBalancerIPs];
       if (sp.nodePort > 0) serviceIPs.push(...view.nodeIPs);
+      out.udpTargets ??= new Map();
       out.udpTargets.set(`${port.key}|${family}|${id}`, { address: e.address, port: e.port, serviceIPs });
     }
   }

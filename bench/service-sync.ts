@@ -1,0 +1,350 @@
+// Full and partial service syncs at scale, against kube-proxy's nftables shape measured in the same run.
+//   wasmplane: ServiceProxy.plan → mergeFragments → planSync (diff) → render → `nft -f` in a fresh netns.
+//   baseline:  kube-proxy's current shape (a chain per service with an anonymous `numgen random mod N
+//              vmap`, a chain per endpoint, the service-ips map), rendered as knftables does (one
+//              command per line) and applied with `nft -f` in a fresh netns.
+// Every service is a ClusterIP with one TCP port and 3 endpoints. Runs each case once (2 shared cores).
+import { execFileSync, spawnSync } from "node:child_process";
+import { applyTransaction } from "../nft/apply.ts";
+import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
+import { planSync } from "../nft/diff.ts";
+import { renderText } from "../nft/render-text.ts";
+import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
+import { ServiceProxy } from "../runtime/services/proxy.ts";
+import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+
+const SIZES = (process.env.SERVICE_SYNC_SIZES ?? "1000,10000,50000").split(",").map(Number);
+const BASELINE_MAX = Number(process.env.SERVICE_SYNC_BASELINE_MAX ?? 10000);
+let nsCounter = 0;
+
+function withNetns<T>(body: (ns: string) => Promise<T>): Promise<T> {
+  const ns = `wpt-svc-bench-${process.pid}-${++nsCounter}`;
+  execFileSync("ip", ["netns", "add", ns]);
+  return body(ns).finally(() => execFileSync("ip", ["netns", "delete", ns]));
+}
+
+const clusterIP = (i: number) =>
+  `10.96.${(i >> 8) & 255}.${i & 255}`.replace(/^10\.96/, `10.${96 + (i >> 16)}`);
+const endpointIP = (i: number, j: number) => `10.${64 + j * 4 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+
+function makeService(i: number): Service {
+  return {
+    namespace: "bench",
+    name: `svc-${i}`,
+    type: "ClusterIP",
+    clusterIPs: [clusterIP(i)],
+    ipFamilies: ["IPv4"],
+    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    externalTrafficPolicy: "Cluster",
+    internalTrafficPolicy: "Cluster",
+    sessionAffinityTimeoutSeconds: 0,
+    annotations: {},
+  };
+}
+
+function makeSlice(i: number, ips: string[]): EndpointSlice {
+  return {
+    namespace: "bench",
+    name: `svc-${i}-abc`,
+    serviceName: `svc-${i}`,
+    addressType: "IPv4",
+    endpoints: ips.map((ip) => ({
+      addresses: [ip],
+      conditions: { ready: true, serving: true, terminating: false },
+    })),
+    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+  };
+}
+
+function makeSnapshot(n: number): Snapshot {
+  const services = new Map<string, Service>();
+  const slices = new Map<string, EndpointSlice>();
+  for (let i = 0; i < n; i++) {
+    services.set(`bench/svc-${i}`, makeService(i));
+    slices.set(
+      `bench/svc-${i}-abc`,
+      makeSlice(
+        i,
+        [0, 1, 2].map((j) => endpointIP(i, j)),
+      ),
+    );
+  }
+  return {
+    services,
+    endpointSlices: slices,
+    nodes: new Map(),
+    namespaces: new Map(),
+    pods: new Map(),
+  } as Snapshot;
+}
+
+interface Agent {
+  proxy: ServiceProxy;
+  applied: DesiredTable | null;
+}
+
+interface SyncResult {
+  planMs: number;
+  diffMs: number;
+  renderMs: number;
+  applyMs: number;
+  totalMs: number;
+  bytes: number;
+  operations: number;
+}
+
+async function sync(agent: Agent, snap: Snapshot, ns: string): Promise<SyncResult> {
+  const t0 = performance.now();
+  const requests = agent.proxy.lbRequests(snap);
+  const results = await builtinLbPlanner.plan(requests);
+  const lb = new Map<string, LbResult>(requests.map((r, i) => [r.key, results[i]]));
+  const plan = agent.proxy.plan(snap, lb);
+  const desired = mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]);
+  const t1 = performance.now();
+  const sp = planSync(agent.applied, desired);
+  const t2 = performance.now();
+  const result = await applyTransaction(sp.tx, { netns: ns });
+  agent.applied = sp.applied;
+  const t3 = performance.now();
+  return {
+    planMs: t1 - t0,
+    diffMs: t2 - t1,
+    renderMs: result.renderMs,
+    applyMs: result.durationMs,
+    totalMs: t3 - t0,
+    bytes: result.bytes,
+    operations: result.operations,
+  };
+}
+
+// ---- kube-proxy's shape (pkg/proxy/nftables/proxier.go), one command per line as knftables writes it.
+function baselineScript(n: number): string {
+  const t = "ip kube-proxy";
+  const lines: string[] = [
+    `add table ${t}`,
+    `add chain ${t} nat-prerouting { type nat hook prerouting priority -100 ; }`,
+    `add chain ${t} nat-output { type nat hook output priority -100 ; }`,
+    `add chain ${t} nat-postrouting { type nat hook postrouting priority 100 ; }`,
+    `add chain ${t} services`,
+    `add chain ${t} mark-for-masquerade`,
+    `add chain ${t} masquerading`,
+    `add rule ${t} nat-prerouting jump services`,
+    `add rule ${t} nat-output jump services`,
+    `add rule ${t} nat-postrouting jump masquerading`,
+    `add rule ${t} mark-for-masquerade mark set mark or 0x4000`,
+    `add rule ${t} masquerading mark and 0x4000 == 0 return`,
+    `add rule ${t} masquerading mark set mark xor 0x4000`,
+    `add rule ${t} masquerading masquerade fully-random`,
+    `add set ${t} cluster-ips { type ipv4_addr ; }`,
+    `add map ${t} service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
+    `add rule ${t} services ip daddr . meta l4proto . th dport vmap @service-ips`,
+  ];
+  for (let i = 0; i < n; i++)
+    lines.push(
+      ...baselineService(
+        t,
+        i,
+        [0, 1, 2].map((j) => endpointIP(i, j)),
+      ),
+    );
+  return `${lines.join("\n")}\n`;
+}
+
+function baselineService(t: string, i: number, eps: string[]): string[] {
+  const svc = `service-${i.toString(36).toUpperCase().padStart(8, "X")}-bench/svc-${i}/tcp/http`;
+  const lines = [`add chain ${t} ${svc}`, `flush chain ${t} ${svc}`];
+  const epChains = eps.map(
+    (ip) => `endpoint-${i.toString(36).toUpperCase().padStart(8, "X")}-bench/svc-${i}/tcp/http__${ip}/8080`,
+  );
+  eps.forEach((ip, j) => {
+    lines.push(`add chain ${t} ${epChains[j]}`, `flush chain ${t} ${epChains[j]}`);
+    lines.push(`add rule ${t} ${epChains[j]} ip saddr ${ip} jump mark-for-masquerade`);
+    lines.push(`add rule ${t} ${epChains[j]} meta l4proto tcp dnat to ${ip}:8080`);
+  });
+  lines.push(
+    `add rule ${t} ${svc} ip daddr ${clusterIP(i)} tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade`,
+  );
+  lines.push(
+    `add rule ${t} ${svc} numgen random mod ${eps.length} vmap { ${epChains.map((c, j) => `${j} : goto ${c}`).join(" , ")} }`,
+  );
+  lines.push(`add element ${t} cluster-ips { ${clusterIP(i)} }`);
+  lines.push(`add element ${t} service-ips { ${clusterIP(i)} . tcp . 80 : goto ${svc} }`);
+  return lines;
+}
+
+function nftApply(ns: string, script: string): number {
+  const t0 = performance.now();
+  const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], {
+    input: script,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) throw new Error(`baseline nft failed: ${r.stderr.slice(0, 500)}`);
+  return performance.now() - t0;
+}
+
+// ---- table output
+const rows: string[][] = [];
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+const size = (b: number) =>
+  b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`;
+const mib = () => `${(process.memoryUsage().rss / (1 << 20)).toFixed(0)} MiB`;
+function row(...cells: string[]) {
+  rows.push(cells);
+}
+function printTable() {
+  const header = [
+    "case",
+    "plan",
+    "diff",
+    "render",
+    "apply (nft)",
+    "total",
+    "tx bytes",
+    "RSS",
+    "baseline total",
+    "baseline bytes",
+    "speed-up",
+  ];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  for (const r of all) console.log(r.map((c, i) => (c ?? "").padEnd(widths[i])).join("  "));
+}
+
+if (process.getuid?.() !== 0) {
+  console.log("bench/service-sync needs root (network namespaces, nft); skipped");
+} else {
+  for (const n of SIZES) {
+    const snap = makeSnapshot(n);
+    const agent: Agent = {
+      proxy: new ServiceProxy({
+        nodeName: "node-a",
+        nodeIPs: ["192.168.1.1"],
+        clusterCIDRs: ["10.0.0.0/8"],
+        serviceCIDRs: ["10.96.0.0/12"],
+        masqueradeAll: false,
+      }),
+      applied: null,
+    };
+    await withNetns(async (ns) => {
+      const full = await sync(agent, snap, ns);
+      const rss = mib();
+      let baseTotal = "not run";
+      let baseBytes = "";
+      let ratio = "";
+      if (n <= BASELINE_MAX) {
+        const script = baselineScript(n);
+        const ms = await withNetns(async (bns) => nftApply(bns, script));
+        baseTotal = fmt(ms);
+        baseBytes = size(Buffer.byteLength(script));
+        ratio = `${(ms / full.totalMs).toFixed(1)}×`;
+      }
+      row(
+        `full sync ${n}`,
+        fmt(full.planMs),
+        fmt(full.diffMs),
+        fmt(full.renderMs),
+        fmt(full.applyMs),
+        fmt(full.totalMs),
+        size(full.bytes),
+        rss,
+        baseTotal,
+        baseBytes,
+        ratio,
+      );
+
+      if (n === 10000) {
+        // One endpoint of one service replaced.
+        const i = 4242;
+        const changed = new Map(snap.endpointSlices);
+        changed.set(`bench/svc-${i}-abc`, makeSlice(i, [endpointIP(i, 0), endpointIP(i, 1), "10.99.9.9"]));
+        const snap2 = { ...snap, endpointSlices: changed };
+        const one = await sync(agent, snap2, ns);
+        // Baseline partial sync, as kube-proxy's partial sync writes it: the service's chains again.
+        const t = "ip kube-proxy";
+        const baseChange = baselineService(t, i, [endpointIP(i, 0), endpointIP(i, 1), "10.99.9.9"])
+          .filter((l) => !l.startsWith("add element"))
+          .join("\n");
+        const baseMs = await withNetns(async (bns) => {
+          nftApply(bns, baselineScript(n));
+          return nftApply(bns, `${baseChange}\n`);
+        });
+        row(
+          `one endpoint change @${n}`,
+          fmt(one.planMs),
+          fmt(one.diffMs),
+          fmt(one.renderMs),
+          fmt(one.applyMs),
+          fmt(one.totalMs),
+          size(one.bytes),
+          mib(),
+          fmt(baseMs),
+          size(Buffer.byteLength(baseChange)),
+          `${(baseMs / one.totalMs).toFixed(1)}×`,
+        );
+
+        // One service added.
+        const services = new Map(snap2.services);
+        const slices = new Map(snap2.endpointSlices);
+        services.set(`bench/svc-${n}`, makeService(n));
+        slices.set(
+          `bench/svc-${n}-abc`,
+          makeSlice(
+            n,
+            [0, 1, 2].map((j) => endpointIP(n, j)),
+          ),
+        );
+        const added = await sync(agent, { ...snap2, services, endpointSlices: slices }, ns);
+        const baseAdd = baselineService(
+          t,
+          n,
+          [0, 1, 2].map((j) => endpointIP(n, j)),
+        ).join("\n");
+        const baseAddMs = await withNetns(async (bns) => {
+          nftApply(bns, baselineScript(n));
+          return nftApply(bns, `${baseAdd}\n`);
+        });
+        row(
+          `one service add @${n}`,
+          fmt(added.planMs),
+          fmt(added.diffMs),
+          fmt(added.renderMs),
+          fmt(added.applyMs),
+          fmt(added.totalMs),
+          size(added.bytes),
+          mib(),
+          fmt(baseAddMs),
+          size(Buffer.byteLength(baseAdd)),
+          `${(baseAddMs / added.totalMs).toFixed(1)}×`,
+        );
+
+        // Nothing changed.
+        const noop = await sync(agent, { ...snap2, services, endpointSlices: slices }, ns);
+        row(
+          `no change @${n}`,
+          fmt(noop.planMs),
+          fmt(noop.diffMs),
+          fmt(noop.renderMs),
+          fmt(noop.applyMs),
+          fmt(noop.totalMs),
+          size(noop.bytes),
+          mib(),
+          "",
+          "",
+          "",
+        );
+      }
+    });
+  }
+  printTable();
+  console.log(
+    "\nplan = lbRequests + built-in LB + ServiceProxy.plan + mergeFragments; diff = nft planSync; apply = the nft run;",
+  );
+  console.log(
+    "total = plan + diff + render + apply. Baseline = kube-proxy's nftables shape applied with nft -f (same sizes).",
+  );
+  void renderText;
+}
