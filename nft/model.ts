@@ -298,6 +298,7 @@ export type DataType =
   | "ifname"
   | "iface_index"
   | "verdict"
+  /** 32-bit integer, the type of numgen and jhash results (a shared slot map: `numgen … offset N vmap @slots`). */
   | "integer"
   | "ct_state"
   | "nf_proto"

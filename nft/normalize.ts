@@ -143,10 +143,15 @@ export function normalizeStatement(s: Statement, family: Family): Statement {
   }
   if ("dnat" in s || "snat" in s) {
     const isDnat = "dnat" in s;
-    const args = normalizeFlags(isDnat ? s.dnat : (s as { snat: NatArgs }).snat);
+    const args = isDnat ? s.dnat : (s as { snat: NatArgs }).snat;
     const addr = args.addr !== undefined ? normalizeExpr(args.addr) : undefined;
     const port = args.port !== undefined ? normalizeExpr(args.port) : undefined;
-    const out = { ...args, ...(addr !== undefined ? { addr } : {}), ...(port !== undefined ? { port } : {}) };
+    const flagsOk = args.flags === undefined || (Array.isArray(args.flags) && args.flags.length > 0);
+    const familyOk = args.addr !== undefined || args.family === undefined;
+    if (addr === args.addr && port === args.port && flagsOk && familyOk) return s;
+    const out: NatArgs = normalizeFlags({ ...args });
+    if (addr !== undefined) out.addr = addr;
+    if (port !== undefined) out.port = port;
     if (addr === undefined) delete out.family;
     return isDnat ? { dnat: out } : { snat: out };
   }

@@ -41,7 +41,12 @@ export function quoteString(s: string): string {
   return /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$/.test(s) ? s : `"${s}"`;
 }
 
+/**
+ * A key or value type as a declaration. "integer" (what numgen and jhash yield) has no type name nft
+ * accepts in a declaration, so it is declared by example: `typeof numgen inc mod 1`.
+ */
 export function typeText(type: DataType | DataType[]): string {
+  if (type === "integer") return "typeof numgen inc mod 1";
   return typeof type === "string" ? type : type.join(" . ");
 }
 
@@ -229,7 +234,7 @@ export function chainSpecText(chain: Pick<DesiredChain, "base" | "comment">): st
 
 /** A set or map declaration body: `{ type K : V; flags …; timeout Ns; }` (elements go separately). */
 export function setSpecText(set: Omit<DesiredSet, "elements">): string {
-  let out = `{ type ${typeText(set.type)}`;
+  let out = set.type === "integer" ? `{ ${typeText(set.type)}` : `{ type ${typeText(set.type)}`;
   if (set.map !== undefined) out += ` : ${typeText(set.map)}`;
   out += ";";
   if (set.flags?.length) out += ` flags ${set.flags.join(",")};`;
