@@ -87,6 +87,8 @@ export function everyKindTable(name: string): DesiredTable {
     ),
   );
   addSet(f, namedMap("marks", "mark", "ipv4_addr", [element(1, "10.0.0.9")]));
+  addSet(f, namedMap("slots", "integer", "verdict", [element(10, goto("ep-1")), element(11, goto("ep-2"))]));
+  addChain(f, chain("svc-c", [rule(vmap(numgen("inc", 2, 10), "slots"))]));
 
   addChain(
     f,

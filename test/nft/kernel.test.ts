@@ -49,7 +49,10 @@ kernelTest(test, "round trip (JSON): the same table applied with nft -j reads ba
     const desired = everyKindTable("wasmplane");
     // nft 1.0.6 cannot read maps with a concatenated value type from JSON: leave that one out.
     // nor set comments (it drops them).
+    // nor maps keyed by a plain integer (the shared slot map).
     desired.sets.delete("backends");
+    desired.sets.delete("slots");
+    desired.chains.delete("svc-c");
     const { comment: _dropped, ...ports } = desired.sets.get("svc-ports")!;
     desired.sets.set("svc-ports", ports);
     const pre = desired.chains.get("services-pre")!;
