@@ -28,12 +28,17 @@ export async function run(args: string[]): Promise<number> {
       `source ${running.agent.status().source}${running.status ? `, status on ${running.status.address}` : ""}`,
   );
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // `on`, not `once`: a repeated signal (tsx relays signals to its child, sometimes twice under
+    // load) must not fall through to the default action and kill the agent mid-shutdown.
     const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
       log(`${signal}: stopping; rules stay in place`);
       resolve();
     };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
   });
   await running.stop();
   return 0;

@@ -36,8 +36,9 @@ export async function run(args: string[]): Promise<number> {
     out,
   });
   await new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
+    // `on`, not `once`: a second Ctrl-C during teardown must not kill us with namespaces half removed.
+    process.on("SIGINT", () => resolve());
+    process.on("SIGTERM", () => resolve());
   });
   await sandbox.stop();
   return 0;

@@ -15,7 +15,7 @@ import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
 import { buildTopology, namespacesOf } from "../../runtime/sandbox/topology.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { type Child, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
+import { type Child, runWasmplane, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
 
 const test = suite("agent process");
 
@@ -165,7 +165,7 @@ kernelTest(
       assert.is(tcpAnswer(plan.clientNetns, "10.96.0.11", 81), "pod2");
 
       // Restart: reads the table back, nothing changed, so nothing is rewritten.
-      agent = startWasmplane(agentArgs);
+      agent = startWasmplane([...agentArgs, "--resync-interval", "1s"]);
       st = await synced(null);
       assert.is(st.lastSync?.full, true);
       // Ideally 0; a chain whose read-back differs only in spelling (nft lists a plain `reject` as
@@ -174,23 +174,45 @@ kernelTest(
         (st.lastSync?.operations ?? firstOps) <= firstOps / 10,
         `restart sent ${st.lastSync?.operations} operations (first sync: ${firstOps})`,
       );
+
+      // Drift: someone flushes the chain that sends service "one" to its endpoint; the periodic
+      // full resync reads the table back and repairs it.
+      const current = await readTable("inet", "wasmplane", { netns: plan.nodeNetns });
+      const victim = [...(current?.chains.values() ?? [])].find(
+        (c) =>
+          !c.base &&
+          c.rules.length > 0 &&
+          JSON.stringify(c.rules).includes("10.244.1.3") &&
+          !JSON.stringify(c.rules).includes("10.244.1.2"),
+      );
+      assert.ok(victim, "no chain for service one's endpoint");
+      execFileSync("ip", [
+        "netns",
+        "exec",
+        plan.nodeNetns,
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "wasmplane",
+        victim.name,
+      ]);
+      await waitUntil("the resync to repair the flushed chain", async () => {
+        const t = await readTable("inet", "wasmplane", { netns: plan.nodeNetns });
+        return (t?.chains.get(victim.name)?.rules.length ?? 0) > 0 ? true : null;
+      });
+      assert.is(tcpAnswer(plan.clientNetns, "10.96.0.11", 81), "pod2");
+
+      // `wasmplane status` prints what the agent serves.
+      const printed = runWasmplane(["status", "--status-address", socket]);
+      assert.match(printed, "default/web  ClusterIP  10.96.0.10");
+      assert.match(printed, "endpoints: 2/2 ready: 10.244.1.2, 10.244.1.3");
+      assert.match(printed, "problems: none");
       assert.is(await agent.stop("SIGTERM"), 0);
       agent = null;
 
       // Cleanup removes our table and nothing else.
-      const out = execFileSync(
-        process.execPath,
-        [
-          `${process.cwd()}/node_modules/tsx/dist/cli.mjs`,
-          "runtime/main.ts",
-          "cleanup",
-          "--netns",
-          plan.nodeNetns,
-        ],
-        {
-          encoding: "utf8",
-        },
-      );
+      const out = runWasmplane(["cleanup", "--netns", plan.nodeNetns]);
       assert.match(out, "deleted table inet wasmplane");
       const tables = execFileSync("ip", ["netns", "exec", plan.nodeNetns, "nft", "list", "tables"], {
         encoding: "utf8",

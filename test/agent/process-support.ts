@@ -116,3 +116,12 @@ export async function waitUntil<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Runs a short wasmplane command to completion and returns its stdout. */
+export function runWasmplane(args: string[]): string {
+  return execFileSync(process.execPath, [tsxCli, main, ...args], {
+    encoding: "utf8",
+    cwd: root,
+    timeout: 30_000,
+  });
+}
