@@ -65,7 +65,8 @@ interface Entry {
 
 const NO_SLICES: EndpointSlice[] = [];
 
-function sameSlices(a: EndpointSlice[], b: EndpointSlice[]): boolean {
+function sameSlices(a: EndpointSlice[], b: EndpointSlice | EndpointSlice[] | undefined): boolean {
+  if (!Array.isArray(b)) return b === undefined ? a.length === 0 : a.length === 1 && a[0] === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -86,6 +87,9 @@ export class ServiceProxy {
   private readonly chains = new Map<string, DesiredChain>();
   private readonly ownSets = new Map<string, DesiredSet>();
   private readonly shared = new SharedElements();
+  private lastIndex?: { of: Snapshot["endpointSlices"]; index: SliceIndex };
+  private readonly serviceProblems = new Map<string, PlanProblem[]>();
+  private readonly stats = { services: 0, servicePorts: 0, endpoints: 0 };
 
   constructor(config: ServiceProxyConfig) {
     this.config = resolveConfig(config);
@@ -120,9 +124,9 @@ export class ServiceProxy {
   /** The service ports whose LB plan is missing or out of date: what to ask the LbPlanner. */
   lbRequests(snapshot: Snapshot): LbRequest[] {
     const requests: LbRequest[] = [];
-    const slicesByService = indexSlices(snapshot);
+    const slicesByService = this.sliceIndex(snapshot);
     for (const [key, service] of snapshot.services) {
-      const entry = this.entryFor(key, service, slicesByService.get(key) ?? NO_SLICES);
+      const entry = this.entryFor(key, service, slicesByService.get(key));
       for (const { key: portKey, requestSig } of entry.ports) {
         if (!requestSig) continue;
         const stored = entry.plans.get(portKey);
@@ -140,7 +144,7 @@ export class ServiceProxy {
   }
 
   plan(snapshot: Snapshot, lb: Map<string, LbResult>): ServicePlan {
-    const slicesByService = indexSlices(snapshot);
+    const slicesByService = this.sliceIndex(snapshot);
     const problems: PlanProblem[] = [];
     const stale: StaleUdpEndpoint[] = [];
     for (const [key, entry] of this.cache) {
@@ -150,7 +154,7 @@ export class ServiceProxy {
       this.install(key, entry.output, undefined);
     }
     for (const [key, service] of snapshot.services) {
-      const entry = this.entryFor(key, service, slicesByService.get(key) ?? NO_SLICES);
+      const entry = this.entryFor(key, service, slicesByService.get(key));
       let dirty = entry.outdated;
       for (const { key: portKey, requestSig } of entry.ports) {
         if (!requestSig) continue;
@@ -175,7 +179,7 @@ export class ServiceProxy {
       this.install(key, before, entry.output);
     }
     this.stale = stale;
-    return this.assemble(snapshot, problems);
+    return this.assemble(problems);
   }
 
   /** UDP endpoints removed by the last plan; delete their conntrack entries after a successful apply. */
@@ -183,9 +187,10 @@ export class ServiceProxy {
     return this.stale;
   }
 
-  private entryFor(key: string, service: Service, slices: EndpointSlice[]): Entry {
+  private entryFor(key: string, service: Service, found: EndpointSlice | EndpointSlice[] | undefined): Entry {
     const entry = this.cache.get(key);
-    if (entry && entry.service === service && sameSlices(entry.slices, slices)) return entry;
+    if (entry && entry.service === service && sameSlices(entry.slices, found)) return entry;
+    const slices = found === undefined ? NO_SLICES : Array.isArray(found) ? found : [found];
     const prepared = prepareService(this.config, service, slices);
     const ports = prepared.ports.map((p) => ({ key: p.key, requestSig: p.requestSig }));
     if (!entry) {
@@ -209,6 +214,13 @@ export class ServiceProxy {
     entry.outdated = true;
     for (const k of entry.plans.keys()) if (!ports.some((p) => p.key === k)) entry.plans.delete(k);
     return entry;
+  }
+
+  /** lbRequests and plan of one sync see the same snapshot: index its slices once. */
+  private sliceIndex(snapshot: Snapshot): SliceIndex {
+    if (this.lastIndex?.of !== snapshot.endpointSlices)
+      this.lastIndex = { of: snapshot.endpointSlices, index: indexSlices(snapshot) };
+    return this.lastIndex.index;
   }
 
   private preparedOf(entry: Entry): PreparedService {
@@ -253,30 +265,32 @@ export class ServiceProxy {
     return store(equalRandom(port.reachable), false);
   }
 
-  private assemble(snapshot: Snapshot, problems: PlanProblem[]): ServicePlan {
-    const stats = { services: 0, servicePorts: 0, endpoints: 0 };
-    for (const key of snapshot.services.keys()) {
-      const output = this.cache.get(key)?.output;
-      if (!output) continue;
-      problems.push(...output.problems);
-      if (output.servicePorts === 0) continue;
-      stats.services++;
-      stats.servicePorts += output.servicePorts;
-      stats.endpoints += output.endpoints;
-    }
+  private assemble(problems: PlanProblem[]): ServicePlan {
+    for (const list of this.serviceProblems.values()) problems.push(...list);
     problems.push(...this.shared.problems(describeOwner));
     const sets = new Map(this.ownSets);
     for (const set of this.shared.build()) sets.set(set.name, set);
-    return { fragment: { chains: new Map(this.chains), sets }, problems, stats };
+    return { fragment: { chains: new Map(this.chains), sets }, problems, stats: { ...this.stats } };
   }
 
-  /** Swaps a service's chains, sets and elements in the persistent state. */
+  /** Swaps a service's chains, sets, elements, problems and counts in the persistent state. */
   private install(key: string, before: ServiceOutput | undefined, after: ServiceOutput | undefined): void {
     for (const chain of before?.chains ?? []) this.chains.delete(chain.name);
     for (const set of before?.sets ?? []) this.ownSets.delete(set.name);
     for (const chain of after?.chains ?? []) this.chains.set(chain.name, chain);
     for (const set of after?.sets ?? []) this.ownSets.set(set.name, set);
     this.shared.replace(key, before?.elements ?? [], after?.elements ?? []);
+    if (after?.problems.length) this.serviceProblems.set(key, after.problems);
+    else this.serviceProblems.delete(key);
+    for (const [output, sign] of [
+      [before, -1],
+      [after, 1],
+    ] as const) {
+      if (!output || output.servicePorts === 0) continue;
+      this.stats.services += sign;
+      this.stats.servicePorts += sign * output.servicePorts;
+      this.stats.endpoints += sign * output.endpoints;
+    }
   }
 }
 
@@ -285,13 +299,23 @@ function describeOwner(owner: string): { namespace: string; name: string } {
   return { namespace: owner.slice(0, slash), name: owner.slice(slash + 1) };
 }
 
-function indexSlices(snapshot: Snapshot): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
+/** Slices by "namespace/serviceName": one slice (the usual case) or several. */
+type SliceIndex = Map<string, EndpointSlice | EndpointSlice[]>;
+
+const sliceKeys = new WeakMap<EndpointSlice, string>();
+
+function indexSlices(snapshot: Snapshot): SliceIndex {
+  const out: SliceIndex = new Map();
   for (const slice of snapshot.endpointSlices.values()) {
-    const key = `${slice.namespace}/${slice.serviceName}`;
-    const list = out.get(key);
-    if (list) list.push(slice);
-    else out.set(key, [slice]);
+    let key = sliceKeys.get(slice);
+    if (key === undefined) {
+      key = `${slice.namespace}/${slice.serviceName}`;
+      sliceKeys.set(slice, key);
+    }
+    const found = out.get(key);
+    if (found === undefined) out.set(key, slice);
+    else if (Array.isArray(found)) found.push(slice);
+    else out.set(key, [found, slice]);
   }
   return out;
 }
