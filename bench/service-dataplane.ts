@@ -1,0 +1,233 @@
+// New-connection rate through the dataplane, in namespaces this bench creates (see
+// test/services/topology.ts): a client pod opens TCP connections (bounded in count and time) to a
+// server pod, either straight to the pod IP or through a ClusterIP, with 1 service installed and with
+// 10,000. Cases are interleaved over several rounds and the median rate of each is reported.
+import { execFileSync } from "node:child_process";
+import { applyTransaction } from "../nft/apply.ts";
+import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
+import { planSync } from "../nft/diff.ts";
+import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
+import { ServiceProxy } from "../runtime/services/proxy.ts";
+import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
+
+const SERVICES = Number(process.env.SERVICE_DATAPLANE_SERVICES ?? 10000);
+const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 3);
+const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 2);
+const MAX_CONNECTIONS = 40000;
+const CONCURRENCY = 8;
+
+const SERVER = `
+const net = require("net");
+net.createServer((s) => { s.on("error", () => {}); s.end("x"); })
+  .listen({ port: 8080, host: "0.0.0.0", backlog: 4096 }, () => process.stdout.write("ready\\n"));
+setTimeout(() => process.exit(0), 600000).unref();
+`;
+
+// Opens connections with a few in flight until the time or count bound; prints "connections seconds errors".
+const CLIENT = `
+const net = require("net");
+const [host, port, seconds, max, conc] = process.argv.slice(1);
+const deadline = performance.now() + Number(seconds) * 1000;
+let done = 0, errors = 0, started = 0;
+const t0 = performance.now();
+function one() {
+  if (performance.now() > deadline || started >= Number(max)) return Promise.resolve();
+  started++;
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port: Number(port) });
+    s.setTimeout(2000, () => { errors++; s.destroy(); resolve(); });
+    s.on("data", () => {});
+    s.on("end", () => { done++; s.destroy(); resolve(); });
+    s.on("error", () => { errors++; resolve(); });
+  }).then(one);
+}
+Promise.all(Array.from({ length: Number(conc) }, one)).then(() => {
+  process.stdout.write(done + " " + ((performance.now() - t0) / 1000) + " " + errors);
+});
+`;
+
+function service(i: number, ip: string): Service {
+  return {
+    namespace: "bench",
+    name: `svc-${i}`,
+    type: "ClusterIP",
+    clusterIPs: [ip],
+    ipFamilies: ["IPv4"],
+    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    externalTrafficPolicy: "Cluster",
+    internalTrafficPolicy: "Cluster",
+    sessionAffinityTimeoutSeconds: 0,
+    annotations: {},
+  };
+}
+
+function slice(i: number, ips: string[]): EndpointSlice {
+  return {
+    namespace: "bench",
+    name: `svc-${i}-abc`,
+    serviceName: `svc-${i}`,
+    addressType: "IPv4",
+    endpoints: ips.map((ip) => ({
+      addresses: [ip],
+      conditions: { ready: true, serving: true, terminating: false },
+    })),
+    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+  };
+}
+
+/** Service 0 (10.96.0.10) points at pod1; the others at addresses that do not exist. */
+function snapshotOf(count: number): Snapshot {
+  const services = new Map<string, Service>();
+  const slices = new Map<string, EndpointSlice>();
+  services.set("bench/svc-0", service(0, "10.96.0.10"));
+  slices.set("bench/svc-0-abc", slice(0, [addresses.pod1]));
+  for (let i = 1; i < count; i++) {
+    const ip = `10.97.${(i >> 8) & 255}.${i & 255}`;
+    services.set(`bench/svc-${i}`, service(i, ip));
+    slices.set(
+      `bench/svc-${i}-abc`,
+      slice(
+        i,
+        [0, 1, 2].map((j) => `10.${200 + j}.${(i >> 8) & 255}.${i & 255}`),
+      ),
+    );
+  }
+  return {
+    services,
+    endpointSlices: slices,
+    nodes: new Map(),
+    namespaces: new Map(),
+    pods: new Map(),
+  } as Snapshot;
+}
+
+async function install(topo: Topology, count: number, applied: DesiredTable | null): Promise<DesiredTable> {
+  const proxy = new ServiceProxy({
+    nodeName: "node-a",
+    nodeIPs: [addresses.nodeExternal],
+    clusterCIDRs: ["10.1.0.0/16"],
+    serviceCIDRs: ["10.96.0.0/15"],
+    masqueradeAll: false,
+  });
+  const snap = snapshotOf(count);
+  const requests = proxy.lbRequests(snap);
+  const results = await builtinLbPlanner.plan(requests);
+  const plan = proxy.plan(snap, new Map<string, LbResult>(requests.map((r, i) => [r.key, results[i]])));
+  const desired = mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]);
+  const sync = planSync(applied, desired);
+  await applyTransaction(sync.tx, { netns: topo.node });
+  return sync.applied;
+}
+
+function measure(topo: Topology, host: string, port: number): { rate: number; errors: number } {
+  const out = execFileSync(
+    "ip",
+    [
+      "netns",
+      "exec",
+      topo.pods.pod3,
+      "node",
+      "-e",
+      CLIENT,
+      host,
+      String(port),
+      String(SECONDS),
+      String(MAX_CONNECTIONS),
+      String(CONCURRENCY),
+    ],
+    { encoding: "utf8", timeout: (SECONDS + 30) * 1000 },
+  );
+  const [done, secs, errors] = out.split(" ").map(Number);
+  return { rate: done / secs, errors };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (process.getuid?.() !== 0) {
+  console.log("bench/service-dataplane needs root (network namespaces, nft); skipped");
+} else {
+  let topo: Topology | undefined;
+  let server: ReturnType<typeof import("node:child_process").spawn> | undefined;
+  try {
+    topo = createTopology();
+    const { spawn } = await import("node:child_process");
+    server = spawn("ip", ["netns", "exec", topo.pods.pod1, "node", "-e", SERVER], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+      server!.on("exit", () => reject(new Error("server exited")));
+    });
+    for (const ns of [topo.pods.pod3, topo.pods.pod1])
+      execFileSync("ip", [
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_local_port_range=1024 65000",
+        "net.ipv4.tcp_tw_reuse=1",
+      ]);
+
+    const rates: Record<string, number[]> = { direct: [], one: [], many: [] };
+    const errors: Record<string, number> = { direct: 0, one: 0, many: 0 };
+    let applied = await install(topo, 1, null);
+    for (let round = 0; round < ROUNDS; round++) {
+      applied = await install(topo, 1, applied);
+      for (const [name, host, port] of [
+        ["direct", addresses.pod1, 8080],
+        ["one", "10.96.0.10", 80],
+      ] as const) {
+        const r = measure(topo, host, port);
+        rates[name].push(r.rate);
+        errors[name] += r.errors;
+      }
+      applied = await install(topo, SERVICES, applied);
+      const r = measure(topo, "10.96.0.10", 80);
+      rates.many.push(r.rate);
+      errors.many += r.errors;
+    }
+    const direct = median(rates.direct);
+    const one = median(rates.one);
+    const many = median(rates.many);
+    const rows = [
+      ["case", "median conn/s", "rounds (conn/s)", "errors", "vs 1 service", "vs pod IP"],
+      [
+        "pod IP directly (1 service installed)",
+        direct.toFixed(0),
+        rates.direct.map((x) => x.toFixed(0)).join(" "),
+        String(errors.direct),
+        "",
+        "1.00",
+      ],
+      [
+        "ClusterIP, 1 service installed",
+        one.toFixed(0),
+        rates.one.map((x) => x.toFixed(0)).join(" "),
+        String(errors.one),
+        "1.00",
+        (one / direct).toFixed(2),
+      ],
+      [
+        `ClusterIP, ${SERVICES} services installed`,
+        many.toFixed(0),
+        rates.many.map((x) => x.toFixed(0)).join(" "),
+        String(errors.many),
+        (many / one).toFixed(2),
+        (many / direct).toFixed(2),
+      ],
+    ];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+    console.log(
+      `\n${CONCURRENCY} connections in flight, ${SECONDS} s per case per round (at most ${MAX_CONNECTIONS}), ${ROUNDS} rounds, from a client pod through the node namespace.`,
+    );
+  } finally {
+    if (server && server.exitCode === null) server.kill("SIGKILL");
+    deleteTopology(topo);
+  }
+}
