@@ -2,8 +2,8 @@
 //  1. ADD and DEL latency (median, p95) for 50 pods as a runtime sees it (a process per call, run in
 //     the node's namespace through nsenter): wasmplane's executable + in-process CNI server, Debian's
 //     bridge + host-local, and `node -e ''` as the floor of any Node process.
-//  2. IPAM decisions per second with the range decider: in memory (no fsync) and durable (each
-//     allocation and release fsynced to the journal).
+//  2. IPAM per second for the TypeScript range decider and the Wasm range/random plugins: decisions
+//     alone, and allocate + journal commit without fsync and durable (every commit fsynced).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { installCni } from "../runtime/cni/install.ts";
@@ -184,6 +184,27 @@ async function ipamRate(decider: IpamDecider, durable: boolean, count: number): 
   }
 }
 
+/** Decisions alone: the same request against a fixed set of 100 live allocations. */
+async function decisionRate(decider: IpamDecider, count: number): Promise<number> {
+  const allocations = Array.from({ length: 100 }, (_, i) => ({
+    ip: `10.92.0.${i + 1}`,
+    containerId: `c${i}`,
+    ifName: "eth0",
+  }));
+  const input = {
+    podCIDRs: ["10.92.0.0/16", "fd92::/64"],
+    allocations,
+    lastAllocated: { v4: "10.92.0.100" },
+    request: { containerId: "new", ifName: "eth0", requestedIPs: [] },
+  };
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const d = await decider.allocate(input);
+    if (!d.ok) throw new Error(`${decider.name}: ${d.message}`);
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
 async function ipam(): Promise<void> {
   const deciders: IpamDecider[] = [rangeDecider];
   for (const spec of ["wasm:range", "wasm:random"]) {
@@ -193,21 +214,26 @@ async function ipam(): Promise<void> {
       console.log(`(${spec} not available: ${(err as Error).message})`);
     }
   }
-  console.log("\nIPAM decisions per second (allocate + journal commit, ~100 live allocations, dual-stack)");
   console.log(
-    `${"decider".padEnd(16)}${"no fsync".padStart(12)}${"durable".padStart(12)}${"× TS range".padStart(12)}`,
+    "\nIPAM per second, dual-stack, ~100 live allocations: decisions alone; allocate + journal commit without and with fsync",
+  );
+  console.log(
+    `${"decider".padEnd(14)}${"decisions".padStart(11)}${"+ journal".padStart(11)}${"durable".padStart(10)}${"× TS range".padStart(12)}`,
   );
   let baseline = 0;
   for (const d of deciders) {
-    const fast = await ipamRate(d, false, 20_000);
-    const durable = await ipamRate(d, true, 1_000);
-    if (!baseline) baseline = fast;
+    const pure = await decisionRate(d, 10_000);
+    const fast = await ipamRate(d, false, 10_000);
+    const durable = await ipamRate(d, true, 500);
+    if (!baseline) baseline = pure;
     console.log(
-      `${d.name.padEnd(16)}${fast.toFixed(0).padStart(12)}${durable.toFixed(0).padStart(12)}${(fast / baseline).toFixed(2).padStart(12)}`,
+      `${d.name.padEnd(14)}${pure.toFixed(0).padStart(11)}${fast.toFixed(0).padStart(11)}${durable.toFixed(0).padStart(10)}${(pure / baseline).toFixed(2).padStart(12)}`,
     );
-    (d as { close?: () => void }).close?.();
+    await (d as { close?: () => Promise<void> }).close?.();
   }
 }
 
-await latency();
-await ipam();
+// WASMPLANE_BENCH_CNI=ipam or =latency runs one half.
+const only = process.env.WASMPLANE_BENCH_CNI;
+if (only !== "ipam") await latency();
+if (only !== "latency") await ipam();
