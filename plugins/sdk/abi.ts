@@ -20,31 +20,44 @@ export class Reader {
     public end: usize,
   ) {}
 
-  private need(n: usize): void {
-    if (this.pos + n > this.end) throw new Error("input truncated");
+  /** Set when a read ran past the end; reads then return zeros and the call answers a batch error. */
+  failed: bool = false;
+
+  private need(n: usize): bool {
+    if (this.pos + n <= this.end) return true;
+    this.failed = true;
+    this.pos = this.end;
+    return false;
+  }
+  /** Whether `count` records of at least `minBytes` each can still follow; marks the input failed if not. */
+  canHold(count: usize, minBytes: usize): bool {
+    if (count * minBytes <= this.end - this.pos) return true;
+    this.failed = true;
+    this.pos = this.end;
+    return false;
   }
   u8(): u32 {
-    this.need(1);
+    if (!this.need(1)) return 0;
     const v = <u32>load<u8>(this.pos);
     this.pos += 1;
     return v;
   }
   u16(): u32 {
-    this.need(2);
+    if (!this.need(2)) return 0;
     const v = <u32>load<u16>(this.pos);
     this.pos += 2;
     return v;
   }
   u32(): u32 {
-    this.need(4);
+    if (!this.need(4)) return 0;
     const v = load<u32>(this.pos);
     this.pos += 4;
     return v;
   }
   /** Skips a string and returns where its bytes start; its length is in `lastLength`. */
   strRef(): usize {
-    const len = <usize>this.u16();
-    this.need(len);
+    let len = <usize>this.u16();
+    if (!this.need(len)) len = 0;
     const at = this.pos;
     this.pos += len;
     this.lastLength = <i32>len;
@@ -149,7 +162,11 @@ export function callEnvelope(ptr: usize, len: usize): usize {
     if (abi != ABI_VERSION) batchError(output, "envelope ABI version " + abi.toString() + ", plugin speaks 1");
     else if (kind != registeredKind)
       batchError(output, "envelope kind " + kind.toString() + ", plugin is kind " + registeredKind.toString());
-    else registeredHandler(input, op, count, output);
+    else if (!input.canHold(<usize>count, 1)) batchError(output, "envelope promises more items than it holds");
+    else {
+      registeredHandler(input, op, count, output);
+      if (input.failed) batchError(output, "input envelope truncated or malformed");
+    }
   }
   output.patchU32(0, <u32>output.len);
   return output.buf;

@@ -30,6 +30,16 @@ export function fnv1a(h: u32, ptr: usize, len: usize): u32 {
 
 export const FNV_OFFSET: u32 = 2166136261;
 
+/** murmur3's 32-bit finalizer: spreads FNV's output so near-identical addresses get unrelated values. */
+export function fmix32(h: u32): u32 {
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >> 16;
+  return h;
+}
+
 /** Hash of a string's UTF-8 bytes (stable across languages: hosts and tests can recompute it). */
 export function hashString(s: string, seed: u32 = FNV_OFFSET): u32 {
   const bytes = String.UTF8.encode(s);
@@ -164,14 +174,16 @@ function readRequest(input: Reader, req: Request): void {
   req.keyLen = input.lastLength;
   req.nodeZonePtr = input.strRef();
   req.nodeZoneLen = input.lastLength;
-  const params = <i32>input.u16();
+  let params = <i32>input.u16();
+  if (!input.canHold(<usize>params, 4)) params = 0;
   req.paramNames.length = 0;
   req.paramValues.length = 0;
   for (let i = 0; i < params; i++) {
     req.paramNames.push(input.str());
     req.paramValues.push(input.str());
   }
-  const count = <i32>input.u32();
+  let count = <i32>input.u32();
+  if (!input.canHold(<usize>count, 12)) count = 0;
   while (req.endpointPool.length < count) req.endpointPool.push(new Endpoint());
   req.endpointCount = count;
   for (let i = 0; i < count; i++) {
@@ -207,6 +219,7 @@ function writePlan(output: Writer, plan: Plan): void {
 const handleLb: KindHandler = (input: Reader, op: u32, count: u32, output: Writer): void => {
   for (let i: u32 = 0; i < count; i++) {
     readRequest(input, request);
+    if (input.failed) return;
     writePlan(output, planFn(request));
   }
 };

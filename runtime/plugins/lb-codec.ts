@@ -99,13 +99,14 @@ function readPlan(r: ByteReader, req: LbRequest): LbResult {
     return null;
   };
   const bad = problem();
-  const slots = new Array<number>(slotCount);
-  const view = r.view;
+  const words = new Uint32Array(r.bytes.slice(r.pos, r.pos + slotCount * 4).buffer);
+  // push() keeps a packed small-integer array: measurably faster than filling a pre-sized one.
+  const slots: number[] = [];
   let outOfRange = -1;
-  for (let i = 0, at = r.pos; i < slotCount; i++, at += 4) {
-    const s = view.getUint32(at, true);
+  for (let i = 0; i < slotCount; i++) {
+    const s = words[i];
     if (s >= n && outOfRange < 0) outOfRange = i;
-    slots[i] = s;
+    slots.push(s);
   }
   r.pos += slotCount * 4;
   if (bad) return { ok: false, error: `invalid plan: ${bad}` };

@@ -26,14 +26,18 @@ export interface WasmLbPlannerOptions {
   grants?: Record<string, Capability[]>;
   /** Linear memory cap per plugin (default 64 MiB). */
   memoryCapBytes?: number;
-  /** Time budget per call (default 2000 ms). */
+  /** Time budget per call (default 1000 ms), plus `budgetPerRequestMs` for each service port in it. */
   callBudgetMs?: number;
+  /** Extra budget per service port in a call (default 0.5 ms): a big batch may take longer than a small one. */
+  budgetPerRequestMs?: number;
   /** Seed of the `random` capability (default 1). */
   randomSeed?: number;
   /** Most requests per call (default 4096); bigger batches are split into several calls. */
   maxRequestsPerCall?: number;
   /** Most input bytes per call (default 8 MiB). */
   maxBytesPerCall?: number;
+  /** Most endpoints per call (default 20,000): bounds the output, e.g. Maglev tables of ~100 slots per endpoint. */
+  maxEndpointsPerCall?: number;
   /** Answer unchanged requests from the last good result (default true). */
   cache?: boolean;
   /** Where errors and plugin log lines go (default stderr). */
@@ -84,9 +88,11 @@ interface CacheEntry {
 
 const DEFAULTS = {
   memoryCapBytes: 64 * 1024 * 1024,
-  callBudgetMs: 2000,
+  callBudgetMs: 1000,
+  budgetPerRequestMs: 0.5,
   randomSeed: 1,
   maxRequestsPerCall: 4096,
+  maxEndpointsPerCall: 20000,
   maxBytesPerCall: 8 * 1024 * 1024,
 };
 
@@ -219,9 +225,17 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     while (start < pending.length) {
       let end = start;
       let size = 16;
+      let endpoints = 0;
       while (end < pending.length && end - start < opts.maxRequestsPerCall) {
-        if (end > start && size + pending[end].item.length > opts.maxBytesPerCall) break;
-        size += pending[end].item.length;
+        const next = pending[end];
+        if (
+          end > start &&
+          (size + next.item.length > opts.maxBytesPerCall ||
+            endpoints + next.req.endpoints.length > opts.maxEndpointsPerCall)
+        )
+          break;
+        size += next.item.length;
+        endpoints += next.req.endpoints.length;
         end++;
       }
       await callChunk(plugin, pending.slice(start, end), out);
@@ -239,7 +253,20 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
       LB_OP_PLAN,
       chunk.map((c) => c.item),
     );
-    const outcome = await plugin.worker.call(envelope);
+    const outcome = await plugin.worker.call(
+      envelope,
+      opts.callBudgetMs + chunk.length * opts.budgetPerRequestMs,
+    );
+    if (!outcome.ok && outcome.memoryExhausted && chunk.length > 1) {
+      // Output size is the plugin's business (a Maglev table is ~200 slots per endpoint): halve and retry.
+      log(
+        `wasmplane: lb plugin ${plugin.algorithm} call #${outcome.call} ran out of memory for ${chunk.length} service ports; retrying in halves`,
+      );
+      const half = Math.ceil(chunk.length / 2);
+      await callChunk(plugin, chunk.slice(0, half), out);
+      await callChunk(plugin, chunk.slice(half), out);
+      return;
+    }
     const where = `lb plugin ${plugin.algorithm} call #${outcome.call} (${chunk.length} service ports)`;
     const failAll = (message: string) => {
       log(`wasmplane: ${where} failed: ${message}; their last good plans stay`);

@@ -10,6 +10,7 @@ const STATE = 0;
 const LENGTH = 1;
 const RESULT = 2;
 const SEED = 3;
+const MEMORY_BYTES = 4;
 const REQUEST = 1;
 const STOP = 3;
 const RESULT_OK = 0;
@@ -28,7 +29,14 @@ export interface PluginWorkerOptions {
 
 export type CallOutcome =
   | { ok: true; output: Uint8Array; call: number }
-  | { ok: false; error: string; reason: "trap" | "timeout" | "protocol" | "unavailable"; call: number };
+  | {
+      ok: false;
+      error: string;
+      reason: "trap" | "timeout" | "protocol" | "unavailable";
+      call: number;
+      /** The plugin trapped with at least half its memory cap in use (allocators grow in big steps): a smaller batch may succeed. */
+      memoryExhausted?: boolean;
+    };
 
 export interface PluginWorkerStats {
   calls: number;
@@ -53,7 +61,7 @@ export class PluginWorker {
     readonly plugin: AdmittedPlugin,
     readonly options: PluginWorkerOptions,
   ) {
-    this.ctrl = new Int32Array(new SharedArrayBuffer(16));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(32));
     // Input and output both live in the plugin's capped memory, so the cap bounds the exchange buffer.
     // Pages of a SharedArrayBuffer that are never touched are never backed by RAM.
     const bytes = plugin.memory.maximumPages * 65536;
@@ -102,14 +110,14 @@ export class PluginWorker {
     return this.ready;
   }
 
-  /** One call with the budget. Calls queue behind each other; the result view is valid until the next call. */
-  call(input: Uint8Array): Promise<CallOutcome> {
-    const run = this.queue.then(() => this.callNow(input));
+  /** One call with the budget. Calls queue behind each other. */
+  call(input: Uint8Array, budgetMs = this.options.callBudgetMs): Promise<CallOutcome> {
+    const run = this.queue.then(() => this.callNow(input, budgetMs));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async callNow(input: Uint8Array): Promise<CallOutcome> {
+  private async callNow(input: Uint8Array, budgetMs: number): Promise<CallOutcome> {
     const call = ++this.stats.calls;
     const fail = (reason: "trap" | "timeout" | "protocol" | "unavailable", error: string): CallOutcome => {
       this.stats.failures++;
@@ -137,7 +145,7 @@ export class PluginWorker {
     const exited = new Promise<"exited">((resolve) => {
       this.onExit = () => resolve("exited");
     });
-    const waited = waitAsync(this.ctrl, STATE, REQUEST, this.options.callBudgetMs);
+    const waited = waitAsync(this.ctrl, STATE, REQUEST, budgetMs);
     const status = waited.async ? await Promise.race([waited.value, exited]) : waited.value;
     this.onExit = null;
     if (status === "timed-out" || status === "exited") {
@@ -146,14 +154,20 @@ export class PluginWorker {
       if (status === "exited") return fail("trap", "worker exited during the call; restarted");
       return fail(
         "timeout",
-        `exceeded its time budget of ${this.options.callBudgetMs} ms; worker terminated and restarted`,
+        `exceeded its time budget of ${Math.round(budgetMs)} ms; worker terminated and restarted`,
       );
     }
     const length = Atomics.load(this.ctrl, LENGTH);
     const result = Atomics.load(this.ctrl, RESULT);
-    if (result === RESULT_OK) return { ok: true, output: this.data.subarray(0, length), call };
+    // A private copy: decoding from a SharedArrayBuffer is several times slower, and the copy outlives the next call.
+    if (result === RESULT_OK) return { ok: true, output: this.data.slice(0, length), call };
     const message = new TextDecoder().decode(this.data.slice(0, length));
-    if (result === RESULT_TRAP) return fail("trap", `trapped: ${message}; instance discarded`);
+    if (result === RESULT_TRAP) {
+      const outcome = fail("trap", `trapped: ${message}; instance discarded`);
+      const used = Atomics.load(this.ctrl, MEMORY_BYTES) >>> 0;
+      const cap = this.plugin.memory.maximumPages * 65536;
+      return { ...outcome, memoryExhausted: used >= cap * 0.5 } as CallOutcome;
+    }
     return fail("protocol", `broke the call protocol: ${message}; instance discarded`);
   }
 

@@ -8,6 +8,7 @@ const STATE = 0;
 const LENGTH = 1;
 const RESULT = 2;
 const SEED = 3;
+const MEMORY_BYTES = 4;
 const IDLE = 0;
 const REQUEST = 1;
 const DONE = 2;
@@ -140,6 +141,7 @@ for (;;) {
     }
     reportError(err instanceof ProtocolError ? RESULT_PROTOCOL : RESULT_TRAP, detail);
   }
+  Atomics.store(ctrl, MEMORY_BYTES, memory ? memory.buffer.byteLength : 0);
   Atomics.store(ctrl, STATE, DONE);
   Atomics.notify(ctrl, STATE);
   if (discard) {

@@ -1,0 +1,167 @@
+// The Wasm LB planner as the agent uses it: algorithm per request with a default, batching into few
+// calls, the per-key cache (pure plugins), memory-bounded splitting, hot swap through reload().
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createWasmLbPlanner } from "../../runtime/plugins/lb-planner.ts";
+import { writeLock } from "../../runtime/plugins/lock.ts";
+import {
+  collectLog,
+  endpoints,
+  ensureBuilt,
+  lbDir,
+  lbRequest,
+  lockAll,
+  SHIPPED_LB,
+  tempDir,
+  testDir,
+} from "./fixtures.ts";
+
+await ensureBuilt();
+const test = suite("plugins: wasm lb planner");
+
+const shipped = () => Object.fromEntries(SHIPPED_LB.map((n) => [n, join(lbDir, `${n}.wasm`)]));
+
+test("plans by algorithm per request, default when none, in request order; 10,000 services in few calls", async () => {
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "round-robin",
+    plugins: shipped(),
+    lockFile: lockAll(),
+    log: () => {},
+  });
+  try {
+    const requests = Array.from({ length: 10000 }, (_, i) =>
+      lbRequest(
+        `ns/svc-${i}:http`,
+        i % 3 === 0 ? "" : i % 3 === 1 ? "random" : "maglev",
+        endpoints(1 + (i % 10)),
+      ),
+    );
+    const results = await planner.plan(requests);
+    assert.is(results.length, 10000);
+    for (const [i, r] of results.entries()) {
+      assert.ok(r.ok, `${i}: ${JSON.stringify(r)}`);
+      if (!r.ok) continue;
+      const want = i % 3 === 0 ? "round-robin" : i % 3 === 1 ? "random" : "hash";
+      assert.is(r.plan.selection.mode, want);
+      assert.ok(r.plan.slots.every((s) => s < requests[i].endpoints.length));
+    }
+    const calls = Object.fromEntries(planner.status().map((s) => [s.algorithm, s.stats?.calls ?? 0]));
+    assert.ok(calls["round-robin"] <= 2 && calls.random <= 2, `calls: ${JSON.stringify(calls)}`);
+    assert.ok(calls.maglev <= 4, `maglev calls: ${calls.maglev}`);
+  } finally {
+    await planner.close();
+  }
+});
+
+test("unchanged requests come from the cache; a changed endpoint list or plugin is planned again", async () => {
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "random",
+    plugins: shipped(),
+    lockFile: lockAll(),
+    log: () => {},
+  });
+  try {
+    const calls = () => planner.status().find((s) => s.algorithm === "random")?.stats?.calls ?? 0;
+    const reqs = [lbRequest("ns/a:http", "", endpoints(3)), lbRequest("ns/b:http", "", endpoints(4))];
+    const first = await planner.plan(reqs);
+    assert.is(calls(), 1);
+    const second = await planner.plan(reqs);
+    assert.is(calls(), 1, "nothing changed: no call");
+    assert.equal(second, first);
+    const third = await planner.plan([reqs[0], lbRequest("ns/b:http", "", endpoints(5))]);
+    assert.is(calls(), 2);
+    assert.ok(third[1].ok && third[1].plan.slots.length === 5);
+  } finally {
+    await planner.close();
+  }
+});
+
+test("a batch too big for the memory cap is split until it fits", async () => {
+  const { lines, log } = collectLog();
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "maglev",
+    plugins: { maglev: join(lbDir, "maglev.wasm") },
+    lockFile: lockAll(),
+    memoryCapBytes: 8 * 1024 * 1024,
+    callBudgetMs: 20000,
+    log,
+  });
+  try {
+    // 40 tables of 65521 slots (30 endpoints each): ~10 MiB of output, more than the 8 MiB memory.
+    const requests = Array.from({ length: 40 }, (_, i) =>
+      lbRequest(`ns/big-${i}:http`, "", endpoints(30, { base: `10.${i}` })),
+    );
+    const results = await planner.plan(requests);
+    assert.ok(
+      results.every((r) => r.ok && r.plan.slots.length === 65521),
+      JSON.stringify(results.find((r) => !r.ok)),
+    );
+    assert.ok(
+      lines.some((l) => l.includes("ran out of memory for 40 service ports; retrying in halves")),
+      lines.join("\n"),
+    );
+  } finally {
+    await planner.close();
+  }
+});
+
+test("hot swap: reload() swaps a re-locked module and removes a dropped one; status tells", async () => {
+  const dir = tempDir();
+  const module = join(dir, "lb.wasm");
+  copyFileSync(join(lbDir, "random.wasm"), module);
+  const lockFile = join(dir, "plugins.lock.json");
+  writeLock(lockFile, [module]);
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "swap",
+    plugins: { swap: module },
+    lockFile,
+    log: () => {},
+  });
+  try {
+    const req = [lbRequest("ns/a:http", "", endpoints(3))];
+    const before = await planner.plan(req);
+    assert.ok(before[0].ok && before[0].plan.selection.mode === "random");
+    copyFileSync(join(lbDir, "round-robin.wasm"), module);
+    writeLock(lockFile, [module]);
+    const report = await planner.reload();
+    assert.equal(report.replaced, ["swap"]);
+    const after = await planner.plan(req);
+    assert.ok(
+      after[0].ok && after[0].plan.selection.mode === "round-robin",
+      "cache keyed by module hash too",
+    );
+    const [status] = planner.status();
+    assert.is(status.version, "1.0.0");
+    assert.match(status.sha256 ?? "", /^[0-9a-f]{64}$/);
+    assert.equal((await planner.reload()).unchanged, ["swap"]);
+  } finally {
+    await planner.close();
+  }
+});
+
+test("the hand-written WAT module (no SDK, sidecar manifest) plans through the planner", async () => {
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "wat",
+    plugins: { wat: join(testDir, "wat-round-robin.wasm") },
+    lockFile: lockAll(),
+    log: () => {},
+  });
+  try {
+    const results = await planner.plan([
+      lbRequest("ns/a:http", "", endpoints(3), { params: { "lb.wasmplane.io/x": "y" }, nodeZone: "zone-a" }),
+      lbRequest("ns/b:http", "", []),
+      lbRequest("ns/c:http", "", endpoints(7)),
+    ]);
+    assert.equal(results, [
+      { ok: true, plan: { selection: { mode: "round-robin" }, slots: [0, 1, 2] } },
+      { ok: true, plan: { selection: { mode: "round-robin" }, slots: [] } },
+      { ok: true, plan: { selection: { mode: "round-robin" }, slots: [0, 1, 2, 3, 4, 5, 6] } },
+    ]);
+  } finally {
+    await planner.close();
+  }
+});
+
+test.run();
