@@ -106,7 +106,11 @@ export function baseChains(config: ResolvedConfig): DesiredChain[] {
   const clusterIPsCheck = perFamily((family, ip) => [
     // Reached only by traffic that was not DNATed: an undefined port of an active ClusterIP.
     {
-      ...r(match(payload(ip, "daddr"), setRef(sets(family).clusterIPs)), reject()),
+      // Written as nft lists it, so a read-back table compares equal.
+      ...r(
+        match(payload(ip, "daddr"), setRef(sets(family).clusterIPs)),
+        reject(family === 4 ? "icmp" : "icmpv6", "port-unreachable"),
+      ),
       comment: "undefined port of a ClusterIP",
     },
     ...config.families[family].serviceCIDRs.map((c) => ({

@@ -199,9 +199,9 @@ filtering("undefined ports of ClusterIPs are rejected and unallocated service IP
   const svc = web();
   const { view } = planOnce(snapshot([svc], [slice(svc, ["10.1.0.1"])]));
   assert.equal(view.chain("services-cluster-ips-check"), [
-    'ip daddr @services-cluster-ips4 reject comment "undefined port of a ClusterIP"',
+    'ip daddr @services-cluster-ips4 reject with icmp port-unreachable comment "undefined port of a ClusterIP"',
     'ip daddr 10.96.0.0/16 drop comment "unallocated ClusterIP"',
-    'ip6 daddr @services-cluster-ips6 reject comment "undefined port of a ClusterIP"',
+    'ip6 daddr @services-cluster-ips6 reject with icmpv6 port-unreachable comment "undefined port of a ClusterIP"',
     'ip6 daddr fd96::/112 drop comment "unallocated ClusterIP"',
   ]);
   assert.equal(view.chain("services-filter-forward"), [
