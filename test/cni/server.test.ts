@@ -302,6 +302,36 @@ kernelTest(test, "ADD through a Wasm IPAM plugin (wasm:random) on the plugin hos
   }
 });
 
+kernelTest(
+  test,
+  "reconcilePods releases allocations of pods the agent no longer knows, sparing young ones",
+  async () => {
+    const changes: number[] = [];
+    const w = await world({ onAttachmentsChanged: () => void changes.push(Date.now()) });
+    try {
+      const [, p1] = w.node.pod();
+      const [, p2] = w.node.pod();
+      const args = (name: string) => `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}`;
+      assert.is((await call(w, "ADD", "known", p1, config(w.socket), args("known"))).code, 0);
+      assert.is((await call(w, "ADD", "gone", p2, config(w.socket), args("gone"))).code, 0);
+      assert.is(changes.length, 2, "each ADD notified the agent");
+      const young = await w.server.reconcilePods(new Set(["default/known"]));
+      assert.equal(young.released, []);
+      const old = await w.server.reconcilePods(new Set(["default/known"]), 0);
+      assert.is(old.released.length, 2);
+      assert.equal([...new Set(w.server.allocations().map((a) => a.podName))], ["known"]);
+      assert.not.ok(interfaceExists(w.node.node, hostInterfaceName("gone", "eth0")));
+      assert.is(changes.length, 3);
+      assert.equal(
+        w.server.attachments().map((a) => a.hostInterface),
+        [hostInterfaceName("known", "eth0")],
+      );
+    } finally {
+      await w.stop();
+    }
+  },
+);
+
 kernelTest(test, "DEL after the pod namespace is gone releases the address and the veth", async () => {
   const w = await world();
   try {
