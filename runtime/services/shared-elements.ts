@@ -40,8 +40,10 @@ export class SharedElements {
 
   /** Replaces `owner`'s contributions `before` by `after`, touching only what differs. */
   replace(owner: string, before: ElementContribution[], after: ElementContribution[]): void {
+    // One service may contribute a key twice (a pod's address for two ports): count it once.
     const next = new Map(after.map((c) => [contributionKey(c), c]));
-    for (const c of before) {
+    const previous = new Map(before.map((c) => [contributionKey(c), c]));
+    for (const c of previous.values()) {
       const n = next.get(contributionKey(c));
       if (n && n.value === c.value) {
         next.delete(contributionKey(c));

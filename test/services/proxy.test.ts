@@ -283,3 +283,45 @@ udp("conntrack delete arguments", () => {
   assert.equal(conntrackDeleteArgs({ address: "fd01::2", port: 53 }).slice(0, 3), ["-D", "-f", "ipv6"]);
 });
 udp.run();
+
+const shared = suite("shared elements");
+shared("a pod behind two ports of one service keeps its hairpin element across re-plans", () => {
+  const svc = web({ ports: [port("http", "TCP", 80, 8080), port("metrics", "TCP", 9090, 9090)] });
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot([svc], [slice(svc, ["10.1.0.1"])]);
+  proxy.plan(snap1, lbResults(proxy, snap1));
+  const snap2 = snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2"])]);
+  const view = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  assert.equal(view.elements("services-hairpin4"), ["10.1.0.1 . 10.1.0.1", "10.1.0.2 . 10.1.0.2"]);
+});
+shared("a pod behind two services stays until both are gone; unchanged sets keep their object", () => {
+  const a = service("default", "a", { clusterIPs: ["10.96.0.1"] });
+  const b = service("default", "b", { clusterIPs: ["10.96.0.2"] });
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.1"])]);
+  const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
+  const snap2 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]);
+  const second = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  assert.equal(second.elements("services-hairpin4"), ["10.1.0.1 . 10.1.0.1", "10.1.0.2 . 10.1.0.2"]);
+  assert.ok(
+    first.fragment.sets.get("services-ips4") === second.fragment.sets.get("services-ips4"),
+    "services-ips4 did not change",
+  );
+  const snap3 = snapshot([b], [slice(b, ["10.1.0.2"])]);
+  const third = new View(proxy.plan(snap3, lbResults(proxy, snap3)));
+  assert.equal(third.elements("services-hairpin4"), ["10.1.0.2 . 10.1.0.2"]);
+});
+shared("when the first claimant of a key goes, the next one takes it over", () => {
+  const a = service("default", "a", { externalIPs: ["192.168.5.5"] });
+  const b = service("default", "b", { clusterIPs: ["10.96.0.11"], externalIPs: ["192.168.5.5"] });
+  const proxy = new ServiceProxy(baseConfig);
+  const snap1 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]);
+  proxy.plan(snap1, lbResults(proxy, snap1));
+  const snap2 = snapshot([b], [slice(b, ["10.1.0.2"])]);
+  const view = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  assert.ok(
+    view.elements("services-ips4").includes("192.168.5.5 . tcp . 80 : goto svc-x4-default/b/tcp/http"),
+  );
+  assert.equal(view.plan.problems, []);
+});
+shared.run();
