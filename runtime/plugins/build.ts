@@ -2,7 +2,8 @@
 // and plugins/<dir>/<name>.wat with binaryen's wasm-as, into build/plugins/<dir>/<name>.wasm. The
 // manifest is embedded as the custom section `wasmplane.manifest`: defaults (name = file name,
 // kind = directory, abi = 1) merged with a `// wasmplane:manifest {…}` line in the source (`;;` in .wat).
-// An output newer than its source, the SDK and this file is left alone, so `npm test` stays fast.
+// An output newer than its source, its kind's helper subdirectories (plugins/<kind>/*/), the SDK,
+// asconfig.json and this file is left alone, so `npm test` stays fast.
 import { execFileSync } from "node:child_process";
 import {
   copyFileSync,
@@ -13,7 +14,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { basename, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isKnownKind } from "./kinds.ts";
 import { MANIFEST_SECTION, parseManifest, sidecarPath } from "./manifest.ts";
@@ -139,10 +140,13 @@ export async function buildPlugins(options: { pluginsDir?: string; outDir?: stri
   const result: BuildResult = { built: [], upToDate: [] };
   for (const entry of findEntries(pluginsDir, outDir)) {
     const sidecar = entry.source.replace(/\.(ts|wat)$/, ".manifest.json");
-    const inputs = Math.max(
-      sharedMtime,
-      newestMtime([entry.source, ...(existsSync(sidecar) ? [sidecar] : [])]),
-    );
+    // Helpers in subdirectories of the kind's directory (e.g. plugins/ipam/lib/) count as inputs too.
+    const kindPath = join(pluginsDir, entry.kindDir);
+    const helpers = readdirSync(kindPath)
+      .map((f) => join(kindPath, f))
+      .filter((p) => statSync(p).isDirectory());
+    const own = [entry.source, ...(existsSync(sidecar) ? [sidecar] : []), ...helpers];
+    const inputs = Math.max(sharedMtime, newestMtime(own));
     if (!options.force && existsSync(entry.output) && statSync(entry.output).mtimeMs > inputs) {
       result.upToDate.push(entry.output);
       continue;
@@ -160,6 +164,6 @@ export async function buildPlugins(options: { pluginsDir?: string; outDir?: stri
 }
 
 export function describeBuild(result: BuildResult, outDir: string): string {
-  const names = result.built.map((p) => basename(p));
+  const names = result.built.map((p) => `${basename(dirname(p))}/${basename(p)}`);
   return `built ${result.built.length} plugin(s)${names.length ? ` (${names.join(", ")})` : ""}, ${result.upToDate.length} up to date, in ${outDir}`;
 }
