@@ -19,9 +19,15 @@ const abiFunctions = `
   (func (export "wasmplane_call") (param i32 i32) (result i32) (i32.const 0))`;
 
 const manifest = (extra = {}) =>
-  new TextEncoder().encode(JSON.stringify({ name: "t", version: "1", kind: "lb", abi: 1, capabilities: [], ...extra }));
+  new TextEncoder().encode(
+    JSON.stringify({ name: "t", version: "1", kind: "lb", abi: 1, capabilities: [], ...extra }),
+  );
 
-function refusal(bytes: Uint8Array, policy: Partial<Parameters<typeof admitPlugin>[2]> = {}, file?: string): string[] {
+function refusal(
+  bytes: Uint8Array,
+  policy: Partial<Parameters<typeof admitPlugin>[2]> = {},
+  file?: string,
+): string[] {
   try {
     admitPlugin(bytes, file, { grants: [], memoryCapBytes: 16 * MiB, ...policy });
   } catch (err) {
@@ -44,17 +50,37 @@ test("reads limits, the marker's constant and custom sections", () => {
   assert.is(inspected.manifest?.name, "t");
   assert.equal(refusal(bytes), []);
   const admitted = admitPlugin(bytes, undefined, { grants: [], memoryCapBytes: 16 * MiB });
-  assert.equal(admitted.memory, { imported: true, initialPages: 2, maximumPages: 256 }, "host caps the maximum");
+  assert.equal(
+    admitted.memory,
+    { imported: true, initialPages: 2, maximumPages: 256 },
+    "host caps the maximum",
+  );
 });
 
 test("own memory: no maximum, or a maximum above the cap, is refused; within the cap is accepted", () => {
   const withMemory = (limits: string) =>
-    appendCustomSection(watToWasm(`(module (memory (export "memory") ${limits}) ${abiFunctions})`), MANIFEST_SECTION, manifest());
-  assert.match(refusal(withMemory("1")).join(), "defines its own memory with no maximum; the cap is 256 pages");
-  assert.match(refusal(withMemory("1 1000")).join(), "declares a memory maximum of 1000 pages, above the cap of 256 pages");
+    appendCustomSection(
+      watToWasm(`(module (memory (export "memory") ${limits}) ${abiFunctions})`),
+      MANIFEST_SECTION,
+      manifest(),
+    );
+  assert.match(
+    refusal(withMemory("1")).join(),
+    "defines its own memory with no maximum; the cap is 256 pages",
+  );
+  assert.match(
+    refusal(withMemory("1 1000")).join(),
+    "declares a memory maximum of 1000 pages, above the cap of 256 pages",
+  );
   assert.equal(refusal(withMemory("1 256")), []);
   assert.match(
-    refusal(appendCustomSection(watToWasm(`(module (import "env" "memory" (memory 300)) ${abiFunctions})`), MANIFEST_SECTION, manifest())).join(),
+    refusal(
+      appendCustomSection(
+        watToWasm(`(module (import "env" "memory" (memory 300)) ${abiFunctions})`),
+        MANIFEST_SECTION,
+        manifest(),
+      ),
+    ).join(),
     "needs 300 pages of memory at start, above the cap of 256 pages",
   );
 });
@@ -64,8 +90,15 @@ test("every problem is named at once: manifest, exports, signatures, kind", () =
     (global (export "wasmplane_abi") i32 (i32.const 1))
     (func (export "wasmplane_alloc") (param i64) (result i32) (i32.const 0)))`);
   const problems = refusal(bytes);
-  assert.ok(problems.some((p) => p.startsWith("no manifest: neither a custom section wasmplane.manifest nor a sidecar")));
-  assert.ok(problems.includes("export wasmplane_alloc has (i64) -> (i32), want (i32) -> (i32)"), problems.join("\n"));
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith("no manifest: neither a custom section wasmplane.manifest nor a sidecar"),
+    ),
+  );
+  assert.ok(
+    problems.includes("export wasmplane_alloc has (i64) -> (i32), want (i32) -> (i32)"),
+    problems.join("\n"),
+  );
   assert.ok(problems.includes("missing export wasmplane_call (i32, i32) -> (i32)"));
   const ipam = appendCustomSection(
     watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`),
@@ -80,9 +113,15 @@ test("a sidecar manifest serves a module without the custom section", () => {
   const file = join(dir, "plain.wasm");
   const bytes = watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`);
   writeFileSync(file, bytes);
-  writeFileSync(join(dir, "plain.manifest.json"), JSON.stringify({ name: "plain", version: "2", kind: "lb", abi: 1 }));
+  writeFileSync(
+    join(dir, "plain.manifest.json"),
+    JSON.stringify({ name: "plain", version: "2", kind: "lb", abi: 1 }),
+  );
   assert.equal(refusal(bytes, {}, file), []);
-  writeFileSync(join(dir, "plain.manifest.json"), JSON.stringify({ name: "Bad Name!", version: "", kind: "dns", abi: "1" }));
+  writeFileSync(
+    join(dir, "plain.manifest.json"),
+    JSON.stringify({ name: "Bad Name!", version: "", kind: "dns", abi: "1" }),
+  );
   const [problem] = refusal(bytes, {}, file);
   assert.match(problem, "plain.manifest.json: name: want lower-case letters");
   assert.match(problem, 'kind: want one of lb, ipam, policy (got "dns")');
@@ -91,12 +130,17 @@ test("a sidecar manifest serves a module without the custom section", () => {
 
 test("imports: a capability not requested by the manifest, and a wrong signature, are refused", () => {
   const bytes = appendCustomSection(
-    watToWasm(`(module (import "wasmplane" "clock_ms" (func (result i32))) (memory (export "memory") 1 2) ${abiFunctions})`),
+    watToWasm(
+      `(module (import "wasmplane" "clock_ms" (func (result i32))) (memory (export "memory") 1 2) ${abiFunctions})`,
+    ),
     MANIFEST_SECTION,
     manifest(),
   );
   const problems = refusal(bytes, { grants: ["clock"] });
-  assert.ok(problems.includes("imports wasmplane.clock_ms as () -> (i32), the host provides () -> (f64)"), problems.join("\n"));
+  assert.ok(
+    problems.includes("imports wasmplane.clock_ms as () -> (i32), the host provides () -> (f64)"),
+    problems.join("\n"),
+  );
   assert.ok(problems.includes('imports wasmplane.clock_ms but its manifest does not request "clock"'));
 });
 
