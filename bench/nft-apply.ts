@@ -119,15 +119,14 @@ async function main(): Promise<void> {
   });
   await dropTable();
 
-  // JSON vs text, same transaction. nft 1.0.6 JSON cannot declare the shared slot map, so this
-  // uses the anonymous-vmap shape, at a size where one run takes seconds rather than minutes.
-  const jsonShape = serviceShapedTable(JSON_SERVICES, "wasmplane", undefined, "anonymous");
+  // JSON vs text, same transaction, at a size where one run takes seconds rather than minutes.
+  const jsonShape = serviceShapedTable(JSON_SERVICES);
   const textRun = await applyTransaction(planSync(null, jsonShape).tx, { netns: ns, format: "text" });
   await dropTable();
   const jsonRun = await applyTransaction(planSync(null, jsonShape).tx, { netns: ns, format: "json" });
   await dropTable();
   rows.push({
-    what: `text script, ${JSON_SERVICES} services (anonymous vmaps)`,
+    what: `text script, ${JSON_SERVICES} services`,
     renderMs: textRun.renderMs,
     bytes: textRun.bytes,
     applyMs: textRun.durationMs,

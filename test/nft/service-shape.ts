@@ -1,9 +1,11 @@
 // A rule set shaped like kube-proxy's nftables mode at a given size, shared by diff tests and
 // bench/nft-apply.ts: one verdict map entry per service, a service chain picking one of three
 // endpoint chains at random, and endpoint chains that mark hairpin traffic and DNAT.
-// The service chain picks its endpoint through one shared named map of slots
-// (`numgen random mod 3 offset 3i vmap @endpoint-slots`) rather than an anonymous map per chain:
-// on this kernel 10,000 anonymous maps make the commit many times slower.
+// By default a service chain picks its endpoint with an anonymous vmap (kube-proxy's shape). The
+// "slots" variant uses one shared named map (`numgen random mod 3 offset 3i vmap @endpoint-slots`)
+// and shows a kernel trap: every commit that touches a verdict map revalidates the jump graph, and
+// the validator walks the shared map once per rule that looks it up (10,000 × 30,000 elements): a
+// one-element change then takes tens of seconds.
 import {
   baseChain,
   bitOr,
@@ -38,14 +40,14 @@ export function endpointIP(i: number, j: number): string {
 
 /**
  * `services` services → services verdict-map elements and services × (1 + ENDPOINTS_PER_SERVICE)
- * chains. `pick` chooses how a service chain picks an endpoint: "slots" (one shared named map, the
- * default) or "anonymous" (an anonymous vmap per chain; nft 1.0.6 JSON cannot declare the slot map).
+ * chains. `pick` chooses how a service chain picks an endpoint: "anonymous" (an anonymous vmap per
+ * chain, the default) or "slots" (one shared named map; nft 1.0.6 JSON cannot declare it).
  */
 export function serviceShapedTable(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
-  pick: "slots" | "anonymous" = "slots",
+  pick: "slots" | "anonymous" = "anonymous",
 ): DesiredTable {
   const f = emptyFragment();
   const elements = [];
@@ -95,13 +97,16 @@ export function serviceShapedNativeText(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
+  pick: "slots" | "anonymous" = "anonymous",
 ): string {
   const lines: string[] = [`table inet ${name} {`];
   const elements: string[] = [];
   const slots: string[] = [];
   for (let i = 0; i < services; i++) {
+    const anonymous: string[] = [];
     for (let j = 0; j < ENDPOINTS_PER_SERVICE; j++) {
       const ip = endpointIP(i, j);
+      anonymous.push(`${j} : goto ep-${i}-${j}`);
       lines.push(
         `chain ep-${i}-${j} {`,
         `ip saddr ${ip} meta mark set meta mark | 0x4000`,
@@ -111,15 +116,21 @@ export function serviceShapedNativeText(
       slots.push(`${i * ENDPOINTS_PER_SERVICE + j} : goto ep-${i}-${j}`);
     }
     const offset = i * ENDPOINTS_PER_SERVICE;
-    const pick = `numgen random mod ${ENDPOINTS_PER_SERVICE}${offset ? ` offset ${offset}` : ""} vmap @endpoint-slots`;
-    lines.push(`chain svc-${i} {`, pick, "}");
+    const select =
+      pick === "slots"
+        ? `numgen random mod ${ENDPOINTS_PER_SERVICE}${offset ? ` offset ${offset}` : ""} vmap @endpoint-slots`
+        : `numgen random mod ${ENDPOINTS_PER_SERVICE} vmap { ${anonymous.join(", ")} }`;
+    lines.push(`chain svc-${i} {`, select, "}");
     elements.push(`${serviceIP(i)} . tcp . ${port(i)} : goto svc-${i}`);
   }
+  if (pick === "slots")
+    lines.push(
+      "map endpoint-slots {",
+      "typeof numgen random mod 1 : verdict",
+      ...(slots.length ? [`elements = { ${slots.join(", ")} }`] : []),
+      "}",
+    );
   lines.push(
-    "map endpoint-slots {",
-    "typeof numgen random mod 1 : verdict",
-    ...(slots.length ? [`elements = { ${slots.join(", ")} }`] : []),
-    "}",
     "map services {",
     "type ipv4_addr . inet_proto . inet_service : verdict",
     ...(elements.length ? [`elements = { ${elements.join(", ")} }`] : []),
