@@ -161,27 +161,35 @@ export class Agent {
     for (const w of waiters) w();
   }
 
-  private problems(): string[] {
-    return [
-      ...this.store.sourceProblems().map((p) => `${p.origin}: ${p.message}`),
-      ...this.store
-        .rejected()
-        .flatMap((r) =>
-          r.problems.map(
-            (p) =>
-              `${formatProblem(p)}${r.keepsLastAccepted ? " (still serving the last accepted version)" : ""}`,
-          ),
+  private sourceProblems(): string[] {
+    return this.store.sourceProblems().map((p) => `${p.origin}: ${p.message}`);
+  }
+
+  private rejectedProblems(): string[] {
+    return this.store
+      .rejected()
+      .flatMap((r) =>
+        r.problems.map(
+          (p) =>
+            `${formatProblem(p)}${r.keepsLastAccepted ? " (still serving the last accepted version)" : ""}`,
         ),
-      ...this.planProblems,
-    ];
+      );
+  }
+
+  /** Source problems, rejected objects, then planner problems. */
+  private problems(): string[] {
+    return [...this.sourceProblems(), ...this.rejectedProblems(), ...this.planProblems];
   }
 
   /** Logs each problem once when it appears, and once when it is resolved. */
   private reportProblems(): void {
-    const current = new Set(this.problems());
-    for (const p of current) if (!this.loggedProblems.has(p)) this.log(`rejected: ${p}`);
+    const current = new Map<string, string>([
+      ...this.rejectedProblems().map((p): [string, string] => [p, "rejected"]),
+      ...[...this.sourceProblems(), ...this.planProblems].map((p): [string, string] => [p, "problem"]),
+    ]);
+    for (const [p, label] of current) if (!this.loggedProblems.has(p)) this.log(`${label}: ${p}`);
     for (const p of this.loggedProblems) if (!current.has(p)) this.log(`resolved: ${p}`);
-    this.loggedProblems = current;
+    this.loggedProblems = new Set(current.keys());
   }
 
   status(): AgentStatus {

@@ -17,6 +17,10 @@ export interface AgentConfig {
   masqueradeAll: boolean;
   /** Standalone source: a directory of manifests. */
   manifests?: string;
+  /** Kubernetes API source: true for the default kubeconfig ($KUBECONFIG, ~/.kube/config, or in-cluster). */
+  kubernetes: boolean;
+  /** Kubernetes API source from this kubeconfig file. */
+  kubeconfig?: string;
   /** Program this named network namespace instead of the agent's own. */
   netns?: string;
   /** Bursts of changes are coalesced: at most one sync per interval. */
@@ -40,6 +44,7 @@ export function defaultConfig(): AgentConfig {
     clusterCIDRs: [],
     serviceCIDRs: [],
     masqueradeAll: false,
+    kubernetes: false,
     minSyncIntervalMs: 1000,
     resyncIntervalMs: 30_000,
     statusAddress: defaultStatusAddress,
@@ -51,6 +56,8 @@ export function defaultConfig(): AgentConfig {
 export const agentUsage = `usage: wasmplane agent [options]
 
   --manifests DIR          watch a directory of YAML/JSON Kubernetes objects (standalone mode)
+  --kubernetes             watch the Kubernetes API ($KUBECONFIG, ~/.kube/config or in-cluster)
+  --kubeconfig FILE        watch the Kubernetes API of this kubeconfig
   --netns NAME             program the named network namespace instead of the current one
   --node-name NAME         this node's name (default: the host name)
   --node-ip IP             a node IP for NodePorts (repeatable; default: the namespace's global addresses)
@@ -65,6 +72,8 @@ export const agentUsage = `usage: wasmplane agent [options]
 
 const flagOptions = {
   manifests: { type: "string" },
+  kubernetes: { type: "boolean" },
+  kubeconfig: { type: "string" },
   netns: { type: "string" },
   "node-name": { type: "string" },
   "node-ip": { type: "string", multiple: true },
@@ -164,6 +173,13 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
       case "manifests":
         config.manifests = text(value, where(key));
         break;
+      case "kubernetes":
+        if (typeof value !== "boolean") throw new ConfigError(`${where(key)}: must be true or false`);
+        config.kubernetes = value;
+        break;
+      case "kubeconfig":
+        config.kubeconfig = text(value, where(key));
+        break;
       case "netns":
         config.netns = text(value, where(key));
         break;
@@ -221,6 +237,8 @@ export function parseAgentArgs(args: string[], readFile = loadConfigFile): Parse
   const config = defaultConfig();
   if (values.config) applyConfigFile(config, readFile(values.config), values.config);
   if (values.manifests !== undefined) config.manifests = values.manifests;
+  if (values.kubernetes !== undefined) config.kubernetes = values.kubernetes;
+  if (values.kubeconfig !== undefined) config.kubeconfig = values.kubeconfig;
   if (values.netns !== undefined) config.netns = values.netns;
   if (values["node-name"] !== undefined) config.nodeName = values["node-name"];
   if (values["node-zone"] !== undefined) config.nodeZone = values["node-zone"];
@@ -253,10 +271,13 @@ export function parseAgentArgs(args: string[], readFile = loadConfigFile): Parse
   if (config.netns !== undefined && !/^[A-Za-z0-9_.-]+$/.test(config.netns)) {
     throw new ConfigError(`--netns: must be a network namespace name, got ${JSON.stringify(config.netns)}`);
   }
-  if (!config.manifests) {
-    throw new ConfigError(
-      "no source: give --manifests DIR (the Kubernetes API source comes in a later release)",
-    );
+  const manifestSource = Boolean(config.manifests);
+  const apiSource = config.kubernetes || Boolean(config.kubeconfig);
+  if (!manifestSource && !apiSource) {
+    throw new ConfigError("no source: give --manifests DIR, --kubernetes or --kubeconfig FILE");
+  }
+  if (manifestSource && apiSource) {
+    throw new ConfigError("two sources: give either --manifests or --kubernetes/--kubeconfig");
   }
   return { help: false, config };
 }

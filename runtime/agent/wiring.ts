@@ -1,5 +1,7 @@
 // Wires the real parts together: the manifest source, the service planner, the built-in LB planner,
 // and nft/ for diff, apply and read-back in the configured network namespace.
+
+import { KubeConfig } from "@kubernetes/client-node";
 import { applyTransaction } from "../../nft/apply.ts";
 import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
@@ -7,7 +9,9 @@ import type { Transaction } from "../../nft/transaction.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
 import { ServiceProxy } from "../services/proxy.ts";
+import { KubernetesSource } from "../sources/kubernetes.ts";
 import { ManifestDirSource } from "../sources/manifest-dir.ts";
+import type { Source } from "../sources/source.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
 import { splitChainBodies } from "./nft-compat.ts";
@@ -45,8 +49,19 @@ export function resolveConfig(config: AgentConfig): AgentConfig {
   return { ...config, nodeIPs: globalAddresses(config.netns) };
 }
 
+export function createSource(config: AgentConfig): Source {
+  if (config.manifests) return new ManifestDirSource({ dir: config.manifests });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else if (config.kubernetes) kubeConfig.loadFromDefault();
+  else throw new Error("no source configured: give --manifests DIR, --kubernetes or --kubeconfig FILE");
+  if (!kubeConfig.getCurrentCluster()) {
+    throw new Error(`kubeconfig${config.kubeconfig ? ` ${config.kubeconfig}` : ""}: no current cluster`);
+  }
+  return new KubernetesSource({ kubeConfig });
+}
+
 export function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Agent {
-  if (!config.manifests) throw new Error("no source configured: give --manifests DIR");
   const planner = new ServiceProxy({
     nodeName: config.nodeName,
     nodeIPs: config.nodeIPs,
@@ -60,7 +75,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions = {
     ...(config.netns ? { netns: config.netns } : {}),
     minSyncIntervalMs: config.minSyncIntervalMs,
     resyncIntervalMs: config.resyncIntervalMs,
-    source: new ManifestDirSource({ dir: config.manifests }),
+    source: createSource(config),
     planner,
     lbPlanner: options.lbPlanner ?? builtinLbPlanner,
     dataplane: nftDataplane(config.netns),

@@ -81,7 +81,13 @@ const errors: [string, string[], Record<string, unknown>, string][] = [
     '--resync-interval: must be a duration such as 500ms, 1s or 2m, got "soon"',
   ],
   ["unknown flag", ["--manifests", "/m", "--nope"], {}, "Unknown option '--nope'"],
-  ["no source", [], {}, "no source: give --manifests DIR"],
+  ["no source", [], {}, "no source: give --manifests DIR, --kubernetes or --kubeconfig FILE"],
+  [
+    "two sources",
+    ["--manifests", "/m", "--kubeconfig", "/k"],
+    {},
+    "two sources: give either --manifests or --kubernetes/--kubeconfig",
+  ],
   [
     "bad netns",
     ["--manifests", "/m", "--netns", "a/b"],

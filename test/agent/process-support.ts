@@ -107,6 +107,7 @@ export async function waitUntil<T>(
   for (;;) {
     try {
       const value = await probe();
+      last = null;
       if (value !== null && value !== undefined && value !== false) return value;
     } catch (err) {
       last = err;

@@ -1,0 +1,214 @@
+// The Kubernetes API source: one @kubernetes/client-node informer (list, then watch from the list's
+// resourceVersion, re-list on 410 Gone) per watched kind. `synced` fires once every kind has been
+// listed. The library stops an informer on any other error; we restart it with backoff and report
+// the error as a source problem until it recovers.
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  makeInformer,
+  NetworkingV1Api,
+} from "@kubernetes/client-node";
+import {
+  objectKey,
+  type RawObject,
+  type Source,
+  type SourceEvent,
+  type SourceProblem,
+  type SourceSink,
+  type WatchedKind,
+} from "./source.ts";
+
+interface Resource {
+  kind: WatchedKind;
+  /** The collection path the informer watches. */
+  path: string;
+  list(kc: KubeConfig): () => Promise<KubernetesListObject<KubernetesObject>>;
+}
+
+type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+export const watchedResources: Resource[] = [
+  {
+    kind: "Service",
+    path: "/api/v1/services",
+    list: (kc) => {
+      const api = kc.makeApiClient(CoreV1Api);
+      return (() => api.listServiceForAllNamespaces()) as Lister;
+    },
+  },
+  {
+    kind: "EndpointSlice",
+    path: "/apis/discovery.k8s.io/v1/endpointslices",
+    list: (kc) => {
+      const api = kc.makeApiClient(DiscoveryV1Api);
+      return (() => api.listEndpointSliceForAllNamespaces()) as Lister;
+    },
+  },
+  {
+    kind: "Node",
+    path: "/api/v1/nodes",
+    list: (kc) => {
+      const api = kc.makeApiClient(CoreV1Api);
+      return (() => api.listNode()) as Lister;
+    },
+  },
+  {
+    kind: "Namespace",
+    path: "/api/v1/namespaces",
+    list: (kc) => {
+      const api = kc.makeApiClient(CoreV1Api);
+      return (() => api.listNamespace()) as Lister;
+    },
+  },
+  {
+    kind: "Pod",
+    path: "/api/v1/pods",
+    list: (kc) => {
+      const api = kc.makeApiClient(CoreV1Api);
+      return (() => api.listPodForAllNamespaces()) as Lister;
+    },
+  },
+  {
+    kind: "NetworkPolicy",
+    path: "/apis/networking.k8s.io/v1/networkpolicies",
+    list: (kc) => {
+      const api = kc.makeApiClient(NetworkingV1Api);
+      return (() => api.listNetworkPolicyForAllNamespaces()) as Lister;
+    },
+  },
+];
+
+export interface KubernetesSourceOptions {
+  kubeConfig: KubeConfig;
+  /** Only these kinds (default: all watched kinds). */
+  kinds?: WatchedKind[];
+  /** First restart delay after an informer error (ms); doubles up to maxRetryMs. */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+/** List items lack kind/apiVersion; watch events carry them. Either way the kind is the resource's. */
+function toRaw(kind: WatchedKind, obj: KubernetesObject): RawObject | null {
+  const metadata = obj.metadata;
+  if (!metadata?.name) return null;
+  return {
+    ...(obj as Record<string, unknown>),
+    kind,
+    metadata: { ...metadata, name: metadata.name },
+  } as RawObject;
+}
+
+export class KubernetesSource implements Source {
+  readonly description: string;
+  private readonly informers: { resource: Resource; informer: ReturnType<typeof makeInformer> }[] = [];
+  private readonly problems = new Map<WatchedKind, SourceProblem>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(private readonly options: KubernetesSourceOptions) {
+    this.description = `kubernetes ${options.kubeConfig.getCurrentCluster()?.server ?? "(no cluster)"}`;
+  }
+
+  async start(sink: SourceSink): Promise<void> {
+    const kinds = this.options.kinds ?? watchedResources.map((r) => r.kind);
+    const listed = new Set<WatchedKind>();
+    let syncedSent = false;
+    const markListed = (kind: WatchedKind) => {
+      listed.add(kind);
+      if (!syncedSent && listed.size === kinds.length) {
+        syncedSent = true;
+        sink.synced();
+      }
+    };
+    const report = () => sink.problems([...this.problems.values()]);
+
+    for (const resource of watchedResources.filter((r) => kinds.includes(r.kind))) {
+      const informer = makeInformer(
+        this.options.kubeConfig,
+        resource.path,
+        resource.list(this.options.kubeConfig),
+      );
+      const emit = (type: SourceEvent["type"]) => (obj: KubernetesObject) => {
+        const raw = toRaw(resource.kind, obj);
+        if (raw)
+          sink.events([
+            {
+              type,
+              kind: resource.kind,
+              key: objectKey(resource.kind, raw.metadata),
+              object: raw,
+            } as SourceEvent,
+          ]);
+      };
+      informer.on("add", emit("add"));
+      informer.on("update", emit("update"));
+      informer.on("delete", emit("delete"));
+      let failures = 0;
+      informer.on("connect", () => {
+        // A (re)connect follows a successful list or watch end; the error, if any, is over.
+        if (this.problems.delete(resource.kind)) report();
+      });
+      informer.on("error", (err: unknown) => {
+        if (this.stopped) return;
+        failures++;
+        const delay = Math.min(
+          this.options.maxRetryMs ?? 30_000,
+          (this.options.retryMs ?? 1000) * 2 ** (failures - 1),
+        );
+        const message =
+          err instanceof Error ? err.message : String((err as { message?: string })?.message ?? err);
+        this.problems.set(resource.kind, {
+          origin: `${resource.path}`,
+          message: `list/watch failed (retrying with backoff): ${message}`,
+        });
+        report();
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          if (!this.stopped)
+            void this.startInformer(informer, resource.kind, markListed, () => (failures = 0));
+        }, delay);
+        this.retryTimers.add(timer);
+      });
+      this.informers.push({ resource, informer });
+    }
+    await Promise.all(
+      this.informers.map(({ informer, resource }) =>
+        this.startInformer(informer, resource.kind, markListed, () => {}),
+      ),
+    );
+  }
+
+  /** start() resolves once the list has been delivered and the watch opened, or after an error was reported. */
+  private async startInformer(
+    informer: ReturnType<typeof makeInformer>,
+    kind: WatchedKind,
+    markListed: (kind: WatchedKind) => void,
+    onSuccess: () => void,
+  ): Promise<void> {
+    let failed = false;
+    const onError = () => {
+      failed = true;
+    };
+    informer.on("error", onError);
+    try {
+      await informer.start();
+    } catch {
+      failed = true;
+    } finally {
+      informer.off("error", onError);
+    }
+    if (!failed && !this.stopped) {
+      onSuccess();
+      markListed(kind);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    await Promise.all(this.informers.map(({ informer }) => informer.stop()));
+  }
+}
