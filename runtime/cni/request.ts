@@ -55,7 +55,9 @@ export interface ValidAttachment {
 /** GC's `cni.dev/valid-attachments`. */
 export function validAttachments(config: Record<string, unknown>): ValidAttachment[] {
   const raw = config["cni.dev/valid-attachments"];
-  if (raw === undefined) return [];
+  // Without the list, GC would release every allocation: refuse instead.
+  if (raw === undefined)
+    throw new CniError(ErrorCode.invalidConfig, "network configuration: GC needs cni.dev/valid-attachments");
   if (!Array.isArray(raw))
     throw new CniError(
       ErrorCode.invalidConfig,

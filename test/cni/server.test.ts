@@ -180,6 +180,9 @@ kernelTest(test, "STATUS and GC need 1.1.0; GC releases what is not in the valid
       config(w.socket, "1.1.0", { "cni.dev/valid-attachments": "x" }),
     );
     assert.is(badGc.json?.code, 7);
+    const noList = await call(w, "GC", "", undefined, config(w.socket, "1.1.0"));
+    assert.is(noList.json?.code, 7);
+    assert.is(w.server.allocations().length, 2, "a GC without the list released nothing");
   } finally {
     await w.stop();
   }
