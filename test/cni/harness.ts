@@ -16,6 +16,11 @@ export interface InvokeResult {
   ms: number;
 }
 
+/** The `ips` of a result (empty when there is none). */
+export function resultIPs(res: InvokeResult): { address: string; version?: string }[] {
+  return (res.json?.ips ?? []) as { address: string; version?: string }[];
+}
+
 export interface InvokeOptions {
   bin: string;
   command: string;

@@ -11,7 +11,7 @@ import { type CniServer, startCniServer } from "../../runtime/cni/server.ts";
 import type { Node } from "../../runtime/store/objects.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
-import { invoke, tcpProbe, tempDir } from "./harness.ts";
+import { invoke, resultIPs, tcpProbe, tempDir } from "./harness.ts";
 
 const test = suite("cni multi-node");
 
@@ -114,7 +114,7 @@ kernelTest(
           nodeNetns: ns,
         });
         assert.is(res.code, 0, res.stdout);
-        podIPs.push((res.json?.ips as { address: string }[]).map((x) => x.address.split("/")[0]));
+        podIPs.push(resultIPs(res).map((x) => x.address.split("/")[0]));
       }
       const route = (mode: "host-gw" | "vxlan", nodes = NODES) =>
         Promise.all(

@@ -11,7 +11,7 @@ import { createNodeRulesApplier } from "../../runtime/cni/node-rules-applier.ts"
 import { type CniServer, startCniServer } from "../../runtime/cni/server.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { inNetns } from "../support/netns.ts";
-import { invoke, TestNode, tcpProbe, tempDir } from "./harness.ts";
+import { invoke, resultIPs, TestNode, tcpProbe, tempDir } from "./harness.ts";
 
 const test = suite("cni node rules (kernel)");
 
@@ -63,7 +63,7 @@ kernelTest(test, "anti-spoofing, pod-to-pod accept and masquerade leaving the cl
     });
     assert.is(a.code, 0, a.stdout);
     assert.is(b.code, 0, b.stdout);
-    const ipB = (b.json?.ips as { address: string }[])[0].address.split("/")[0];
+    const ipB = resultIPs(b)[0].address.split("/")[0];
 
     // Legitimate traffic passes the anti-spoofing chain.
     assert.is(await tcpProbe(podA, podB, ipB, 7101, "legit"), "legit");

@@ -14,7 +14,7 @@ import { ipamDeciderFromSpec } from "../../runtime/ipam/select.ts";
 import type { WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { inNetns } from "../support/netns.ts";
-import { interfaceAddresses, interfaceExists, invoke, TestNode, tempDir } from "./harness.ts";
+import { interfaceAddresses, interfaceExists, invoke, resultIPs, TestNode, tempDir } from "./harness.ts";
 
 const test = suite("cni server");
 const main = new URL("../../runtime/main.ts", import.meta.url).pathname;
@@ -233,7 +233,7 @@ kernelTest(
       const interfaces = again.json?.interfaces as { mtu?: number }[];
       assert.is(interfaces[1].mtu, 1400);
       assert.equal(
-        (again.json?.ips as { address: string }[]).map((i) => i.address),
+        resultIPs(again).map((i) => i.address),
         ips.map((i) => i.address),
       );
       assert.is(w.server.allocations().length, 2);
@@ -272,7 +272,7 @@ kernelTest(test, "an exhausted pool refuses with 100, and a pod annotation reque
       "K8S_POD_NAMESPACE=default;K8S_POD_NAME=pinned",
     );
     assert.is(pinned.code, 0, pinned.stdout);
-    assert.is((pinned.json?.ips as { address: string }[])[0].address, "10.66.0.2/32");
+    assert.is(resultIPs(pinned)[0].address, "10.66.0.2/32");
     assert.is((await call(w, "ADD", "c2", p2)).code, 0);
     const full = await call(w, "ADD", "c3", p3);
     assert.is(full.json?.code, 100);
@@ -290,7 +290,7 @@ kernelTest(test, "ADD through a Wasm IPAM plugin (wasm:random) on the plugin hos
     const [pod, path] = w.node.pod();
     const add = await call(w, "ADD", "wasm-pod", path);
     assert.is(add.code, 0, add.stdout);
-    const ips = (add.json?.ips as { address: string }[]).map((i) => i.address.split("/")[0]);
+    const ips = resultIPs(add).map((i) => i.address.split("/")[0]);
     assert.equal(interfaceAddresses(pod, "eth0").sort(), [...ips].sort());
     assert.equal(
       w.server
