@@ -3,17 +3,27 @@
 //   baseline:  kube-proxy's current shape (a chain per service with an anonymous `numgen random mod N
 //              vmap`, a chain per endpoint, the service-ips map), rendered as knftables does (one
 //              command per line) and applied with `nft -f` in a fresh netns.
-// Every service is a ClusterIP with one TCP port and 3 endpoints. Runs each case once (2 shared cores).
+// Every service is a ClusterIP with one TCP port and 3 endpoints on 3 different nodes (this node is
+// node-0). Runs each case once (2 shared cores); a full garbage collection runs before each timed step
+// so that one left over from the previous step is not counted, and the CPU time of this process is
+// shown next to wall time (other work on the machine inflates wall time, not CPU time).
+
 import { execFileSync, spawnSync } from "node:child_process";
+import { loadavg } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { applyTransaction } from "../nft/apply.ts";
 import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
-import { renderText } from "../nft/render-text.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
 const SIZES = (process.env.SERVICE_SYNC_SIZES ?? "1000,10000,50000").split(",").map(Number);
+const PARTIAL_AT = Number(process.env.SERVICE_SYNC_PARTIAL_AT ?? 10000);
 const BASELINE_MAX = Number(process.env.SERVICE_SYNC_BASELINE_MAX ?? 10000);
 let nsCounter = 0;
 
@@ -87,6 +97,7 @@ interface Agent {
 }
 
 interface SyncResult {
+  cpuMs: number;
   planMs: number;
   diffMs: number;
   renderMs: number;
@@ -97,6 +108,8 @@ interface SyncResult {
 }
 
 async function sync(agent: Agent, snap: Snapshot, ns: string): Promise<SyncResult> {
+  gc();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const requests = agent.proxy.lbRequests(snap);
   const results = await builtinLbPlanner.plan(requests);
@@ -109,7 +122,9 @@ async function sync(agent: Agent, snap: Snapshot, ns: string): Promise<SyncResul
   const result = await applyTransaction(sp.tx, { netns: ns });
   agent.applied = sp.applied;
   const t3 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
   return {
+    cpuMs: (cpu.user + cpu.system) / 1000,
     planMs: t1 - t0,
     diffMs: t2 - t1,
     renderMs: result.renderMs,
@@ -192,6 +207,21 @@ const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.
 const size = (b: number) =>
   b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`;
 const mib = () => `${(process.memoryUsage().rss / (1 << 20)).toFixed(0)} MiB`;
+function cells(r: SyncResult): string[] {
+  return [
+    fmt(r.planMs),
+    fmt(r.diffMs),
+    fmt(r.renderMs),
+    fmt(r.applyMs),
+    fmt(r.totalMs),
+    fmt(r.cpuMs),
+    size(r.bytes),
+  ];
+}
+function baselineCells(ran: boolean, ms: number, script: string, ours: SyncResult): string[] {
+  if (!ran) return ["not run", "", ""];
+  return [fmt(ms), size(Buffer.byteLength(script)), `${(ms / ours.totalMs).toFixed(1)}×`];
+}
 function row(...cells: string[]) {
   rows.push(cells);
 }
@@ -229,114 +259,64 @@ if (process.getuid?.() !== 0) {
       }),
       applied: null,
     };
+    const runBaseline = n <= BASELINE_MAX;
     await withNetns(async (ns) => {
-      const full = await sync(agent, snap, ns);
-      const rss = mib();
-      let baseTotal = "not run";
-      let baseBytes = "";
-      let ratio = "";
-      if (n <= BASELINE_MAX) {
-        const script = baselineScript(n);
-        const ms = await withNetns(async (bns) => nftApply(bns, script));
-        baseTotal = fmt(ms);
-        baseBytes = size(Buffer.byteLength(script));
-        ratio = `${(ms / full.totalMs).toFixed(1)}×`;
-      }
-      row(
-        `full sync ${n}`,
-        fmt(full.planMs),
-        fmt(full.diffMs),
-        fmt(full.renderMs),
-        fmt(full.applyMs),
-        fmt(full.totalMs),
-        size(full.bytes),
-        rss,
-        baseTotal,
-        baseBytes,
-        ratio,
-      );
+      await withNetns(async (bns) => {
+        const full = await sync(agent, snap, ns);
+        const rss = mib();
+        const script = runBaseline ? baselineScript(n) : "";
+        const baseMs = runBaseline ? nftApply(bns, script) : 0;
+        row(
+          `full sync ${n}`,
+          ...cells(full),
+          rss,
+          runBaseline ? fmt(baseMs) : "not run",
+          runBaseline ? size(Buffer.byteLength(script)) : "",
+          runBaseline ? `${(baseMs / full.totalMs).toFixed(1)}×` : "",
+        );
+        if (n !== PARTIAL_AT) return;
 
-      if (n === 10000) {
-        // One endpoint of one service replaced.
-        const i = 4242;
+        // One endpoint of one service replaced. Baseline: kube-proxy's partial sync rewrites the
+        // service's chains (and adds the new endpoint's chain).
+        const t = "ip kube-proxy";
+        const i = Math.floor(n * 0.4242);
+        const eps = [endpointIP(i, 0), endpointIP(i, 1), "10.99.9.9"];
         const changed = new Map(snap.endpointSlices);
-        changed.set(`bench/svc-${i}-abc`, makeSlice(i, [endpointIP(i, 0), endpointIP(i, 1), "10.99.9.9"]));
+        changed.set(`bench/svc-${i}-abc`, makeSlice(i, eps));
         const snap2 = { ...snap, endpointSlices: changed };
         const one = await sync(agent, snap2, ns);
-        // Baseline partial sync, as kube-proxy's partial sync writes it: the service's chains again.
-        const t = "ip kube-proxy";
-        const baseChange = baselineService(t, i, [endpointIP(i, 0), endpointIP(i, 1), "10.99.9.9"])
+        const baseChange = `${baselineService(t, i, eps)
           .filter((l) => !l.startsWith("add element"))
-          .join("\n");
-        const baseMs = await withNetns(async (bns) => {
-          nftApply(bns, baselineScript(n));
-          return nftApply(bns, `${baseChange}\n`);
-        });
+          .join("\n")}\n`;
+        const baseChangeMs = runBaseline ? nftApply(bns, baseChange) : 0;
         row(
           `one endpoint change @${n}`,
-          fmt(one.planMs),
-          fmt(one.diffMs),
-          fmt(one.renderMs),
-          fmt(one.applyMs),
-          fmt(one.totalMs),
-          size(one.bytes),
+          ...cells(one),
           mib(),
-          fmt(baseMs),
-          size(Buffer.byteLength(baseChange)),
-          `${(baseMs / one.totalMs).toFixed(1)}×`,
+          ...baselineCells(runBaseline, baseChangeMs, baseChange, one),
         );
 
         // One service added.
         const services = new Map(snap2.services);
         const slices = new Map(snap2.endpointSlices);
+        const newEps = [0, 1, 2].map((j) => endpointIP(n, j));
         services.set(`bench/svc-${n}`, makeService(n));
-        slices.set(
-          `bench/svc-${n}-abc`,
-          makeSlice(
-            n,
-            [0, 1, 2].map((j) => endpointIP(n, j)),
-          ),
-        );
-        const added = await sync(agent, { ...snap2, services, endpointSlices: slices }, ns);
-        const baseAdd = baselineService(
-          t,
-          n,
-          [0, 1, 2].map((j) => endpointIP(n, j)),
-        ).join("\n");
-        const baseAddMs = await withNetns(async (bns) => {
-          nftApply(bns, baselineScript(n));
-          return nftApply(bns, `${baseAdd}\n`);
-        });
+        slices.set(`bench/svc-${n}-abc`, makeSlice(n, newEps));
+        const snap3 = { ...snap2, services, endpointSlices: slices };
+        const added = await sync(agent, snap3, ns);
+        const baseAdd = `${baselineService(t, n, newEps).join("\n")}\n`;
+        const baseAddMs = runBaseline ? nftApply(bns, baseAdd) : 0;
         row(
           `one service add @${n}`,
-          fmt(added.planMs),
-          fmt(added.diffMs),
-          fmt(added.renderMs),
-          fmt(added.applyMs),
-          fmt(added.totalMs),
-          size(added.bytes),
+          ...cells(added),
           mib(),
-          fmt(baseAddMs),
-          size(Buffer.byteLength(baseAdd)),
-          `${(baseAddMs / added.totalMs).toFixed(1)}×`,
+          ...baselineCells(runBaseline, baseAddMs, baseAdd, added),
         );
 
         // Nothing changed.
-        const noop = await sync(agent, { ...snap2, services, endpointSlices: slices }, ns);
-        row(
-          `no change @${n}`,
-          fmt(noop.planMs),
-          fmt(noop.diffMs),
-          fmt(noop.renderMs),
-          fmt(noop.applyMs),
-          fmt(noop.totalMs),
-          size(noop.bytes),
-          mib(),
-          "",
-          "",
-          "",
-        );
-      }
+        const noop = await sync(agent, snap3, ns);
+        row(`no change @${n}`, ...cells(noop), mib(), "", "", "");
+      });
     });
   }
   printTable();
@@ -344,7 +324,14 @@ if (process.getuid?.() !== 0) {
     "\nplan = lbRequests + built-in LB + ServiceProxy.plan + mergeFragments; diff = nft planSync; apply = the nft run;",
   );
   console.log(
-    "total = plan + diff + render + apply. Baseline = kube-proxy's nftables shape applied with nft -f (same sizes).",
+    "total = plan + diff + render + apply (wall); agent CPU = CPU time of this process in the step (nft excluded).",
   );
-  void renderText;
+  console.log(
+    "Baseline = kube-proxy's nftables shape applied with nft -f (same services, same namespace kind).",
+  );
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")}`,
+  );
 }

@@ -51,6 +51,8 @@ export function endpointsForPort(
     for (const ep of slice.endpoints) {
       const address = ep.addresses[0];
       if (!address) continue;
+      const id = endpointId({ address, port: slicePort.port });
+      if (seen.has(id)) continue;
       const candidate: ServiceEndpoint = {
         family,
         address,
@@ -58,12 +60,10 @@ export function endpointsForPort(
         ready: ep.conditions.ready,
         serving: ep.conditions.serving,
         terminating: ep.conditions.terminating,
-        ...(ep.nodeName !== undefined ? { nodeName: ep.nodeName } : {}),
-        ...(ep.zone !== undefined ? { zone: ep.zone } : {}),
-        ...(ep.hintZones !== undefined ? { hintZones: ep.hintZones } : {}),
       };
-      const id = endpointId(candidate);
-      if (seen.has(id)) continue;
+      if (ep.nodeName !== undefined) candidate.nodeName = ep.nodeName;
+      if (ep.zone !== undefined) candidate.zone = ep.zone;
+      if (ep.hintZones !== undefined) candidate.hintZones = ep.hintZones;
       seen.add(id);
       out.push(candidate);
     }

@@ -207,6 +207,7 @@ export function lbRequestFor(
 }
 
 interface FamilyView {
+  nodeName: string;
   family: Family;
   ip: "ip" | "ip6";
   clusterIP: string;
@@ -220,6 +221,7 @@ interface FamilyView {
 function familyView(config: ResolvedConfig, service: Service, family: Family): FamilyView {
   const of = (list: string[]) => list.filter((a) => familyOf(a) === family);
   return {
+    nodeName: config.nodeName,
     family,
     ip: family === 4 ? "ip" : "ip6",
     clusterIP: service.clusterIPs.find((a) => familyOf(a) === family)!,
@@ -341,7 +343,9 @@ function planPortFamily(
   out.endpoints += reachable.size;
   const affinity = service.sessionAffinityTimeoutSeconds > 0 ? new Map<string, string>() : undefined;
   for (const [id, e] of reachable) {
-    add(names.hairpin, [e.address, e.address], e.address, "endpoints");
+    // Only a pod on this node can reach itself through this node's rules (unknown node: assume so).
+    if (e.nodeName === undefined || e.nodeName === view.nodeName)
+      add(names.hairpin, [e.address, e.address], e.address, "endpoints");
     if (affinity) {
       const name = affinitySet(family, base, e.address, e.port);
       affinity.set(id, name);

@@ -40,6 +40,10 @@ export class SharedElements {
 
   /** Replaces `owner`'s contributions `before` by `after`, touching only what differs. */
   replace(owner: string, before: ElementContribution[], after: ElementContribution[]): void {
+    if (before.length === 0) {
+      for (const c of after) this.add(owner, c);
+      return;
+    }
     // One service may contribute a key twice (a pod's address for two ports): count it once.
     const next = new Map(after.map((c) => [contributionKey(c), c]));
     const previous = new Map(before.map((c) => [contributionKey(c), c]));
@@ -100,6 +104,7 @@ export class SharedElements {
       s.dirty = true;
       return;
     }
+    if (claims.some((cl) => cl.owner === owner)) return;
     claims.push({ owner, contribution: c });
     if (s.exclusive) this.conflicted.add(contributionKey(c));
   }

@@ -147,6 +147,11 @@ policies("eTP=Local: short-circuits for pods and the node, then only local endpo
   assert.equal(dnats(view.chain(L4)), ["10.1.0.1:8080"]);
   assert.equal(dnats(view.chain(C4)).sort(), ["10.1.0.1:8080", "10.1.1.1:8080"]);
   assert.equal(view.elements("services-no-endpoints4"), []);
+  assert.equal(
+    view.elements("services-hairpin4"),
+    ["10.1.0.1 . 10.1.0.1"],
+    "only this node's pods can hairpin",
+  );
 });
 
 policies("eTP=Local without a local endpoint drops external traffic but keeps the short-circuits", () => {
