@@ -47,6 +47,8 @@ interface StoredPlan {
   requestSig: string;
   /** Made by the LB planner (not a fallback), so there is no need to ask again. */
   fromLb: boolean;
+  /** The last plan the LB planner made for this key, kept when a later answer fails. */
+  lastGood?: ResolvedPlan;
 }
 
 interface Entry {
@@ -60,7 +62,6 @@ interface Entry {
   /** The inputs changed since `output` was made. */
   outdated: boolean;
   plans: Map<string, StoredPlan>;
-  lastGood: Map<string, ResolvedPlan>;
 }
 
 const NO_SLICES: EndpointSlice[] = [];
@@ -201,7 +202,6 @@ export class ServiceProxy {
         ports,
         outdated: true,
         plans: new Map(),
-        lastGood: new Map(),
       };
       this.cache.set(key, created);
       return created;
@@ -236,16 +236,20 @@ export class ServiceProxy {
     problems: PlanProblem[],
   ): boolean {
     const stored = entry.plans.get(port.key);
-    const store = (plan: ResolvedPlan, fromLb: boolean) => {
-      entry.plans.set(port.key, { plan, requestSig: port.requestSig, fromLb });
+    const store = (plan: ResolvedPlan, fromLb: boolean, lastGood = stored?.lastGood) => {
+      entry.plans.set(port.key, {
+        plan,
+        requestSig: port.requestSig,
+        fromLb,
+        ...(lastGood ? { lastGood } : {}),
+      });
       return true;
     };
     if (result?.ok) {
       const bad = planProblem(result.plan, port.reachable.length);
       if (!bad) {
         const plan = resolvePlan(result.plan, port.reachable);
-        entry.lastGood.set(port.key, plan);
-        return store(plan, true);
+        return store(plan, true, plan);
       }
       const s = entry.service;
       problems.push({
@@ -258,7 +262,7 @@ export class ServiceProxy {
     }
     if (result) {
       // Failed or invalid: the last good plan, on the endpoints that are still there.
-      const lastGood = entry.lastGood.get(port.key);
+      const lastGood = stored?.lastGood;
       return store(lastGood ? remap(lastGood, port) : equalRandom(port.reachable), false);
     }
     if (stored && stored.requestSig === port.requestSig) return false;

@@ -10,20 +10,9 @@
 //   hash         `jhash FIELDS mod N seed S` is the same in every rule, so rule j matches the j-th run
 //                of consecutive slots naming the same endpoint (`== i` or a range `i-j`).
 
-import {
-  concat,
-  dnat,
-  jhash,
-  match,
-  meta,
-  numgen,
-  payload,
-  range,
-  setRef,
-  setUpdate,
-} from "../../nft/build.ts";
+import { concat, jhash, match, meta, numgen, payload, range, setRef, setUpdate } from "../../nft/build.ts";
 import type { DesiredRule } from "../../nft/desired.ts";
-import type { Expression, Statement } from "../../nft/model.ts";
+import type { DnatStmt, Expression, Statement } from "../../nft/model.ts";
 import type { HashField, LbPlan, LbSelection } from "../lb/plan.ts";
 import { endpointId } from "./endpoints.ts";
 import type { Family } from "./names.ts";
@@ -116,12 +105,17 @@ const randomBelow = (mod: number, below: number) =>
   sharedStatement(`rnd ${mod} ${below}`, () => match(numgen("random", mod), below, "<"));
 const incZero = (mod: number) => sharedStatement(`inc ${mod}`, () => match(numgen("inc", mod), 0));
 
+/** `dnat ip to ADDR:PORT`, built directly (the builder's option handling costs objects per rule). */
+function dnatTo(family: Family, ep: SelectionEndpoint): DnatStmt {
+  return { dnat: { family: family === 4 ? "ip" : "ip6", addr: ep.address, port: ep.port } };
+}
+
 /** The statements that send a new connection to one endpoint (and remember it for affinity). */
 function toEndpoint(input: SelectionInput, ep: SelectionEndpoint): Statement[] {
   const out: Statement[] = [l4Match(input.protocol)];
   const aff = input.affinitySets?.get(endpointId(ep));
   if (aff) out.push(setUpdate("update", aff, payload(input.family === 4 ? "ip" : "ip6", "saddr")));
-  out.push(dnat(ep.address, ep.port, { family: input.family === 4 ? "ip" : "ip6" }));
+  out.push(dnatTo(input.family, ep));
   return out;
 }
 
@@ -133,7 +127,7 @@ export function affinityRules(input: SelectionInput): DesiredRule[] {
     expr: [
       match(payload(ip, "saddr"), setRef(input.affinitySets!.get(endpointId(ep))!)),
       l4Match(input.protocol),
-      dnat(ep.address, ep.port, { family: input.family === 4 ? "ip" : "ip6" }),
+      dnatTo(input.family, ep),
     ],
   }));
 }
