@@ -33,6 +33,11 @@ export function lbRequestProblem(r: LbRequest): string | null {
   return null;
 }
 
+function hasKeys(o: Record<string, string>): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 /** Params go to the plugin without the `lb.wasmplane.io/` prefix, sorted by name. */
 function paramEntries(params: Record<string, string>): [string, string][] {
   const entries = Object.entries(params).map(
@@ -49,7 +54,7 @@ function paramEntries(params: Record<string, string>): [string, string][] {
 export function writeLbRequest(w: ByteWriter, r: LbRequest): void {
   w.str(r.key);
   w.str(r.nodeZone ?? "");
-  const params = paramEntries(r.params);
+  const params = hasKeys(r.params) ? paramEntries(r.params) : [];
   w.u16(params.length);
   for (const [k, v] of params) {
     w.str(k);
