@@ -2,7 +2,7 @@
 // `wasmplane cni serve --node-rules` and tests. The agent does not use this: it merges the fragment
 // with the service rules into one transaction.
 import { applyTransaction } from "../../nft/apply.ts";
-import { type DesiredTable, mergeFragments } from "../../nft/desired.ts";
+import { type DesiredTable, mergeFragments, type TableFragment } from "../../nft/desired.ts";
 import { diffTables } from "../../nft/diff.ts";
 import { type NodeAttachment, planNodeRules } from "./node-rules.ts";
 
@@ -11,6 +11,8 @@ export interface NodeRulesApplierOptions {
   podCIDRs: string[];
   clusterCIDRs?: string[];
   masquerade?: boolean;
+  /** Other fragments to merge into the same transaction (e.g. service rules in tests). */
+  extraFragments?: () => TableFragment[];
 }
 
 export function createNodeRulesApplier(
@@ -25,6 +27,7 @@ export function createNodeRulesApplier(
         clusterCIDRs: options.clusterCIDRs,
         masquerade: options.masquerade,
       }),
+      ...(options.extraFragments?.() ?? []),
     ]);
     try {
       await applyTransaction(diffTables(applied, desired), { netns: options.netns });

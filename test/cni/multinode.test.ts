@@ -4,16 +4,71 @@
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import type { TableFragment } from "../../nft/desired.ts";
 import { installCni } from "../../runtime/cni/install.ts";
+import type { NodeAttachment } from "../../runtime/cni/node-rules.ts";
 import { createNodeRulesApplier } from "../../runtime/cni/node-rules-applier.ts";
 import { planPeerRoutes, vtepMac } from "../../runtime/cni/peer-routes.ts";
 import { type CniServer, startCniServer } from "../../runtime/cni/server.ts";
-import type { Node } from "../../runtime/store/objects.ts";
+import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
+import { ServiceProxy } from "../../runtime/services/proxy.ts";
+import type { EndpointSlice, Node, Service, Snapshot } from "../../runtime/store/objects.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
 import { invoke, resultIPs, tcpProbe, tempDir } from "./harness.ts";
 
 const test = suite("cni multi-node");
+
+/** The service planner's fragment for one ClusterIP 10.96.0.10:80 → `endpoint`:8080. */
+async function clusterIPFragment(nodeName: string, endpoint: string): Promise<TableFragment> {
+  const service: Service = {
+    namespace: "default",
+    name: "web",
+    type: "ClusterIP",
+    clusterIPs: ["10.96.0.10"],
+    ipFamilies: ["IPv4"],
+    ports: [{ name: "", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    externalTrafficPolicy: "Cluster",
+    internalTrafficPolicy: "Cluster",
+    sessionAffinityTimeoutSeconds: 0,
+    annotations: {},
+  };
+  const slice: EndpointSlice = {
+    namespace: "default",
+    name: "web-1",
+    serviceName: "web",
+    addressType: "IPv4",
+    endpoints: [
+      {
+        addresses: [endpoint],
+        conditions: { ready: true, serving: true, terminating: false },
+        nodeName: "n2",
+      },
+    ],
+    ports: [{ name: "", protocol: "TCP", port: 8080 }],
+  };
+  const snapshot: Snapshot = {
+    services: new Map([["default/web", service]]),
+    endpointSlices: new Map([["default/web-1", slice]]),
+    nodes: new Map(NODES.map((n) => [n.name, n])),
+    namespaces: new Map(),
+    pods: new Map(),
+  };
+  const proxy = new ServiceProxy({
+    nodeName,
+    nodeIPs: NODES.find((n) => n.name === nodeName)!.addresses,
+    clusterCIDRs: ["10.69.0.0/16", "fd69::/48"],
+    serviceCIDRs: ["10.96.0.0/16"],
+    masqueradeAll: false,
+  });
+  const requests = proxy.lbRequests(snapshot);
+  const results = await builtinLbPlanner.plan(requests);
+  const plan = proxy.plan(snapshot, new Map(requests.map((r, i) => [r.key, results[i]])));
+  return plan.fragment;
+}
 
 const NODES: Node[] = [
   { name: "n1", addresses: ["10.240.0.1", "fd24::1"], podCIDRs: ["10.69.1.0/24", "fd69:1::/64"] },
@@ -52,13 +107,15 @@ test("vxlan: VTEP per peer at its pod CIDR's network address, stable MACs, own V
 
 kernelTest(
   test,
-  "pods on two nodes talk over host-gw, then over VXLAN; routes leave with the peer",
+  "pods on two nodes talk over host-gw (also through a ClusterIP), then over VXLAN; routes leave with the peer",
   async () => {
     const underlay = uniqueNetnsName("cni-underlay");
     const nodeNs = [uniqueNetnsName("cni-n1"), uniqueNetnsName("cni-n2")];
     const pods: string[] = [];
     const dir = tempDir("multinode");
     const servers: CniServer[] = [];
+    const appliers: ((a: NodeAttachment[]) => Promise<void>)[] = [];
+    const serviceFragments: TableFragment[][] = [[], []];
     try {
       createNetns(underlay);
       inNetns(underlay, ["ip", "link", "add", "br0", "type", "bridge"]);
@@ -92,7 +149,9 @@ kernelTest(
           netns: ns,
           podCIDRs: NODES[i].podCIDRs,
           clusterCIDRs: ["10.69.0.0/16", "fd69::/48"],
+          extraFragments: () => serviceFragments[i],
         });
+        appliers.push(apply);
         const server: CniServer = await startCniServer({
           socketPath: socket,
           nodeNetns: ns,
@@ -125,6 +184,12 @@ kernelTest(
       assert.match(inNetns(nodeNs[0], ["ip", "route", "get", podIPs[1][0]]), "via 10.240.0.2 dev uplink");
       assert.is(await tcpProbe(pods[0], pods[1], podIPs[1][0], 7201, "gw-v4"), "gw-v4");
       assert.is(await tcpProbe(pods[1], pods[0], podIPs[0][1], 7202, "gw-v6"), "gw-v6");
+
+      // A ClusterIP on node n1 whose endpoint is the pod on n2: the service rules and the node rules
+      // in one transaction on n1.
+      serviceFragments[0] = [await clusterIPFragment("n1", podIPs[1][0])];
+      await appliers[0](servers[0].attachments());
+      assert.is(await tcpProbe(pods[0], pods[1], "10.96.0.10", 80, "clusterip-ok", 8080), "clusterip-ok");
 
       await route("vxlan");
       assert.match(inNetns(nodeNs[0], ["ip", "route", "get", podIPs[1][0]]), "dev vx-wasmplane");
