@@ -201,6 +201,74 @@ function nftApply(ns: string, script: string): number {
   return performance.now() - t0;
 }
 
+// ---- rule-shape alternatives (SERVICE_SYNC_SHAPES=1): the same N services written four ways, each
+// applied with `nft -f` to a fresh namespace. This is the measurement docs/services.md cites.
+function shapeScript(
+  shape: "anonymous-vmap" | "shared-slot-vmap" | "shared-dnat-map" | "cascade",
+  n: number,
+): string {
+  const t = "inet shapes";
+  const out = [
+    `add table ${t}`,
+    `add map ${t} service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+    `add map ${t} slots { typeof numgen random mod 1 : verdict; }`,
+    `add map ${t} backends { typeof numgen random mod 1 : ip daddr . tcp dport; }`,
+    `add chain ${t} mark-for-masquerade { meta mark set meta mark or 0x4000; }`,
+    `add chain ${t} services { ip daddr . meta l4proto . th dport vmap @service-ips; }`,
+    `add chain ${t} nat-prerouting { type nat hook prerouting priority -100; jump services; }`,
+  ];
+  const elements: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const svc = `svc-${i}`;
+    const eps = [0, 1, 2].map((j) => endpointIP(i, j));
+    out.push(`add chain ${t} ${svc}`);
+    const epChains = eps.map((_, j) => `ep-${i}-${j}`);
+    if (shape === "anonymous-vmap" || shape === "shared-slot-vmap")
+      eps.forEach((ip, j) => {
+        out.push(`add chain ${t} ${epChains[j]}`);
+        out.push(`add rule ${t} ${epChains[j]} ip saddr ${ip} jump mark-for-masquerade`);
+        out.push(`add rule ${t} ${epChains[j]} meta l4proto tcp dnat ip to ${ip}:8080`);
+      });
+    if (shape === "anonymous-vmap")
+      out.push(
+        `add rule ${t} ${svc} numgen random mod 3 vmap { ${epChains.map((c, j) => `${j} : goto ${c}`).join(", ")} }`,
+      );
+    if (shape === "shared-slot-vmap") {
+      out.push(`add rule ${t} ${svc} numgen random mod 3 offset ${i * 4} vmap @slots`);
+      out.push(`add element ${t} slots { ${epChains.map((c, j) => `${i * 4 + j} : goto ${c}`).join(", ")} }`);
+    }
+    if (shape === "shared-dnat-map") {
+      out.push(
+        `add rule ${t} ${svc} meta l4proto tcp dnat ip to numgen random mod 3 offset ${i * 4} map @backends`,
+      );
+      out.push(
+        `add element ${t} backends { ${eps.map((ip, j) => `${i * 4 + j} : ${ip} . 8080`).join(", ")} }`,
+      );
+    }
+    if (shape === "cascade") {
+      out.push(`add rule ${t} ${svc} numgen random mod 3 < 1 meta l4proto tcp dnat ip to ${eps[0]}:8080`);
+      out.push(`add rule ${t} ${svc} numgen random mod 2 < 1 meta l4proto tcp dnat ip to ${eps[1]}:8080`);
+      out.push(`add rule ${t} ${svc} meta l4proto tcp dnat ip to ${eps[2]}:8080`);
+    }
+    elements.push(`${clusterIP(i)} . tcp . 80 : goto ${svc}`);
+  }
+  out.push(`add element ${t} service-ips { ${elements.join(", ")} }`);
+  return `${out.join("\n")}\n`;
+}
+
+async function measureShapes(n: number): Promise<void> {
+  const shapes = ["anonymous-vmap", "shared-slot-vmap", "shared-dnat-map", "cascade"] as const;
+  const results: string[][] = [["shape", `nft -f, ${n} services × 3 endpoints`, "bytes"]];
+  for (const shape of shapes) {
+    const script = shapeScript(shape, n);
+    const ms = await withNetns(async (ns) => nftApply(ns, script));
+    results.push([shape, fmt(ms), size(Buffer.byteLength(script))]);
+  }
+  const widths = results[0].map((_, i) => Math.max(...results.map((r) => r[i].length)));
+  console.log("\nRule shapes (anonymous-vmap is kube-proxy's; cascade is wasmplane's):");
+  for (const r of results) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+}
+
 // ---- table output
 const rows: string[][] = [];
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -329,6 +397,8 @@ if (process.getuid?.() !== 0) {
   console.log(
     "Baseline = kube-proxy's nftables shape applied with nft -f (same services, same namespace kind).",
   );
+  if (process.env.SERVICE_SYNC_SHAPES)
+    await measureShapes(Number(process.env.SERVICE_SYNC_SHAPES_N ?? 10000));
   console.log(
     `load average at the end: ${loadavg()
       .map((x) => x.toFixed(1))
