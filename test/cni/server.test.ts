@@ -146,6 +146,42 @@ test("agent down: ADD and DEL fail with 11 (try again later), STATUS with 50, VE
   }
 });
 
+test("the executable refuses bad invocations itself, before contacting the agent", async () => {
+  const dir = tempDir("refuse");
+  try {
+    await installCni({ binDir: dir.dir, confDir: dir.dir });
+    const bin = join(dir.dir, "wasmplane");
+    const cfg = config(join(dir.dir, "no-agent.sock"), "1.0.0");
+    const base = { bin, containerId: "c1", netns: "/proc/self/ns/net", ifName: "eth0", config: cfg };
+    const cases: [string, Parameters<typeof invoke>[0], number, string][] = [
+      ["no CNI_COMMAND", { ...base, command: "" }, 4, "CNI_COMMAND is not set"],
+      ["unknown command", { ...base, command: "FROB" }, 4, "FROB"],
+      [
+        "interface name too long",
+        { ...base, command: "ADD", ifName: "a-very-long-ifname" },
+        4,
+        "longer than 15",
+      ],
+      ["bad container id", { ...base, command: "ADD", containerId: "../x" }, 4, "CNI_CONTAINERID"],
+      ["bad CNI_ARGS", { ...base, command: "ADD", args: "novalue" }, 4, "CNI_ARGS"],
+      ["stdin not an object", { ...base, command: "ADD", config: "[1,2]" }, 6, "JSON object"],
+      ["no cniVersion", { ...base, command: "ADD", config: { name: "x" } }, 7, "cniVersion"],
+      ["GC with 1.0.0", { ...base, command: "GC", config: cfg }, 1, "does not allow GC"],
+    ];
+    for (const [what, opts, code, msg] of cases) {
+      const res = await invoke(opts);
+      assert.is(res.code, 1, what);
+      assert.is(res.json?.code, code, `${what}: ${res.stdout}`);
+      assert.match(String(res.json?.msg), msg, what);
+    }
+    const emptyVersion = await invoke({ bin, command: "VERSION", config: "" });
+    assert.is(emptyVersion.code, 0);
+    assert.is(emptyVersion.json?.cniVersion, "1.1.0");
+  } finally {
+    dir.remove();
+  }
+});
+
 kernelTest(test, "STATUS and GC need 1.1.0; GC releases what is not in the valid attachments", async () => {
   const w = await world();
   try {
