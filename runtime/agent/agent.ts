@@ -211,6 +211,7 @@ export class Agent {
         failed: this.failedCount,
         consecutiveFailures: this.scheduler.consecutiveFailures,
       },
+      rssBytes: process.memoryUsage.rss(),
       problems,
     };
   }

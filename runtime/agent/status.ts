@@ -47,6 +47,8 @@ export interface AgentStatus {
   lastSync: SyncRecord | null;
   lastSuccessfulSync: SyncRecord | null;
   syncs: { total: number; failed: number; consecutiveFailures: number };
+  /** Resident memory of the agent process. */
+  rssBytes: number;
   problems: string[];
 }
 
@@ -123,6 +125,7 @@ export function formatStatus(st: AgentStatus): string {
   lines.push(
     `syncs: ${st.syncs.total} total, ${st.syncs.failed} failed${st.syncs.consecutiveFailures ? `, ${st.syncs.consecutiveFailures} in a row now` : ""}`,
   );
+  lines.push(`memory: ${formatBytes(st.rssBytes)} resident`);
   lines.push(`services (${st.services.length}):`);
   for (const s of st.services) {
     const ips = [

@@ -3,7 +3,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const root = fileURLToPath(new URL("../../", import.meta.url));
-const tsxCli = `${root}node_modules/tsx/dist/cli.mjs`;
+// `node --import tsx`, not the tsx CLI: the CLI is a parent process that relays signals and SIGKILLs
+// a child that does not acknowledge within 30 ms (a busy agent mid-sync), exiting 143.
+const runner = ["--import", "tsx"];
 const main = `${root}runtime/main.ts`;
 
 export interface Child {
@@ -17,7 +19,7 @@ export interface Child {
 }
 
 export function startWasmplane(args: string[]): Child {
-  const child = spawn(process.execPath, [tsxCli, main, ...args], {
+  const child = spawn(process.execPath, [...runner, main, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     cwd: root,
   });
@@ -120,7 +122,7 @@ export async function waitUntil<T>(
 
 /** Runs a short wasmplane command to completion and returns its stdout. */
 export function runWasmplane(args: string[]): string {
-  return execFileSync(process.execPath, [tsxCli, main, ...args], {
+  return execFileSync(process.execPath, [...runner, main, ...args], {
     encoding: "utf8",
     cwd: root,
     timeout: 30_000,
