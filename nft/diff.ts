@@ -8,14 +8,8 @@
 //   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { SetElement } from "./model.ts";
-import { normalizeElement, normalizeSetSpec } from "./normalize.ts";
-import {
-  chainCanonicalText,
-  chainRulesText,
-  elementKeyText,
-  elementText,
-  setSpecText,
-} from "./render-text.ts";
+import { normalizeSetSpec } from "./normalize.ts";
+import { chainCanonicalText, chainRulesText, elementTexts, setSpecText } from "./render-text.ts";
 import { Transaction } from "./transaction.ts";
 import { validateTable } from "./validate.ts";
 
@@ -54,22 +48,6 @@ export interface SyncPlan {
 // (the agent does) then get the deletion in the next diff without tracking it themselves.
 const pendingDeletes = new WeakMap<DesiredTable, string[]>();
 
-interface ElementTexts {
-  key: string;
-  full: string;
-}
-const elementCache = new WeakMap<SetElement, ElementTexts>();
-
-function elementTexts(el: SetElement): ElementTexts {
-  let hit = elementCache.get(el);
-  if (!hit) {
-    const n = normalizeElement(el);
-    hit = { key: elementKeyText(n), full: elementText(n) };
-    elementCache.set(el, hit);
-  }
-  return hit;
-}
-
 const setSpecCache = new WeakMap<DesiredSet, string>();
 function setSpecKey(set: DesiredSet): string {
   let hit = setSpecCache.get(set);
@@ -89,6 +67,45 @@ function addTargets(text: string, into: Set<string>): void {
 function sameBaseHook(a: DesiredChain, b: DesiredChain): boolean {
   if (!a.base || !b.base) return !a.base && !b.base;
   return a.base.type === b.base.type && a.base.hook === b.base.hook && a.base.device === b.base.device;
+}
+
+/**
+ * Element changes between two element lists, by key. Elements the packet path adds to a dynamic set
+ * are not ours to remove (`keepExtra`). Planners usually keep unchanged element objects in place, so
+ * a positional identity pass first narrows the work to the positions that differ.
+ */
+export function diffElements(
+  before: SetElement[],
+  after: SetElement[],
+  keepExtra: boolean,
+): { toAdd: SetElement[]; toDelete: SetElement[] } {
+  let oldPart = before;
+  let newPart = after;
+  if (before.length === after.length) {
+    const changed: number[] = [];
+    for (let i = 0; i < after.length && changed.length * 4 <= after.length; i++)
+      if (before[i] !== after[i]) changed.push(i);
+    if (changed.length * 4 <= after.length) {
+      oldPart = changed.map((i) => before[i]);
+      newPart = changed.map((i) => after[i]);
+    }
+  }
+  const previous = new Map<string, SetElement>();
+  for (const el of oldPart) previous.set(elementTexts(el).key, el);
+  const toAdd: SetElement[] = [];
+  const toDelete: SetElement[] = [];
+  for (const el of newPart) {
+    const t = elementTexts(el);
+    const prev = previous.get(t.key);
+    if (prev !== undefined) {
+      previous.delete(t.key);
+      if (elementTexts(prev).full === t.full) continue;
+      toDelete.push(prev);
+    }
+    toAdd.push(el);
+  }
+  if (!keepExtra) for (const el of previous.values()) toDelete.push(el);
+  return { toAdd, toDelete };
 }
 
 /** Builds the transaction and the state it leaves. Throws NftValidationError on bad input. */
@@ -208,34 +225,19 @@ export function planSync(
 
   // 5./6. elements
   for (const set of [...newSets, ...recreatedSets]) {
-    const elements = set.elements.map(normalizeElement);
-    tx.addElements(set.name, elements, set.map !== undefined);
-    stats.elementsAdded += elements.length;
+    tx.addElements(set.name, set.elements, set.map !== undefined);
+    stats.elementsAdded += set.elements.length;
   }
   const adds: [DesiredSet, SetElement[]][] = [];
   for (const [old, set] of keptSets) {
     if (old.elements === set.elements) continue;
-    const before = new Map<string, string>();
-    for (const el of old.elements) {
-      const t = elementTexts(el);
-      before.set(t.key, t.full);
-    }
-    const toAdd: SetElement[] = [];
-    const toDelete: SetElement[] = [];
-    const seen = new Set<string>();
-    for (const el of set.elements) {
-      const t = elementTexts(el);
-      seen.add(t.key);
-      const prev = before.get(t.key);
-      if (prev === t.full) continue;
-      if (prev !== undefined) toDelete.push(el);
-      toAdd.push(normalizeElement(el));
-    }
-    // Elements the packet path adds to dynamic sets are not ours to remove.
-    if (!set.flags?.includes("dynamic"))
-      for (const el of old.elements) if (!seen.has(elementTexts(el).key)) toDelete.push(el);
+    const { toAdd, toDelete } = diffElements(
+      old.elements,
+      set.elements,
+      set.flags?.includes("dynamic") ?? false,
+    );
     const isMap = set.map !== undefined;
-    tx.deleteElements(set.name, toDelete.map(normalizeElement), isMap);
+    tx.deleteElements(set.name, toDelete, isMap);
     stats.elementsDeleted += toDelete.length;
     if (toAdd.length > 0) adds.push([set, toAdd]);
   }

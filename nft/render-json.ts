@@ -3,7 +3,7 @@
 // command i (a chain added with its rules is several commands), to name the failing operation.
 import type { DesiredChain, DesiredRule, DesiredSet } from "./desired.ts";
 import type { Expression, Family, SetElement } from "./model.ts";
-import { normalizeRule } from "./normalize.ts";
+import { normalizeElement, normalizeRule } from "./normalize.ts";
 import { priorityNumber } from "./render-text.ts";
 import type { Operation, Transaction } from "./transaction.ts";
 
@@ -46,7 +46,8 @@ export function setJson(set: DesiredSet, family: Family, table: string): Record<
   return out;
 }
 
-export function elementJson(el: SetElement, keyOnly = false): unknown {
+export function elementJson(raw: SetElement, keyOnly = false): unknown {
+  const el = normalizeElement(raw);
   const key: Expression =
     !keyOnly && (el.timeout !== undefined || el.comment !== undefined)
       ? {

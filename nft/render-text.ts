@@ -14,7 +14,7 @@ import type {
   Statement,
   Verdict,
 } from "./model.ts";
-import { normalizeRule } from "./normalize.ts";
+import { normalizeElement, normalizeRule } from "./normalize.ts";
 import type { Operation, Transaction } from "./transaction.ts";
 
 const STANDARD_PRIORITIES: Record<string, number> = {
@@ -285,11 +285,32 @@ export function chainCanonicalText(chain: DesiredChain, family: Family): string 
 // Transactions as an nft script: exactly one line per operation, so an error's line number names
 // the operation that failed.
 
+export interface ElementTexts {
+  /** The normalised key, as a delete names it. */
+  key: string;
+  /** The whole normalised element (key, options, value). */
+  full: string;
+}
+
+const elementCache = new WeakMap<SetElement, ElementTexts>();
+
+/** An element's normalised key and full text, cached per element object (elements are immutable). */
+export function elementTexts(el: SetElement): ElementTexts {
+  let hit = elementCache.get(el);
+  if (!hit) {
+    const n = normalizeElement(el);
+    hit = { key: elementKeyText(n), full: elementText(n) };
+    elementCache.set(el, hit);
+  }
+  return hit;
+}
+
 function elementsText(elements: SetElement[], keysOnly: boolean): string {
   let out = "{ ";
   for (let i = 0; i < elements.length; i++) {
     if (i > 0) out += ", ";
-    out += keysOnly ? elementKeyText(elements[i]) : elementText(elements[i]);
+    const t = elementTexts(elements[i]);
+    out += keysOnly ? t.key : t.full;
   }
   return `${out} }`;
 }
