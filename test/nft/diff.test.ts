@@ -189,6 +189,30 @@ test("a set whose type changes is recreated after the chains using it are flushe
   );
 });
 
+test("element order does not matter; only keys and values do", () => {
+  const els = [
+    element("10.0.0.1", goto("a")),
+    element("10.0.0.2", goto("a")),
+    element("10.0.0.3", goto("b")),
+  ];
+  const spec = (list: typeof els) =>
+    table((f) => {
+      addChain(f, chain("a", [rule(accept())]));
+      addChain(f, chain("b", [rule(drop())]));
+      addSet(f, namedMap("m", "ipv4_addr", "verdict", list));
+    });
+  assert.is(diffTables(spec(els), spec([els[2], els[0], els[1]])).size, 0);
+  const moved = [
+    element("10.0.0.3", goto("b")),
+    element("10.0.0.1", goto("b")),
+    element("10.0.0.2", goto("a")),
+  ];
+  assert.is(
+    renderText(diffTables(spec(els), spec(moved))),
+    "delete element inet wasmplane m { 10.0.0.1 }\nadd element inet wasmplane m { 10.0.0.1 : goto b }\n",
+  );
+});
+
 test("elements the packet path adds to a dynamic set are never deleted", () => {
   const spec = (els: string[]) =>
     table((f) => {

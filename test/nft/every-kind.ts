@@ -196,6 +196,11 @@ export function everyKindTable(name: string): DesiredTable {
     f,
     baseChain("filter-in", { type: "filter", hook: "input", priority: "filter+5", policy: "accept" }, [
       rule(match(payload("tcp", "dport"), 22), accept()),
+      rule(match(fib(["saddr", "iif"], "oif"), false), drop()),
+      rule(match(payload("udp", "dport"), 1024, "<"), match(payload("ip", "ttl"), 64, ">="), counter(), {
+        continue: null,
+      }),
+      rule(match(ct("status"), "dnat"), match(meta("oifname"), "lo", "!="), accept()),
       rule(drop()),
     ]),
   );
