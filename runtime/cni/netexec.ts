@@ -35,11 +35,17 @@ export class NodeShell {
       ? ["nsenter", [`--net=${namedNetnsPath(this.nodeNetns)}`, "sh"]]
       : ["sh", []];
     const child = spawn(cmd, args as string[], { stdio: ["pipe", "pipe", "pipe"] });
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => this.onData(chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => this.onData(chunk));
+    // Output of a shell that was replaced (killed on timeout) is ignored.
+    child.stdout
+      .setEncoding("utf8")
+      .on("data", (chunk: string) => this.child === child && this.onData(chunk));
+    child.stderr
+      .setEncoding("utf8")
+      .on("data", (chunk: string) => this.child === child && this.onData(chunk));
     child.stdin.on("error", () => {});
     const died = (reason: string) => {
-      if (this.child === child) this.child = null;
+      if (this.child !== child) return;
+      this.child = null;
       const p = this.pending;
       this.pending = null;
       p?.reject(new CniError(ErrorCode.kernelFailure, `node shell ${reason}`));
@@ -65,13 +71,36 @@ export class NodeShell {
     p?.resolve({ code, output });
   }
 
-  /** Runs a script in a subshell (so `set -e` and `exit` stay inside it); one at a time. */
-  run(script: string): Promise<ScriptOutput> {
+  /**
+   * Runs a script in a subshell (so `set -e` and `exit` stay inside it); one at a time. A script
+   * still running after `timeoutMs` has its shell killed (a fresh one serves the next script).
+   */
+  run(script: string, timeoutMs = 30_000): Promise<ScriptOutput> {
     const next = this.queue.then(
       () =>
         new Promise<ScriptOutput>((resolve, reject) => {
           const child = this.child ?? this.start();
-          this.pending = { resolve, reject };
+          const timer = setTimeout(() => {
+            this.pending = null;
+            if (this.child === child) this.child = null;
+            child.kill("SIGKILL");
+            reject(
+              new CniError(
+                ErrorCode.kernelFailure,
+                `node shell: no answer within ${timeoutMs} ms; restarted`,
+              ),
+            );
+          }, timeoutMs);
+          this.pending = {
+            resolve: (out) => {
+              clearTimeout(timer);
+              resolve(out);
+            },
+            reject: (err) => {
+              clearTimeout(timer);
+              reject(err);
+            },
+          };
           child.stdin.write(`(\n${script}\n) </dev/null 2>&1\nprintf '\\n%s %s\\n' ${this.marker} $?\n`);
         }),
     );
