@@ -7,10 +7,11 @@
 // quota. Quotas are exact (floor or ceil of M/N, the extra slot going to the endpoints with the lowest
 // quota hash), so slot counts differ by at most one.
 //
-// Table size: the smallest of a fixed ladder of primes >= 200·N·max(1, (N/10)²), capped at 65521
-// (10 endpoints: 2039 slots; 20: 16381; 30 and more: 65521).
-// Measured (test/plugins/distribution.test.ts): slots within 1% of 1/N for N <= 655, and at most
-// 1.2/N of the keys move when any one of N <= 50 endpoints leaves, as long as M stays on the same rung.
+// Table size: the smallest of a fixed ladder of primes >= 200·N·max(1, (N/10)²), capped at 4093 so
+// that every plan fits the service renderer's 4096-slot limit (runtime/services/selection.ts); param
+// `table-size` may ask for any prime up to 65521. Measured (test/plugins/distribution.test.ts): slots
+// within 1% of 1/N for N <= 40, and at most 1.2/N of the keys move when any one of N <= 16 endpoints
+// leaves (N = 40 at the 4093 cap: up to 1.6/N), as long as M stays on the same rung.
 // Crossing a rung (e.g. 11 -> 10 endpoints) remaps every key; pin M with param `table-size` to avoid
 // that. Endpoints are ordered canonically (by address, port), so input order does not matter.
 import { hashFieldsParam, sortedEndpointIndices } from "../sdk/lb-util";
@@ -18,7 +19,7 @@ import { FNV_OFFSET, fmix32, lbPlugin, Plan, Request, SADDR, SPORT } from "../sd
 
 export * from "../sdk/exports";
 
-const TABLE_PRIMES: u32[] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+const TABLE_PRIMES: u32[] = [251, 509, 1021, 2039, 4093];
 const OFFSET_SEED: u32 = FNV_OFFSET;
 const SKIP_SEED: u32 = 0x9747b28c;
 const QUOTA_SEED: u32 = 0x5bd1e995;

@@ -43,7 +43,8 @@ export function canonicalOrder(endpoints: LbEndpoint[]): number[] {
     .sort((a, b) => Buffer.compare(bytes[a], bytes[b]) || endpoints[a].port - endpoints[b].port || a - b);
 }
 
-const TABLE_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+/** Capped at 4093: the service renderer takes at most 4096 slots (runtime/services/selection.ts). */
+const TABLE_PRIMES = [251, 509, 1021, 2039, 4093];
 const OFFSET_SEED = FNV_OFFSET;
 const SKIP_SEED = 0x9747b28c;
 const QUOTA_SEED = 0x5bd1e995;

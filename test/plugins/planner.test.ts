@@ -89,9 +89,11 @@ test("a batch too big for the memory cap is split until it fits", async () => {
     log,
   });
   try {
-    // 40 tables of 65521 slots (30 endpoints each): ~10 MiB of output, more than the 8 MiB memory.
+    // 40 tables of 65521 slots (param table-size): ~10 MiB of output, more than the 8 MiB memory.
     const requests = Array.from({ length: 40 }, (_, i) =>
-      lbRequest(`ns/big-${i}:http`, "", endpoints(30, { base: `10.${i}` })),
+      lbRequest(`ns/big-${i}:http`, "", endpoints(30, { base: `10.${i}` }), {
+        params: { "table-size": "65521" },
+      }),
     );
     const results = await planner.plan(requests);
     assert.ok(
