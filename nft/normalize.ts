@@ -61,6 +61,7 @@ export function normalizeExpr(e: Expression): Expression {
   }
   if ("elem" in e) {
     const val = normalizeExpr(e.elem.val);
+    if (val === e.elem.val && e.elem.expires === undefined) return e;
     const { expires: _expires, ...rest } = e.elem;
     return { elem: { ...rest, val } };
   }

@@ -250,7 +250,7 @@ function checkStatement(
   }
 }
 
-export function validateChain(ctx: Context, chain: DesiredChain, key: string, family: Family): void {
+function validateChain(ctx: Context, chain: DesiredChain, key: string, family: Family): void {
   ctx.object = `chain ${key}`;
   if (chain.name !== key) problem(ctx, "name", `"${chain.name}" does not match its key "${key}"`);
   const n = nameProblem(chain.name);
@@ -368,7 +368,7 @@ function checkTyped(
   if (p) problem(ctx, field, p);
 }
 
-export function validateElements(ctx: Context, set: DesiredSet, elements: SetElement[], offset = 0): void {
+function validateElements(ctx: Context, set: DesiredSet, elements: SetElement[], offset = 0): void {
   const interval = set.flags?.includes("interval") ?? false;
   const timeouts = set.flags?.includes("timeout") ?? false;
   for (let i = 0; i < elements.length; i++) {
@@ -403,7 +403,7 @@ const KNOWN_TYPES = new Set<string>([
   "nf_proto",
 ]);
 
-export function validateSet(ctx: Context, set: DesiredSet, key: string): void {
+function validateSet(ctx: Context, set: DesiredSet, key: string): void {
   ctx.object = `${set.map !== undefined ? "map" : "set"} ${key}`;
   if (set.name !== key) problem(ctx, "name", `"${set.name}" does not match its key "${key}"`);
   const n = nameProblem(set.name);
@@ -421,7 +421,7 @@ export function validateSet(ctx: Context, set: DesiredSet, key: string): void {
   else validateElements(ctx, set, set.elements);
 }
 
-export function newContext(table: DesiredTable): Context {
+function newContext(table: DesiredTable): Context {
   return { table, problems: [], object: `table ${table.family} ${table.name}` };
 }
 
