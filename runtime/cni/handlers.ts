@@ -99,18 +99,28 @@ export async function handleAdd(
   if (fresh) {
     const annotations =
       pod.namespace && pod.name ? ctx.lookupPod?.(pod.namespace, pod.name)?.annotations : undefined;
-    decision = await ctx.ipam.allocate({
-      podCIDRs: ctx.podCIDRs,
-      allocations: ctx.store.list(),
-      lastAllocated: ctx.store.lastAllocated(),
-      request: {
-        containerId: env.containerId,
-        ifName: env.ifName,
-        podNamespace: pod.namespace,
-        podName: pod.name,
-        requestedIPs: requestedIPs(config, env.args, annotations),
-      },
-    });
+    const requested = requestedIPs(config, env.args, annotations);
+    try {
+      decision = await ctx.ipam.allocate({
+        podCIDRs: ctx.podCIDRs,
+        allocations: ctx.store.list(),
+        lastAllocated: ctx.store.lastAllocated(),
+        request: {
+          containerId: env.containerId,
+          ifName: env.ifName,
+          podNamespace: pod.namespace,
+          podName: pod.name,
+          requestedIPs: requested,
+        },
+      });
+    } catch (err) {
+      // A plugin that trapped, timed out or answered nonsense: nothing was allocated; the runtime
+      // retries, by when the host has restarted the plugin (or an operator has replaced it).
+      throw new CniError(
+        ErrorCode.tryAgainLater,
+        `IPAM (${ctx.ipam.name}) failed: ${(err as Error).message}`,
+      );
+    }
     if (!decision.ok) throw refusalError(decision, ctx.ipam.name);
     if (decision.addresses.length === 0)
       throw new CniError(ErrorCode.poolExhausted, `IPAM (${ctx.ipam.name}): no address decided`);

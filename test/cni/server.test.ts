@@ -371,6 +371,27 @@ kernelTest(
   },
 );
 
+kernelTest(test, "a failing IPAM decider answers 11 and allocates nothing", async () => {
+  const w = await world({
+    ipam: {
+      name: "broken",
+      allocate: () => {
+        throw new Error("trapped: unreachable");
+      },
+    },
+  });
+  try {
+    const [pod, path] = w.node.pod();
+    const res = await call(w, "ADD", "x", path);
+    assert.is(res.json?.code, 11);
+    assert.match(String(res.json?.msg), "IPAM (broken) failed: trapped");
+    assert.is(w.server.allocations().length, 0);
+    assert.not.ok(interfaceExists(pod, "eth0"));
+  } finally {
+    await w.stop();
+  }
+});
+
 kernelTest(test, "DEL after the pod namespace is gone releases the address and the veth", async () => {
   const w = await world();
   try {
