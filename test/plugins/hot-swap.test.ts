@@ -1,0 +1,241 @@
+// Hot swap in the kernel: long-lived TCP connections through a ClusterIP survive swapping the
+// service's algorithm random → maglev → round-robin (conntrack keeps their DNAT), while new
+// connections follow the new plan. Drives the real pipeline: ServiceProxy (lbRequests, plan) → the
+// Wasm LB planner → mergeFragments → planSync → applyTransaction into a node namespace.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { applyTransaction } from "../../nft/apply.ts";
+import { type DesiredTable, mergeFragments } from "../../nft/desired.ts";
+import { planSync } from "../../nft/diff.ts";
+import type { LbResult } from "../../runtime/lb/plan.ts";
+import { createWasmLbPlanner, type WasmLbPlanner } from "../../runtime/plugins/lb-planner.ts";
+import { ServiceProxy } from "../../runtime/services/proxy.ts";
+import type { EndpointSlice, Service, Snapshot } from "../../runtime/store/objects.ts";
+import { kernelTest } from "../support/kernel.ts";
+import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
+import { ensureBuilt, lbDir, lockAll, SHIPPED_LB } from "./fixtures.ts";
+
+const test = suite("plugins: hot swap in the kernel");
+const CLUSTER_IP = "10.96.61.10";
+const PODS = { pod1: "10.61.1.2", pod2: "10.61.2.2", pod3: "10.61.3.2" };
+
+// A pod server: answers every line on a connection with its own name, keeping the connection open.
+const SERVER = `
+const name = process.argv[1];
+require("net").createServer((s) => {
+  s.on("error", () => {});
+  let buf = "";
+  s.on("data", (d) => { buf += d; while (buf.includes("\\n")) { buf = buf.slice(buf.indexOf("\\n") + 1); s.write(name + "\\n"); } });
+}).listen(8080, "0.0.0.0", () => process.stdout.write("ready\\n"));
+setTimeout(() => process.exit(0), 300000).unref();
+`;
+
+// A client driven by JSON lines on stdin: hold N connections, ping the held ones, open N new ones.
+const CLIENT = `
+const net = require("net");
+const [host, port] = [process.argv[1], 80];
+const held = [];
+function ask(s) {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => done("ERR timeout"), 3000);
+    function done(v) { clearTimeout(t); s.removeListener("data", onData); resolve(v); }
+    function onData(d) { done(d.toString().trim()); }
+    s.on("data", onData);
+    s.write("hi\\n");
+  });
+}
+function open() {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.on("error", () => resolve(null));
+    s.on("connect", () => resolve(s));
+    setTimeout(() => resolve(null), 3000);
+  });
+}
+require("readline").createInterface({ input: process.stdin }).on("line", async (line) => {
+  const cmd = JSON.parse(line);
+  const out = [];
+  if (cmd.op === "hold") for (let i = 0; i < cmd.count; i++) { const s = await open(); if (s) held.push(s); out.push(s ? await ask(s) : "ERR connect"); }
+  if (cmd.op === "ping") for (const s of held) out.push(s.destroyed ? "ERR closed" : await ask(s));
+  if (cmd.op === "new") for (let i = 0; i < cmd.count; i++) { const s = await open(); out.push(s ? await ask(s) : "ERR connect"); if (s) s.destroy(); }
+  process.stdout.write(JSON.stringify(out) + "\\n");
+  if (cmd.op === "quit") process.exit(0);
+});
+`;
+
+function ip(...args: string[]) {
+  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+function link(node: string, peer: string, nodeSide: string, nodeAddr: string, peerAddr: string) {
+  ip("-n", node, "link", "add", nodeSide, "type", "veth", "peer", "name", "eth0", "netns", peer);
+  ip("-n", node, "addr", "add", `${nodeAddr}/24`, "dev", nodeSide);
+  ip("-n", node, "link", "set", nodeSide, "up");
+  ip("-n", peer, "addr", "add", `${peerAddr}/24`, "dev", "eth0");
+  ip("-n", peer, "link", "set", "eth0", "up");
+  ip("-n", peer, "route", "add", "default", "via", nodeAddr);
+}
+
+function snapshot(algorithm: string): Snapshot {
+  const service: Service = {
+    namespace: "demo",
+    name: "web",
+    type: "ClusterIP",
+    clusterIPs: [CLUSTER_IP],
+    ipFamilies: ["IPv4"],
+    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    externalTrafficPolicy: "Cluster",
+    internalTrafficPolicy: "Cluster",
+    sessionAffinityTimeoutSeconds: 0,
+    annotations: { "lb.wasmplane.io/algorithm": algorithm },
+  };
+  const slice: EndpointSlice = {
+    namespace: "demo",
+    name: "web-abc",
+    serviceName: "web",
+    addressType: "IPv4",
+    endpoints: Object.values(PODS).map((address) => ({
+      addresses: [address],
+      conditions: { ready: true, serving: true, terminating: false },
+      nodeName: "node-a",
+    })),
+    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
+  };
+  return {
+    services: new Map([["demo/web", service]]),
+    endpointSlices: new Map([["demo/web-abc", slice]]),
+    nodes: new Map(),
+    namespaces: new Map(),
+    pods: new Map(),
+  } as Snapshot;
+}
+
+kernelTest(
+  test,
+  "held connections survive random → maglev → round-robin; new ones follow each plan",
+  async () => {
+    await ensureBuilt();
+    const names = ["node", "client", "pod1", "pod2", "pod3"].map((n) => uniqueNetnsName(`plg-${n}`));
+    const [node, client, ...pods] = names;
+    const children: ChildProcess[] = [];
+    let planner: WasmLbPlanner | undefined;
+    try {
+      for (const n of names) createNetns(n);
+      inNetns(node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"]);
+      link(node, client, "v-client", "192.168.61.1", "192.168.61.2");
+      for (const [i, addr] of Object.values(PODS).entries())
+        link(node, pods[i], `v-pod${i + 1}`, addr.replace(/\.2$/, ".1"), addr);
+
+      await Promise.all(
+        Object.keys(PODS).map(
+          (name, i) =>
+            new Promise<void>((resolve, reject) => {
+              const child = spawn("ip", ["netns", "exec", pods[i], "node", "-e", SERVER, name], {
+                stdio: ["ignore", "pipe", "inherit"],
+              });
+              children.push(child);
+              child.stdout!.once("data", () => resolve());
+              child.once("exit", (code) => reject(new Error(`server ${name} exited with ${code}`)));
+            }),
+        ),
+      );
+      const clientProc = spawn("ip", ["netns", "exec", client, "node", "-e", CLIENT, CLUSTER_IP], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      children.push(clientProc);
+      const replies = createInterface({ input: clientProc.stdout! })[Symbol.asyncIterator]();
+      const ask = async (cmd: object): Promise<string[]> => {
+        clientProc.stdin!.write(`${JSON.stringify(cmd)}\n`);
+        const { value } = await replies.next();
+        return JSON.parse(value as string);
+      };
+
+      planner = await createWasmLbPlanner({
+        defaultAlgorithm: "random",
+        plugins: Object.fromEntries(SHIPPED_LB.map((n) => [n, join(lbDir, `${n}.wasm`)])),
+        lockFile: lockAll(),
+        log: () => {},
+      });
+      const proxy = new ServiceProxy({
+        nodeName: "node-a",
+        nodeIPs: ["192.168.61.1"],
+        clusterCIDRs: ["10.61.0.0/16"],
+        serviceCIDRs: ["10.96.0.0/12"],
+        masqueradeAll: false,
+      });
+      let applied: DesiredTable | null = null;
+      const sync = async (algorithm: string) => {
+        const snap = snapshot(algorithm);
+        const requests = proxy.lbRequests(snap);
+        const results = await planner!.plan(requests);
+        assert.ok(
+          results.every((r) => r.ok),
+          JSON.stringify(results),
+        );
+        const plan = proxy.plan(snap, new Map<string, LbResult>(requests.map((r, i) => [r.key, results[i]])));
+        assert.equal(plan.problems, []);
+        const sp = planSync(applied, mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]));
+        await applyTransaction(sp.tx, { netns: node });
+        applied = sp.applied;
+        return inNetns(node, ["nft", "list", "table", "inet", "wasmplane"]);
+      };
+
+      let rules = await sync("random");
+      assert.match(rules, "numgen random");
+      const held = await ask({ op: "hold", count: 6 });
+      assert.ok(
+        held.every((n) => n in PODS),
+        `held: ${held}`,
+      );
+
+      rules = await sync("maglev");
+      if (process.env.DEBUG_RULES)
+        console.log(
+          rules
+            .split("\n")
+            .filter((l) => l.includes("jhash"))
+            .slice(0, 3)
+            .join("\n"),
+        );
+      assert.match(rules, /jhash ip saddr \. (tcp|th) sport mod 1021 seed 0x[0-9a-f]+/);
+      assert.not.match(rules, "numgen random");
+      assert.equal(
+        await ask({ op: "ping" }),
+        held,
+        "every held connection answers from its pod after the swap to maglev",
+      );
+      const maglevNew = await ask({ op: "new", count: 24 });
+      assert.ok(
+        maglevNew.every((n) => n in PODS),
+        `new under maglev: ${maglevNew}`,
+      );
+      assert.ok(new Set(maglevNew).size >= 2, `maglev spreads source ports over pods: ${maglevNew}`);
+
+      rules = await sync("round-robin");
+      assert.match(rules, "numgen inc");
+      assert.not.match(rules, "jhash");
+      assert.equal(
+        await ask({ op: "ping" }),
+        held,
+        "every held connection answers after the swap to round-robin",
+      );
+      const rr = await ask({ op: "new", count: 9 });
+      assert.is(new Set(rr.slice(0, 3)).size, 3, `round-robin visits every pod in turn: ${rr}`);
+      for (let i = 3; i < rr.length; i++) assert.is(rr[i], rr[i - 3], `round-robin order repeats: ${rr}`);
+
+      await ask({ op: "quit" });
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+      await planner?.close();
+      for (const n of names) deleteNetns(n);
+    }
+  },
+);
+
+test.run();
