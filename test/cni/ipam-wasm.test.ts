@@ -1,18 +1,22 @@
 // The Wasm ipam plugins on the plugin host: `range` decides exactly as the TypeScript range decider
 // over a long allocate/release sequence; `random` and `static` keep the contract; bad plugin
 // output is caught by the host's check.
+import { existsSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { IpamAllocation, IpamDecider, IpamInput } from "../../runtime/ipam/decider.ts";
 import { decideRange } from "../../runtime/ipam/range.ts";
-import { ipamDeciderFromSpec } from "../../runtime/ipam/select.ts";
+import { ipamDeciderFromSpec, shippedPluginPath } from "../../runtime/ipam/select.ts";
 import { checkDecision, type WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
+import { buildPlugins } from "../../runtime/plugins/build.ts";
 
 const test = suite("ipam wasm plugins");
 const deciders = new Map<string, WasmIpamDecider>();
 
 async function plugin(name: string): Promise<WasmIpamDecider> {
   let d = deciders.get(name);
+  // `npm test` builds the plugins first; a run of this file alone builds them when missing.
+  if (!d && !existsSync(shippedPluginPath(name))) await buildPlugins();
   if (!d) {
     d = (await ipamDeciderFromSpec(`wasm:${name}`)) as WasmIpamDecider;
     deciders.set(name, d);
