@@ -10,8 +10,9 @@ import { hostInterfaceName } from "../../runtime/cni/attachment.ts";
 import { installCni } from "../../runtime/cni/install.ts";
 import { REQUESTED_IPS_ANNOTATION } from "../../runtime/cni/request.ts";
 import { type CniServer, type CniServerOptions, startCniServer } from "../../runtime/cni/server.ts";
-import { ipamDeciderFromSpec } from "../../runtime/ipam/select.ts";
+import { ipamDeciderFromSpec, shippedPluginPath } from "../../runtime/ipam/select.ts";
 import type { WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
+import { buildPlugins } from "../../runtime/plugins/build.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { inNetns } from "../support/netns.ts";
 import { interfaceAddresses, interfaceExists, invoke, resultIPs, TestNode, tempDir } from "./harness.ts";
@@ -320,6 +321,7 @@ kernelTest(test, "an exhausted pool refuses with 100, and a pod annotation reque
 });
 
 kernelTest(test, "ADD through a Wasm IPAM plugin (wasm:random) on the plugin host", async () => {
+  if (!existsSync(shippedPluginPath("random"))) await buildPlugins();
   const ipam = (await ipamDeciderFromSpec("wasm:random")) as WasmIpamDecider;
   const w = await world({ ipam });
   try {
