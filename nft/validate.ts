@@ -3,7 +3,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { DataType, Expression, Family, NatArgs, SetElement, Statement, Verdict } from "./model.ts";
-import { priorityNumber } from "./render-text.ts";
+import { elementTexts, priorityNumber } from "./render-text.ts";
 
 export interface ValidationProblem {
   /** "table inet wasmplane", "chain svc-x", "set services". */
@@ -371,9 +371,14 @@ function checkTyped(
 function validateElements(ctx: Context, set: DesiredSet, elements: SetElement[], offset = 0): void {
   const interval = set.flags?.includes("interval") ?? false;
   const timeouts = set.flags?.includes("timeout") ?? false;
+  const seen = new Map<string, number>();
   for (let i = 0; i < elements.length; i++) {
     const el = elements[i];
     const field = `elements[${offset + i}]`;
+    const key = elementTexts(el).key;
+    const first = seen.get(key);
+    if (first !== undefined) problem(ctx, `${field}.key`, `${key} is already elements[${first}]`);
+    else seen.set(key, offset + i);
     checkTyped(ctx, `${field}.key`, set.type, el.key, interval);
     if (set.map === undefined && el.value !== undefined)
       problem(ctx, `${field}.value`, "a set element has no value (this is not a map)");

@@ -188,6 +188,22 @@ test("element keys and values must match the set's types", () => {
   );
 });
 
+test("duplicate element keys are reported with both positions", () => {
+  expectProblem(
+    table((f) =>
+      addSet(
+        f,
+        namedMap("m", "ipv4_addr", "verdict", [
+          element("10.0.0.1", accept()),
+          element("10.0.0.2", accept()),
+          element("10.0.0.1", { drop: null }),
+        ]),
+      ),
+    ),
+    /^map m elements\[2\]\.key: 10\.0\.0\.1 is already elements\[0\]/,
+  );
+});
+
 test("NAT needs a family in inet tables and a transport match before a port", () => {
   expectProblem(
     table((f) => addChain(f, chain("c", [rule(dnat("10.0.0.1", 80))]))),
