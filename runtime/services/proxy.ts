@@ -2,7 +2,8 @@
 // the wasmplane table. Stateful only as a cache: each service's output is kept with the inputs it
 // was made from (object identity; the store never mutates objects), so after the first plan a change
 // to one Service or EndpointSlice re-plans only that service, and unchanged chains keep their object
-// identity (nft/ compares and renders each chain object once).
+// identity (nft/ compares and renders each chain object once). Per sync the work is one pass of
+// identity checks over the snapshot's maps plus the changed services.
 
 import { cidr } from "../../nft/build.ts";
 import type { DesiredChain, DesiredSet, TableFragment } from "../../nft/desired.ts";
@@ -12,6 +13,7 @@ import type { EndpointSlice, Service, Snapshot } from "../store/objects.ts";
 import { baseChains, setDeclarations } from "./base-rules.ts";
 import { type ResolvedConfig, resolveConfig, type ServiceProxyConfig } from "./config.ts";
 import { endpointId } from "./endpoints.ts";
+import { InputTracker } from "./inputs.ts";
 import { type Family, sets } from "./names.ts";
 import { equalRandom, planProblem, type ResolvedPlan, resolvePlan } from "./selection.ts";
 import {
@@ -64,10 +66,7 @@ interface Entry {
   plans: Map<string, StoredPlan>;
 }
 
-const NO_SLICES: EndpointSlice[] = [];
-
-function sameSlices(a: EndpointSlice[], b: EndpointSlice | EndpointSlice[] | undefined): boolean {
-  if (!Array.isArray(b)) return b === undefined ? a.length === 0 : a.length === 1 && a[0] === b;
+function sameSlices(a: EndpointSlice[], b: EndpointSlice[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -88,7 +87,11 @@ export class ServiceProxy {
   private readonly chains = new Map<string, DesiredChain>();
   private readonly ownSets = new Map<string, DesiredSet>();
   private readonly shared = new SharedElements();
-  private lastIndex?: { of: Snapshot["endpointSlices"]; index: SliceIndex };
+  private readonly inputs = new InputTracker();
+  /** Services whose inputs changed since they were last planned. */
+  private readonly toPlan = new Set<string>();
+  /** Services with a port whose plan did not come from the LB planner: asked for again each sync. */
+  private readonly unanswered = new Set<string>();
   private readonly serviceProblems = new Map<string, PlanProblem[]>();
   private readonly stats = { services: 0, servicePorts: 0, endpoints: 0 };
 
@@ -124,10 +127,11 @@ export class ServiceProxy {
 
   /** The service ports whose LB plan is missing or out of date: what to ask the LbPlanner. */
   lbRequests(snapshot: Snapshot): LbRequest[] {
+    this.absorb(snapshot);
     const requests: LbRequest[] = [];
-    const slicesByService = this.sliceIndex(snapshot);
-    for (const [key, service] of snapshot.services) {
-      const entry = this.entryFor(key, service, slicesByService.get(key));
+    for (const key of new Set([...this.toPlan, ...this.unanswered])) {
+      const entry = this.cache.get(key);
+      if (!entry || !snapshot.services.has(key)) continue;
       for (const { key: portKey, requestSig } of entry.ports) {
         if (!requestSig) continue;
         const stored = entry.plans.get(portKey);
@@ -141,21 +145,29 @@ export class ServiceProxy {
 
   /** Forgets which plans came from the LB planner, so the next lbRequests asks for all of them (plugin swap). */
   invalidateLbPlans(): void {
-    for (const entry of this.cache.values()) for (const stored of entry.plans.values()) stored.fromLb = false;
+    for (const [key, entry] of this.cache) {
+      for (const stored of entry.plans.values()) stored.fromLb = false;
+      if (entry.plans.size > 0) this.unanswered.add(key);
+    }
   }
 
   plan(snapshot: Snapshot, lb: Map<string, LbResult>): ServicePlan {
-    const slicesByService = this.sliceIndex(snapshot);
+    this.absorb(snapshot);
     const problems: PlanProblem[] = [];
     const stale: StaleUdpEndpoint[] = [];
-    for (const [key, entry] of this.cache) {
-      if (snapshot.services.has(key)) continue;
-      this.cache.delete(key);
-      if (entry.output) collectStale(entry.output, undefined, stale);
-      this.install(key, entry.output, undefined);
-    }
-    for (const [key, service] of snapshot.services) {
-      const entry = this.entryFor(key, service, slicesByService.get(key));
+    const keys = new Set(this.toPlan);
+    for (const portKey of lb.keys()) keys.add(portKey.slice(0, portKey.indexOf(":")));
+    this.toPlan.clear();
+    for (const key of keys) {
+      const entry = this.cache.get(key);
+      if (!entry) continue;
+      if (!snapshot.services.has(key)) {
+        this.cache.delete(key);
+        this.unanswered.delete(key);
+        if (entry.output) collectStale(entry.output, undefined, stale);
+        this.install(key, entry.output, undefined);
+        continue;
+      }
       let dirty = entry.outdated;
       for (const { key: portKey, requestSig } of entry.ports) {
         if (!requestSig) continue;
@@ -165,6 +177,9 @@ export class ServiceProxy {
         this.choosePlan(entry, prepared.ports.find((p) => p.key === portKey)!, result, problems);
         dirty = true;
       }
+      const waiting = entry.ports.some((p) => p.requestSig && !entry.plans.get(p.key)?.fromLb);
+      if (waiting) this.unanswered.add(key);
+      else this.unanswered.delete(key);
       if (!dirty) continue;
       const prepared = this.preparedOf(entry);
       const plans = new Map<string, ResolvedPlan>();
@@ -188,23 +203,25 @@ export class ServiceProxy {
     return this.stale;
   }
 
-  private entryFor(key: string, service: Service, found: EndpointSlice | EndpointSlice[] | undefined): Entry {
+  /** Takes the snapshot's changes: changed services are prepared again and wait for planning. */
+  private absorb(snapshot: Snapshot): void {
+    this.inputs.observe(snapshot);
+    if (!this.inputs.hasChanges()) return;
+    for (const key of this.inputs.takeChanged()) {
+      this.toPlan.add(key);
+      const service = snapshot.services.get(key);
+      if (service) this.refresh(key, service, this.inputs.slicesOf(key));
+    }
+  }
+
+  private refresh(key: string, service: Service, slices: EndpointSlice[]): void {
     const entry = this.cache.get(key);
-    if (entry && entry.service === service && sameSlices(entry.slices, found)) return entry;
-    const slices = found === undefined ? NO_SLICES : Array.isArray(found) ? found : [found];
+    if (entry && entry.service === service && sameSlices(entry.slices, slices)) return;
     const prepared = prepareService(this.config, service, slices);
     const ports = prepared.ports.map((p) => ({ key: p.key, requestSig: p.requestSig }));
     if (!entry) {
-      const created: Entry = {
-        service,
-        slices,
-        prepared,
-        ports,
-        outdated: true,
-        plans: new Map(),
-      };
-      this.cache.set(key, created);
-      return created;
+      this.cache.set(key, { service, slices, prepared, ports, outdated: true, plans: new Map() });
+      return;
     }
     // The old output stays until the re-plan, to find UDP endpoints that went away.
     entry.service = service;
@@ -213,14 +230,6 @@ export class ServiceProxy {
     entry.ports = ports;
     entry.outdated = true;
     for (const k of entry.plans.keys()) if (!ports.some((p) => p.key === k)) entry.plans.delete(k);
-    return entry;
-  }
-
-  /** lbRequests and plan of one sync see the same snapshot: index its slices once. */
-  private sliceIndex(snapshot: Snapshot): SliceIndex {
-    if (this.lastIndex?.of !== snapshot.endpointSlices)
-      this.lastIndex = { of: snapshot.endpointSlices, index: indexSlices(snapshot) };
-    return this.lastIndex.index;
   }
 
   private preparedOf(entry: Entry): PreparedService {
@@ -301,27 +310,6 @@ export class ServiceProxy {
 function describeOwner(owner: string): { namespace: string; name: string } {
   const slash = owner.indexOf("/");
   return { namespace: owner.slice(0, slash), name: owner.slice(slash + 1) };
-}
-
-/** Slices by "namespace/serviceName": one slice (the usual case) or several. */
-type SliceIndex = Map<string, EndpointSlice | EndpointSlice[]>;
-
-const sliceKeys = new WeakMap<EndpointSlice, string>();
-
-function indexSlices(snapshot: Snapshot): SliceIndex {
-  const out: SliceIndex = new Map();
-  for (const slice of snapshot.endpointSlices.values()) {
-    let key = sliceKeys.get(slice);
-    if (key === undefined) {
-      key = `${slice.namespace}/${slice.serviceName}`;
-      sliceKeys.set(slice, key);
-    }
-    const found = out.get(key);
-    if (found === undefined) out.set(key, slice);
-    else if (Array.isArray(found)) found.push(slice);
-    else out.set(key, [found, slice]);
-  }
-  return out;
 }
 
 function collectStale(

@@ -1,0 +1,84 @@
+// Which services changed between two snapshots, without re-reading every service. The store hands
+// out a fresh Map per snapshot but shares unchanged objects, so one pass of identity checks over the
+// maps finds the changed Services and EndpointSlices; slices are indexed by service incrementally.
+import type { EndpointSlice, Service, Snapshot } from "../store/objects.ts";
+
+const sliceServiceKey = (slice: EndpointSlice) => `${slice.namespace}/${slice.serviceName}`;
+
+export class InputTracker {
+  private services = new Map<string, Service>();
+  private slices = new Map<string, EndpointSlice>();
+  private readonly slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /** Services whose inputs changed (or that were deleted) and that the caller has not taken yet. */
+  private readonly changed = new Set<string>();
+
+  /** Records the snapshot's changes since the last one observed (cheap when it is the same snapshot). */
+  observe(snapshot: Snapshot): void {
+    if (snapshot.services !== this.services) {
+      this.diff(this.services, snapshot.services, (key) => this.changed.add(key));
+      this.services = snapshot.services;
+    }
+    if (snapshot.endpointSlices !== this.slices) {
+      this.diff(this.slices, snapshot.endpointSlices, (key, before, after) => {
+        if (before) this.unindex(key, before);
+        if (after) this.index(key, after);
+      });
+      this.slices = snapshot.endpointSlices;
+    }
+  }
+
+  /** The changed service keys since the last call (deleted services included). */
+  takeChanged(): string[] {
+    const out = [...this.changed];
+    this.changed.clear();
+    return out;
+  }
+
+  /** Marks a service as changed again (its planning is not finished). */
+  markChanged(key: string): void {
+    this.changed.add(key);
+  }
+
+  hasChanges(): boolean {
+    return this.changed.size > 0;
+  }
+
+  slicesOf(serviceKey: string): EndpointSlice[] {
+    const found = this.slicesByService.get(serviceKey);
+    return found ? [...found.values()] : [];
+  }
+
+  private diff<T>(
+    before: Map<string, T>,
+    after: Map<string, T>,
+    onChange: (key: string, before: T | undefined, after: T | undefined) => void,
+  ): void {
+    let kept = 0;
+    for (const [key, value] of after) {
+      const old = before.get(key);
+      if (old !== undefined) kept++;
+      if (old !== value) onChange(key, old, value);
+    }
+    // Every old key is still there when as many were found as there were: no deletions to look for.
+    if (kept !== before.size)
+      for (const [key, old] of before) if (!after.has(key)) onChange(key, old, undefined);
+  }
+
+  private index(key: string, slice: EndpointSlice): void {
+    const serviceKey = sliceServiceKey(slice);
+    let map = this.slicesByService.get(serviceKey);
+    if (!map) {
+      map = new Map();
+      this.slicesByService.set(serviceKey, map);
+    }
+    map.set(key, slice);
+    this.changed.add(serviceKey);
+  }
+
+  private unindex(key: string, slice: EndpointSlice): void {
+    const serviceKey = sliceServiceKey(slice);
+    const map = this.slicesByService.get(serviceKey);
+    if (map?.delete(key) && map.size === 0) this.slicesByService.delete(serviceKey);
+    this.changed.add(serviceKey);
+  }
+}
