@@ -325,3 +325,33 @@ shared("when the first claimant of a key goes, the next one takes it over", () =
   assert.equal(view.plan.problems, []);
 });
 shared.run();
+
+const inputs = suite("input changes");
+inputs("a slice that moves to another service, and a deleted slice, re-plan both services", () => {
+  const a = service("default", "a", { clusterIPs: ["10.96.0.1"] });
+  const b = service("default", "b", { clusterIPs: ["10.96.0.2"] });
+  const proxy = new ServiceProxy(baseConfig);
+  const sliceA = { ...slice(a, ["10.1.0.1"]), name: "shared-slice" };
+  const snap1 = snapshot([a, b], [sliceA]);
+  const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
+  assert.equal(first.chainNames(), ["svc-c4-default/a/tcp/http"]);
+  const moved = { ...sliceA, serviceName: "b" };
+  const snap2 = snapshot([a, b], [moved]);
+  const second = new View(proxy.plan(snap2, lbResults(proxy, snap2)));
+  assert.equal(second.chainNames(), ["svc-c4-default/b/tcp/http"]);
+  assert.equal(second.elements("services-no-endpoints4"), ["10.96.0.1 . tcp . 80 : goto services-reject"]);
+  const snap3 = snapshot([a, b], []);
+  const third = new View(proxy.plan(snap3, lbResults(proxy, snap3)));
+  assert.equal(third.chainNames(), []);
+  assert.is(third.elements("services-no-endpoints4").length, 2);
+});
+inputs("the same snapshot planned twice changes nothing and asks nothing", () => {
+  const svc = web();
+  const proxy = new ServiceProxy(baseConfig);
+  const snap = snapshot([svc], [slice(svc, three)]);
+  const first = proxy.plan(snap, lbResults(proxy, snap));
+  assert.equal(proxy.lbRequests(snap), []);
+  const second = proxy.plan(snap, new Map());
+  for (const [name, set] of first.fragment.sets) assert.ok(second.fragment.sets.get(name) === set, name);
+});
+inputs.run();
