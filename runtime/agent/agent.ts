@@ -7,7 +7,7 @@ import type { LbPlanner, LbResult } from "../lb/plan.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import { formatProblem } from "../store/problems.ts";
 import { Store } from "../store/store.ts";
-import { type Dataplane, type ServicePlanner, tableFamily, tableName } from "./ports.ts";
+import { type Dataplane, type PluginHost, type ServicePlanner, tableFamily, tableName } from "./ports.ts";
 import { type AgentStatus, type SyncRecord, servicesStatus } from "./status.ts";
 import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
 
@@ -20,6 +20,8 @@ export interface AgentOptions {
   planner: ServicePlanner;
   lbPlanner: LbPlanner;
   dataplane: Dataplane;
+  /** The Wasm plugin host behind `lbPlanner`, when plugins are configured (reload, status). */
+  plugins?: PluginHost;
   log?: (line: string) => void;
   timers?: Timers;
 }
@@ -73,6 +75,27 @@ export class Agent {
   async stop(): Promise<void> {
     await this.options.source.stop();
     await this.scheduler.stop();
+    await this.options.plugins?.close();
+  }
+
+  /**
+   * Re-reads the lock file and plugin modules (SIGHUP): changed modules that pass admission replace
+   * the running ones; every service port is re-planned and one transaction applies the new plans.
+   */
+  async reloadPlugins(): Promise<void> {
+    const host = this.options.plugins;
+    if (!host) {
+      this.log("reload: no LB plugins configured");
+      return;
+    }
+    const report = await host.reload();
+    const parts = (["loaded", "replaced", "removed", "unchanged"] as const)
+      .filter((k) => report[k].length > 0)
+      .map((k) => `${k} ${report[k].join(", ")}`);
+    this.log(`plugins reloaded: ${parts.join("; ") || "nothing"}`);
+    for (const r of report.refused) this.log(`problem: plugin ${r.algorithm} refused: ${r.error}`);
+    this.options.planner.invalidateLbPlans?.();
+    this.scheduler.request();
   }
 
   /** Resolves after the next sync attempt finishes (for tests and the sandbox). */
@@ -212,6 +235,7 @@ export class Agent {
         consecutiveFailures: this.scheduler.consecutiveFailures,
       },
       rssBytes: process.memoryUsage.rss(),
+      ...(this.options.plugins ? { lbPlugins: this.options.plugins.status() } : {}),
       problems,
     };
   }

@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { parseCIDR, parseIP } from "../store/ip.ts";
 import { parseDuration } from "./duration.ts";
+import { applyLbSection, defaultLbConfig, type LbConfig } from "./lb-config.ts";
 
 export interface AgentConfig {
   nodeName: string;
@@ -29,8 +30,8 @@ export interface AgentConfig {
   resyncIntervalMs: number;
   /** "unix:/path", "/path" or "127.0.0.1:port"; "" disables the status endpoint. */
   statusAddress: string;
-  /** Reserved for the LB plugin host: { default, plugins, grants }. */
-  lb: Record<string, unknown>;
+  /** The LB planner: built-in, or Wasm plugins. */
+  lb: LbConfig;
   /** Reserved for the CNI server: { socket, stateDir, … }. */
   cni: Record<string, unknown>;
 }
@@ -48,7 +49,7 @@ export function defaultConfig(): AgentConfig {
     minSyncIntervalMs: 1000,
     resyncIntervalMs: 30_000,
     statusAddress: defaultStatusAddress,
-    lb: {},
+    lb: defaultLbConfig(),
     cni: {},
   };
 }
@@ -68,6 +69,9 @@ export const agentUsage = `usage: wasmplane agent [options]
   --min-sync-interval D    coalesce changes: at most one sync per D (default 1s)
   --resync-interval D      full resync with kernel read-back every D (default 30s; 0 disables)
   --status-address ADDR    unix:/path or 127.0.0.1:port for status (default ${defaultStatusAddress}; "" disables)
+  --lb-default ALG         LB algorithm for services without an lb.wasmplane.io/algorithm annotation
+  --lb-plugin-dir DIR      load the LB plugins (.wasm) in DIR through the Wasm host (SIGHUP reloads)
+  --lb-lock FILE           the lock file pinning those plugins (default build/plugins/plugins.lock.json)
   --config FILE            YAML/JSON file with the same options (camelCase keys); flags win`;
 
 const flagOptions = {
@@ -85,6 +89,9 @@ const flagOptions = {
   "resync-interval": { type: "string" },
   "status-address": { type: "string" },
   "status-socket": { type: "string" },
+  "lb-default": { type: "string" },
+  "lb-plugin-dir": { type: "string" },
+  "lb-lock": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -193,7 +200,11 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
         config.statusAddress = text(value, where(key));
         break;
       case "lb":
-        config.lb = section(value, where(key));
+        try {
+          applyLbSection(config.lb, value, where(key));
+        } catch (err) {
+          throw new ConfigError((err as Error).message);
+        }
         break;
       case "cni":
         config.cni = section(value, where(key));
@@ -266,6 +277,9 @@ export function parseAgentArgs(args: string[], readFile = loadConfigFile): Parse
   if (values["resync-interval"] !== undefined) {
     config.resyncIntervalMs = duration(values["resync-interval"], "--resync-interval");
   }
+  if (values["lb-default"] !== undefined) config.lb.default = values["lb-default"];
+  if (values["lb-plugin-dir"] !== undefined) config.lb.pluginDir = values["lb-plugin-dir"];
+  if (values["lb-lock"] !== undefined) config.lb.lockFile = values["lb-lock"];
   const status = values["status-address"] ?? values["status-socket"];
   if (status !== undefined) config.statusAddress = status;
   if (config.netns !== undefined && !/^[A-Za-z0-9_.-]+$/.test(config.netns)) {

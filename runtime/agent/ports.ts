@@ -30,6 +30,21 @@ export interface ServicePlanner {
     stats: { services: number; servicePorts: number; endpoints: number };
   };
   staleUdpEndpoints(): StaleUdpEndpoint[];
+  /** Forget which plans came from the LB planner (after a plugin reload), so all are asked again. */
+  invalidateLbPlans?(): void;
+}
+
+/** The Wasm plugin host behind the LB planner, when plugins are configured. */
+export interface PluginHost {
+  reload(): Promise<{
+    loaded: string[];
+    replaced: string[];
+    unchanged: string[];
+    removed: string[];
+    refused: { algorithm: string; error: string }[];
+  }>;
+  status(): { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
+  close(): Promise<void>;
 }
 
 /** A transaction as the agent sees it: how many operations, and whether there is anything to do. */

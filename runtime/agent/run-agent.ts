@@ -14,7 +14,7 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig, log: (line: string) => void): Promise<RunningAgent> {
   const resolved = resolveConfig(config);
-  const agent = createAgent(resolved, { log });
+  const agent = await createAgent(resolved, { log });
   const status = resolved.statusAddress
     ? await startStatusServer(resolved.statusAddress, () => agent.status())
     : null;

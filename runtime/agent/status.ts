@@ -49,6 +49,8 @@ export interface AgentStatus {
   syncs: { total: number; failed: number; consecutiveFailures: number };
   /** Resident memory of the agent process. */
   rssBytes: number;
+  /** LB plugins, when the Wasm plugin host is configured. */
+  lbPlugins?: { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
   problems: string[];
 }
 
@@ -126,6 +128,13 @@ export function formatStatus(st: AgentStatus): string {
     `syncs: ${st.syncs.total} total, ${st.syncs.failed} failed${st.syncs.consecutiveFailures ? `, ${st.syncs.consecutiveFailures} in a row now` : ""}`,
   );
   lines.push(`memory: ${formatBytes(st.rssBytes)} resident`);
+  if (st.lbPlugins) {
+    lines.push(`LB plugins (${st.lbPlugins.length}):`);
+    for (const p of st.lbPlugins) {
+      const what = p.sha256 ? `v${p.version ?? "?"} sha256 ${p.sha256.slice(0, 12)}…` : "not loaded";
+      lines.push(`  ${p.algorithm}  ${p.path}  ${what}${p.refused ? `  REFUSED: ${p.refused}` : ""}`);
+    }
+  }
   lines.push(`services (${st.services.length}):`);
   for (const s of st.services) {
     const ips = [

@@ -7,6 +7,7 @@ import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
 import type { Transaction } from "../../nft/transaction.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
+import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
 import { ServiceProxy } from "../services/proxy.ts";
 import { KubernetesSource } from "../sources/kubernetes.ts";
@@ -14,9 +15,10 @@ import { ManifestDirSource } from "../sources/manifest-dir.ts";
 import type { Source } from "../sources/source.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
+import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
 import { splitChainBodies } from "./nft-compat.ts";
 import { globalAddresses } from "./node-addresses.ts";
-import { type Dataplane, tableFamily, tableName } from "./ports.ts";
+import { type Dataplane, type PluginHost, tableFamily, tableName } from "./ports.ts";
 
 export function nftDataplane(netns?: string): Dataplane {
   const opts = netns ? { netns } : {};
@@ -61,7 +63,28 @@ export function createSource(config: AgentConfig): Source {
   return new KubernetesSource({ kubeConfig });
 }
 
-export function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Agent {
+/** The built-in planner, or the Wasm plugin host when the `lb` section names plugins. */
+export async function createLbPlanner(
+  lb: LbConfig,
+  log: (line: string) => void,
+): Promise<{ planner: LbPlanner; host?: PluginHost }> {
+  if (!usesPlugins(lb)) return { planner: builtinLbPlanner };
+  const host = await createWasmLbPlanner({
+    defaultAlgorithm: lb.default,
+    ...(lb.plugins ? { plugins: lb.plugins } : {}),
+    ...(lb.pluginDir ? { pluginDir: lb.pluginDir } : {}),
+    lockFile: lb.lockFile ?? defaultLockFile,
+    grants: lb.grants,
+    ...(lb.memoryCapMiB ? { memoryCapBytes: lb.memoryCapMiB * 1024 * 1024 } : {}),
+    ...(lb.callBudgetMs ? { callBudgetMs: lb.callBudgetMs } : {}),
+    log: (line) => log(`plugin: ${line}`),
+  });
+  return { planner: host, host };
+}
+
+export async function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Promise<Agent> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const lb = options.lbPlanner ? { planner: options.lbPlanner } : await createLbPlanner(config.lb, log);
   const planner = new ServiceProxy({
     nodeName: config.nodeName,
     nodeIPs: config.nodeIPs,
@@ -69,6 +92,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions = {
     serviceCIDRs: config.serviceCIDRs,
     masqueradeAll: config.masqueradeAll,
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
+    defaultLbAlgorithm: config.lb.default,
   });
   return new Agent({
     nodeName: config.nodeName,
@@ -77,7 +101,8 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions = {
     resyncIntervalMs: config.resyncIntervalMs,
     source: createSource(config),
     planner,
-    lbPlanner: options.lbPlanner ?? builtinLbPlanner,
+    lbPlanner: lb.planner,
+    ...(lb.host ? { plugins: lb.host } : {}),
     dataplane: nftDataplane(config.netns),
     ...(options.log ? { log: options.log } : {}),
   });

@@ -39,6 +39,10 @@ export async function run(args: string[]): Promise<number> {
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    process.on("SIGHUP", () => {
+      log("SIGHUP: reloading LB plugins");
+      running.agent.reloadPlugins().catch((err: Error) => log(`plugin reload failed: ${err.message}`));
+    });
   });
   await running.stop();
   return 0;

@@ -28,7 +28,7 @@ test("flags win over the config file; lists are replaced, not merged", () => {
       masqueradeAll: true,
       minSyncInterval: "2s",
       resyncInterval: 60,
-      lb: { default: "random" },
+      lb: { default: "maglev", pluginDir: "build/plugins/lb", grants: { maglev: ["log"] } },
     }),
   );
   assert.ok(!parsed.help);
@@ -55,7 +55,7 @@ test("flags win over the config file; lists are replaced, not merged", () => {
       true,
       250,
       60_000,
-      { default: "random" },
+      { default: "maglev", pluginDir: "build/plugins/lb", grants: { maglev: ["log"] } },
     ],
   );
 });
