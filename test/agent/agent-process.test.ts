@@ -168,10 +168,9 @@ kernelTest(
       agent = startWasmplane([...agentArgs, "--resync-interval", "1s"]);
       st = await synced(null);
       assert.is(st.lastSync?.full, true);
-      // Ideally 0; a chain whose read-back differs only in spelling (nft lists a plain `reject` as
-      // `reject with icmp port-unreachable`) is rewritten, but nothing else is.
-      assert.ok(
-        (st.lastSync?.operations ?? firstOps) <= firstOps / 10,
+      assert.is(
+        st.lastSync?.operations,
+        0,
         `restart sent ${st.lastSync?.operations} operations (first sync: ${firstOps})`,
       );
 
