@@ -32,6 +32,7 @@ export async function serve(args: string[]): Promise<number> {
     process.stderr.write(`cni serve: --mtu ${values.mtu}: want an integer 576-65535` + "\n");
     return 2;
   }
+  const ipam = await ipamDeciderFromSpec(values.ipam ?? "range");
   let applyRules: ((a: NodeAttachment[]) => Promise<void>) | undefined;
   if (values["node-rules"])
     applyRules = createNodeRulesApplier({
@@ -46,7 +47,7 @@ export async function serve(args: string[]): Promise<number> {
     nodeNetns: values.netns,
     podCIDRs,
     mtu,
-    ipam: await ipamDeciderFromSpec(values.ipam ?? "range"),
+    ipam,
     fsync: !values["no-fsync"],
     log: values.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
@@ -57,5 +58,6 @@ export async function serve(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
   });
   await server.close();
+  await (ipam as { close?: () => Promise<void> }).close?.();
   return 0;
 }
