@@ -37,9 +37,9 @@ function refusal(
   return [];
 }
 
-test("reads limits, the marker's constant and custom sections", () => {
+test("reads limits, the marker's constant and custom sections", async () => {
   const bytes = appendCustomSection(
-    watToWasm(`(module (import "env" "memory" (memory 2 300)) ${abiFunctions})`),
+    await watToWasm(`(module (import "env" "memory" (memory 2 300)) ${abiFunctions})`),
     MANIFEST_SECTION,
     manifest(),
   );
@@ -57,26 +57,26 @@ test("reads limits, the marker's constant and custom sections", () => {
   );
 });
 
-test("own memory: no maximum, or a maximum above the cap, is refused; within the cap is accepted", () => {
-  const withMemory = (limits: string) =>
+test("own memory: no maximum, or a maximum above the cap, is refused; within the cap is accepted", async () => {
+  const withMemory = async (limits: string) =>
     appendCustomSection(
-      watToWasm(`(module (memory (export "memory") ${limits}) ${abiFunctions})`),
+      await watToWasm(`(module (memory (export "memory") ${limits}) ${abiFunctions})`),
       MANIFEST_SECTION,
       manifest(),
     );
   assert.match(
-    refusal(withMemory("1")).join(),
+    refusal(await withMemory("1")).join(),
     "defines its own memory with no maximum; the cap is 256 pages",
   );
   assert.match(
-    refusal(withMemory("1 1000")).join(),
+    refusal(await withMemory("1 1000")).join(),
     "declares a memory maximum of 1000 pages, above the cap of 256 pages",
   );
-  assert.equal(refusal(withMemory("1 256")), []);
+  assert.equal(refusal(await withMemory("1 256")), []);
   assert.match(
     refusal(
       appendCustomSection(
-        watToWasm(`(module (import "env" "memory" (memory 300)) ${abiFunctions})`),
+        await watToWasm(`(module (import "env" "memory" (memory 300)) ${abiFunctions})`),
         MANIFEST_SECTION,
         manifest(),
       ),
@@ -85,8 +85,8 @@ test("own memory: no maximum, or a maximum above the cap, is refused; within the
   );
 });
 
-test("every problem is named at once: manifest, exports, signatures, kind", () => {
-  const bytes = watToWasm(`(module (memory (export "memory") 1 2)
+test("every problem is named at once: manifest, exports, signatures, kind", async () => {
+  const bytes = await watToWasm(`(module (memory (export "memory") 1 2)
     (global (export "wasmplane_abi") i32 (i32.const 1))
     (func (export "wasmplane_alloc") (param i64) (result i32) (i32.const 0)))`);
   const problems = refusal(bytes);
@@ -101,17 +101,17 @@ test("every problem is named at once: manifest, exports, signatures, kind", () =
   );
   assert.ok(problems.includes("missing export wasmplane_call (i32, i32) -> (i32)"));
   const ipam = appendCustomSection(
-    watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`),
+    await watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`),
     MANIFEST_SECTION,
     manifest({ kind: "ipam" }),
   );
   assert.ok(refusal(ipam, { expectedKind: "lb" }).includes("found kind ipam, expected kind lb"));
 });
 
-test("a sidecar manifest serves a module without the custom section", () => {
+test("a sidecar manifest serves a module without the custom section", async () => {
   const dir = tempDir();
   const file = join(dir, "plain.wasm");
-  const bytes = watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`);
+  const bytes = await watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`);
   writeFileSync(file, bytes);
   writeFileSync(
     join(dir, "plain.manifest.json"),
@@ -128,9 +128,9 @@ test("a sidecar manifest serves a module without the custom section", () => {
   assert.match(problem, 'abi: want an integer (got "1")');
 });
 
-test("imports: a capability not requested by the manifest, and a wrong signature, are refused", () => {
+test("imports: a capability not requested by the manifest, and a wrong signature, are refused", async () => {
   const bytes = appendCustomSection(
-    watToWasm(
+    await watToWasm(
       `(module (import "wasmplane" "clock_ms" (func (result i32))) (memory (export "memory") 1 2) ${abiFunctions})`,
     ),
     MANIFEST_SECTION,

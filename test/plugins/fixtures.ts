@@ -1,7 +1,7 @@
 // Shared by the plugin tests: built modules (incremental build, a no-op when up to date), a lock
 // file in a temp directory, request builders, and a seeded PRNG for distribution tests.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LbEndpoint, LbRequest } from "../../runtime/lb/plan.ts";
@@ -64,12 +64,18 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Assembles WebAssembly text with binaryen's wasm-as (the copy assemblyscript ships). */
-export function watToWasm(text: string, dir = tempDir()): Uint8Array {
+/**
+ * Assembles WebAssembly text with binaryen's wasm-as: the native one when installed (Debian's
+ * binaryen; milliseconds), else the copy assemblyscript ships (a few seconds per call).
+ */
+export async function watToWasm(text: string, dir = tempDir()): Promise<Uint8Array> {
   const src = join(dir, "module.wat");
   const out = join(dir, "module.wasm");
   writeFileSync(src, text);
-  execFileSync(join(projectRoot, "node_modules/.bin/wasm-as"), [src, "-o", out]);
+  const tool = existsSync("/usr/bin/wasm-as")
+    ? "/usr/bin/wasm-as"
+    : join(projectRoot, "node_modules/.bin/wasm-as");
+  execFileSync(tool, [src, "-o", out]);
   return readFileSync(out);
 }
 

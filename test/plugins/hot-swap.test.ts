@@ -195,14 +195,13 @@ kernelTest(
       );
 
       rules = await sync("maglev");
-      if (process.env.DEBUG_RULES)
-        console.log(
-          rules
-            .split("\n")
-            .filter((l) => l.includes("jhash"))
-            .slice(0, 3)
-            .join("\n"),
-        );
+      console.log(
+        rules
+          .split("\n")
+          .filter((l) => l.includes("jhash"))
+          .slice(0, 3)
+          .join("\n"),
+      );
       assert.match(rules, /jhash ip saddr \. (tcp|th) sport mod 1021 seed 0x[0-9a-f]+/);
       assert.not.match(rules, "numgen random");
       assert.equal(

@@ -21,6 +21,9 @@ import {
 await ensureBuilt();
 const test = suite("plugins: wasm lb planner");
 
+/** One service in ten on Maglev (tables are large), the rest random or the default. */
+const algorithmOf = (i: number) => (i % 10 === 0 ? "maglev" : i % 2 === 1 ? "random" : "");
+
 const shipped = () => Object.fromEntries(SHIPPED_LB.map((n) => [n, join(lbDir, `${n}.wasm`)]));
 
 test("plans by algorithm per request, default when none, in request order; 10,000 services in few calls", async () => {
@@ -32,24 +35,20 @@ test("plans by algorithm per request, default when none, in request order; 10,00
   });
   try {
     const requests = Array.from({ length: 10000 }, (_, i) =>
-      lbRequest(
-        `ns/svc-${i}:http`,
-        i % 3 === 0 ? "" : i % 3 === 1 ? "random" : "maglev",
-        endpoints(1 + (i % 10)),
-      ),
+      lbRequest(`ns/svc-${i}:http`, algorithmOf(i), endpoints(1 + (i % 10))),
     );
     const results = await planner.plan(requests);
     assert.is(results.length, 10000);
     for (const [i, r] of results.entries()) {
       assert.ok(r.ok, `${i}: ${JSON.stringify(r)}`);
       if (!r.ok) continue;
-      const want = i % 3 === 0 ? "round-robin" : i % 3 === 1 ? "random" : "hash";
+      const want = { "": "round-robin", random: "random", maglev: "hash" }[algorithmOf(i)];
       assert.is(r.plan.selection.mode, want);
       assert.ok(r.plan.slots.every((s) => s < requests[i].endpoints.length));
     }
     const calls = Object.fromEntries(planner.status().map((s) => [s.algorithm, s.stats?.calls ?? 0]));
     assert.ok(calls["round-robin"] <= 2 && calls.random <= 2, `calls: ${JSON.stringify(calls)}`);
-    assert.ok(calls.maglev <= 4, `maglev calls: ${calls.maglev}`);
+    assert.is(calls.maglev, 1, `maglev calls: ${calls.maglev}`);
   } finally {
     await planner.close();
   }
@@ -84,13 +83,13 @@ test("a batch too big for the memory cap is split until it fits", async () => {
     defaultAlgorithm: "maglev",
     plugins: { maglev: join(lbDir, "maglev.wasm") },
     lockFile: lockAll(),
-    memoryCapBytes: 8 * 1024 * 1024,
+    memoryCapBytes: 4 * 1024 * 1024,
     callBudgetMs: 20000,
     log,
   });
   try {
-    // 40 tables of 65521 slots (param table-size): ~10 MiB of output, more than the 8 MiB memory.
-    const requests = Array.from({ length: 40 }, (_, i) =>
+    // 16 tables of 65521 slots (param table-size): 4 MiB of output alone, more than the 4 MiB memory.
+    const requests = Array.from({ length: 16 }, (_, i) =>
       lbRequest(`ns/big-${i}:http`, "", endpoints(30, { base: `10.${i}` }), {
         params: { "table-size": "65521" },
       }),
@@ -101,7 +100,7 @@ test("a batch too big for the memory cap is split until it fits", async () => {
       JSON.stringify(results.find((r) => !r.ok)),
     );
     assert.ok(
-      lines.some((l) => l.includes("ran out of memory for 40 service ports; retrying in halves")),
+      lines.some((l) => l.includes("ran out of memory for 16 service ports; retrying in halves")),
       lines.join("\n"),
     );
   } finally {
