@@ -1,8 +1,9 @@
 // New-connection rate through the dataplane, in namespaces this bench creates (see
 // test/services/topology.ts): a client pod opens TCP connections (bounded in count and time) to a
 // server pod, either straight to the pod IP or through a ClusterIP, with 1 service installed and with
-// 10,000. Cases are interleaved over several rounds and the median rate of each is reported.
-import { execFileSync } from "node:child_process";
+// 10,000. Cases alternate over several rounds and the median rate of each is reported.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { applyTransaction } from "../nft/apply.ts";
 import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
@@ -12,10 +13,10 @@ import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.
 import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
 
 const SERVICES = Number(process.env.SERVICE_DATAPLANE_SERVICES ?? 10000);
-const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 3);
-const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 2);
+const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 6);
+const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 1.5);
 const MAX_CONNECTIONS = 40000;
-const CONCURRENCY = 8;
+const CONCURRENCY = 16;
 
 const SERVER = `
 const net = require("net");
@@ -147,20 +148,20 @@ function measure(topo: Topology, host: string, port: number): { rate: number; er
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-if (process.getuid?.() !== 0) {
-  console.log("bench/service-dataplane needs root (network namespaces, nft); skipped");
-} else {
-  let topo: Topology | undefined;
-  let server: ReturnType<typeof import("node:child_process").spawn> | undefined;
+interface Side {
+  topo: Topology;
+  server: ChildProcess;
+}
+
+async function side(services: number): Promise<Side> {
+  const topo = createTopology();
+  const server = spawn("ip", ["netns", "exec", topo.pods.pod1, "node", "-e", SERVER], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   try {
-    topo = createTopology();
-    const { spawn } = await import("node:child_process");
-    server = spawn("ip", ["netns", "exec", topo.pods.pod1, "node", "-e", SERVER], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
     await new Promise<void>((resolve, reject) => {
-      server!.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
-      server!.on("exit", () => reject(new Error("server exited")));
+      server.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
+      server.on("exit", () => reject(new Error("server exited")));
     });
     for (const ns of [topo.pods.pod3, topo.pods.pod1])
       execFileSync("ip", [
@@ -172,62 +173,77 @@ if (process.getuid?.() !== 0) {
         "net.ipv4.ip_local_port_range=1024 65000",
         "net.ipv4.tcp_tw_reuse=1",
       ]);
+    await install(topo, services, null);
+    return { topo, server };
+  } catch (err) {
+    stopSide({ topo, server });
+    throw err;
+  }
+}
 
-    const rates: Record<string, number[]> = { direct: [], one: [], many: [] };
-    const errors: Record<string, number> = { direct: 0, one: 0, many: 0 };
-    let applied = await install(topo, 1, null);
-    for (let round = 0; round < ROUNDS; round++) {
-      applied = await install(topo, 1, applied);
-      for (const [name, host, port] of [
-        ["direct", addresses.pod1, 8080],
-        ["one", "10.96.0.10", 80],
-      ] as const) {
-        const r = measure(topo, host, port);
-        rates[name].push(r.rate);
-        errors[name] += r.errors;
-      }
-      applied = await install(topo, SERVICES, applied);
-      const r = measure(topo, "10.96.0.10", 80);
-      rates.many.push(r.rate);
-      errors.many += r.errors;
-    }
-    const direct = median(rates.direct);
-    const one = median(rates.one);
-    const many = median(rates.many);
-    const rows = [
-      ["case", "median conn/s", "rounds (conn/s)", "errors", "vs 1 service", "vs pod IP"],
-      [
-        "pod IP directly (1 service installed)",
-        direct.toFixed(0),
-        rates.direct.map((x) => x.toFixed(0)).join(" "),
-        String(errors.direct),
-        "",
-        "1.00",
-      ],
-      [
-        "ClusterIP, 1 service installed",
-        one.toFixed(0),
-        rates.one.map((x) => x.toFixed(0)).join(" "),
-        String(errors.one),
-        "1.00",
-        (one / direct).toFixed(2),
-      ],
-      [
-        `ClusterIP, ${SERVICES} services installed`,
-        many.toFixed(0),
-        rates.many.map((x) => x.toFixed(0)).join(" "),
-        String(errors.many),
-        (many / one).toFixed(2),
-        (many / direct).toFixed(2),
-      ],
+function stopSide(s: Side | undefined): void {
+  if (!s) return;
+  if (s.server.exitCode === null) s.server.kill("SIGKILL");
+  deleteTopology(s.topo);
+}
+
+if (process.getuid?.() !== 0) {
+  console.log("bench/service-dataplane needs root (network namespaces, nft); skipped");
+} else {
+  // Two node namespaces, one with 1 service and one with SERVICES, so cases alternate without
+  // reprogramming; the order of the cases rotates every round.
+  let one: Side | undefined;
+  let many: Side | undefined;
+  try {
+    one = await side(1);
+    many = await side(SERVICES);
+    const cases = [
+      { name: "pod IP directly (1 service installed)", side: one, host: addresses.pod1, port: 8080 },
+      { name: "ClusterIP, 1 service installed", side: one, host: "10.96.0.10", port: 80 },
+      { name: `ClusterIP, ${SERVICES} services installed`, side: many, host: "10.96.0.10", port: 80 },
+      {
+        name: `pod IP directly (${SERVICES} services installed)`,
+        side: many,
+        host: addresses.pod1,
+        port: 8080,
+      },
     ];
+    const rates = cases.map(() => [] as number[]);
+    const errors = cases.map(() => 0);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < cases.length; k++) {
+        const i = (k + round) % cases.length;
+        const r = measure(cases[i].side.topo, cases[i].host, cases[i].port);
+        rates[i].push(r.rate);
+        errors[i] += r.errors;
+      }
+    }
+    const med = rates.map(median);
+    const rows = [
+      ["case", "median conn/s", "rounds (conn/s)", "errors", "vs ClusterIP with 1 service", "vs pod IP"],
+    ];
+    cases.forEach((c, i) => {
+      rows.push([
+        c.name,
+        med[i].toFixed(0),
+        rates[i].map((x) => x.toFixed(0)).join(" "),
+        String(errors[i]),
+        i === 0 || i === 3 ? "" : (med[i] / med[1]).toFixed(2),
+        (med[i] / med[0]).toFixed(2),
+      ]);
+    });
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
     console.log(
-      `\n${CONCURRENCY} connections in flight, ${SECONDS} s per case per round (at most ${MAX_CONNECTIONS}), ${ROUNDS} rounds, from a client pod through the node namespace.`,
+      `\n${CONCURRENCY} connections in flight, ${SECONDS} s per case per round (at most ${MAX_CONNECTIONS}), ${ROUNDS} rounds in rotating order, from a client pod through the node namespace.`,
+    );
+    console.log(
+      `load average at the end: ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" ")}`,
     );
   } finally {
-    if (server && server.exitCode === null) server.kill("SIGKILL");
-    deleteTopology(topo);
+    stopSide(one);
+    stopSide(many);
   }
 }
