@@ -246,9 +246,18 @@ export function planSync(
     stats.elementsAdded += toAdd.length;
   }
 
-  // 7. rules of new, recreated and changed chains
-  for (const chain of [...newChains, ...recreatedChains, ...changedChains])
-    if (chain.rules.length > 0 || chain.base) tx.addChain(chain, true);
+  // 7. rules of new, recreated and changed chains. When rebuilding, every set is created in this
+  // same batch and a chain body (`add chain T C { rule; … }`) is the compact form. On an existing
+  // table nft 1.0.6 does not load the kernel's sets into its cache for a chain body, so a rule
+  // naming `@set` would fail with "No such file or directory": append rules one by one instead.
+  if (!applied) {
+    for (const chain of newChains) if (chain.rules.length > 0 || chain.base) tx.addChain(chain, true);
+  } else {
+    for (const chain of [...newChains, ...recreatedChains, ...changedChains]) {
+      if (chain.base && changedChains.includes(chain)) tx.addChain(chain); // a new policy, if any
+      for (const rule of chain.rules) tx.addRule(chain.name, rule);
+    }
+  }
 
   // 8./9. deletions, once nothing refers to them
   for (const set of removedSets) tx.deleteSet(set.name, set.map !== undefined);

@@ -106,7 +106,7 @@ test("a changed element value is deleted and re-added; a changed chain is flushe
       "flush chain inet wasmplane y",
       "delete element inet wasmplane m { 10.0.0.1 }",
       "add element inet wasmplane m { 10.0.0.1 : goto y }",
-      "add chain inet wasmplane y { ip saddr 10.1.1.1 drop; }",
+      "add rule inet wasmplane y ip saddr 10.1.1.1 drop",
       "",
     ].join("\n"),
   );

@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { applyTransaction, NftError } from "../../nft/apply.ts";
 import {
   accept,
+  baseChain,
   chain,
   counter,
   element,
@@ -12,8 +13,10 @@ import {
   jump,
   match,
   namedMap,
+  namedSet,
   payload,
   rule,
+  setRef,
 } from "../../nft/build.ts";
 import { tableDifferences } from "../../nft/compare.ts";
 import { addChain, addSet, type DesiredTable, emptyFragment, mergeFragments } from "../../nft/desired.ts";
@@ -211,6 +214,42 @@ kernelTest(
     });
   },
 );
+
+kernelTest(test, "incremental syncs may refer to sets that exist only in the kernel", async () => {
+  await withNetns(["nft"], async ([ns]) => {
+    const build = (withRefs: boolean) => {
+      const f = emptyFragment();
+      addSet(f, namedSet("allowed", "ipv4_addr", [element("10.0.0.1")]));
+      addChain(
+        f,
+        chain(
+          "c",
+          withRefs ? [rule(match(payload("ip", "saddr"), setRef("allowed")), accept())] : [rule(accept())],
+        ),
+      );
+      if (withRefs)
+        addChain(f, chain("d", [rule(match(payload("ip", "daddr"), setRef("allowed")), counter())]));
+      addChain(
+        f,
+        baseChain(
+          "in",
+          { type: "filter", hook: "input", priority: 0, policy: withRefs ? "drop" : "accept" },
+          [rule(jump("c"))],
+        ),
+      );
+      return mergeFragments("inet", "wasmplane", [f]);
+    };
+    const a = build(false);
+    const b = build(true);
+    await applyTransaction(diffTables(null, a), { netns: ns });
+    // nft 1.0.6 cannot resolve @allowed inside an `add chain … { … }` body unless the set is
+    // created in the same batch; the incremental transaction must not use that form.
+    await applyTransaction(diffTables(a, b), { netns: ns });
+    const back = await readTable("inet", "wasmplane", { netns: ns });
+    assert.equal(tableDifferences(b, back!), []);
+    assert.is(back!.chains.get("in")!.base!.policy, "drop", "a changed base chain policy is applied");
+  });
+});
 
 kernelTest(test, "refuses tables not named for wasmplane", async () => {
   const tx = new Transaction("inet", "filter");
