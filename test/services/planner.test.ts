@@ -179,6 +179,21 @@ policies("iTP=Local: ClusterIP traffic only to local endpoints, dropped when the
   assert.equal(without.elements("services-no-endpoints4"), ["10.96.0.10 . tcp . 80 : drop"]);
 });
 
+policies(
+  "iTP=Local with eTP=Local: pod traffic short-circuits to the local chain, the node's to the cluster chain",
+  () => {
+    const svc = web({ ...external, externalTrafficPolicy: "Local", internalTrafficPolicy: "Local" });
+    const { view } = planOnce(snapshot([svc], [slice(svc, [local, remote])]));
+    assert.equal(view.elements("services-ips4")[0], `10.96.0.10 . tcp . 80 : goto ${L4}`);
+    assert.equal(view.chain(X4), [
+      `ip saddr @services-cluster-cidrs4 goto ${L4} comment "short-circuit pod traffic"`,
+      'fib saddr type local jump services-mark-masquerade comment "masquerade local traffic"',
+      `fib saddr type local goto ${C4} comment "short-circuit local traffic"`,
+      `goto ${L4}`,
+    ]);
+  },
+);
+
 policies("local endpoints fall back to serving+terminating ones of this node", () => {
   const svc = web({ internalTrafficPolicy: "Local" });
   const eps = [{ ...local, ready: false, serving: true, terminating: true }, remote];
