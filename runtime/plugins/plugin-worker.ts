@@ -57,7 +57,8 @@ export class PluginWorker {
   private data: Uint8Array;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private onExit: ((code: number) => void) | null = null;
+  /** Set while a call waits on `worker`: resolves it if that worker dies mid-call. */
+  private onExit: { worker: Worker; resolve: () => void } | null = null;
 
   constructor(
     readonly plugin: AdmittedPlugin,
@@ -105,7 +106,7 @@ export class PluginWorker {
           this.ready = null;
         }
         reject(new Error(`plugin ${this.name} worker exited (code ${code}) before it was ready`));
-        this.onExit?.(code);
+        if (this.onExit?.worker === worker) this.onExit.resolve();
       });
     });
     this.ready.catch(() => {});
@@ -145,7 +146,7 @@ export class PluginWorker {
     Atomics.notify(this.ctrl, STATE);
 
     const exited = new Promise<"exited">((resolve) => {
-      this.onExit = () => resolve("exited");
+      this.onExit = { worker, resolve: () => resolve("exited") };
     });
     // Most calls answer within microseconds: block briefly (cheaper than an event-loop round trip),
     // then wait asynchronously so the agent keeps serving during a long call.
