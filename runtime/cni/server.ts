@@ -56,7 +56,8 @@ export interface CniServerOptions {
   /**
    * Called (and awaited) after an ADD, DEL or GC changed the node's attachments, before the answer
    * goes back: the agent re-plans the node rules (anti-spoofing set) so a new pod's first packet is
-   * not dropped. A failure is logged; the CNI command still succeeds.
+   * not dropped. A failure is logged; the CNI command still succeeds. It runs outside the command
+   * queue, so it may call this server's methods.
    */
   onAttachmentsChanged?: () => Promise<void> | void;
   log?: (line: string) => void;
@@ -174,16 +175,17 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
         return { ok: true, output: versionResult(config.cniVersion as string | undefined) };
       version = checkConfigVersion(env.command, config);
       const started = performance.now();
+      let changed = false;
       const output = await serialized(async () => {
         switch (env.command) {
           case "ADD": {
             const result = await handleAdd(ctx, env, config);
-            await notifyChanged();
+            changed = true;
             return renderResult(version!, result);
           }
           case "DEL":
             await handleDel(ctx, env);
-            await notifyChanged();
+            changed = true;
             return undefined;
           case "CHECK":
             await handleCheck(ctx, env, config);
@@ -195,7 +197,7 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
             const { released } = await handleGc(ctx, config);
             if (released.length > 0) {
               log(`cni: GC released ${released.join(", ")}`);
-              await notifyChanged();
+              changed = true;
             }
             return undefined;
           }
@@ -203,6 +205,9 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
             throw new CniError(ErrorCode.invalidEnvironment, `CNI_COMMAND: unknown command '${env.command}'`);
         }
       });
+      // Outside the command queue: the agent's sync may call back into this server (setPodCIDRs,
+      // applyPeerRoutes), which queues behind the current command.
+      if (changed) await notifyChanged();
       log(
         `cni: ${env.command} ${env.containerId} ${env.ifName} ok in ${(performance.now() - started).toFixed(1)} ms`,
       );
@@ -272,10 +277,10 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
     applyPeerRoutes: (plan) => serialized(() => peerRouter.apply(plan)),
     allocations: () => ctx.store.list(),
     attachments,
-    reconcilePods(knownPods, minAgeMs = 60_000) {
+    async reconcilePods(knownPods, minAgeMs = 60_000) {
       const now = Date.now();
-      return serialized(async () => {
-        const out = await collectGarbage(ctx, (containerId, ifName) =>
+      const out = await serialized(() =>
+        collectGarbage(ctx, (containerId, ifName) =>
           ctx.store
             .forAttachment(containerId, ifName)
             .every(
@@ -285,10 +290,10 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
                 knownPods.has(`${a.podNamespace}/${a.podName}`) ||
                 now - (a.allocatedAt ?? now) < minAgeMs,
             ),
-        );
-        if (out.released.length > 0) await notifyChanged();
-        return out;
-      });
+        ),
+      );
+      if (out.released.length > 0) await notifyChanged();
+      return out;
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
