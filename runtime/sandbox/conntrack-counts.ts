@@ -24,10 +24,20 @@ export function countByBackend(conntrackOutput: string, backends: string[]): Map
   return counts;
 }
 
-export function readConntrack(netns: string): Promise<string> {
+function listFamily(netns: string, family: "ipv4" | "ipv6"): Promise<string> {
   return new Promise((resolve) => {
-    execFile("ip", ["netns", "exec", netns, "conntrack", "-L"], { encoding: "utf8" }, (err, stdout) => {
-      resolve(err && !stdout ? "" : stdout);
-    });
+    execFile(
+      "ip",
+      ["netns", "exec", netns, "conntrack", "-L", "-f", family],
+      { encoding: "utf8" },
+      (err, stdout) => {
+        resolve(err && !stdout ? "" : stdout);
+      },
+    );
   });
+}
+
+/** The namespace's conntrack table, IPv4 and IPv6 (`conntrack -L` alone lists only IPv4). */
+export async function readConntrack(netns: string): Promise<string> {
+  return (await Promise.all([listFamily(netns, "ipv4"), listFamily(netns, "ipv6")])).join("\n");
 }

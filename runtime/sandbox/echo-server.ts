@@ -1,4 +1,4 @@
-// The sandbox backends: a tiny TCP and UDP server that answers with its own name, run with plain
+// The sandbox backends: a tiny dual-stack TCP and UDP server that answers with its own name, run with plain
 // `node -e` inside a pod namespace (no tsx startup per pod). TCP: sends "<name>\n" on connect, then
 // echoes what it receives. UDP: answers each datagram with "<name>\n".
 import { type ChildProcess, spawn } from "node:child_process";
@@ -7,12 +7,12 @@ const serverSource = `
 const net = require("node:net"), dgram = require("node:dgram");
 const [name, tcp, udp] = process.argv.slice(1);
 for (const p of tcp.split(",").filter(Boolean)) {
-  net.createServer((s) => { s.on("error", () => {}); s.write(name + "\\n"); s.pipe(s); }).listen(Number(p), "0.0.0.0");
+  net.createServer((s) => { s.on("error", () => {}); s.write(name + "\\n"); s.pipe(s); }).listen(Number(p), "::");
 }
 for (const p of udp.split(",").filter(Boolean)) {
-  const u = dgram.createSocket("udp4");
+  const u = dgram.createSocket({ type: "udp6", ipv6Only: false });
   u.on("message", (m, r) => u.send(name + "\\n", r.port, r.address));
-  u.bind(Number(p), "0.0.0.0");
+  u.bind(Number(p), "::");
 }
 process.on("SIGTERM", () => process.exit(0));
 console.log("listening");

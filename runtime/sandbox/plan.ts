@@ -2,6 +2,7 @@
 // endpoint address in the EndpointSlices (named after its targetRef), listening on the slice ports;
 // a node namespace that the agent programs; and a client namespace to try the services from.
 import type { RawObject } from "../sources/source.ts";
+import type { Endpoint, EndpointPort } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { validateObject } from "../store/validate.ts";
 
@@ -10,6 +11,8 @@ export interface SandboxPod {
   name: string;
   netns: string;
   address: string;
+  /** IPv6 address, when an IPv6 EndpointSlice lists the same pod (by targetRef). */
+  address6?: string;
   /** Node-side veth name (inside the node namespace). */
   hostVeth: string;
   tcpPorts: number[];
@@ -35,8 +38,19 @@ export interface SandboxPlan {
   podGateway: string;
   clusterCIDR: string;
   serviceCIDR: string;
+  /** Dual stack: present when the manifests have IPv6 endpoints. */
+  ipv6?: SandboxIPv6;
   pods: SandboxPod[];
   services: SandboxService[];
+}
+
+export interface SandboxIPv6 {
+  nodeIP: string;
+  clientIP: string;
+  /** Link-local gateway held by every node-side veth. */
+  podGateway: string;
+  clusterCIDR: string;
+  serviceCIDR: string;
 }
 
 export const sandboxNodeName = "wpsb-node";
@@ -45,6 +59,7 @@ export function planSandbox(pid: number, objects: RawObject[]): SandboxPlan {
   const prefix = `wpsb-${pid}`;
   const pods = new Map<string, SandboxPod>();
   const services: SandboxService[] = [];
+  const slices: { ipv6: boolean; ports: EndpointPort[]; raw: RawObject; endpoints: Endpoint[] }[] = [];
   for (const raw of objects) {
     if (raw.kind === "Service") {
       const v = validateObject("Service", raw);
@@ -64,32 +79,43 @@ export function planSandbox(pid: number, objects: RawObject[]): SandboxPlan {
     if (raw.kind !== "EndpointSlice") continue;
     const v = validateObject("EndpointSlice", raw);
     if (!v.ok) throw new Error(`example manifests: ${v.problems.map(formatProblem).join("; ")}`);
-    if (v.value.addressType !== "IPv4") continue; // the sandbox pods are IPv4-only
-    const rawEndpoints = (raw.endpoints as { targetRef?: { name?: string } }[] | undefined) ?? [];
-    v.value.endpoints.forEach((endpoint, i) => {
-      for (const address of endpoint.addresses) {
-        const refName = rawEndpoints[i]?.targetRef?.name;
-        let pod = pods.get(address);
-        if (!pod) {
-          const index = pods.size + 1;
-          const name = refName && /^[a-z0-9-]{1,20}$/.test(refName) ? refName : `pod${index}`;
-          pod = {
-            name,
-            netns: `${prefix}-${name}`,
-            address,
-            hostVeth: `wpsb-p${index}`,
-            tcpPorts: [],
-            udpPorts: [],
-          };
-          pods.set(address, pod);
-        }
-        for (const port of v.value.ports) {
-          const list = port.protocol === "UDP" ? pod.udpPorts : port.protocol === "TCP" ? pod.tcpPorts : null;
-          if (list && !list.includes(port.port)) list.push(port.port);
-        }
-      }
-    });
+    if (v.value.addressType === "FQDN") continue;
+    const ipv6 = v.value.addressType === "IPv6";
+    slices.push({ ipv6, ports: v.value.ports, raw, endpoints: v.value.endpoints });
   }
+  // IPv4 endpoints make the pods; IPv6 endpoints join the pod with the same targetRef (dual stack).
+  for (const pass of [false, true]) {
+    for (const slice of slices.filter((s) => s.ipv6 === pass)) {
+      const rawEndpoints = (slice.raw.endpoints as { targetRef?: { name?: string } }[] | undefined) ?? [];
+      slice.endpoints.forEach((endpoint, i) => {
+        const refName = rawEndpoints[i]?.targetRef?.name;
+        for (const address of endpoint.addresses) {
+          let pod = pods.get(refName ?? address);
+          if (!pod && pass) continue; // an IPv6-only endpoint: the sandbox pods are IPv4 first
+          if (!pod) {
+            const index = pods.size + 1;
+            const name = refName && /^[a-z0-9-]{1,20}$/.test(refName) ? refName : `pod${index}`;
+            pod = {
+              name,
+              netns: `${prefix}-${name}`,
+              address,
+              hostVeth: `wpsb-p${index}`,
+              tcpPorts: [],
+              udpPorts: [],
+            };
+            pods.set(refName ?? address, pod);
+          }
+          if (pass) pod.address6 = address;
+          for (const port of slice.ports) {
+            const list =
+              port.protocol === "UDP" ? pod.udpPorts : port.protocol === "TCP" ? pod.tcpPorts : null;
+            if (list && !list.includes(port.port)) list.push(port.port);
+          }
+        }
+      });
+    }
+  }
+  const dualStack = [...pods.values()].some((p) => p.address6);
   return {
     prefix,
     nodeNetns: `${prefix}-node`,
@@ -100,6 +126,17 @@ export function planSandbox(pid: number, objects: RawObject[]): SandboxPlan {
     podGateway: "169.254.1.1",
     clusterCIDR: "10.244.0.0/16",
     serviceCIDR: "10.96.0.0/16",
+    ...(dualStack
+      ? {
+          ipv6: {
+            nodeIP: "fd00:250::1",
+            clientIP: "fd00:250::2",
+            podGateway: "fe80::1",
+            clusterCIDR: "fd00:10:244::/56",
+            serviceCIDR: "fd00:96::/112",
+          },
+        }
+      : {}),
     pods: [...pods.values()],
     services: services.sort((a, b) => a.key.localeCompare(b.key)),
   };

@@ -59,12 +59,13 @@ function readExamples(dir: string) {
 function describe(plan: SandboxPlan, manifests: string, statusAddress: string): string[] {
   const lines = [
     `sandbox ${plan.prefix}:`,
-    `  node namespace   ${plan.nodeNetns}  (node IP ${plan.nodeIP}; the agent programs table inet wasmplane here)`,
-    `  client namespace ${plan.clientNetns}  (${plan.clientIP}, routes to the node)`,
+    `  node namespace   ${plan.nodeNetns}  (node IP ${plan.nodeIP}${plan.ipv6 ? ` ${plan.ipv6.nodeIP}` : ""}; the agent programs table inet wasmplane here)`,
+    `  client namespace ${plan.clientNetns}  (${plan.clientIP}${plan.ipv6 ? ` ${plan.ipv6.clientIP}` : ""}, routes to the node)`,
   ];
   for (const pod of plan.pods) {
     const ports = [...pod.tcpPorts.map((p) => `tcp/${p}`), ...pod.udpPorts.map((p) => `udp/${p}`)].join(" ");
-    lines.push(`  pod ${pod.name.padEnd(12)} ${pod.netns}  ${pod.address}  echo server on ${ports}`);
+    const addresses = pod.address6 ? `${pod.address} ${pod.address6}` : pod.address;
+    lines.push(`  pod ${pod.name.padEnd(12)} ${pod.netns}  ${addresses}  echo server on ${ports}`);
   }
   lines.push("services:");
   for (const s of plan.services) {
@@ -88,6 +89,11 @@ function describe(plan: SandboxPlan, manifests: string, statusAddress: string): 
       `  ${exec} socat - TCP:${tcp[0].s.clusterIPs[0]}:${tcp[0].p.port}      # answers with a backend's name`,
     );
   if (udp[0]) lines.push(`  echo hi | ${exec} socat - UDP:${udp[0].s.clusterIPs[0]}:${udp[0].p.port}`);
+  const v6 = tcp.find(({ s }) => s.clusterIPs.some((ip) => ip.includes(":")));
+  if (v6) {
+    const ip6 = v6.s.clusterIPs.find((ip) => ip.includes(":"));
+    lines.push(`  ${exec} socat - TCP6:[${ip6}]:${v6.p.port}      # the same service over IPv6`);
+  }
   const nodePort = tcp.find(({ p }) => p.nodePort);
   if (nodePort)
     lines.push(`  ${exec} socat - TCP:${plan.nodeIP}:${nodePort.p.nodePort}       # NodePort on the node IP`);
@@ -139,9 +145,9 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const config = {
       ...defaultConfig(),
       nodeName: plan.nodeName,
-      nodeIPs: [plan.nodeIP],
-      clusterCIDRs: [plan.clusterCIDR],
-      serviceCIDRs: [plan.serviceCIDR],
+      nodeIPs: [plan.nodeIP, ...(plan.ipv6 ? [plan.ipv6.nodeIP] : [])],
+      clusterCIDRs: [plan.clusterCIDR, ...(plan.ipv6 ? [plan.ipv6.clusterCIDR] : [])],
+      serviceCIDRs: [plan.serviceCIDR, ...(plan.ipv6 ? [plan.ipv6.serviceCIDR] : [])],
       manifests,
       netns: plan.nodeNetns,
       minSyncIntervalMs: 200,
@@ -165,13 +171,17 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   }
 
   if (options.countsIntervalMs > 0) {
-    const backends = plan.pods.map((p) => p.address);
-    const names = new Map(plan.pods.map((p) => [p.address, p.name]));
+    const backends = plan.pods.flatMap((p) => [p.address, ...(p.address6 ? [p.address6] : [])]);
     let last = "";
     countsTimer = setInterval(async () => {
       const counts = countByBackend(await readConntrack(plan.nodeNetns), backends);
-      const line = [...counts.values()]
-        .map((c) => `${names.get(c.backend)} ${c.tcp} tcp/${c.udp} udp`)
+      const line = plan.pods
+        .map((p) => {
+          const both = [counts.get(p.address), p.address6 ? counts.get(p.address6) : undefined];
+          const tcp = both.reduce((n, c) => n + (c?.tcp ?? 0), 0);
+          const udp = both.reduce((n, c) => n + (c?.udp ?? 0), 0);
+          return `${p.name} ${tcp} tcp/${udp} udp`;
+        })
         .join(" | ");
       if (line !== last && !stopped) out(`connections per backend (conntrack): ${line}`);
       last = line;

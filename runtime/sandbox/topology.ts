@@ -22,12 +22,16 @@ export function namespacesOf(plan: SandboxPlan): string[] {
 }
 
 export function buildTopology(plan: SandboxPlan): void {
+  const v6 = plan.ipv6;
   for (const ns of namespacesOf(plan)) {
     ip(["netns", "add", ns]);
     ip(["-n", ns, "link", "set", "lo", "up"]);
+    // No duplicate address detection in these private links: addresses are usable at once.
+    if (v6) for (const scope of ["all", "default"]) sysctl(ns, `net.ipv6.conf.${scope}.accept_dad`, "0");
   }
   const node = plan.nodeNetns;
   sysctl(node, "net.ipv4.ip_forward", "1");
+  if (v6) sysctl(node, "net.ipv6.conf.all.forwarding", "1");
   // Masqueraded replies and hairpin need conntrack to see bridged/local traffic; route_localnet is not needed.
 
   // client <-> node: an ordinary /24 link; the node's address here is the node IP for NodePorts.
@@ -50,6 +54,11 @@ export function buildTopology(plan: SandboxPlan): void {
   ip(["-n", plan.clientNetns, "addr", "add", `${plan.clientIP}/24`, "dev", "eth0"]);
   ip(["-n", plan.clientNetns, "link", "set", "eth0", "up"]);
   ip(["-n", plan.clientNetns, "route", "add", "default", "via", plan.nodeIP]);
+  if (v6) {
+    ip(["-n", node, "addr", "add", `${v6.nodeIP}/64`, "dev", "wpsb-client", "nodad"]);
+    ip(["-n", plan.clientNetns, "addr", "add", `${v6.clientIP}/64`, "dev", "eth0", "nodad"]);
+    ip(["-n", plan.clientNetns, "-6", "route", "add", "default", "via", v6.nodeIP]);
+  }
 
   // pods: routed /32 addresses; every node-side veth holds the same link-local gateway address.
   for (const pod of plan.pods) {
@@ -61,6 +70,12 @@ export function buildTopology(plan: SandboxPlan): void {
     ip(["-n", pod.netns, "link", "set", "eth0", "up"]);
     ip(["-n", pod.netns, "route", "add", plan.podGateway, "dev", "eth0", "scope", "link"]);
     ip(["-n", pod.netns, "route", "add", "default", "via", plan.podGateway, "dev", "eth0"]);
+    if (v6 && pod.address6) {
+      ip(["-n", node, "addr", "add", `${v6.podGateway}/64`, "dev", pod.hostVeth, "nodad"]);
+      ip(["-n", node, "-6", "route", "add", `${pod.address6}/128`, "dev", pod.hostVeth]);
+      ip(["-n", pod.netns, "addr", "add", `${pod.address6}/128`, "dev", "eth0", "nodad"]);
+      ip(["-n", pod.netns, "-6", "route", "add", "default", "via", v6.podGateway, "dev", "eth0"]);
+    }
   }
 }
 

@@ -78,7 +78,15 @@ export function tcpAnswer(netns: string, address: string, port: number): string 
   try {
     return execFileSync(
       "ip",
-      ["netns", "exec", netns, "socat", "-T2", "-", `TCP:${address}:${port},connect-timeout=2`],
+      [
+        "netns",
+        "exec",
+        netns,
+        "socat",
+        "-T2",
+        "-",
+        `${address.includes(":") ? `TCP6:[${address}]` : `TCP:${address}`}:${port},connect-timeout=2`,
+      ],
       { input: "", encoding: "utf8", timeout: 5000, stdio: ["pipe", "pipe", "ignore"] },
     ).trim();
   } catch {
@@ -88,12 +96,24 @@ export function tcpAnswer(netns: string, address: string, port: number): string 
 
 export function udpAnswer(netns: string, address: string, port: number): string {
   try {
-    return execFileSync("ip", ["netns", "exec", netns, "socat", "-T1", "-", `UDP:${address}:${port}`], {
-      input: "ping\n",
-      encoding: "utf8",
-      timeout: 5000,
-      stdio: ["pipe", "pipe", "ignore"],
-    }).trim();
+    return execFileSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        netns,
+        "socat",
+        "-T1",
+        "-",
+        `${address.includes(":") ? `UDP6:[${address}]` : `UDP:${address}`}:${port}`,
+      ],
+      {
+        input: "ping\n",
+        encoding: "utf8",
+        timeout: 5000,
+        stdio: ["pipe", "pipe", "ignore"],
+      },
+    ).trim();
   } catch {
     return "";
   }

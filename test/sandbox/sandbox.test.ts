@@ -36,6 +36,12 @@ kernelTest(
       );
       assert.ok(new Set(tcp).size >= 2, `expected several backends: ${tcp.join(",")}`);
       assert.ok(backends.has(udpAnswer(client, "10.96.0.10", 53)), "UDP through the ClusterIP");
+      const tcp6 = Array.from({ length: 6 }, () => tcpAnswer(client, "fd00:96::10", 80));
+      assert.ok(
+        tcp6.every((a) => backends.has(a)),
+        `IPv6 ClusterIP answers: ${tcp6.join(",")}`,
+      );
+      assert.ok(backends.has(udpAnswer(client, "fd00:96::10", 53)), "UDP through the IPv6 ClusterIP");
       assert.ok(backends.has(tcpAnswer(client, "10.250.0.1", 30080)), "NodePort on the node IP");
       assert.is(tcpAnswer(client, "10.96.0.12", 80), "", "a service without endpoints must not answer");
       await child.waitFor(/connections per backend \(conntrack\): .*[1-9] tcp/, 10_000);
