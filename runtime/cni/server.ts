@@ -26,7 +26,9 @@ import {
   type CniEnvironment,
   CniError,
   checkConfigVersion,
+  checkContainerId,
   checkInterfaceName,
+  checkNetnsPath,
   DEFAULT_AGENT_SOCKET,
   ErrorCode,
   renderResult,
@@ -111,7 +113,10 @@ function validateWireRequest(raw: unknown): CniWireRequest {
   for (const field of needs[env.command] ?? [])
     if (!env[field])
       throw new CniError(ErrorCode.invalidEnvironment, `request: ${env.command} needs env.${field}`);
+  // The executable checked these too; a client of the socket need not be the executable.
+  if (env.containerId) checkContainerId(env.containerId);
   if (env.ifName) checkInterfaceName(env.ifName);
+  if (env.netns) checkNetnsPath(env.netns);
   return req;
 }
 

@@ -100,13 +100,10 @@ export function readEnvironment(env: Record<string, string | undefined>): CniEnv
       `required environment variables missing for ${command}: ${missing.join(", ")}`,
     );
   const containerId = env.CNI_CONTAINERID ?? "";
-  if (containerId && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId))
-    throw new CniError(
-      ErrorCode.invalidEnvironment,
-      `CNI_CONTAINERID: '${containerId}' must start with a letter or digit and contain only letters, digits, '_', '.', '-'`,
-    );
+  if (containerId) checkContainerId(containerId);
   const ifName = env.CNI_IFNAME ?? "";
   if (ifName) checkInterfaceName(ifName);
+  if (env.CNI_NETNS) checkNetnsPath(env.CNI_NETNS);
   return {
     command: command as CniCommand,
     containerId,
@@ -115,6 +112,23 @@ export function readEnvironment(env: Record<string, string | undefined>): CniEnv
     args: parseCniArgs(env.CNI_ARGS ?? ""),
     path: env.CNI_PATH ?? "",
   };
+}
+
+export function checkContainerId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id))
+    throw new CniError(
+      ErrorCode.invalidEnvironment,
+      `CNI_CONTAINERID: '${id}' must start with a letter or digit and contain only letters, digits, '_', '.', '-'`,
+    );
+}
+
+/** An absolute path without whitespace, quotes or backslashes (it travels through shell and `ip -batch` lines). */
+export function checkNetnsPath(path: string): void {
+  if (!path.startsWith("/") || /[\s"'\\]/.test(path) || [...path].some((c) => c < " " || c === "\u007f"))
+    throw new CniError(
+      ErrorCode.invalidEnvironment,
+      `CNI_NETNS: '${path}' must be an absolute path without whitespace, quotes or backslashes`,
+    );
 }
 
 export function checkInterfaceName(name: string): void {

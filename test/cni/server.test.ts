@@ -3,6 +3,7 @@
 // repeated ADD, exhaustion, requests by pod annotation, and the install command.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -393,6 +394,50 @@ kernelTest(test, "a failing IPAM decider answers 11 and allocates nothing", asyn
     await w.stop();
   }
 });
+
+kernelTest(
+  test,
+  "the socket checks what a client sends as the executable would (no shell injection)",
+  async () => {
+    const w = await world();
+    try {
+      const send = (env: Record<string, unknown>) =>
+        new Promise<string>((resolve, reject) => {
+          const conn = createConnection(w.socket);
+          let buf = "";
+          conn.setEncoding("utf8");
+          conn.on("connect", () => conn.write(`${JSON.stringify({ env, config: config(w.socket) })}\n`));
+          conn.on("data", (d: string) => {
+            buf += d;
+          });
+          conn.on("error", reject);
+          conn.on("close", () => resolve(buf));
+        });
+      const env = {
+        command: "ADD",
+        containerId: "ok",
+        netns: "/proc/self/ns/net",
+        ifName: "eth0",
+        args: {},
+        path: "",
+      };
+      for (const bad of [
+        { ...env, containerId: 'x"\nWASMPLANE_EOF\ntouch /tmp/pwned' },
+        { ...env, netns: "/run/netns/x\nWASMPLANE_EOF" },
+        { ...env, ifName: "e'th0" },
+        { ...env, args: null },
+      ]) {
+        const answer = JSON.parse(await send(bad));
+        assert.is(answer.ok, false);
+        assert.ok([4, 6].includes(answer.error.code), JSON.stringify(answer));
+      }
+      assert.is(JSON.parse((await send({ ...env, command: "VERSION" })) || "{}").ok, true);
+      assert.is(w.server.allocations().length, 0);
+    } finally {
+      await w.stop();
+    }
+  },
+);
 
 kernelTest(test, "DEL after the pod namespace is gone releases the address and the veth", async () => {
   const w = await world();

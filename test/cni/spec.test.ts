@@ -63,6 +63,13 @@ test("missing or unknown variables are error 4 naming them", () => {
     codeOf(() => readEnvironment({ ...full, CNI_ARGS: "novalue" })),
     ErrorCode.invalidEnvironment,
   );
+  for (const netns of ["relative/path", "/run/netns/a b", '/run/netns/"x"', "/run/netns/x\nEOF"])
+    assert.is(
+      codeOf(() => readEnvironment({ ...full, CNI_NETNS: netns })),
+      ErrorCode.invalidEnvironment,
+      netns,
+    );
+  readEnvironment({ ...full, CNI_NETNS: "/proc/1234/ns/net" });
 });
 
 test("interface names follow the spec's rules", () => {
