@@ -47,7 +47,7 @@ export function defaultConfig(): AgentConfig {
     masqueradeAll: false,
     kubernetes: false,
     minSyncIntervalMs: 1000,
-    resyncIntervalMs: 30_000,
+    resyncIntervalMs: 300_000,
     statusAddress: defaultStatusAddress,
     lb: defaultLbConfig(),
     cni: {},
@@ -67,7 +67,7 @@ export const agentUsage = `usage: wasmplane agent [options]
   --service-cidr CIDR      service CIDR (repeatable; unallocated IPs in it are dropped)
   --masquerade-all         masquerade all traffic to services
   --min-sync-interval D    coalesce changes: at most one sync per D (default 1s)
-  --resync-interval D      full resync with kernel read-back every D (default 30s; 0 disables)
+  --resync-interval D      full resync with kernel read-back every D (default 5m; 0 disables)
   --status-address ADDR    unix:/path or 127.0.0.1:port for status (default ${defaultStatusAddress}; "" disables)
   --lb-default ALG         LB algorithm for services without an lb.wasmplane.io/algorithm annotation
   --lb-plugin-dir DIR      load the LB plugins (.wasm) in DIR through the Wasm host (SIGHUP reloads)
