@@ -83,6 +83,23 @@ kernelTest(test, "anti-spoofing, pod-to-pod accept and masquerade leaving the cl
     const peer = await tcpProbe(podA, node.client, node.clientIP, 7103, "$SOCAT_PEERADDR");
     assert.is(peer, node.nodeIP);
 
+    // The same for IPv6: pods talk, a spoofed source is dropped, leaving the cluster is masqueraded.
+    const ip6B = resultIPs(b)[1].address.split("/")[0];
+    assert.is(await tcpProbe(podA, podB, ip6B, 7104, "legit6"), "legit6");
+    const before = antispoofDrops(node.node);
+    inNetns(podA, ["ip", "addr", "add", "fd67:1::250/128", "dev", "eth0", "nodad"]);
+    inNetns(podA, [
+      "sh",
+      "-c",
+      `timeout 2 socat -T1 - TCP6:[${ip6B}]:7105,bind=[fd67:1::250],connect-timeout=1 </dev/null 2>&1; true`,
+    ]);
+    assert.ok(antispoofDrops(node.node) > before, "the spoofed IPv6 SYN hit the drop rule");
+    // IPv6 source selection could pick the extra address for the next connection: remove it.
+    inNetns(podA, ["ip", "addr", "del", "fd67:1::250/128", "dev", "eth0"]);
+    const peer6 = await tcpProbe(podA, node.client, "fd99::2", 7106, "$SOCAT_PEERADDR");
+    // socat prints the peer unabbreviated, in brackets.
+    assert.is(peer6, "[fd99:0000:0000:0000:0000:0000:0000:0001]");
+
     // DEL removes B's veth from the anti-spoofing set.
     const del = await invoke({
       bin,
