@@ -138,6 +138,8 @@ export class Request {
   }
 }
 
+/** A plan for one service port. Its slots are copied out as soon as the function returns, so a
+ *  plugin may hand back the same (reused) array for every request of a batch. */
 export class Plan {
   constructor(
     public mode: u32,

@@ -104,7 +104,12 @@ function readPlan(r: ByteReader, req: LbRequest): LbResult {
     return null;
   };
   const bad = problem();
-  const words = new Uint32Array(r.bytes.slice(r.pos, r.pos + slotCount * 4).buffer);
+  const at = r.bytes.byteOffset + r.pos;
+  // Slots are 4-byte aligned whenever every earlier item was a plan (12 + 4n bytes): view them in place.
+  const words =
+    at % 4 === 0
+      ? new Uint32Array(r.bytes.buffer, at, slotCount)
+      : new Uint32Array(r.bytes.slice(r.pos, r.pos + slotCount * 4).buffer);
   // push() keeps a packed small-integer array: measurably faster than filling a pre-sized one.
   const slots: number[] = [];
   let outOfRange = -1;
