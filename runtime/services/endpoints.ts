@@ -5,6 +5,8 @@ import type { EndpointSlice, Service, ServicePort } from "../store/objects.ts";
 import type { Family } from "./names.ts";
 
 export interface ServiceEndpoint {
+  /** endpointId(this), computed once. */
+  id: string;
   family: Family;
   address: string;
   port: number;
@@ -17,7 +19,8 @@ export interface ServiceEndpoint {
 }
 
 /** "address#port": unique within a service port (an address belongs to one family). */
-export const endpointId = (e: { address: string; port: number }) => `${e.address}#${e.port}`;
+export const endpointId = (e: { address: string; port: number; id?: string }) =>
+  e.id ?? `${e.address}#${e.port}`;
 
 export interface PortEndpoints {
   endpoints: ServiceEndpoint[];
@@ -54,6 +57,7 @@ export function endpointsForPort(
       const id = endpointId({ address, port: slicePort.port });
       if (seen.has(id)) continue;
       const candidate: ServiceEndpoint = {
+        id,
         family,
         address,
         port: slicePort.port,

@@ -8,7 +8,8 @@ const sliceServiceKey = (slice: EndpointSlice) => `${slice.namespace}/${slice.se
 export class InputTracker {
   private services = new Map<string, Service>();
   private slices = new Map<string, EndpointSlice>();
-  private readonly slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /** A service's slices by slice key: a single [key, slice] pair (the usual case) or a Map. */
+  private readonly slicesByService = new Map<string, [string, EndpointSlice] | Map<string, EndpointSlice>>();
   /** Services whose inputs changed (or that were deleted) and that the caller has not taken yet. */
   private readonly changed = new Set<string>();
 
@@ -45,7 +46,8 @@ export class InputTracker {
 
   slicesOf(serviceKey: string): EndpointSlice[] {
     const found = this.slicesByService.get(serviceKey);
-    return found ? [...found.values()] : [];
+    if (!found) return [];
+    return Array.isArray(found) ? [found[1]] : [...found.values()];
   }
 
   private diff<T>(
@@ -66,19 +68,20 @@ export class InputTracker {
 
   private index(key: string, slice: EndpointSlice): void {
     const serviceKey = sliceServiceKey(slice);
-    let map = this.slicesByService.get(serviceKey);
-    if (!map) {
-      map = new Map();
-      this.slicesByService.set(serviceKey, map);
-    }
-    map.set(key, slice);
+    const found = this.slicesByService.get(serviceKey);
+    if (!found || (Array.isArray(found) && found[0] === key))
+      this.slicesByService.set(serviceKey, [key, slice]);
+    else if (Array.isArray(found)) this.slicesByService.set(serviceKey, new Map([found, [key, slice]]));
+    else found.set(key, slice);
     this.changed.add(serviceKey);
   }
 
   private unindex(key: string, slice: EndpointSlice): void {
     const serviceKey = sliceServiceKey(slice);
-    const map = this.slicesByService.get(serviceKey);
-    if (map?.delete(key) && map.size === 0) this.slicesByService.delete(serviceKey);
+    const found = this.slicesByService.get(serviceKey);
+    if (Array.isArray(found)) {
+      if (found[0] === key) this.slicesByService.delete(serviceKey);
+    } else if (found?.delete(key) && found.size === 0) this.slicesByService.delete(serviceKey);
     this.changed.add(serviceKey);
   }
 }

@@ -33,7 +33,11 @@ export const chains = {
 } as const;
 
 /** Per-family shared sets and maps. */
-export function sets(family: Family) {
+export function sets(family: Family): SetNames {
+  return family === 4 ? SETS4 : SETS6;
+}
+
+function setNames(family: Family) {
   return {
     /** ip . proto . port : verdict — ClusterIP, external IP and load-balancer IP dispatch. */
     serviceIPs: `services-ips${family}`,
@@ -55,6 +59,10 @@ export function sets(family: Family) {
     hairpin: `services-hairpin${family}`,
   };
 }
+
+export type SetNames = ReturnType<typeof setNames>;
+const SETS4 = setNames(4);
+const SETS6 = setNames(6);
 
 /** "NS/NAME/PROTO/PORTNAME", the part every per-service-port name shares. */
 export function servicePortBase(namespace: string, name: string, protocol: string, portName: string): string {

@@ -246,12 +246,9 @@ export class ServiceProxy {
   ): boolean {
     const stored = entry.plans.get(port.key);
     const store = (plan: ResolvedPlan, fromLb: boolean, lastGood = stored?.lastGood) => {
-      entry.plans.set(port.key, {
-        plan,
-        requestSig: port.requestSig,
-        fromLb,
-        ...(lastGood ? { lastGood } : {}),
-      });
+      const next: StoredPlan = { plan, requestSig: port.requestSig, fromLb };
+      if (lastGood) next.lastGood = lastGood;
+      entry.plans.set(port.key, next);
       return true;
     };
     if (result?.ok) {

@@ -134,6 +134,10 @@ export function affinityRules(input: SelectionInput): DesiredRule[] {
 
 /** The slots of the plan that name one of the chain's endpoints, as endpoints (equal weights if none). */
 function chainSlots(input: SelectionInput): SelectionEndpoint[] {
+  const { endpoints, plan } = input;
+  // The common case, the built-in plan: one slot per endpoint, in order.
+  if (plan.slots.length === endpoints.length && endpoints.every((e, i) => plan.slots[i] === endpointId(e)))
+    return endpoints;
   const byId = new Map(input.endpoints.map((e) => [endpointId(e), e]));
   const slots: SelectionEndpoint[] = [];
   for (const id of input.plan.slots) {

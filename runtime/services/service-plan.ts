@@ -192,15 +192,12 @@ export function lbRequestFor(
   return {
     key: port.key,
     algorithm: prepared.algorithm,
-    endpoints: port.reachable.map(
-      (e): LbEndpoint => ({
-        address: e.address,
-        port: e.port,
-        ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
-        ...(e.zone !== undefined ? { zone: e.zone } : {}),
-        weight: 1,
-      }),
-    ),
+    endpoints: port.reachable.map((e) => {
+      const out: LbEndpoint = { address: e.address, port: e.port, weight: 1 };
+      if (e.nodeName !== undefined) out.nodeName = e.nodeName;
+      if (e.zone !== undefined) out.zone = e.zone;
+      return out;
+    }),
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     params: prepared.params,
   };

@@ -10,6 +10,8 @@ import { baseConfig, lbResults, planOnce, View } from "./render.ts";
 
 const C4 = "svc-c4-default/web/tcp/http";
 const web = (over: Parameters<typeof service>[2] = {}) => service("default", "web", over);
+const dnats = (rules: string[] | undefined) =>
+  (rules ?? []).map((r) => /dnat ip6? to (\S+)/.exec(r)?.[1]).filter((x): x is string => !!x);
 const three = ["10.1.0.1", "10.1.0.2", "10.1.0.3"];
 
 const selection = suite("selection from LB plans");
@@ -355,3 +357,26 @@ inputs("the same snapshot planned twice changes nothing and asks nothing", () =>
   for (const [name, set] of first.fragment.sets) assert.ok(second.fragment.sets.get(name) === set, name);
 });
 inputs.run();
+
+const multi = suite("several slices per service");
+multi("changing one of several slices and deleting another keeps the rest", () => {
+  const svc = web();
+  const proxy = new ServiceProxy(baseConfig);
+  const s1 = slice(svc, ["10.1.0.1"], { suffix: "a" });
+  const s2 = slice(svc, ["10.1.0.2"], { suffix: "b" });
+  const s3 = slice(svc, ["10.1.0.3"], { suffix: "c" });
+  const snap1 = snapshot([svc], [s1, s2, s3]);
+  assert.equal(dnats(new View(proxy.plan(snap1, lbResults(proxy, snap1))).chain(C4)), [
+    "10.1.0.1:8080",
+    "10.1.0.2:8080",
+    "10.1.0.3:8080",
+  ]);
+  const snap2 = snapshot([svc], [s1, slice(svc, ["10.1.0.9"], { suffix: "b" })]);
+  assert.equal(dnats(new View(proxy.plan(snap2, lbResults(proxy, snap2))).chain(C4)), [
+    "10.1.0.1:8080",
+    "10.1.0.9:8080",
+  ]);
+  const snap3 = snapshot([svc], [slice(svc, ["10.1.0.9"], { suffix: "b" })]);
+  assert.equal(dnats(new View(proxy.plan(snap3, lbResults(proxy, snap3))).chain(C4)), ["10.1.0.9:8080"]);
+});
+multi.run();
