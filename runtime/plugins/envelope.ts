@@ -30,31 +30,43 @@ export class ByteWriter {
     this.reserve(1);
     this.bytes[this.length++] = v;
   }
+  // Plain byte stores: measurably faster than DataView calls on the encoding hot path.
   u16(v: number): void {
     this.reserve(2);
-    this.view.setUint16(this.length, v, true);
-    this.length += 2;
+    const b = this.bytes;
+    const at = this.length;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    this.length = at + 2;
   }
   u32(v: number): void {
     this.reserve(4);
-    this.view.setUint32(this.length, v, true);
-    this.length += 4;
+    const b = this.bytes;
+    const at = this.length;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    b[at + 2] = (v >>> 16) & 0xff;
+    b[at + 3] = (v >>> 24) & 0xff;
+    this.length = at + 4;
   }
   /** u16 byte length + UTF-8. Throws when the string is longer than 65535 bytes. */
   str(s: string): void {
     const n = s.length;
     this.reserve(2 + n * 3);
-    const start = this.length + 2;
+    const b = this.bytes;
+    const at = this.length;
+    const start = at + 2;
     let i = 0;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c >= 0x80) break;
-      this.bytes[start + i] = c;
+      b[start + i] = c;
     }
     let bytes = i;
-    if (i < n) bytes = i + ByteWriter.encoder.encodeInto(s.slice(i), this.bytes.subarray(start + i)).written;
+    if (i < n) bytes = i + ByteWriter.encoder.encodeInto(s.slice(i), b.subarray(start + i)).written;
     if (bytes > 0xffff) throw new Error(`string of ${bytes} bytes is longer than the 65535 the ABI allows`);
-    this.view.setUint16(this.length, bytes, true);
+    b[at] = bytes & 0xff;
+    b[at + 1] = bytes >>> 8;
     this.length = start + bytes;
   }
 }
