@@ -1,7 +1,7 @@
 // CNI latency and IPAM rate, one run.
 //  1. ADD and DEL latency (median, p95) for 50 pods as a runtime sees it (a process per call, run in
 //     the node's namespace through nsenter): wasmplane's executable + in-process CNI server, Debian's
-//     bridge + host-local, and `node -e ''` as the floor of any Node process.
+//     bridge + host-local, and `node -e ''` as the floor of any Node process, interleaved per pod.
 //  2. IPAM per second for the TypeScript range decider and the Wasm range/random plugins: decisions
 //     alone, and allocate + journal commit without fsync and durable (every commit fsynced).
 import { spawn } from "node:child_process";
@@ -40,55 +40,32 @@ interface Flavor {
   config: Record<string, unknown>;
 }
 
-async function runFlavor(flavor: Flavor, node: string): Promise<{ add: number[]; del: number[] }> {
-  const pods = Array.from({ length: PODS }, () => uniqueNetnsName("cni-bench-pod"));
-  const add: number[] = [];
-  const del: number[] = [];
-  try {
-    for (const p of pods) createNetns(p);
-    for (const [i, p] of pods.entries()) {
-      const r = await invoke({
-        bin: flavor.bin,
-        command: "ADD",
-        containerId: `bench-${i}`,
-        netns: `/run/netns/${p}`,
-        ifName: "eth0",
-        cniPath: "/usr/lib/cni",
-        config: flavor.config,
-        nodeNetns: node,
-      });
-      if (r.code !== 0) throw new Error(`${flavor.name} ADD failed: ${r.stdout}`);
-      add.push(r.ms);
-    }
-    for (const [i, p] of pods.entries()) {
-      const r = await invoke({
-        bin: flavor.bin,
-        command: "DEL",
-        containerId: `bench-${i}`,
-        netns: `/run/netns/${p}`,
-        ifName: "eth0",
-        cniPath: "/usr/lib/cni",
-        config: flavor.config,
-        nodeNetns: node,
-      });
-      if (r.code !== 0) throw new Error(`${flavor.name} DEL failed: ${r.stdout}`);
-      del.push(r.ms);
-    }
-  } finally {
-    for (const p of pods) deleteNetns(p);
-  }
-  return { add, del };
+function call(flavor: Flavor, node: string, command: "ADD" | "DEL", i: number, pod: string): Promise<number> {
+  return invoke({
+    bin: flavor.bin,
+    command,
+    containerId: `bench-${i}`,
+    netns: `/run/netns/${pod}`,
+    ifName: "eth0",
+    cniPath: "/usr/lib/cni",
+    config: flavor.config,
+    nodeNetns: node,
+  }).then((r) => {
+    if (r.code !== 0) throw new Error(`${flavor.name} ${command} failed: ${r.stdout}`);
+    return r.ms;
+  });
 }
 
 async function latency(): Promise<void> {
   const dir = tempDir("bench");
   const nodes = [uniqueNetnsName("cni-bench-node"), uniqueNetnsName("cni-bench-node")];
+  const pods = Array.from({ length: PODS }, () => [
+    uniqueNetnsName("cni-bench-pod"),
+    uniqueNetnsName("cni-bench-pod"),
+  ]);
   try {
     for (const n of nodes) createNetns(n);
-    const floor: number[] = [];
-    for (let i = 0; i < PODS; i++)
-      floor.push(await timeSpawn("nsenter", [`--net=/run/netns/${nodes[0]}`, process.execPath, "-e", ""]));
-
+    for (const pair of pods) for (const p of pair) createNetns(p);
     const socket = join(dir.dir, "cni.sock");
     await installCni({ binDir: dir.dir, confDir: dir.dir, agentSocket: socket });
     const server = await startCniServer({
@@ -97,61 +74,64 @@ async function latency(): Promise<void> {
       stateDir: join(dir.dir, "state"),
       podCIDRs: ["10.90.0.0/24", "fd90::/64"],
     });
-    let ours: { add: number[]; del: number[] };
-    try {
-      ours = await runFlavor(
-        {
-          name: "wasmplane",
-          bin: join(dir.dir, "wasmplane"),
-          config: { cniVersion: "1.0.0", name: "wasmplane", type: "wasmplane", agentSocket: socket },
+    const ours: Flavor = {
+      name: "wasmplane",
+      bin: join(dir.dir, "wasmplane"),
+      config: { cniVersion: "1.0.0", name: "wasmplane", type: "wasmplane", agentSocket: socket },
+    };
+    const reference: Flavor = {
+      name: "bridge+host-local",
+      bin: "/usr/lib/cni/bridge",
+      config: {
+        cniVersion: "1.0.0",
+        name: "reference",
+        type: "bridge",
+        bridge: "wpbench0",
+        isGateway: true,
+        ipam: {
+          type: "host-local",
+          ranges: [[{ subnet: "10.91.0.0/24" }], [{ subnet: "fd91::/64" }]],
+          dataDir: join(dir.dir, "host-local"),
         },
-        nodes[0],
-      );
+      },
+    };
+    // Interleaved per pod (floor, ours, reference), so a change in machine load hits all three alike.
+    const floor: number[] = [];
+    const add = { ours: [] as number[], ref: [] as number[] };
+    const del = { ours: [] as number[], ref: [] as number[] };
+    try {
+      for (const [i, [podOurs, podRef]] of pods.entries()) {
+        floor.push(await timeSpawn("nsenter", [`--net=/run/netns/${nodes[0]}`, process.execPath, "-e", ""]));
+        add.ours.push(await call(ours, nodes[0], "ADD", i, podOurs));
+        add.ref.push(await call(reference, nodes[1], "ADD", i, podRef));
+      }
+      for (const [i, [podOurs, podRef]] of pods.entries()) {
+        del.ours.push(await call(ours, nodes[0], "DEL", i, podOurs));
+        del.ref.push(await call(reference, nodes[1], "DEL", i, podRef));
+      }
     } finally {
       await server.close();
     }
-    const reference = await runFlavor(
-      {
-        name: "bridge+host-local",
-        bin: "/usr/lib/cni/bridge",
-        config: {
-          cniVersion: "1.0.0",
-          name: "reference",
-          type: "bridge",
-          bridge: "wpbench0",
-          isGateway: true,
-          ipam: {
-            type: "host-local",
-            ranges: [[{ subnet: "10.91.0.0/24" }], [{ subnet: "fd91::/64" }]],
-            dataDir: join(dir.dir, "host-local"),
-          },
-        },
-      },
-      nodes[1],
-    );
     const f = stats(floor);
-    const rows: [string, { median: number; p95: number }][] = [
-      ["node -e '' (floor)", f],
-      ["wasmplane ADD", stats(ours.add)],
-      ["bridge+host-local ADD", stats(reference.add)],
-      ["wasmplane DEL", stats(ours.del)],
-      ["bridge+host-local DEL", stats(reference.del)],
+    const rows: [string, { median: number; p95: number }, number][] = [
+      ["node -e '' (floor)", f, Number.NaN],
+      ["wasmplane ADD", stats(add.ours), stats(add.ref).median],
+      ["bridge+host-local ADD", stats(add.ref), stats(add.ref).median],
+      ["wasmplane DEL", stats(del.ours), stats(del.ref).median],
+      ["bridge+host-local DEL", stats(del.ref), stats(del.ref).median],
     ];
-    const refAdd = stats(reference.add).median;
-    const refDel = stats(reference.del).median;
     console.log(
-      `CNI latency, ${PODS} pods, dual-stack, each call through nsenter into the node namespace (ms)`,
+      `CNI latency, ${PODS} pods, dual-stack, each call through nsenter into the node namespace, interleaved (ms)`,
     );
     console.log(
       `${"case".padEnd(24)}${"median".padStart(9)}${"p95".padStart(9)}${"× reference".padStart(13)}${"− floor".padStart(10)}`,
     );
-    for (const [name, s] of rows) {
-      const ref = name.includes("ADD") ? refAdd : name.includes("DEL") ? refDel : Number.NaN;
+    for (const [name, s, ref] of rows)
       console.log(
         `${name.padEnd(24)}${s.median.toFixed(1).padStart(9)}${s.p95.toFixed(1).padStart(9)}${(Number.isNaN(ref) ? "" : (s.median / ref).toFixed(2)).padStart(13)}${(s.median - f.median).toFixed(1).padStart(10)}`,
       );
-    }
   } finally {
+    for (const pair of pods) for (const p of pair) deleteNetns(p);
     for (const n of nodes) deleteNetns(n);
     dir.remove();
   }
