@@ -13,10 +13,3 @@ export type CniWireResponse =
   /** `output` is printed on stdout (absent for DEL, CHECK, GC, STATUS). */
   | { ok: true; output?: Record<string, unknown> }
   | { ok: false; error: { code: number; msg: string; details?: string } };
-
-/** Reads one newline-terminated JSON message; the socket stays a plain byte stream. */
-export function splitLine(buffer: string): { line: string; rest: string } | null {
-  const nl = buffer.indexOf("\n");
-  if (nl < 0) return null;
-  return { line: buffer.slice(0, nl), rest: buffer.slice(nl + 1) };
-}
