@@ -20,6 +20,7 @@ import { ensureBuilt, lbDir, lockAll, SHIPPED_LB } from "./fixtures.ts";
 
 const test = suite("plugins: hot swap in the kernel");
 const CLUSTER_IP = "10.96.61.10";
+const API_IP = "10.96.61.11";
 const PODS = { pod1: "10.61.1.2", pod2: "10.61.2.2", pod3: "10.61.3.2" };
 
 // A pod server: answers every line on a connection with its own name, keeping the connection open.
@@ -79,6 +80,7 @@ function link(node: string, peer: string, nodeSide: string, nodeAddr: string, pe
   ip("-n", peer, "route", "add", "default", "via", nodeAddr);
 }
 
+/** demo/web uses `algorithm`; demo/api stays on random throughout (the swaps must not touch it). */
 function snapshot(algorithm: string): Snapshot {
   const service: Service = {
     namespace: "demo",
@@ -108,8 +110,14 @@ function snapshot(algorithm: string): Snapshot {
     ports: [{ name: "http", protocol: "TCP", port: 8080 }],
   };
   return {
-    services: new Map([["demo/web", service]]),
-    endpointSlices: new Map([["demo/web-abc", slice]]),
+    services: new Map([
+      ["demo/web", service],
+      ["demo/api", { ...service, name: "api", clusterIPs: [API_IP], annotations: {} }],
+    ]),
+    endpointSlices: new Map([
+      ["demo/web-abc", slice],
+      ["demo/api-abc", { ...slice, name: "api-abc", serviceName: "api" }],
+    ]),
     nodes: new Map(),
     namespaces: new Map(),
     pods: new Map(),
@@ -170,6 +178,20 @@ kernelTest(
         masqueradeAll: false,
       });
       let applied: DesiredTable | null = null;
+      let replanned: string[] = [];
+      /** The rule lines naming the api service's address: its dispatch, untouched by web's swaps. */
+      /** The endpoint-selection chain of a demo service (cluster traffic, IPv4). */
+      const selectionChain = (rules: string, name: string) => {
+        const start = rules.indexOf(`chain svc-c4-demo/${name}/`);
+        assert.ok(start >= 0, `demo/${name} has a selection chain`);
+        return rules.slice(start, rules.indexOf("}", start));
+      };
+      const webChain = (rules: string) => selectionChain(rules, "web");
+      /** demo/api's selection chain and every rule line naming its address: untouched by web's swaps. */
+      const apiRules = (rules: string) => [
+        selectionChain(rules, "api"),
+        ...rules.split("\n").filter((l) => l.includes(API_IP)),
+      ];
       const sync = async (algorithm: string) => {
         const snap = snapshot(algorithm);
         const requests = proxy.lbRequests(snap);
@@ -183,27 +205,25 @@ kernelTest(
         const sp = planSync(applied, mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]));
         await applyTransaction(sp.tx, { netns: node });
         applied = sp.applied;
+        replanned = requests.map((r) => r.key);
         return inNetns(node, ["nft", "list", "table", "inet", "wasmplane"]);
       };
 
       let rules = await sync("random");
-      assert.match(rules, "numgen random");
+      assert.match(webChain(rules), "numgen random");
       const held = await ask({ op: "hold", count: 6 });
       assert.ok(
         held.every((n) => n in PODS),
         `held: ${held}`,
       );
 
+      const apiBefore = apiRules(rules);
+      assert.ok(apiBefore.length > 0, "the api service has rules");
       rules = await sync("maglev");
-      console.log(
-        rules
-          .split("\n")
-          .filter((l) => l.includes("jhash"))
-          .slice(0, 3)
-          .join("\n"),
-      );
-      assert.match(rules, /jhash ip saddr \. (tcp|th) sport mod 1021 seed 0x[0-9a-f]+/);
-      assert.not.match(rules, "numgen random");
+      assert.equal(replanned, ["demo/web:http"], "only the swapped service is planned again");
+      assert.equal(apiRules(rules), apiBefore, "the other service's rules are untouched");
+      assert.match(webChain(rules), /jhash ip saddr \. (tcp|th) sport mod 1021 seed 0x[0-9a-f]+/);
+      assert.not.match(webChain(rules), "numgen random");
       assert.equal(
         await ask({ op: "ping" }),
         held,
@@ -217,8 +237,10 @@ kernelTest(
       assert.ok(new Set(maglevNew).size >= 2, `maglev spreads source ports over pods: ${maglevNew}`);
 
       rules = await sync("round-robin");
-      assert.match(rules, "numgen inc");
-      assert.not.match(rules, "jhash");
+      assert.equal(replanned, ["demo/web:http"]);
+      assert.equal(apiRules(rules), apiBefore);
+      assert.match(webChain(rules), "numgen inc");
+      assert.not.match(webChain(rules), "jhash");
       assert.equal(
         await ask({ op: "ping" }),
         held,
