@@ -8,6 +8,7 @@ export interface CniSection {
   stateDir?: string;
   mtu?: number;
   ipam?: string;
+  pluginLock?: string;
   routing?: PeerRoutingMode | "none";
   vxlan?: VxlanOptions;
   reconcilePods?: boolean;
@@ -58,6 +59,7 @@ export function parseCniSection(raw: Record<string, unknown>, where = "cni"): Cn
       );
     out.ipam = ipam;
   }
+  if (raw.pluginLock !== undefined) out.pluginLock = text(raw.pluginLock, `${where}.pluginLock`);
   if (raw.routing !== undefined) {
     if (raw.routing !== "host-gw" && raw.routing !== "vxlan" && raw.routing !== "none")
       throw new Error(`${where}.routing: want host-gw, vxlan or none (got ${JSON.stringify(raw.routing)})`);

@@ -26,6 +26,8 @@ export interface PodNetworkingOptions {
   mtu?: number;
   /** "range" (default), "wasm:range", "wasm:random", "wasm:static", "wasm:/path.wasm". */
   ipam?: string;
+  /** Plugin lock file: a Wasm IPAM module must be listed in it with the same sha256. */
+  pluginLock?: string;
   /** The cluster's pod CIDRs (masquerade exceptions); default: this node's. */
   clusterCIDRs?: string[];
   masquerade?: boolean;
@@ -58,7 +60,7 @@ export class PodNetworking {
 
   /** Starts the CNI server; pod CIDRs come from the first `update` (until then ADD answers 100). */
   static async start(options: PodNetworkingOptions, initial?: Snapshot): Promise<PodNetworking> {
-    const ipam = await ipamDeciderFromSpec(options.ipam ?? "range");
+    const ipam = await ipamDeciderFromSpec(options.ipam ?? "range", { lockPath: options.pluginLock });
     let self: PodNetworking | undefined;
     const podCIDRs = initial?.nodes.get(options.nodeName)?.podCIDRs ?? [];
     const server = await startCniServer({

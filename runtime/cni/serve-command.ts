@@ -16,6 +16,7 @@ export async function serve(args: string[]): Promise<number> {
       "pod-cidr": { type: "string", multiple: true },
       mtu: { type: "string" },
       ipam: { type: "string" },
+      "plugin-lock": { type: "string" },
       "no-fsync": { type: "boolean" },
       "node-rules": { type: "boolean" },
       "cluster-cidr": { type: "string", multiple: true },
@@ -32,7 +33,7 @@ export async function serve(args: string[]): Promise<number> {
     process.stderr.write(`cni serve: --mtu ${values.mtu}: want an integer 576-65535` + "\n");
     return 2;
   }
-  const ipam = await ipamDeciderFromSpec(values.ipam ?? "range");
+  const ipam = await ipamDeciderFromSpec(values.ipam ?? "range", { lockPath: values["plugin-lock"] });
   let applyRules: ((a: NodeAttachment[]) => Promise<void>) | undefined;
   if (values["node-rules"])
     applyRules = createNodeRulesApplier({

@@ -8,7 +8,7 @@ export const summary = "install the CNI executable and conflist; serve CNI reque
 const USAGE = `usage:
   wasmplane cni install --bin-dir DIR --conf-dir DIR [--socket PATH] [--name NAME] [--no-portmap]
   wasmplane cni serve --pod-cidr CIDR [--pod-cidr CIDR] [--socket PATH] [--state-dir DIR]
-                      [--netns NAME] [--mtu N] [--ipam range|wasm:range|wasm:random|wasm:static|wasm:FILE]
+                      [--netns NAME] [--mtu N] [--ipam range|wasm:range|wasm:random|wasm:static|wasm:FILE] [--plugin-lock FILE]
                       [--node-rules [--cluster-cidr CIDR]...]   (own the netns's inet wasmplane table)`;
 
 async function install(args: string[]): Promise<number> {

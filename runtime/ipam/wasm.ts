@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { type AdmittedPlugin, admitPlugin } from "../plugins/admission.ts";
 import { inputEnvelope, readOutputHeader } from "../plugins/envelope.ts";
 import { KIND_CODES } from "../plugins/kinds.ts";
+import { lockedSha256, readLock } from "../plugins/lock.ts";
 import { PluginWorker } from "../plugins/plugin-worker.ts";
 import { cidrContains, ipFamily } from "./cidr.ts";
 import type { IpamDecider, IpamDecision, IpamInput } from "./decider.ts";
@@ -15,8 +16,10 @@ import { decodeIpamDecision, encodeIpamRequest, IPAM_OP_ALLOCATE } from "./wasm-
 export interface WasmIpamOptions {
   /** Path of the .wasm module. */
   file: string;
-  /** Pinned sha256 (from the plugin lock file); a different module is refused. */
+  /** Pinned sha256; a different module is refused. */
   sha256?: string;
+  /** A plugin lock file (`wasmplane plugin lock`): the module must be in it, with the same sha256. */
+  lockPath?: string;
   /** Default 16 MiB. */
   memoryCapBytes?: number;
   /** Default 250 ms. */
@@ -56,7 +59,11 @@ export async function createWasmIpamDecider(options: WasmIpamOptions): Promise<W
     grants: [],
     memoryCapBytes: options.memoryCapBytes ?? 16 << 20,
     expectedKind: "ipam",
-    expectedSha256: options.sha256,
+    expectedSha256:
+      options.sha256 ??
+      (options.lockPath
+        ? lockedSha256(readLock(options.lockPath), options.lockPath, options.file)
+        : undefined),
     grantHint: (name, caps) => `ipam plugins get no capabilities; ${name} imports ${caps.join(", ")}`,
   });
   const worker = new PluginWorker(plugin, { callBudgetMs: options.callBudgetMs ?? 250, randomSeed: 0 });

@@ -1,14 +1,17 @@
 // The Wasm ipam plugins on the plugin host: `range` decides exactly as the TypeScript range decider
 // over a long allocate/release sequence; `random` and `static` keep the contract; bad plugin
 // output is caught by the host's check.
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { IpamAllocation, IpamDecider, IpamInput } from "../../runtime/ipam/decider.ts";
 import { decideRange } from "../../runtime/ipam/range.ts";
 import { ipamDeciderFromSpec, shippedPluginPath } from "../../runtime/ipam/select.ts";
-import { checkDecision, type WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
+import { checkDecision, createWasmIpamDecider, type WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
 import { buildPlugins } from "../../runtime/plugins/build.ts";
+import { writeLock } from "../../runtime/plugins/lock.ts";
 
 const test = suite("ipam wasm plugins");
 const deciders = new Map<string, WasmIpamDecider>();
@@ -122,6 +125,32 @@ test("wasm static: only requested addresses, a clear refusal without one", async
   const one = await stat.allocate(input([], {}, "s", ["fd03::42"]));
   assert.ok(one.ok);
   if (one.ok) assert.equal(one.addresses, [{ ip: "fd03::42", prefixLength: 128 }]);
+});
+
+test("a lock file pins the module: unlisted or changed modules are refused", async () => {
+  await plugin("range");
+  const dir = mkdtempSync(join(tmpdir(), "wpt-cni-lock-"));
+  try {
+    const lockPath = join(dir, "plugins.lock.json");
+    writeLock(lockPath, [shippedPluginPath("range")]);
+    const pinned = await createWasmIpamDecider({ file: shippedPluginPath("range"), lockPath });
+    await pinned.close();
+    await createWasmIpamDecider({ file: shippedPluginPath("random"), lockPath }).then(
+      () => assert.unreachable("an unlisted module was admitted"),
+      (err: Error) => assert.match(err.message, "is not in lock file"),
+    );
+    const copy = join(dir, "range.wasm");
+    const bytes = readFileSync(shippedPluginPath("range"));
+    writeFileSync(copy, bytes);
+    writeLock(lockPath, [copy]);
+    writeFileSync(copy, Buffer.concat([bytes, Buffer.from([0, 4, 1, 0x78, 0x79, 0x7a])]));
+    await createWasmIpamDecider({ file: copy, lockPath }).then(
+      () => assert.unreachable("a changed module was admitted"),
+      (err: Error) => assert.match(err.message, "differs from the locked"),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the host rejects a decision outside the pool or already held", () => {
