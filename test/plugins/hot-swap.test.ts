@@ -23,34 +23,47 @@ const CLUSTER_IP = "10.96.61.10";
 const API_IP = "10.96.61.11";
 const PODS = { pod1: "10.61.1.2", pod2: "10.61.2.2", pod3: "10.61.3.2" };
 
-// A pod server: answers every line on a connection with its own name, keeping the connection open.
+// A pod server: answers every line on a connection with its own name, keeping the connection open;
+// after the line "bye" it closes first (so the client's port is free again at once).
 const SERVER = `
 const name = process.argv[1];
 require("net").createServer((s) => {
   s.on("error", () => {});
   let buf = "";
-  s.on("data", (d) => { buf += d; while (buf.includes("\\n")) { buf = buf.slice(buf.indexOf("\\n") + 1); s.write(name + "\\n"); } });
+  s.on("data", (d) => {
+    buf += d;
+    while (buf.includes("\\n")) {
+      const line = buf.slice(0, buf.indexOf("\\n"));
+      buf = buf.slice(buf.indexOf("\\n") + 1);
+      s.write(name + "\\n");
+      if (line === "bye") s.end();
+    }
+  });
 }).listen(8080, "0.0.0.0", () => process.stdout.write("ready\\n"));
 setTimeout(() => process.exit(0), 300000).unref();
 `;
 
-// A client driven by JSON lines on stdin: hold N connections, ping the held ones, open N new ones.
+// A client driven by JSON lines on stdin: hold N connections, ping the held ones, open N new ones,
+// or connect once from each of the given source ports ("from").
 const CLIENT = `
 const net = require("net");
 const [host, port] = [process.argv[1], 80];
 const held = [];
-function ask(s) {
+function ask(s, line = "hi") {
   return new Promise((resolve) => {
     const t = setTimeout(() => done("ERR timeout"), 3000);
     function done(v) { clearTimeout(t); s.removeListener("data", onData); resolve(v); }
     function onData(d) { done(d.toString().trim()); }
     s.on("data", onData);
-    s.write("hi\\n");
+    s.write(line + "\\n");
   });
 }
-function open() {
+function closed(s) {
+  return new Promise((resolve) => { s.on("close", resolve); s.on("end", () => s.end()); setTimeout(resolve, 3000); });
+}
+function open(localPort) {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port });
+    const s = net.connect({ host, port, ...(localPort ? { localPort } : {}) });
     s.on("error", () => resolve(null));
     s.on("connect", () => resolve(s));
     setTimeout(() => resolve(null), 3000);
@@ -61,6 +74,7 @@ require("readline").createInterface({ input: process.stdin }).on("line", async (
   const out = [];
   if (cmd.op === "hold") for (let i = 0; i < cmd.count; i++) { const s = await open(); if (s) held.push(s); out.push(s ? await ask(s) : "ERR connect"); }
   if (cmd.op === "ping") for (const s of held) out.push(s.destroyed ? "ERR closed" : await ask(s));
+  if (cmd.op === "from") for (const p of cmd.ports) { const s = await open(p); out.push(s ? await ask(s, "bye") : "ERR connect"); if (s) await closed(s); }
   if (cmd.op === "new") for (let i = 0; i < cmd.count; i++) { const s = await open(); out.push(s ? await ask(s) : "ERR connect"); if (s) s.destroy(); }
   process.stdout.write(JSON.stringify(out) + "\\n");
   if (cmd.op === "quit") process.exit(0);
@@ -235,6 +249,16 @@ kernelTest(
         `new under maglev: ${maglevNew}`,
       );
       assert.ok(new Set(maglevNew).size >= 2, `maglev spreads source ports over pods: ${maglevNew}`);
+      // Hashing on source address and port: the same client port lands on the same pod again (by
+      // chance under random: (1/3)^7 for 8 ports).
+      const ports = [41001, 41002, 41003, 41004, 41005, 41006, 41007, 41008];
+      const first = await ask({ op: "from", ports });
+      const second = await ask({ op: "from", ports });
+      assert.ok(
+        first.every((n) => n in PODS),
+        `from fixed ports: ${first}`,
+      );
+      assert.equal(second, first, "maglev sends a source port to the same pod every time");
 
       rules = await sync("round-robin");
       assert.equal(replanned, ["demo/web:http"]);
