@@ -55,7 +55,7 @@ export class PodNetworking {
   private constructor(
     private readonly options: PodNetworkingOptions,
     readonly server: CniServer,
-    private readonly ipam: IpamDecider,
+    private ipam: IpamDecider,
   ) {}
 
   /** Starts the CNI server; pod CIDRs come from the first `update` (until then ADD answers 100). */
@@ -113,6 +113,17 @@ export class PodNetworking {
       if (released.length > 0) this.options.log?.(`cni: reconcile released ${released.join(", ")}`);
     }
     return { peerProblems };
+  }
+
+  /**
+   * Hot swap of the IPAM plugin (e.g. after `wasmplane plugin lock` recorded a new module): the new
+   * decider is admitted first; a refusal leaves the old one serving.
+   */
+  async reloadIpam(spec = this.options.ipam ?? "range"): Promise<void> {
+    const next = await ipamDeciderFromSpec(spec, { lockPath: this.options.pluginLock });
+    const previous = await this.server.setIpam(next);
+    this.ipam = next;
+    await (previous as { close?: () => Promise<void> }).close?.();
   }
 
   /** The node-rules fragment for the next transaction. */

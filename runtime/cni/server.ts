@@ -69,6 +69,11 @@ export interface CniServer {
   readonly socketPath: string;
   /** The pod CIDRs changed (Node object update). Existing allocations stay. */
   setPodCIDRs(podCIDRs: string[]): Promise<void>;
+  /**
+   * Hot swap of the IPAM decider: commands already queued finish with the old one. Decisions are
+   * pure and allocations live in the store, so nothing migrates. Returns the previous decider.
+   */
+  setIpam(decider: IpamDecider): Promise<IpamDecider>;
   /** Routes to the other nodes' pod CIDRs (plan with planPeerRoutes from the Node objects). */
   applyPeerRoutes(plan: PeerRoutesPlan): Promise<void>;
   /** Current allocations (for status and tests). */
@@ -280,6 +285,13 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       });
     },
     applyPeerRoutes: (plan) => serialized(() => peerRouter.apply(plan)),
+    setIpam: (decider) =>
+      serialized(async () => {
+        const previous = ctx.ipam;
+        ctx.ipam = decider;
+        log(`cni: IPAM decider ${previous.name} replaced by ${decider.name}`);
+        return previous;
+      }),
     allocations: () => ctx.store.list(),
     attachments,
     async reconcilePods(knownPods, minAgeMs = 60_000) {

@@ -439,6 +439,34 @@ kernelTest(
   },
 );
 
+kernelTest(test, "the IPAM decider is swapped live; allocations carry over", async () => {
+  const w = await world();
+  try {
+    const [, p1] = w.node.pod();
+    const [, p2] = w.node.pod();
+    const first = await call(w, "ADD", "before-swap", p1);
+    assert.is(first.code, 0, first.stdout);
+    const previous = await w.server.setIpam({
+      name: "fixed",
+      allocate: () => ({
+        ok: true,
+        addresses: [{ ip: "10.66.0.77", prefixLength: 32 }],
+        routes: [{ dst: "0.0.0.0/0" }],
+      }),
+    });
+    assert.is(previous.name, "range");
+    const second = await call(w, "ADD", "after-swap", p2);
+    assert.is(second.code, 0, second.stdout);
+    assert.equal(
+      resultIPs(second).map((i) => i.address),
+      ["10.66.0.77/32"],
+    );
+    assert.is(w.server.allocations().length, 3, "the first pod's two addresses and the new one");
+  } finally {
+    await w.stop();
+  }
+});
+
 kernelTest(test, "DEL after the pod namespace is gone releases the address and the veth", async () => {
   const w = await world();
   try {
