@@ -9,7 +9,7 @@ export function parseStatusAddress(text: string): StatusAddress {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (!m || !host || !(port >= 1 && port <= 65535)) {
+  if (!m || !host || !(port >= 0 && port <= 65535)) {
     throw new Error(`status address: must be unix:/path or 127.0.0.1:PORT, got ${JSON.stringify(text)}`);
   }
   if (!["127.0.0.1", "::1", "localhost"].includes(host)) {

@@ -69,8 +69,8 @@ export async function fetchStatus(address: string, timeoutMs = 5000): Promise<Ag
   return new Promise((resolve, reject) => {
     const req = request(
       where.kind === "unix"
-        ? { socketPath: where.path, path: "/status", timeout: timeoutMs }
-        : { host: where.host, port: where.port, path: "/status", timeout: timeoutMs },
+        ? { socketPath: where.path, path: "/status", timeout: timeoutMs, agent: false }
+        : { host: where.host, port: where.port, path: "/status", timeout: timeoutMs, agent: false },
       (res) => {
         let body = "";
         res.setEncoding("utf8");
