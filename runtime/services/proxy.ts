@@ -72,6 +72,19 @@ function sameSlices(a: EndpointSlice[], b: EndpointSlice[]): boolean {
   return true;
 }
 
+function storePlan(
+  entry: Entry,
+  port: PreparedPort,
+  plan: ResolvedPlan,
+  fromLb: boolean,
+  lastGood: ResolvedPlan | undefined,
+): true {
+  const next: StoredPlan = { plan, requestSig: port.requestSig, fromLb };
+  if (lastGood) next.lastGood = lastGood;
+  entry.plans.set(port.key, next);
+  return true;
+}
+
 /** A previous plan applied to the current endpoints: slots of endpoints that are gone are dropped. */
 function remap(plan: ResolvedPlan, port: PreparedPort): ResolvedPlan {
   const present = new Set(port.reachable.map(endpointId));
@@ -245,17 +258,11 @@ export class ServiceProxy {
     problems: PlanProblem[],
   ): boolean {
     const stored = entry.plans.get(port.key);
-    const store = (plan: ResolvedPlan, fromLb: boolean, lastGood = stored?.lastGood) => {
-      const next: StoredPlan = { plan, requestSig: port.requestSig, fromLb };
-      if (lastGood) next.lastGood = lastGood;
-      entry.plans.set(port.key, next);
-      return true;
-    };
     if (result?.ok) {
       const bad = planProblem(result.plan, port.reachable.length);
       if (!bad) {
         const plan = resolvePlan(result.plan, port.reachable);
-        return store(plan, true, plan);
+        return storePlan(entry, port, plan, true, plan);
       }
       const s = entry.service;
       problems.push({
@@ -269,10 +276,16 @@ export class ServiceProxy {
     if (result) {
       // Failed or invalid: the last good plan, on the endpoints that are still there.
       const lastGood = stored?.lastGood;
-      return store(lastGood ? remap(lastGood, port) : equalRandom(port.reachable), false);
+      return storePlan(
+        entry,
+        port,
+        lastGood ? remap(lastGood, port) : equalRandom(port.reachable),
+        false,
+        lastGood,
+      );
     }
     if (stored && stored.requestSig === port.requestSig) return false;
-    return store(equalRandom(port.reachable), false);
+    return storePlan(entry, port, equalRandom(port.reachable), false, stored?.lastGood);
   }
 
   private assemble(problems: PlanProblem[]): ServicePlan {

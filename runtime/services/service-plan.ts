@@ -37,10 +37,11 @@ import {
   firewallChain,
   lbKey,
   localChain,
+  type SetNames,
   servicePortBase,
   sets,
 } from "./names.ts";
-import { affinityRules, type ResolvedPlan, selectionRules } from "./selection.ts";
+import { affinityRules, type ResolvedPlan, type SelectionInput, selectionRules } from "./selection.ts";
 
 export interface PlanProblem {
   kind: string;
@@ -215,16 +216,21 @@ interface FamilyView {
   clusterCIDRs: string[];
 }
 
+const NONE: string[] = [];
+function ofFamily(list: string[], family: Family): string[] {
+  if (list.length === 0) return NONE;
+  return list.filter((a) => familyOf(a) === family);
+}
+
 function familyView(config: ResolvedConfig, service: Service, family: Family): FamilyView {
-  const of = (list: string[]) => list.filter((a) => familyOf(a) === family);
   return {
     nodeName: config.nodeName,
     family,
     ip: family === 4 ? "ip" : "ip6",
     clusterIP: service.clusterIPs.find((a) => familyOf(a) === family)!,
-    externalIPs: of(service.externalIPs),
-    loadBalancerIPs: of(service.loadBalancerIPs),
-    sourceRanges: of(service.loadBalancerSourceRanges),
+    externalIPs: ofFamily(service.externalIPs, family),
+    loadBalancerIPs: ofFamily(service.loadBalancerIPs, family),
+    sourceRanges: ofFamily(service.loadBalancerSourceRanges, family),
     nodeIPs: config.families[family].nodeIPs,
     clusterCIDRs: config.families[family].clusterCIDRs,
   };
@@ -266,6 +272,52 @@ export function planService(
   return out;
 }
 
+function pushElement(
+  out: ServiceOutput,
+  set: string,
+  key: Expression[],
+  id: string,
+  field: string,
+  value?: Verdict,
+): void {
+  out.elements.push({
+    set,
+    id,
+    field,
+    value: value ? verdictText(value) : "",
+    element: element(key.length === 1 ? key[0] : concat(...key), value),
+  });
+}
+
+/** A service address: dispatch to `target`, and/or the no-endpoint verdict `filter`. */
+function pushIPElements(
+  out: ServiceOutput,
+  names: SetNames,
+  ip: string,
+  proto: string,
+  port: number,
+  field: string,
+  target: string | undefined,
+  filter: Verdict | undefined,
+): void {
+  const id = `${ip} . ${proto} . ${port}`;
+  if (target) pushElement(out, names.serviceIPs, [ip, proto, port], id, field, goto(target));
+  if (filter) pushElement(out, names.noEndpoints, [ip, proto, port], id, field, filter);
+}
+
+function endpointChain(
+  name: string,
+  family: Family,
+  protocol: string,
+  endpoints: ServiceEndpoint[],
+  plan: ResolvedPlan,
+  affinity: Map<string, string> | undefined,
+): DesiredChain {
+  const input: SelectionInput = { family, protocol, endpoints, plan };
+  if (affinity) input.affinitySets = affinity;
+  return { name, rules: [...affinityRules(input), ...selectionRules(input)] };
+}
+
 function planPortFamily(
   prepared: PreparedService,
   port: PreparedPort,
@@ -299,38 +351,40 @@ function planPortFamily(
   const fwName = usesFirewall ? firewallChain(family, base) : undefined;
 
   out.servicePorts++;
-  const add = (set: string, key: Expression[], id: string, field: string, value?: Verdict) =>
-    out.elements.push({
-      set,
-      id,
-      field,
-      value: value ? verdictText(value) : "",
-      element: element(key.length === 1 ? key[0] : concat(...key), value),
-    });
-  const ipElements = (
-    ip: string,
-    field: string,
-    target: string | undefined,
-    filterWhenNoEndpoints: boolean,
-  ) => {
-    const id = `${ip} . ${proto} . ${sp.port}`;
-    if (target) add(names.serviceIPs, [ip, proto, sp.port], id, field, goto(target));
-    if (filterWhenNoEndpoints) add(names.noEndpoints, [ip, proto, sp.port], id, field, noEndpointVerdict);
-  };
-
-  ipElements(view.clusterIP, "spec.clusterIPs", hasInternal ? internalChain : undefined, !hasInternal);
-  for (const ip of view.externalIPs) ipElements(ip, "spec.externalIPs", extName, !hasExternal);
+  const internalFilter = hasInternal ? undefined : noEndpointVerdict;
+  const externalFilter = hasExternal ? undefined : noEndpointVerdict;
+  const internalTarget = hasInternal ? internalChain : undefined;
+  pushIPElements(
+    out,
+    names,
+    view.clusterIP,
+    proto,
+    sp.port,
+    "spec.clusterIPs",
+    internalTarget,
+    internalFilter,
+  );
+  for (const ip of view.externalIPs)
+    pushIPElements(out, names, ip, proto, sp.port, "spec.externalIPs", extName, externalFilter);
   for (const ip of view.loadBalancerIPs) {
     const field = "status.loadBalancer.ingress";
-    ipElements(ip, field, extName, !hasExternal);
+    pushIPElements(out, names, ip, proto, sp.port, field, extName, externalFilter);
     if (fwName)
-      add(names.firewall, [ip, proto, sp.port], `${ip} . ${proto} . ${sp.port}`, field, goto(fwName));
+      pushElement(
+        out,
+        names.firewall,
+        [ip, proto, sp.port],
+        `${ip} . ${proto} . ${sp.port}`,
+        field,
+        goto(fwName),
+      );
   }
   if (sp.nodePort > 0) {
     const id = `${proto} . ${sp.nodePort}`;
     const field = `spec.ports[${port.index}].nodePort`;
-    if (extName) add(names.nodePorts, [proto, sp.nodePort], id, field, goto(extName));
-    if (!hasExternal) add(names.noEndpointNodePorts, [proto, sp.nodePort], id, field, noEndpointVerdict);
+    if (extName) pushElement(out, names.nodePorts, [proto, sp.nodePort], id, field, goto(extName));
+    if (externalFilter)
+      pushElement(out, names.noEndpointNodePorts, [proto, sp.nodePort], id, field, externalFilter);
   }
 
   // Endpoint chains and affinity sets.
@@ -342,7 +396,7 @@ function planPortFamily(
   for (const [id, e] of reachable) {
     // Only a pod on this node can reach itself through this node's rules (unknown node: assume so).
     if (e.nodeName === undefined || e.nodeName === view.nodeName)
-      add(names.hairpin, [e.address, e.address], e.address, "endpoints");
+      pushElement(out, names.hairpin, [e.address, e.address], e.address, "endpoints");
     if (affinity) {
       const name = affinitySet(family, base, e.address, e.port);
       affinity.set(id, name);
@@ -362,18 +416,9 @@ function planPortFamily(
     }
   }
   const selectionPlan = plan ?? { selection: { mode: "random" as const }, slots: [...reachable.keys()] };
-  const endpointChain = (name: string, endpoints: ServiceEndpoint[]): DesiredChain => {
-    const input = {
-      family,
-      protocol: proto,
-      endpoints,
-      plan: selectionPlan,
-      ...(affinity ? { affinitySets: affinity } : {}),
-    };
-    return { name, rules: [...affinityRules(input), ...selectionRules(input)] };
-  };
-  if (clusterName) out.chains.push(endpointChain(clusterName, cluster));
-  if (localName) out.chains.push(endpointChain(localName, local));
+  if (clusterName)
+    out.chains.push(endpointChain(clusterName, family, proto, cluster, selectionPlan, affinity));
+  if (localName) out.chains.push(endpointChain(localName, family, proto, local, selectionPlan, affinity));
 
   if (extName) {
     const rules: DesiredRule[] = [];
