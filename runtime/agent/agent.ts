@@ -7,7 +7,14 @@ import type { LbPlanner, LbResult } from "../lb/plan.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import { formatProblem } from "../store/problems.ts";
 import { Store } from "../store/store.ts";
-import { type Dataplane, type PluginHost, type ServicePlanner, tableFamily, tableName } from "./ports.ts";
+import {
+  type Dataplane,
+  type PluginHost,
+  type PodNetworkPlanner,
+  type ServicePlanner,
+  tableFamily,
+  tableName,
+} from "./ports.ts";
 import { type AgentStatus, type SyncRecord, servicesStatus } from "./status.ts";
 import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
 
@@ -43,6 +50,11 @@ export class Agent {
   private planProblems: string[] = [];
   private loggedProblems = new Set<string>();
   private syncWaiters: (() => void)[] = [];
+  private podNetworking: PodNetworkPlanner | null = null;
+  /** Sync requests that need an answer (syncNow) are numbered; a sync serves those made before it started. */
+  private requestSeq = 0;
+  private servedSeq = 0;
+  private seqWaiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log ?? ((line) => console.log(line));
@@ -71,11 +83,30 @@ export class Agent {
     });
   }
 
+  /** Adds pod networking: its node rules join every transaction. Call before start(). */
+  setPodNetworking(pods: PodNetworkPlanner): void {
+    this.podNetworking = pods;
+  }
+
+  /**
+   * Syncs as soon as possible (no minimum interval) and resolves once a sync that started after this
+   * call has finished: a CNI ADD answers only when its pod's rules are in the kernel.
+   */
+  syncNow(): Promise<void> {
+    const seq = ++this.requestSeq;
+    const done = new Promise<void>((resolve) => this.seqWaiters.push({ seq, resolve }));
+    this.scheduler.request(false, true);
+    return done;
+  }
+
   /** Stops watching and syncing; the rules stay in the kernel (traffic keeps flowing). */
   async stop(): Promise<void> {
     await this.options.source.stop();
     await this.scheduler.stop();
+    await this.podNetworking?.close();
     await this.options.plugins?.close();
+    for (const w of this.seqWaiters) w.resolve();
+    this.seqWaiters = [];
   }
 
   /**
@@ -106,6 +137,7 @@ export class Agent {
   private async sync(full: boolean): Promise<boolean> {
     const { planner, lbPlanner, dataplane } = this.options;
     const started = performance.now();
+    const seq = this.requestSeq;
     const record: SyncRecord = {
       at: new Date().toISOString(),
       full: full || !this.appliedKnown,
@@ -132,13 +164,24 @@ export class Agent {
         ]),
       );
       const plan = planner.plan(snapshot, lb);
+      const fragments = [plan.fragment];
+      const labels = ["services"];
+      let podProblems: string[] = [];
+      if (this.podNetworking) {
+        podProblems = (await this.podNetworking.update(snapshot)).peerProblems.map(
+          (p) => `pod networking: ${p}`,
+        );
+        fragments.push(this.podNetworking.fragment());
+        labels.push("pod networking");
+      }
       this.planProblems = [
+        ...podProblems,
         ...plan.problems.map(formatProblem),
         ...[...lb]
           .filter(([, r]) => !r.ok)
           .map(([key, r]) => `LB plan ${key}: ${r.ok ? "" : r.error} (keeping the last good plan)`),
       ];
-      const desired = mergeFragments(tableFamily, tableName, [plan.fragment], ["services"]);
+      const desired = mergeFragments(tableFamily, tableName, fragments, labels);
       const { tx, applied } = dataplane.diff(this.applied, desired);
       record.planMs = performance.now() - planStart;
       record.operations = tx.size;
@@ -163,7 +206,15 @@ export class Agent {
     }
     record.durationMs = performance.now() - started;
     this.finishSync(record);
+    if (record.ok) this.releaseWaiters(seq);
     return record.ok;
+  }
+
+  private releaseWaiters(served: number): void {
+    this.servedSeq = Math.max(this.servedSeq, served);
+    const ready = this.seqWaiters.filter((w) => w.seq <= this.servedSeq);
+    this.seqWaiters = this.seqWaiters.filter((w) => w.seq > this.servedSeq);
+    for (const w of ready) w.resolve();
   }
 
   private finishSync(record: SyncRecord): void {

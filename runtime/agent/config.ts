@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { parseCniSection } from "../cni/config.ts";
 import { parseCIDR, parseIP } from "../store/ip.ts";
 import { parseDuration } from "./duration.ts";
 import { applyLbSection, defaultLbConfig, type LbConfig } from "./lb-config.ts";
@@ -32,7 +33,7 @@ export interface AgentConfig {
   statusAddress: string;
   /** The LB planner: built-in, or Wasm plugins. */
   lb: LbConfig;
-  /** Reserved for the CNI server: { socket, stateDir, … }. */
+  /** Pod networking (the CNI server and node rules), when present and not `enabled: false`; see docs/cni.md. */
   cni: Record<string, unknown>;
 }
 
@@ -208,6 +209,11 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
         break;
       case "cni":
         config.cni = section(value, where(key));
+        try {
+          parseCniSection(config.cni, where(key));
+        } catch (err) {
+          throw new ConfigError((err as Error).message);
+        }
         break;
       default:
         throw new ConfigError(`${where(key)}: unknown option`);

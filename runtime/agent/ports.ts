@@ -72,3 +72,12 @@ export interface Dataplane {
 
 export const tableFamily = "inet";
 export const tableName = "wasmplane";
+
+/** Pod networking (runtime/cni/pod-networking.ts PodNetworking): the CNI server and its node rules. */
+export interface PodNetworkPlanner {
+  /** Follows the store: own pod CIDRs, peer routes, reconcile. */
+  update(snapshot: Snapshot): Promise<{ peerProblems: string[] }>;
+  /** The node-rules fragment (`pod-…` names) for the next transaction. */
+  fragment(): TableFragment;
+  close(): Promise<void>;
+}

@@ -29,6 +29,9 @@ export type SyncRunner = (full: boolean) => Promise<boolean>;
 export class SyncScheduler {
   private pending = false;
   private pendingFull = false;
+  /** Someone waits on this sync (a CNI ADD): skip the minimum interval, not the failure backoff. */
+  private pendingUrgent = false;
+  private timerAt = 0;
   private running: Promise<void> | null = null;
   private timer: unknown = null;
   private resyncTimer: unknown = null;
@@ -53,11 +56,19 @@ export class SyncScheduler {
     this.armResync();
   }
 
-  /** Asks for a sync soon; `full` makes it a resync with kernel read-back. */
-  request(full = false): void {
+  /**
+   * Asks for a sync soon; `full` makes it a resync with kernel read-back; `urgent` runs it without
+   * waiting out the minimum interval (still one at a time, still after a failure's backoff).
+   */
+  request(full = false, urgent = false): void {
     if (this.stopped) return;
     this.pending = true;
     this.pendingFull ||= full;
+    this.pendingUrgent ||= urgent;
+    if (urgent && this.timer !== null && this.timerAt > Math.max(this.timers.now(), this.retryAt)) {
+      this.timers.clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.schedule();
   }
 
@@ -85,8 +96,11 @@ export class SyncScheduler {
 
   private schedule(): void {
     if (this.running || this.timer !== null || !this.pending || this.stopped) return;
-    const earliest = Math.max(this.lastStart + this.options.minIntervalMs, this.retryAt);
+    const earliest = this.pendingUrgent
+      ? this.retryAt
+      : Math.max(this.lastStart + this.options.minIntervalMs, this.retryAt);
     const delay = Math.max(0, earliest - this.timers.now());
+    this.timerAt = this.timers.now() + delay;
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.running = this.fire().finally(() => {
@@ -99,7 +113,7 @@ export class SyncScheduler {
   private async fire(): Promise<void> {
     if (!this.pending || this.stopped) return;
     const full = this.pendingFull;
-    this.pending = this.pendingFull = false;
+    this.pending = this.pendingFull = this.pendingUrgent = false;
     this.lastStart = this.timers.now();
     let ok = false;
     try {

@@ -6,6 +6,8 @@ import { applyTransaction } from "../../nft/apply.ts";
 import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
 import type { Transaction } from "../../nft/transaction.ts";
+import { parseCniSection } from "../cni/config.ts";
+import { PodNetworking } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
@@ -94,7 +96,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     defaultLbAlgorithm: config.lb.default,
   });
-  return new Agent({
+  const agent = new Agent({
     nodeName: config.nodeName,
     ...(config.netns ? { netns: config.netns } : {}),
     minSyncIntervalMs: config.minSyncIntervalMs,
@@ -106,4 +108,26 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     dataplane: nftDataplane(config.netns),
     ...(options.log ? { log: options.log } : {}),
   });
+  const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
+  if (cni?.enabled) {
+    const pods = await PodNetworking.start({
+      nodeName: config.nodeName,
+      ...(config.netns ? { nodeNetns: config.netns } : {}),
+      ...(cni.socket ? { socketPath: cni.socket } : {}),
+      ...(cni.stateDir ? { stateDir: cni.stateDir } : {}),
+      ...(cni.mtu ? { mtu: cni.mtu } : {}),
+      ...(cni.ipam ? { ipam: cni.ipam } : {}),
+      ...(cni.pluginLock ? { pluginLock: cni.pluginLock } : {}),
+      ...(config.clusterCIDRs.length > 0 ? { clusterCIDRs: config.clusterCIDRs } : {}),
+      ...(cni.routing ? { routing: cni.routing } : {}),
+      ...(cni.vxlan ? { vxlan: cni.vxlan } : {}),
+      // A manifest directory rarely lists every Pod: releasing "unknown" pods would free live addresses.
+      reconcilePods: cni.reconcilePods ?? !config.manifests,
+      ...(cni.reconcileIntervalMs ? { reconcileIntervalMs: cni.reconcileIntervalMs } : {}),
+      requestSync: () => agent.syncNow(),
+      log,
+    });
+    agent.setPodNetworking(pods);
+  }
+  return agent;
 }

@@ -131,4 +131,34 @@ test("a change during a running sync runs once more afterwards", async () => {
   assert.is(count, 2);
 });
 
+test("an urgent request skips the minimum interval but not the failure backoff", async () => {
+  const clock = fakeTimers();
+  const runs: number[] = [];
+  let fail = false;
+  const s = new SyncScheduler(
+    async () => {
+      runs.push(clock.now());
+      return !fail;
+    },
+    { minIntervalMs: 1000, resyncIntervalMs: 0, initialBackoffMs: 5000 },
+    clock.api,
+  );
+  s.request();
+  await clock.advance(0);
+  s.request();
+  await clock.advance(100);
+  s.request(false, true);
+  await clock.advance(0);
+  assert.equal(runs, [0, 100]);
+  fail = true;
+  s.request(false, true);
+  await clock.advance(0);
+  s.request(false, true);
+  await clock.advance(100);
+  assert.equal(runs, [0, 100, 100], "an urgent request ran during the backoff");
+  fail = false;
+  await clock.advance(5000);
+  assert.equal(runs, [0, 100, 100, 5100]);
+});
+
 test.run();
