@@ -27,6 +27,8 @@ export class Store {
     NetworkPolicy: new Map(),
   };
   private readonly rejections = new Map<string, Rejection>();
+  /** The maps handed out by the last snapshot; a kind absent here changed since and is copied again. */
+  private readonly handedOut = new Map<WatchedKind, Map<string, unknown>>();
   private readonly sourceProblemsBySource = new Map<string, SourceProblem[]>();
   /** Increases whenever the snapshot changes. */
   version = 0;
@@ -43,14 +45,14 @@ export class Store {
     const id = `${event.kind} ${event.key}`;
     if (event.type === "delete") {
       this.rejections.delete(id);
-      if (map.delete(event.key)) this.version++;
+      if (map.delete(event.key)) this.changed(event.kind);
       return;
     }
     const result = validateObject(event.kind, event.object);
     if (result.ok) {
       this.rejections.delete(id);
       map.set(event.key, result.value);
-      this.version++;
+      this.changed(event.kind);
       return;
     }
     this.rejections.set(id, {
@@ -65,15 +67,34 @@ export class Store {
     this.sourceProblemsBySource.set(source, problems);
   }
 
-  /** A consistent view for one sync; maps are copies, objects are shared (and never mutated). */
+  private changed(kind: WatchedKind): void {
+    this.version++;
+    this.handedOut.delete(kind);
+  }
+
+  /** A frozen copy of one kind's map: the same Map as last time when nothing of that kind changed. */
+  private view<K extends WatchedKind>(kind: K): Map<string, KindTypes[K]> {
+    let map = this.handedOut.get(kind) as Map<string, KindTypes[K]> | undefined;
+    if (!map) {
+      map = new Map(this.maps[kind] as Map<string, KindTypes[K]>);
+      this.handedOut.set(kind, map);
+    }
+    return map;
+  }
+
+  /**
+   * A consistent view for one sync. Maps are never mutated after they are handed out: a kind that
+   * changed gets a fresh copy, an unchanged kind the same Map as the previous snapshot (so planners
+   * can skip it by identity). Objects are shared and never mutated.
+   */
   snapshot(): Snapshot {
     return {
-      services: new Map(this.maps.Service),
-      endpointSlices: new Map(this.maps.EndpointSlice),
-      nodes: new Map(this.maps.Node),
-      namespaces: new Map(this.maps.Namespace),
-      pods: new Map(this.maps.Pod),
-      networkPolicies: new Map(this.maps.NetworkPolicy),
+      services: this.view("Service"),
+      endpointSlices: this.view("EndpointSlice"),
+      nodes: this.view("Node"),
+      namespaces: this.view("Namespace"),
+      pods: this.view("Pod"),
+      networkPolicies: this.view("NetworkPolicy"),
     };
   }
 

@@ -51,4 +51,26 @@ test("snapshots are independent of later changes", () => {
   assert.is(store.snapshot().services.size, 2);
 });
 
+test("an unchanged kind keeps its Map across snapshots; a changed one gets a fresh Map", () => {
+  const store = new Store();
+  store.apply([event("add", svc("a", 80))]);
+  const first = store.snapshot();
+  assert.is(store.snapshot().services, first.services);
+  store.apply([
+    {
+      type: "add",
+      kind: "Namespace",
+      key: "team",
+      object: { kind: "Namespace", metadata: { name: "team" } },
+    },
+  ]);
+  const second = store.snapshot();
+  assert.is(second.services, first.services, "services did not change");
+  assert.is.not(second.namespaces, first.namespaces);
+  assert.is(first.namespaces.size, 0, "a handed-out map was mutated");
+  store.apply([event("update", svc("a", 81))]);
+  assert.is.not(store.snapshot().services, first.services);
+  assert.is(first.services.get("default/a")?.ports[0].port, 80);
+});
+
 test.run();
