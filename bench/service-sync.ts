@@ -66,8 +66,9 @@ function makeSlice(i: number, ips: string[]): EndpointSlice {
     name: `svc-${i}-abc`,
     serviceName: `svc-${i}`,
     addressType: "IPv4",
-    endpoints: ips.map((ip) => ({
+    endpoints: ips.map((ip, j) => ({
       addresses: [ip],
+      nodeName: `node-${j}`,
       conditions: { ready: true, serving: true, terminating: false },
     })),
     ports: [{ name: "http", protocol: "TCP", port: 8080 }],

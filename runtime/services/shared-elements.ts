@@ -20,6 +20,13 @@ interface SharedSet {
   dirty: boolean;
   /** Keys where two owners claim different things is a conflict worth reporting. */
   exclusive: boolean;
+  /**
+   * Element order: each key keeps its position, and a new key takes the place of a removed one, so
+   * a change leaves every other element at its index (nft/'s diff compares by position first).
+   */
+  slots: (string | undefined)[];
+  slotOf: Map<string, number>;
+  free: number[];
 }
 
 const contributionKey = (c: ElementContribution) => `${c.set}\u0000${c.id}`;
@@ -35,6 +42,9 @@ export class SharedElements {
       current: { ...declaration, elements: [] },
       dirty: true,
       exclusive,
+      slots: [],
+      slotOf: new Map(),
+      free: [],
     });
   }
 
@@ -66,7 +76,8 @@ export class SharedElements {
     for (const s of this.sets.values()) {
       if (s.dirty) {
         const elements = [];
-        for (const claims of s.claims.values()) elements.push(claims[0].contribution.element);
+        for (const id of s.slots)
+          if (id !== undefined) elements.push(s.claims.get(id)![0].contribution.element);
         s.current = { ...s.declaration, elements };
         s.dirty = false;
       }
@@ -101,6 +112,9 @@ export class SharedElements {
     const claims = s.claims.get(c.id);
     if (!claims) {
       s.claims.set(c.id, [{ owner, contribution: c }]);
+      const slot = s.free.pop() ?? s.slots.length;
+      s.slots[slot] = c.id;
+      s.slotOf.set(c.id, slot);
       s.dirty = true;
       return;
     }
@@ -116,7 +130,13 @@ export class SharedElements {
     const i = claims.findIndex((cl) => cl.owner === owner);
     if (i < 0) return;
     claims.splice(i, 1);
-    if (claims.length === 0) s.claims.delete(c.id);
+    if (claims.length === 0) {
+      s.claims.delete(c.id);
+      const slot = s.slotOf.get(c.id)!;
+      s.slotOf.delete(c.id);
+      s.slots[slot] = undefined;
+      s.free.push(slot);
+    }
     if (i === 0) s.dirty = true;
     if (claims.length < 2) this.conflicted.delete(contributionKey(c));
   }

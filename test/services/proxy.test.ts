@@ -380,3 +380,27 @@ multi("changing one of several slices and deleting another keeps the rest", () =
   assert.equal(dnats(new View(proxy.plan(snap3, lbResults(proxy, snap3))).chain(C4)), ["10.1.0.9:8080"]);
 });
 multi.run();
+
+const order = suite("element order");
+order("a replaced element takes the removed one's place; the others keep their index and object", () => {
+  const svcs = [0, 1, 2].map((i) => service("default", `s${i}`, { clusterIPs: [`10.96.0.${i + 1}`] }));
+  const proxy = new ServiceProxy(baseConfig);
+  const slices = svcs.map((s, i) => slice(s, [`10.1.0.${i + 1}`]));
+  const snap1 = snapshot(svcs, slices);
+  const before = proxy.plan(snap1, lbResults(proxy, snap1)).fragment.sets.get("services-hairpin4")!.elements;
+  const snap2 = snapshot(svcs, [slices[0], slice(svcs[1], ["10.1.0.9"]), slices[2]]);
+  const after = proxy.plan(snap2, lbResults(proxy, snap2)).fragment.sets.get("services-hairpin4")!.elements;
+  assert.equal(
+    new View({
+      fragment: {
+        chains: new Map(),
+        sets: new Map([["h", { name: "h", type: "ipv4_addr", elements: after }]]),
+      },
+      problems: [],
+      stats: { services: 0, servicePorts: 0, endpoints: 0 },
+    }).elements("h"),
+    ["10.1.0.1 . 10.1.0.1", "10.1.0.9 . 10.1.0.9", "10.1.0.3 . 10.1.0.3"],
+  );
+  assert.ok(before[0] === after[0] && before[2] === after[2]);
+});
+order.run();
