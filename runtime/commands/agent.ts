@@ -2,7 +2,8 @@
 import { agentUsage, ConfigError, parseAgentArgs } from "../agent/config.ts";
 import { startAgent } from "../agent/run-agent.ts";
 
-export const summary = "run the node agent: services, and pods with a cni: config [--manifests DIR | --kubernetes] …";
+export const summary =
+  "run the node agent: services, and pods with a cni: config [--manifests DIR | --kubernetes] …";
 
 function log(line: string): void {
   console.log(`${new Date().toISOString()} ${line}`);
