@@ -168,8 +168,10 @@ export class Agent {
       const labels = ["services"];
       let podProblems: string[] = [];
       if (this.podNetworking) {
-        podProblems = (await this.podNetworking.update(snapshot)).peerProblems.map(
-          (p) => `pod networking: ${p}`,
+        // Pod CIDRs and peer routes failing to follow the store must not hold the services back.
+        podProblems = await this.podNetworking.update(snapshot).then(
+          (r) => r.peerProblems.map((p) => `pod networking: ${p}`),
+          (err: Error) => [`pod networking: ${err.message}`],
         );
         fragments.push(this.podNetworking.fragment());
         labels.push("pod networking");
