@@ -18,24 +18,19 @@ import type { Source } from "../sources/source.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
 import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
-import { splitChainBodies } from "./nft-compat.ts";
 import { globalAddresses } from "./node-addresses.ts";
 import { type Dataplane, type PluginHost, tableFamily, tableName } from "./ports.ts";
 
 export function nftDataplane(netns?: string): Dataplane {
   const opts = netns ? { netns } : {};
-  /** Whether the last diff started from an existing table (then chain bodies must be split). */
-  let tableExisted = false;
   return {
     readBack: () => readTable(tableFamily, tableName, opts),
     diff: (applied, desired) => {
-      tableExisted = applied !== null;
       const plan = planSync(applied, desired);
       return { tx: plan.tx, applied: plan.applied };
     },
     apply: async (tx) => {
-      const script = tableExisted ? splitChainBodies(tx as Transaction) : (tx as Transaction);
-      const result = await applyTransaction(script, opts);
+      const result = await applyTransaction(tx as Transaction, opts);
       return { bytes: result.bytes, durationMs: result.durationMs };
     },
     deleteUdpConntrack: (entries) => deleteUdpConntrack(entries, opts),
