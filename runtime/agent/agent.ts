@@ -55,6 +55,8 @@ export class Agent {
   private requestSeq = 0;
   private servedSeq = 0;
   private seqWaiters: { seq: number; resolve: () => void }[] = [];
+  /** Counts plugin reloads; a sync that overlapped one re-plans again (its answers may be the old module's). */
+  private lbGeneration = 0;
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.log ?? ((line) => console.log(line));
@@ -111,7 +113,10 @@ export class Agent {
 
   /**
    * Re-reads the lock file and plugin modules (SIGHUP): changed modules that pass admission replace
-   * the running ones; every service port is re-planned and one transaction applies the new plans.
+   * the running ones. When any module was loaded, replaced or removed, the service planner forgets its
+   * LB plans and the next sync asks the LB planner for every service port (unchanged modules answer
+   * from its cache) and applies the changed plans in one transaction; established connections keep
+   * their conntrack entries.
    */
   async reloadPlugins(): Promise<void> {
     const host = this.options.plugins;
@@ -125,7 +130,9 @@ export class Agent {
       .map((k) => `${k} ${report[k].join(", ")}`);
     this.log(`plugins reloaded: ${parts.join("; ") || "nothing"}`);
     for (const r of report.refused) this.log(`problem: plugin ${r.algorithm} refused: ${r.error}`);
-    this.options.planner.invalidateLbPlans?.();
+    if (report.loaded.length + report.replaced.length + report.removed.length === 0) return;
+    this.lbGeneration++;
+    this.options.planner.invalidateLbPlans();
     this.scheduler.request();
   }
 
@@ -138,6 +145,7 @@ export class Agent {
     const { planner, lbPlanner, dataplane } = this.options;
     const started = performance.now();
     const seq = this.requestSeq;
+    const generation = this.lbGeneration;
     const record: SyncRecord = {
       at: new Date().toISOString(),
       full: full || !this.appliedKnown,
@@ -205,6 +213,11 @@ export class Agent {
       // The transaction was all-or-nothing, so the kernel still holds the last good state; read it
       // back on the retry rather than trusting our record.
       this.appliedKnown = false;
+    }
+    if (generation !== this.lbGeneration) {
+      // A reload landed while this sync was asking the old modules: ask everything again.
+      this.options.planner.invalidateLbPlans();
+      this.scheduler.request();
     }
     record.durationMs = performance.now() - started;
     this.finishSync(record);

@@ -30,8 +30,11 @@ export interface ServicePlanner {
     stats: { services: number; servicePorts: number; endpoints: number };
   };
   staleUdpEndpoints(): StaleUdpEndpoint[];
-  /** Forget which plans came from the LB planner (after a plugin reload), so all are asked again. */
-  invalidateLbPlans?(): void;
+  /**
+   * Forgets which plans came from the LB planner (after a plugin reload), so the next `lbRequests`
+   * asks for every service port again and the next `plan` re-plans those whose answer changed.
+   */
+  invalidateLbPlans(): void;
 }
 
 /** The Wasm plugin host behind the LB planner, when plugins are configured. */

@@ -7,8 +7,8 @@ import { accept, chain, counter, match, payload, rule } from "../../nft/build.ts
 import type { DesiredTable } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
 import { Agent } from "../../runtime/agent/agent.ts";
-import type { Dataplane, ServicePlanner } from "../../runtime/agent/ports.ts";
-import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
+import type { Dataplane, PluginHost, ServicePlanner } from "../../runtime/agent/ports.ts";
+import { builtinLbPlanner, type LbPlanner, type LbResult } from "../../runtime/lb/plan.ts";
 import type { RawObject, Source, SourceEvent, SourceSink } from "../../runtime/sources/source.ts";
 
 const test = suite("agent sync logic");
@@ -47,6 +47,7 @@ const planner: ServicePlanner = {
     };
   },
   staleUdpEndpoints: () => [],
+  invalidateLbPlans: () => {},
 };
 
 function fakeKernel() {
@@ -171,6 +172,75 @@ test("a failed apply keeps the last good state and is retried", async () => {
   assert.is(agent.status().lastSync?.ok, true);
   assert.is(agent.status().lastSync?.full, true);
   assert.equal([...(kernel.table?.chains.keys() ?? [])].sort(), ["svc-default-a", "svc-default-b"]);
+  await agent.stop();
+});
+
+test("a plugin reload re-plans; one that lands while a sync asks the old module re-plans again", async () => {
+  const { dataplane } = fakeKernel();
+  const source = new ManualSource();
+  // The service planner asks for its one port while its plan is invalid, like ServiceProxy.
+  let valid = false;
+  let invalidations = 0;
+  const used: string[] = [];
+  const lbPlanner: ServicePlanner = {
+    ...planner,
+    lbRequests: () => (valid ? [] : [{ key: "default/a:", algorithm: "swap", endpoints: [], params: {} }]),
+    plan(snapshot, lb) {
+      for (const r of lb.values()) if (r.ok) used.push(r.plan.selection.mode);
+      if (lb.size > 0) valid = true;
+      return planner.plan(snapshot, lb);
+    },
+    invalidateLbPlans: () => {
+      invalidations++;
+      valid = false;
+    },
+  };
+  let module = "round-robin";
+  let gate: (() => void) | null = null;
+  const plugins: LbPlanner = {
+    async plan(requests) {
+      const answeredBy = module;
+      if (gate === null) await new Promise<void>((resolve) => (gate = resolve));
+      return requests.map(
+        (): LbResult => ({ ok: true, plan: { selection: { mode: answeredBy } as never, slots: [] } }),
+      );
+    },
+  };
+  const host: PluginHost = {
+    reload: async () => {
+      module = "hash";
+      return { loaded: [], replaced: ["swap"], unchanged: [], removed: [], refused: [] };
+    },
+    status: () => [],
+    close: async () => {},
+  };
+  const agent = new Agent({
+    nodeName: "n1",
+    minSyncIntervalMs: 0,
+    resyncIntervalMs: 0,
+    source,
+    planner: lbPlanner,
+    lbPlanner: plugins,
+    plugins: host,
+    dataplane,
+    log: () => {},
+  });
+  await agent.start();
+  source.send([svc("a", 80)]);
+  const first = agent.nextSync();
+  source.sink?.synced();
+  await new Promise((r) => setTimeout(r, 20));
+  // The first sync waits in the LB call of the old module; the reload lands meanwhile.
+  await agent.reloadPlugins();
+  assert.is(invalidations, 1);
+  const release = gate as (() => void) | null;
+  assert.ok(release, "the first sync did not ask the LB planner");
+  gate = () => {};
+  release?.();
+  await first;
+  await agent.nextSync();
+  assert.is(invalidations, 2, "the overlapping sync did not invalidate again");
+  assert.equal(used, ["round-robin", "hash"]);
   await agent.stop();
 });
 
