@@ -312,6 +312,7 @@ function printTable() {
     "render",
     "apply (nft)",
     "total",
+    "agent CPU",
     "tx bytes",
     "RSS",
     "baseline total",
