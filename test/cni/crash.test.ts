@@ -3,9 +3,8 @@
 // retried). Afterwards: no address was ever live for two containers, and after a GC with the live
 // attachments the durable store and the node's veths hold exactly the live containers.
 // Requests go straight to the socket (the executable adds only Node's start-up per call, and its
-// protocol path is covered by the other suites). WASMPLANE_CRASH_OPS sets the count (default 400,
-// to keep the suite near a minute on a shared machine; the issue's 1,000 is
-// `WASMPLANE_CRASH_OPS=1000 WASMPLANE_CRASH_SECONDS=300`), WASMPLANE_CRASH_SECONDS the time bound (default 30).
+// protocol path is covered by the other suites). WASMPLANE_CRASH_OPS sets the count (default 1,000, as the
+// issue asks; about two minutes), WASMPLANE_CRASH_SECONDS the time bound (default 300).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import { createConnection } from "node:net";
@@ -22,8 +21,8 @@ import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/n
 import { tempDir } from "./harness.ts";
 
 const test = suite("cni crash");
-const OPS = Number(process.env.WASMPLANE_CRASH_OPS ?? 400);
-const TIME_BUDGET_MS = Number(process.env.WASMPLANE_CRASH_SECONDS ?? 30) * 1000;
+const OPS = Number(process.env.WASMPLANE_CRASH_OPS ?? 1000);
+const TIME_BUDGET_MS = Number(process.env.WASMPLANE_CRASH_SECONDS ?? 300) * 1000;
 
 function request(
   socket: string,
