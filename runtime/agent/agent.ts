@@ -302,6 +302,9 @@ export class Agent {
       },
       rssBytes: process.memoryUsage.rss(),
       ...(this.options.plugins ? { lbPlugins: this.options.plugins.status() } : {}),
+      ...(this.podNetworking?.allocations
+        ? { podNetworking: { allocations: this.podNetworking.allocations() } }
+        : {}),
       problems,
     };
   }

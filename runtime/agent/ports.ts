@@ -82,5 +82,15 @@ export interface PodNetworkPlanner {
   update(snapshot: Snapshot): Promise<{ peerProblems: string[] }>;
   /** The node-rules fragment (`pod-…` names) for the next transaction. */
   fragment(): TableFragment;
+  /** The IPAM allocations (one per pod address), for the agent's status. */
+  allocations?(): PodAllocation[];
   close(): Promise<void>;
+}
+
+export interface PodAllocation {
+  ip: string;
+  containerId: string;
+  ifName: string;
+  /** "namespace/name", when the runtime passed K8S_POD_NAMESPACE and K8S_POD_NAME. */
+  pod?: string;
 }

@@ -51,6 +51,8 @@ export interface AgentStatus {
   rssBytes: number;
   /** LB plugins, when the Wasm plugin host is configured. */
   lbPlugins?: { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
+  /** Pod networking, when the `cni:` section mounts it: the addresses IPAM handed out. */
+  podNetworking?: { allocations: { ip: string; containerId: string; ifName: string; pod?: string }[] };
   problems: string[];
 }
 
@@ -134,6 +136,15 @@ export function formatStatus(st: AgentStatus): string {
       const what = p.sha256 ? `v${p.version ?? "?"} sha256 ${p.sha256.slice(0, 12)}…` : "not loaded";
       lines.push(`  ${p.algorithm}  ${p.path}  ${what}${p.refused ? `  REFUSED: ${p.refused}` : ""}`);
     }
+  }
+  if (st.podNetworking) {
+    const byAttachment = new Map<string, string[]>();
+    for (const a of st.podNetworking.allocations) {
+      const key = `${a.containerId}/${a.ifName}${a.pod ? ` (pod ${a.pod})` : ""}`;
+      byAttachment.set(key, [...(byAttachment.get(key) ?? []), a.ip]);
+    }
+    lines.push(`pod attachments (${byAttachment.size}):`);
+    for (const [key, ips] of byAttachment) lines.push(`  ${key}  ${ips.join(", ")}`);
   }
   lines.push(`services (${st.services.length}):`);
   for (const s of st.services) {

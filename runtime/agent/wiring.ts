@@ -122,7 +122,18 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
       requestSync: () => agent.syncNow(),
       log,
     });
-    agent.setPodNetworking(pods);
+    agent.setPodNetworking({
+      update: (snapshot) => pods.update(snapshot),
+      fragment: () => pods.fragment(),
+      close: () => pods.close(),
+      allocations: () =>
+        pods.server.allocations().map((a) => ({
+          ip: a.ip,
+          containerId: a.containerId,
+          ifName: a.ifName,
+          ...(a.podNamespace && a.podName ? { pod: `${a.podNamespace}/${a.podName}` } : {}),
+        })),
+    });
   }
   return agent;
 }

@@ -1,16 +1,29 @@
 // The local sandbox (`npm start`): a node namespace programmed by the agent, pod namespaces with echo
-// servers, and a client namespace to try the services from. Everything is removed on Ctrl-C/SIGTERM.
+// servers, and a client namespace to try the services from. The agent runs with pod networking
+// mounted (`cni:`), and every pod is attached by the installed CNI executable, invoked as a container
+// runtime does; each pod asks for its example address (CNI_ARGS IP=), so the example EndpointSlices
+// stay the user's to edit. Everything is detached (CNI DEL) and removed on Ctrl-C/SIGTERM.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig } from "../agent/config.ts";
 import { type RunningAgent, startAgent } from "../agent/run-agent.ts";
+import { installCni } from "../cni/install.ts";
 import { parseManifestText } from "../sources/parse-manifests.ts";
+import {
+  type CniAttachment,
+  type CniNetwork,
+  type CniResult,
+  cniAdd,
+  cniDel,
+  loadConflist,
+  resultAddresses,
+} from "./cni-runtime.ts";
 import { countByBackend, readConntrack } from "./conntrack-counts.ts";
 import { type EchoServer, startEchoServer, stopEchoServer } from "./echo-server.ts";
-import { planSandbox, type SandboxPlan } from "./plan.ts";
-import { buildTopology, destroyTopology, leftoverSandboxNetns } from "./topology.ts";
+import { nodeManifest, planSandbox, type SandboxPlan, type SandboxPod } from "./plan.ts";
+import { buildNamespaces, destroyTopology, isLeftover, leftoverSandboxNetns } from "./topology.ts";
 
 export interface SandboxOptions {
   examplesDir: string;
@@ -33,9 +46,10 @@ export function sandboxPrerequisiteProblem(): string | null {
   if (process.getuid?.() !== 0) {
     return "the sandbox creates network namespaces and nftables rules: run it as root (sudo npm start)";
   }
-  const missing = ["ip", "nft"].filter((c) => !hasCommand(c));
+  const missing = ["ip", "nft", "nsenter"].filter((c) => !hasCommand(c));
   if (missing.length > 0) {
-    const pkg = missing.map((c) => (c === "ip" ? "iproute2" : "nftables")).join(" ");
+    const packages: Record<string, string> = { ip: "iproute2", nft: "nftables", nsenter: "util-linux" };
+    const pkg = missing.map((c) => packages[c]).join(" ");
     return `missing ${missing.join(" and ")}: install with apt-get install -y ${pkg}`;
   }
   return null;
@@ -56,7 +70,29 @@ function readExamples(dir: string) {
   return objects;
 }
 
-function describe(plan: SandboxPlan, manifests: string, statusAddress: string): string[] {
+/** How the runtime attaches one sandbox pod: its example addresses requested through CNI_ARGS IP=. */
+function podAttachment(pod: SandboxPod): CniAttachment {
+  return {
+    containerId: pod.netns,
+    netns: `/run/netns/${pod.netns}`,
+    ifName: "eth0",
+    args: {
+      ...(pod.podNamespace ? { K8S_POD_NAMESPACE: pod.podNamespace, K8S_POD_NAME: pod.name } : {}),
+      IP: [pod.address, ...(pod.address6 ? [pod.address6] : [])].join(","),
+    },
+  };
+}
+
+function hostInterface(result: CniResult): string {
+  return result.interfaces?.find((i) => !i.sandbox)?.name ?? "?";
+}
+
+function describe(
+  plan: SandboxPlan,
+  manifests: string,
+  statusAddress: string,
+  attached: Map<string, CniResult>,
+): string[] {
   const lines = [
     `sandbox ${plan.prefix}:`,
     `  node namespace   ${plan.nodeNetns}  (node IP ${plan.nodeIP}${plan.ipv6 ? ` ${plan.ipv6.nodeIP}` : ""}; the agent programs table inet wasmplane here)`,
@@ -64,8 +100,10 @@ function describe(plan: SandboxPlan, manifests: string, statusAddress: string): 
   ];
   for (const pod of plan.pods) {
     const ports = [...pod.tcpPorts.map((p) => `tcp/${p}`), ...pod.udpPorts.map((p) => `udp/${p}`)].join(" ");
-    const addresses = pod.address6 ? `${pod.address} ${pod.address6}` : pod.address;
-    lines.push(`  pod ${pod.name.padEnd(12)} ${pod.netns}  ${addresses}  echo server on ${ports}`);
+    const result = attached.get(pod.name);
+    const addresses = result ? resultAddresses(result).join(" ") : "(not attached)";
+    const via = result ? `CNI ADD: eth0, node side ${hostInterface(result)}` : "no CNI result";
+    lines.push(`  pod ${pod.name.padEnd(12)} ${pod.netns}  ${addresses}  (${via})  echo server on ${ports}`);
   }
   lines.push("services:");
   for (const s of plan.services) {
@@ -98,7 +136,7 @@ function describe(plan: SandboxPlan, manifests: string, statusAddress: string): 
   if (nodePort)
     lines.push(`  ${exec} socat - TCP:${plan.nodeIP}:${nodePort.p.nodePort}       # NodePort on the node IP`);
   lines.push(`  ip netns exec ${plan.nodeNetns} nft list table inet wasmplane`);
-  lines.push(`  npx tsx runtime/main.ts status --status-address ${statusAddress}`);
+  lines.push(`  npx tsx runtime/main.ts status --status-address ${statusAddress}   # pod attachments too`);
   lines.push(`  edit ${manifests}/*.yaml: the agent picks changes up live`);
   lines.push("Ctrl-C removes everything.");
   return lines;
@@ -106,7 +144,19 @@ function describe(plan: SandboxPlan, manifests: string, statusAddress: string): 
 
 export interface RunningSandbox {
   plan: SandboxPlan;
+  /** The agent's status address (unix socket). */
+  statusAddress: string;
   stop(): Promise<void>;
+}
+
+/** The sandbox pod's addresses must be the ones it asked for: the EndpointSlices name them. */
+function checkAddresses(pod: SandboxPod, result: CniResult): void {
+  const wanted = [pod.address, ...(pod.address6 ? [pod.address6] : [])];
+  const got = resultAddresses(result);
+  if (wanted.length !== got.length || wanted.some((w) => !got.includes(w)))
+    throw new Error(
+      `CNI ADD of pod ${pod.name}: asked for ${wanted.join(", ")}, IPAM gave ${got.join(", ")}`,
+    );
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
@@ -115,12 +165,21 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     out(`removing namespace ${ns} left by a sandbox that was killed`);
     execFileSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
   }
+  for (const dir of readdirSync(tmpdir()).filter(isLeftover)) {
+    out(`removing ${join(tmpdir(), dir)} left by a sandbox that was killed`);
+    rmSync(join(tmpdir(), dir), { recursive: true, force: true });
+  }
   const plan = planSandbox(process.pid, readExamples(options.examplesDir));
   if (plan.pods.length === 0)
     throw new Error(`no IPv4 endpoints in the EndpointSlices of ${options.examplesDir}`);
-  const manifests = mkdtempSync(join(tmpdir(), `${plan.prefix}-manifests-`));
+  // Manifests copy, CNI bin and conf dirs, the CNI socket and IPAM state: all under one directory.
+  const work = mkdtempSync(join(tmpdir(), `${plan.prefix}-`));
+  const manifests = join(work, "manifests");
+  const cniSocket = join(work, "cni.sock");
   const statusAddress = `unix:/run/wasmplane/${plan.prefix}.sock`;
   const servers: EchoServer[] = [];
+  const attached = new Map<string, CniResult>();
+  let network: CniNetwork | null = null;
   let agent: RunningAgent | null = null;
   let countsTimer: NodeJS.Timeout | null = null;
   let stopped = false;
@@ -129,19 +188,31 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (stopped) return;
     stopped = true;
     if (countsTimer) clearInterval(countsTimer);
-    await agent?.stop().catch(() => {});
     for (const s of servers) stopEchoServer(s);
+    // DEL while the agent still serves the socket: it removes the veth and releases the addresses.
+    let detached = 0;
+    for (const pod of plan.pods) {
+      const result = attached.get(pod.name);
+      if (!network || !result) continue;
+      await cniDel(network, podAttachment(pod), result).then(
+        () => detached++,
+        (err: Error) => out(`warning: ${err.message}`),
+      );
+    }
+    await agent?.stop().catch(() => {});
     const failed = destroyTopology(plan);
-    rmSync(manifests, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
     if (failed.length > 0) out(`could not remove: ${failed.join(", ")} (remove with ip netns delete)`);
-    else out(`removed sandbox ${plan.prefix}: ${2 + plan.pods.length} namespaces, manifests copy, agent`);
+    else
+      out(
+        `removed sandbox ${plan.prefix}: ${detached} pods detached through CNI DEL, ${2 + plan.pods.length} namespaces, ${work}, agent`,
+      );
   };
 
   try {
     cpSync(options.examplesDir, manifests, { recursive: true });
-    buildTopology(plan);
-    for (const pod of plan.pods)
-      servers.push(await startEchoServer(pod.netns, pod.name, pod.tcpPorts, pod.udpPorts));
+    writeFileSync(join(manifests, "zz-sandbox-node.yaml"), nodeManifest(plan));
+    buildNamespaces(plan);
     const config = {
       ...defaultConfig(),
       nodeName: plan.nodeName,
@@ -152,6 +223,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       netns: plan.nodeNetns,
       minSyncIntervalMs: 200,
       statusAddress,
+      // One node: no routes to peers. The manifests list no Pods, so no reconcile (the default there).
+      cni: { socket: cniSocket, stateDir: join(work, "cni-state"), routing: "none" },
     };
     agent = await startAgent(config, (line) => out(`agent: ${line}`));
     const firstSync = Date.now();
@@ -163,13 +236,30 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       }
       await agent.agent.nextSync();
     }
-    for (const line of describe(plan, manifests, statusAddress)) out(line);
+    const installed = await installCni({
+      binDir: join(work, "cni-bin"),
+      confDir: join(work, "cni-conf"),
+      agentSocket: cniSocket,
+      portmap: false,
+    });
+    network = {
+      binDir: join(work, "cni-bin"),
+      conflist: loadConflist(installed.conflist),
+      nodeNetns: plan.nodeNetns,
+    };
+    out(`cni: installed ${installed.executable} and ${installed.conflist}`);
+    for (const pod of plan.pods) {
+      const result = await cniAdd(network, podAttachment(pod));
+      attached.set(pod.name, result);
+      checkAddresses(pod, result);
+      servers.push(await startEchoServer(pod.netns, pod.name, pod.tcpPorts, pod.udpPorts));
+    }
+    for (const line of describe(plan, manifests, statusAddress, attached)) out(line);
     out("sandbox ready");
   } catch (err) {
     await stop();
     throw err;
   }
-
   if (options.countsIntervalMs > 0) {
     const backends = plan.pods.flatMap((p) => [p.address, ...(p.address6 ? [p.address6] : [])]);
     let last = "";
@@ -187,5 +277,5 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       last = line;
     }, options.countsIntervalMs);
   }
-  return { plan, stop };
+  return { plan, statusAddress, stop };
 }

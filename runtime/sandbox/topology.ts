@@ -1,6 +1,8 @@
 // Builds and removes the sandbox namespaces with `ip`. Everything is created inside namespaces the
 // sandbox owns: veth pairs are created directly in the node namespace with the peer end placed in
 // the pod or client namespace, so no interface ever appears in the machine's own namespace.
+// The sandbox attaches its pods through the CNI executable (cni-attach.ts); `wirePods` is the
+// hand-made equivalent for tests that run the agent without pod networking.
 import { execFileSync } from "node:child_process";
 import type { SandboxPlan } from "./plan.ts";
 
@@ -21,7 +23,11 @@ export function namespacesOf(plan: SandboxPlan): string[] {
   return [plan.nodeNetns, plan.clientNetns, ...plan.pods.map((p) => p.netns)];
 }
 
-export function buildTopology(plan: SandboxPlan): void {
+/** The node-side name of the client link: not `wp…`, which the pod anti-spoofing rules claim. */
+export const clientLink = "sb-client";
+
+/** Every namespace of the plan, the node's forwarding sysctls and the client link; pods stay unwired. */
+export function buildNamespaces(plan: SandboxPlan): void {
   const v6 = plan.ipv6;
   for (const ns of namespacesOf(plan)) {
     ip(["netns", "add", ns]);
@@ -40,7 +46,7 @@ export function buildTopology(plan: SandboxPlan): void {
     node,
     "link",
     "add",
-    "wpsb-client",
+    clientLink,
     "type",
     "veth",
     "peer",
@@ -49,18 +55,28 @@ export function buildTopology(plan: SandboxPlan): void {
     "netns",
     plan.clientNetns,
   ]);
-  ip(["-n", node, "addr", "add", `${plan.nodeIP}/24`, "dev", "wpsb-client"]);
-  ip(["-n", node, "link", "set", "wpsb-client", "up"]);
+  ip(["-n", node, "addr", "add", `${plan.nodeIP}/24`, "dev", clientLink]);
+  ip(["-n", node, "link", "set", clientLink, "up"]);
   ip(["-n", plan.clientNetns, "addr", "add", `${plan.clientIP}/24`, "dev", "eth0"]);
   ip(["-n", plan.clientNetns, "link", "set", "eth0", "up"]);
   ip(["-n", plan.clientNetns, "route", "add", "default", "via", plan.nodeIP]);
   if (v6) {
-    ip(["-n", node, "addr", "add", `${v6.nodeIP}/64`, "dev", "wpsb-client", "nodad"]);
+    ip(["-n", node, "addr", "add", `${v6.nodeIP}/64`, "dev", clientLink, "nodad"]);
     ip(["-n", plan.clientNetns, "addr", "add", `${v6.clientIP}/64`, "dev", "eth0", "nodad"]);
     ip(["-n", plan.clientNetns, "-6", "route", "add", "default", "via", v6.nodeIP]);
   }
+}
 
-  // pods: routed /32 addresses; every node-side veth holds the same link-local gateway address.
+/** Namespaces plus hand-made pod veths (no CNI): what tests of the service half use. */
+export function buildTopology(plan: SandboxPlan): void {
+  buildNamespaces(plan);
+  wirePods(plan);
+}
+
+/** Routed /32 pod addresses; every node-side veth holds the same link-local gateway address. */
+export function wirePods(plan: SandboxPlan): void {
+  const node = plan.nodeNetns;
+  const v6 = plan.ipv6;
   for (const pod of plan.pods) {
     ip(["-n", node, "link", "add", pod.hostVeth, "type", "veth", "peer", "name", "eth0", "netns", pod.netns]);
     ip(["-n", node, "link", "set", pod.hostVeth, "up"]);
@@ -100,16 +116,19 @@ export function listNetns(): string[] {
     .filter(Boolean);
 }
 
-/** Namespaces of sandboxes whose process is gone (killed with SIGKILL): `wpsb-<pid>-…` with a dead pid. */
+/** Whether `name` (`wpsb-<pid>-…`) belongs to a sandbox whose process is gone (killed with SIGKILL). */
+export function isLeftover(name: string): boolean {
+  const m = /^wpsb-(\d+)-/.exec(name);
+  if (!m) return false;
+  try {
+    process.kill(Number(m[1]), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/** Namespaces of sandboxes whose process is gone. */
 export function leftoverSandboxNetns(): string[] {
-  return listNetns().filter((ns) => {
-    const m = /^wpsb-(\d+)-/.exec(ns);
-    if (!m) return false;
-    try {
-      process.kill(Number(m[1]), 0);
-      return false;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === "ESRCH";
-    }
-  });
+  return listNetns().filter(isLeftover);
 }

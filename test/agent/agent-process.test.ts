@@ -37,6 +37,7 @@ function testPlan(): SandboxPlan {
     clientIP: "10.250.0.2",
     podGateway: "169.254.1.1",
     clusterCIDR: "10.244.0.0/16",
+    podCIDR: "10.244.1.0/24",
     serviceCIDR: "10.96.0.0/16",
     pods: [pod(1), pod(2)],
     services: [],

@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { countByBackend } from "../../runtime/sandbox/conntrack-counts.ts";
-import { planSandbox } from "../../runtime/sandbox/plan.ts";
+import { nodeManifest, planSandbox } from "../../runtime/sandbox/plan.ts";
+import { parseManifestText } from "../../runtime/sources/parse-manifests.ts";
 import type { RawObject } from "../../runtime/sources/source.ts";
+import { validateObject } from "../../runtime/store/validate.ts";
 import { root } from "../agent/process-support.ts";
 
 const test = suite("sandbox parts");
@@ -63,6 +65,34 @@ test("plan: a bad example manifest is an error naming the field", () => {
   );
 });
 
+test("plan: pods ask CNI for their example addresses, so these must lie in the node's pod CIDRs", () => {
+  const slice = (addressType: string, address: string): RawObject => ({
+    kind: "EndpointSlice",
+    metadata: {
+      name: `s-${addressType.toLowerCase()}`,
+      namespace: "demo",
+      labels: { "kubernetes.io/service-name": "s" },
+    },
+    addressType,
+    ports: [{ port: 8080 }],
+    endpoints: [{ addresses: [address], targetRef: { kind: "Pod", namespace: "demo", name: "echo-a" } }],
+  });
+  const plan = planSandbox(7, [slice("IPv4", "10.244.1.9"), slice("IPv6", "fd00:10:244:1::9")]);
+  assert.equal(
+    plan.pods.map((p) => [p.name, p.podNamespace, p.address, p.address6]),
+    [["echo-a", "demo", "10.244.1.9", "fd00:10:244:1::9"]],
+  );
+  const node = parseManifestText(nodeManifest(plan), "node.yaml");
+  assert.equal(node.problems, []);
+  const v = validateObject("Node", node.objects[0].object);
+  assert.ok(v.ok, JSON.stringify(v));
+  if (v.ok) assert.equal(v.value.podCIDRs, ["10.244.1.0/24", "fd00:10:244:1::/64"]);
+  assert.throws(
+    () => planSandbox(7, [slice("IPv4", "10.244.2.9")]),
+    /endpoint 10.244.2.9 \(pod echo-a\) is outside the sandbox node's pod CIDR 10.244.1.0\/24/,
+  );
+});
+
 test("conntrack: DNATed flows are counted per backend, by protocol", () => {
   const out = [
     "tcp      6 117 TIME_WAIT src=10.250.0.2 dst=10.96.0.10 sport=41234 dport=80 src=10.244.1.2 dst=10.250.0.2 sport=8080 dport=41234 [ASSURED] mark=0 use=1",
@@ -112,8 +142,12 @@ test("refuses clearly when nft is missing", () => {
   if (process.getuid?.() !== 0) return; // the root check comes first
   const bin = mkdtempSync(join(tmpdir(), "wpt-sbx-bin-"));
   try {
-    for (const tool of ["ip", "sh"])
-      symlinkSync(tool === "ip" ? "/usr/sbin/ip" : "/usr/bin/sh", join(bin, tool));
+    const tools: Record<string, string> = {
+      ip: "/usr/sbin/ip",
+      sh: "/usr/bin/sh",
+      nsenter: "/usr/bin/nsenter",
+    };
+    for (const [tool, path] of Object.entries(tools)) symlinkSync(path, join(bin, tool));
     const res = sandboxAs({ path: bin });
     assert.is(res.status, 1, res.stderr);
     assert.match(res.stderr, "missing nft: install with apt-get install -y nftables");

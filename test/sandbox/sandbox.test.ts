@@ -1,9 +1,12 @@
-// `npm start`'s sandbox as a child process: it builds the namespaces, the agent programs the node,
-// connections from the client namespace through a service are answered by the example backends,
-// and SIGTERM removes every namespace it created.
+// `npm start`'s sandbox as a child process: it builds the namespaces, the agent (with pod networking
+// mounted) programs the node, every pod is attached through the CNI executable and gets its example
+// addresses from the agent's IPAM, connections from the client namespace through a service are
+// answered by the example backends, and SIGTERM detaches the pods (CNI DEL) and removes everything.
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { fetchStatus } from "../../runtime/agent/status-server.ts";
 import { startWasmplane, tcpAnswer, udpAnswer } from "../agent/process-support.ts";
 import { kernelTest } from "../support/kernel.ts";
 
@@ -22,11 +25,33 @@ kernelTest(
   async () => {
     const child = startWasmplane(["sandbox"]);
     let prefix = "";
+    let workDir = "";
     try {
       prefix = (await child.waitFor(/^sandbox (wpsb-\d+):$/m))[1];
       await child.waitFor(/^sandbox ready$/m, 60_000);
       const client = (await child.waitFor(/client namespace (\S+)/))[1];
+      workDir = (await child.waitFor(/edit (\S+)\/manifests\//))[1];
       assert.is(sandboxNamespaces(prefix).length, 5, "node, client and three pods");
+
+      // The pods were attached by the CNI executable: the agent's IPAM holds their example addresses.
+      const status = await fetchStatus(`unix:/run/wasmplane/${prefix}.sock`);
+      const allocations = (status.podNetworking?.allocations ?? [])
+        .map((a) => `${a.containerId}/${a.ifName} ${a.pod} ${a.ip}`)
+        .sort();
+      const expected = ["a", "b", "c"].flatMap((p, i) => [
+        `${prefix}-echo-${p}/eth0 demo/echo-${p} 10.244.1.${i + 2}`,
+        `${prefix}-echo-${p}/eth0 demo/echo-${p} fd00:10:244:1::${i + 2}`,
+      ]);
+      assert.equal(allocations, expected.sort(), child.output());
+      for (const p of ["a", "b", "c"]) assert.match(child.output(), `cni: ADD ${prefix}-echo-${p} eth0 ok`);
+      // Node-side veths are the CNI server's (`wp` + hash, aliased with the container), not hand-made.
+      const links = execFileSync("ip", ["-n", `${prefix}-node`, "-o", "link", "show"], { encoding: "utf8" });
+      const aliases = [...links.matchAll(/alias wasmplane:(\S+)\/eth0/g)].map((m) => m[1]).sort();
+      assert.equal(
+        aliases,
+        ["a", "b", "c"].map((p) => `${prefix}-echo-${p}`),
+      );
+      assert.not.match(links, /wpsb-p\d/);
 
       const backends = new Set(["echo-a", "echo-b", "echo-c"]);
       const tcp = Array.from({ length: 12 }, () => tcpAnswer(client, "10.96.0.10", 80));
@@ -49,8 +74,10 @@ kernelTest(
       const code = await child.stop("SIGTERM", 30_000);
       if (prefix) {
         assert.equal(sandboxNamespaces(prefix), [], "namespaces left after SIGTERM");
-        assert.match(child.output(), `removed sandbox ${prefix}`);
+        assert.match(child.output(), `removed sandbox ${prefix}: 3 pods detached through CNI DEL`);
+        for (const p of ["a", "b", "c"]) assert.match(child.output(), `cni: DEL ${prefix}-echo-${p} eth0 ok`);
       }
+      if (workDir) assert.not.ok(existsSync(workDir), `${workDir} left after SIGTERM`);
       assert.is(code, 0, child.output());
     }
   },
