@@ -2,15 +2,9 @@
 // resourceVersion, re-list on 410 Gone) per watched kind. `synced` fires once every kind has been
 // listed. The library stops an informer on any other error; we restart it with backoff and report
 // the error as a source problem until it recovers.
-import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  makeInformer,
-  NetworkingV1Api,
-} from "@kubernetes/client-node";
+// The library is imported when the source starts, not with this module: loading it costs about
+// 130 MiB of RSS, which a standalone agent (manifest directory) should not pay.
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import {
   objectKey,
   type RawObject,
@@ -21,11 +15,13 @@ import {
   type WatchedKind,
 } from "./source.ts";
 
+type ClientLibrary = typeof import("@kubernetes/client-node");
+
 interface Resource {
   kind: WatchedKind;
   /** The collection path the informer watches. */
   path: string;
-  list(kc: KubeConfig): () => Promise<KubernetesListObject<KubernetesObject>>;
+  list(kc: KubeConfig, lib: ClientLibrary): () => Promise<KubernetesListObject<KubernetesObject>>;
 }
 
 type Lister = () => Promise<KubernetesListObject<KubernetesObject>>;
@@ -34,48 +30,48 @@ export const watchedResources: Resource[] = [
   {
     kind: "Service",
     path: "/api/v1/services",
-    list: (kc) => {
-      const api = kc.makeApiClient(CoreV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.CoreV1Api);
       return (() => api.listServiceForAllNamespaces()) as Lister;
     },
   },
   {
     kind: "EndpointSlice",
     path: "/apis/discovery.k8s.io/v1/endpointslices",
-    list: (kc) => {
-      const api = kc.makeApiClient(DiscoveryV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.DiscoveryV1Api);
       return (() => api.listEndpointSliceForAllNamespaces()) as Lister;
     },
   },
   {
     kind: "Node",
     path: "/api/v1/nodes",
-    list: (kc) => {
-      const api = kc.makeApiClient(CoreV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.CoreV1Api);
       return (() => api.listNode()) as Lister;
     },
   },
   {
     kind: "Namespace",
     path: "/api/v1/namespaces",
-    list: (kc) => {
-      const api = kc.makeApiClient(CoreV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.CoreV1Api);
       return (() => api.listNamespace()) as Lister;
     },
   },
   {
     kind: "Pod",
     path: "/api/v1/pods",
-    list: (kc) => {
-      const api = kc.makeApiClient(CoreV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.CoreV1Api);
       return (() => api.listPodForAllNamespaces()) as Lister;
     },
   },
   {
     kind: "NetworkPolicy",
     path: "/apis/networking.k8s.io/v1/networkpolicies",
-    list: (kc) => {
-      const api = kc.makeApiClient(NetworkingV1Api);
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.NetworkingV1Api);
       return (() => api.listNetworkPolicyForAllNamespaces()) as Lister;
     },
   },
@@ -103,7 +99,8 @@ function toRaw(kind: WatchedKind, obj: KubernetesObject): RawObject | null {
 
 export class KubernetesSource implements Source {
   readonly description: string;
-  private readonly informers: { resource: Resource; informer: ReturnType<typeof makeInformer> }[] = [];
+  private readonly informers: { resource: Resource; informer: ReturnType<ClientLibrary["makeInformer"]> }[] =
+    [];
   private readonly problems = new Map<WatchedKind, SourceProblem>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -113,6 +110,7 @@ export class KubernetesSource implements Source {
   }
 
   async start(sink: SourceSink): Promise<void> {
+    const lib = await import("@kubernetes/client-node");
     const kinds = this.options.kinds ?? watchedResources.map((r) => r.kind);
     const listed = new Set<WatchedKind>();
     let syncedSent = false;
@@ -126,10 +124,10 @@ export class KubernetesSource implements Source {
     const report = () => sink.problems([...this.problems.values()]);
 
     for (const resource of watchedResources.filter((r) => kinds.includes(r.kind))) {
-      const informer = makeInformer(
+      const informer = lib.makeInformer(
         this.options.kubeConfig,
         resource.path,
-        resource.list(this.options.kubeConfig),
+        resource.list(this.options.kubeConfig, lib),
       );
       const emit = (type: SourceEvent["type"]) => (obj: KubernetesObject) => {
         const raw = toRaw(resource.kind, obj);
@@ -183,7 +181,7 @@ export class KubernetesSource implements Source {
 
   /** start() resolves once the list has been delivered and the watch opened, or after an error was reported. */
   private async startInformer(
-    informer: ReturnType<typeof makeInformer>,
+    informer: ReturnType<ClientLibrary["makeInformer"]>,
     kind: WatchedKind,
     markListed: (kind: WatchedKind) => void,
     onSuccess: () => void,
@@ -211,4 +209,18 @@ export class KubernetesSource implements Source {
     for (const t of this.retryTimers) clearTimeout(t);
     await Promise.all(this.informers.map(({ informer }) => informer.stop()));
   }
+}
+
+/**
+ * Loads a kubeconfig (the file, or $KUBECONFIG / ~/.kube/config / in-cluster) importing the client
+ * library only now, so that callers need no static import of it.
+ */
+export async function loadKubeConfig(file?: string): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kubeConfig = new KubeConfig();
+  if (file) kubeConfig.loadFromFile(file);
+  else kubeConfig.loadFromDefault();
+  if (!kubeConfig.getCurrentCluster())
+    throw new Error(`kubeconfig${file ? ` ${file}` : ""}: no current cluster`);
+  return kubeConfig;
 }
