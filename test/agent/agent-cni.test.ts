@@ -65,6 +65,11 @@ kernelTest(test, "CNI ADD is served by the agent and its pod is reachable throug
     assert.is(add.code, 0, `${add.stdout}${add.stderr}\n${running.output()}`);
     const address = resultIPs(add)[0].address.split("/")[0];
     assert.match(address, /^10\.73\.1\./);
+    const allocations = (await fetchStatus(status)).podNetworking?.allocations ?? [];
+    assert.equal(
+      allocations.map((a) => [a.containerId, a.ifName, a.ip]),
+      [["agt1", "eth0", address]],
+    );
     // The ADD answered after a sync (not after the 1 s minimum interval): the pod's rules are there.
     const table = await readTable("inet", "wasmplane", { netns: node });
     assert.ok(table?.chains.has("pod-forward"), "no pod-forward chain");

@@ -83,6 +83,27 @@ test("services show their endpoints by state; the text form has what an operator
   }
 });
 
+test("pod attachments: one line per container interface with its addresses", () => {
+  const st: AgentStatus = {
+    ...sampleStatus(),
+    podNetworking: {
+      allocations: [
+        { ip: "10.244.1.2", containerId: "c1", ifName: "eth0", pod: "demo/echo-a" },
+        { ip: "fd00:10:244:1::2", containerId: "c1", ifName: "eth0", pod: "demo/echo-a" },
+        { ip: "10.244.1.3", containerId: "c2", ifName: "eth0" },
+      ],
+    },
+  };
+  const text = formatStatus(st);
+  assert.ok(
+    text.includes(
+      "pod attachments (2):\n  c1/eth0 (pod demo/echo-a)  10.244.1.2, fd00:10:244:1::2\n  c2/eth0  10.244.1.3",
+    ),
+    text,
+  );
+  assert.not.ok(formatStatus(sampleStatus()).includes("pod attachments"));
+});
+
 test("status addresses: unix sockets and loopback ports only", () => {
   assert.equal(parseStatusAddress("unix:/run/x.sock"), { kind: "unix", path: "/run/x.sock" });
   assert.equal(parseStatusAddress("/run/x.sock"), { kind: "unix", path: "/run/x.sock" });
