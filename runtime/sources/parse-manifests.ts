@@ -1,6 +1,6 @@
 // Turns the text of one manifest file into raw objects: multi-document YAML, JSON, and `kind: List`
 // (or any `…List` kind with `items`). Kinds wasmplane does not watch are counted and skipped.
-import { parseAllDocuments } from "yaml";
+import { Composer, Parser, parseAllDocuments } from "yaml";
 import { isWatchedKind, type RawObject, type SourceProblem } from "./source.ts";
 
 export interface ParsedManifests {
@@ -25,19 +25,36 @@ export function parseManifestText(text: string, file: string): ParsedManifests {
       return out;
     }
   } else {
-    documents = [];
-    for (const [index, doc] of parseAllDocuments(text).entries()) {
-      if (doc.errors.length > 0) {
-        out.problems.push({ origin: `${file}#${index}`, message: `invalid YAML: ${doc.errors[0].message}` });
-        continue;
-      }
-      documents.push(doc.toJS());
-    }
+    documents = parseYamlDocuments(text, file, out);
   }
   documents.forEach((doc, index) => {
     collect(doc, documents.length > 1 ? `${file}#${index}` : file, out);
   });
   return out;
+}
+
+/**
+ * One document at a time (as parseAllDocuments does internally, without holding every Document and
+ * its nodes until the end: a file of thousands of documents otherwise peaks at ~150 MiB of heap).
+ * Error messages come from parseAllDocuments, which adds line and column, on the rare broken file.
+ */
+function parseYamlDocuments(text: string, file: string, out: ParsedManifests): unknown[] {
+  const documents: unknown[] = [];
+  let broken = false;
+  for (const doc of new Composer().compose(new Parser().parse(text))) {
+    if (doc.errors.length > 0) broken = true;
+    else if (!broken) documents.push(doc.toJS());
+  }
+  if (!broken) return documents;
+  documents.length = 0;
+  for (const [index, doc] of parseAllDocuments(text).entries()) {
+    if (doc.errors.length > 0) {
+      out.problems.push({ origin: `${file}#${index}`, message: `invalid YAML: ${doc.errors[0].message}` });
+      continue;
+    }
+    documents.push(doc.toJS());
+  }
+  return documents;
 }
 
 function collect(doc: unknown, origin: string, out: ParsedManifests): void {

@@ -53,4 +53,27 @@ test("problems name the file and document", () => {
   );
 });
 
+test("a broken document among good ones: the others are kept, the problem names its line", () => {
+  const text = `kind: Service
+metadata: {name: a}
+---
+kind: Service
+metadata: {name: [b
+---
+kind: Service
+metadata: {name: c}
+`;
+  const parsed = parseManifestText(text, "m.yaml");
+  assert.equal(
+    parsed.objects.map((o) => [o.object.metadata.name, o.origin]),
+    [
+      ["a", "m.yaml#0"],
+      ["c", "m.yaml#1"],
+    ],
+  );
+  assert.is(parsed.problems.length, 1);
+  assert.is(parsed.problems[0].origin, "m.yaml#1");
+  assert.match(parsed.problems[0].message, /^invalid YAML: .* at line \d+, column \d+/s);
+});
+
 test.run();
