@@ -4,9 +4,9 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { diffListings, type ListedObject, listingKey } from "./diff-objects.ts";
+import { diffListings, type ListedObject, listingKey, objectFromText } from "./diff-objects.ts";
 import { parseManifestText } from "./parse-manifests.ts";
-import { objectKey, type Source, type SourceProblem, type SourceSink } from "./source.ts";
+import { objectKey, type RawObject, type Source, type SourceProblem, type SourceSink } from "./source.ts";
 
 export interface ManifestDirOptions {
   dir: string;
@@ -124,8 +124,10 @@ export class ManifestDirSource implements Source {
       return;
     }
     const files = new Map<string, FileState>();
+    // Objects parsed in this scan, by entry: delivered as they are; older entries are rebuilt from text.
+    const parsed = new Map<ListedObject, RawObject>();
     for (const path of paths) {
-      const state = await this.readFileState(path);
+      const state = await this.readFileState(path, parsed);
       if (state) files.set(path, state);
     }
     this.files = files;
@@ -148,14 +150,17 @@ export class ManifestDirSource implements Source {
         next.set(id, entry);
       }
     }
-    const events = diffListings(this.listing, next);
+    const events = diffListings(this.listing, next, (entry) => parsed.get(entry) ?? objectFromText(entry));
     this.listing = next;
     if (this.stopped) return;
     if (events.length > 0) this.sink?.events(events);
     this.sink?.problems(problems);
   }
 
-  private async readFileState(path: string): Promise<FileState | null> {
+  private async readFileState(
+    path: string,
+    parsedObjects: Map<ListedObject, RawObject>,
+  ): Promise<FileState | null> {
     const previous = this.files.get(path);
     let info: Awaited<ReturnType<typeof stat>>;
     let text: string;
@@ -169,12 +174,15 @@ export class ManifestDirSource implements Source {
     const name = relative(this.dir, path);
     const parsed = parseManifestText(text, name);
     const syntaxBroken = parsed.problems.some((p) => p.message.startsWith("invalid "));
-    const objects: ListedObject[] = parsed.objects.map(({ object }) => ({
-      kind: object.kind,
-      key: objectKey(object.kind, object.metadata),
-      object,
-      text: JSON.stringify(object),
-    }));
+    const objects: ListedObject[] = parsed.objects.map(({ object }) => {
+      const entry = {
+        kind: object.kind,
+        key: objectKey(object.kind, object.metadata),
+        text: JSON.stringify(object),
+      };
+      parsedObjects.set(entry, object);
+      return entry;
+    });
     return {
       mtimeMs: info.mtimeMs,
       size: info.size,

@@ -85,7 +85,7 @@ test("initial listing, then adds, updates, deletes as files change (fs.watch)", 
 test("duplicates across files: the first file wins and the second is reported", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wpt-src-"));
   const { state, sink } = recorder();
-  const source = new ManifestDirSource({ dir, rescanMs: 0 });
+  const source = new ManifestDirSource({ dir, debounceMs: 20, rescanMs: 0 });
   try {
     writeFileSync(join(dir, "1.yaml"), svc("a", 80));
     writeFileSync(
@@ -98,6 +98,21 @@ test("duplicates across files: the first file wins and the second is reported", 
     assert.equal(state.problems, [
       { origin: "2.json", message: "Service default/a: duplicate of the one in 1.yaml; ignored" },
     ]);
+    state.events.length = 0;
+
+    // The winner goes: the unchanged second file's object (not re-read, kept as text) takes over.
+    unlinkSync(join(dir, "1.yaml"));
+    source.changed();
+    await waitFor(() => state.events.length > 0, "update from the second file");
+    assert.equal(state.events, [
+      {
+        type: "update",
+        kind: "Service",
+        key: "default/a",
+        object: { kind: "Service", metadata: { name: "a" }, spec: {} },
+      },
+    ]);
+    assert.equal(state.problems, []);
   } finally {
     await source.stop();
     rmSync(dir, { recursive: true, force: true });
