@@ -3,11 +3,13 @@
 // addresses from the agent's IPAM, connections from the client namespace through a service are
 // answered by the example backends, and SIGTERM detaches the pods (CNI DEL) and removes everything.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { fetchStatus } from "../../runtime/agent/status-server.ts";
-import { startWasmplane, tcpAnswer, udpAnswer } from "../agent/process-support.ts";
+import { startWasmplane, tcpAnswer, udpAnswer, waitUntil } from "../agent/process-support.ts";
 import { kernelTest } from "../support/kernel.ts";
 
 const test = suite("sandbox");
@@ -82,5 +84,40 @@ kernelTest(
     }
   },
 );
+
+kernelTest(test, "a pod that CNI refuses stops the sandbox; pods already attached are detached", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wpt-int-sbx-"));
+  writeFileSync(
+    join(dir, "bad.yaml"),
+    `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: demo, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints:
+  - {addresses: ["10.244.1.7"], targetRef: {kind: Pod, namespace: demo, name: good}}
+  - {addresses: ["10.244.1.0"], targetRef: {kind: Pod, namespace: demo, name: network}}
+`,
+  );
+  const child = startWasmplane(["sandbox", "--manifests", dir]);
+  let prefix = "";
+  try {
+    prefix = (await child.waitFor(/cni: ADD (wpsb-\d+)-good eth0 ok/, 60_000))[1];
+    await child.waitFor(/removed sandbox/, 60_000);
+    const exited = await waitUntil("the sandbox to exit", () =>
+      child.process.exitCode === null ? null : { code: child.process.exitCode },
+    );
+    assert.is(exited.code, 1, child.output());
+    // IPAM refuses the pod CIDR's network address (CNI error 101) and the error names the pod.
+    assert.match(child.output(), `CNI ADD of ${prefix}-network by plugin wasmplane:`);
+    assert.match(child.output(), "[CNI error 101]");
+    assert.match(child.output(), `cni: DEL ${prefix}-good eth0 ok`);
+    assert.match(child.output(), `removed sandbox ${prefix}: 1 pods detached through CNI DEL`);
+    assert.equal(sandboxNamespaces(prefix), [], "namespaces left after a failed start");
+  } finally {
+    await child.stop("SIGTERM", 30_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();
