@@ -249,7 +249,13 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     };
     out(`cni: installed ${installed.executable} and ${installed.conflist}`);
     for (const pod of plan.pods) {
-      const result = await cniAdd(network, podAttachment(pod));
+      const attachment = podAttachment(pod);
+      const net = network;
+      // As runtimes do after a failed ADD: a DEL cleans up whatever part of the attachment was made.
+      const result = await cniAdd(net, attachment).catch(async (err: Error) => {
+        await cniDel(net, attachment).catch(() => {});
+        throw err;
+      });
       attached.set(pod.name, result);
       checkAddresses(pod, result);
       servers.push(await startEchoServer(pod.netns, pod.name, pod.tcpPorts, pod.udpPorts));
