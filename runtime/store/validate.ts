@@ -1,5 +1,6 @@
 // One entry point: validate any watched raw object into its normalised store type.
 import type { RawObject, WatchedKind } from "../sources/source.ts";
+import { compactArrays } from "./compact.ts";
 import { FieldReader, isDnsSubdomain, isRecord } from "./fields.ts";
 import type { EndpointSlice, Namespace, NetworkPolicy, Node, Pod, Service } from "./objects.ts";
 import { show } from "./problems.ts";
@@ -46,5 +47,6 @@ export function validateObject<K extends WatchedKind>(kind: K, raw: RawObject): 
   }
   const result = validators[kind](raw as Record<string, unknown>, r);
   // Name problems found before the kind validator ran are already in r.problems.
-  return result.ok && !r.ok ? { ok: false, problems: r.problems } : result;
+  if (!result.ok) return result;
+  return r.ok ? { ok: true, value: compactArrays(result.value) } : { ok: false, problems: r.problems };
 }
