@@ -9,6 +9,7 @@ import { cidr } from "../../nft/build.ts";
 import type { DesiredChain, DesiredSet, TableFragment } from "../../nft/desired.ts";
 import type { SetElement } from "../../nft/model.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
+import { compactArrays } from "../store/compact.ts";
 import type { EndpointSlice, Service, Snapshot } from "../store/objects.ts";
 import { baseChains, setDeclarations } from "./base-rules.ts";
 import { type ResolvedConfig, resolveConfig, type ServiceProxyConfig } from "./config.ts";
@@ -201,7 +202,8 @@ export class ServiceProxy {
         if (stored) plans.set(port.key, stored.plan);
       }
       const before = entry.output;
-      entry.output = planService(this.config, prepared, plans);
+      // Kept until the service changes: its push-built rule lists are trimmed once (see compactArrays).
+      entry.output = compactArrays(planService(this.config, prepared, plans));
       entry.outdated = false;
       entry.prepared = null;
       if (before) collectStale(before, entry.output, stale);
