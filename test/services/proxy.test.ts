@@ -404,3 +404,47 @@ order("a replaced element takes the removed one's place; the others keep their i
   assert.ok(before[0] === after[0] && before[2] === after[2]);
 });
 order.run();
+
+// The store hands out objects that are shared and never mutated; the planner (which trims the arrays
+// of what it keeps) must not touch them: every kind of service planned from deeply frozen inputs.
+const frozen = suite("store objects stay untouched");
+const deepFreeze = <T>(value: T): T => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+};
+frozen("every service type plans from frozen Services and EndpointSlices", () => {
+  const services = [
+    service("default", "cluster", { sessionAffinityTimeoutSeconds: 60 }),
+    service("default", "nodeport", {
+      type: "NodePort",
+      clusterIPs: ["10.96.0.11"],
+      ports: [port("http", "TCP", 80, 8080, 30080), port("dns", "UDP", 53, 5353, 30053)],
+      externalTrafficPolicy: "Local",
+    }),
+    service("default", "lb", {
+      type: "LoadBalancer",
+      clusterIPs: ["10.96.0.12", "fd00::12"],
+      ipFamilies: ["IPv4", "IPv6"],
+      ports: [port("http", "TCP", 80, "web", 30081)],
+      externalIPs: ["192.0.2.7"],
+      loadBalancerIPs: ["192.0.2.8"],
+      loadBalancerSourceRanges: ["198.51.100.0/24"],
+      internalTrafficPolicy: "Local",
+    }),
+  ];
+  const slices = [
+    slice(services[0], three),
+    slice(services[1], [{ ip: "10.1.1.1", node: "node-a" }, "10.1.1.2"]),
+    slice(services[2], ["10.1.2.1"]),
+    slice(services[2], ["fd00:1::1"], { suffix: "v6" }),
+  ];
+  const before = structuredClone({ services, slices });
+  const snap = snapshot(deepFreeze(services), deepFreeze(slices));
+  const { view } = planOnce(snap);
+  assert.ok(view.chain("svc-c4-default/lb/tcp/http") !== undefined);
+  assert.equal({ services, slices }, before);
+});
+frozen.run();
