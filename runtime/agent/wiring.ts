@@ -1,7 +1,6 @@
 // Wires the real parts together: the manifest source, the service planner, the built-in LB planner,
 // and nft/ for diff, apply and read-back in the configured network namespace.
 
-import { KubeConfig } from "@kubernetes/client-node";
 import { applyTransaction } from "../../nft/apply.ts";
 import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
@@ -12,7 +11,7 @@ import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
 import { ServiceProxy } from "../services/proxy.ts";
-import { KubernetesSource } from "../sources/kubernetes.ts";
+import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes.ts";
 import { ManifestDirSource } from "../sources/manifest-dir.ts";
 import type { Source } from "../sources/source.ts";
 import { Agent } from "./agent.ts";
@@ -48,16 +47,13 @@ export function resolveConfig(config: AgentConfig): AgentConfig {
   return { ...config, nodeIPs: globalAddresses(config.netns) };
 }
 
-export function createSource(config: AgentConfig): Source {
+export async function createSource(config: AgentConfig): Promise<Source> {
   if (config.manifests) return new ManifestDirSource({ dir: config.manifests });
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else if (config.kubernetes) kubeConfig.loadFromDefault();
-  else throw new Error("no source configured: give --manifests DIR, --kubernetes or --kubeconfig FILE");
-  if (!kubeConfig.getCurrentCluster()) {
-    throw new Error(`kubeconfig${config.kubeconfig ? ` ${config.kubeconfig}` : ""}: no current cluster`);
+  if (!config.kubeconfig && !config.kubernetes) {
+    throw new Error("no source configured: give --manifests DIR, --kubernetes or --kubeconfig FILE");
   }
-  return new KubernetesSource({ kubeConfig });
+  // client-node is loaded only here: importing it costs about 130 MiB RSS that a manifest-directory agent does not need.
+  return new KubernetesSource({ kubeConfig: await loadKubeConfig(config.kubeconfig) });
 }
 
 /** The built-in planner, or the Wasm plugin host when the `lb` section names plugins. */
@@ -96,7 +92,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     ...(config.netns ? { netns: config.netns } : {}),
     minSyncIntervalMs: config.minSyncIntervalMs,
     resyncIntervalMs: config.resyncIntervalMs,
-    source: createSource(config),
+    source: await createSource(config),
     planner,
     lbPlanner: lb.planner,
     ...(lb.host ? { plugins: lb.host } : {}),
