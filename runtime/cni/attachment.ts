@@ -5,8 +5,8 @@
 // shared between pods, so a pod cannot ARP-spoof its neighbours, every pod has its own interface
 // for anti-spoofing and policy rules, and no bridge netfilter is involved (see docs/cni.md).
 import { createHash } from "node:crypto";
-import { ipFamily, ipToBigInt } from "../ipam/cidr.ts";
 import type { IpamAddress, IpamRoute } from "../ipam/decider.ts";
+import { ipFamily, ipToBigInt } from "../net/cidr.ts";
 import type { CniResult } from "./spec.ts";
 
 /** The node side of every veth has this MAC, so the pod's gateway neighbour entry is the same for all. */

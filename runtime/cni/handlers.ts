@@ -2,9 +2,9 @@
 // one at a time (server.ts queues them), so IPAM decisions never race.
 
 import { existsSync } from "node:fs";
-import { canonicalIp, ipFamily } from "../ipam/cidr.ts";
 import type { IpamAllocation, IpamDecider, IpamDecision } from "../ipam/decider.ts";
 import type { AllocationStore } from "../ipam/store.ts";
+import { canonicalIp, ipFamily } from "../net/cidr.ts";
 import {
   ALIAS_PREFIX,
   type AttachmentSpec,

@@ -32,7 +32,7 @@ import {
   setRef,
 } from "../../nft/build.ts";
 import { addChain, addSet, type DesiredRule, emptyFragment, type TableFragment } from "../../nft/desired.ts";
-import { ipFamily, parseCidr } from "../ipam/cidr.ts";
+import { ipFamily, parseCidr } from "../net/cidr.ts";
 import { HOST_IF_PREFIX } from "./attachment.ts";
 
 export interface NodeAttachment {

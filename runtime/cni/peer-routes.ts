@@ -5,7 +5,7 @@
 //            address of its pod CIDR, as flannel does) with a static neighbour entry and an FDB
 //            entry pointing the peer's VTEP MAC at its node IP — no multicast, no learning.
 import { createHash } from "node:crypto";
-import { bigIntToIp, ipFamily, parseCidr } from "../ipam/cidr.ts";
+import { bigIntToIp, ipFamily, parseCidr } from "../net/cidr.ts";
 import type { Node } from "../store/objects.ts";
 import { HOST_IF_PREFIX } from "./attachment.ts";
 

@@ -11,7 +11,7 @@ import {
   ipToBigInt,
   parseCidr,
   usableRange,
-} from "./cidr.ts";
+} from "../net/cidr.ts";
 import type { IpamAddress, IpamDecider, IpamDecision, IpamInput, IpamRoute } from "./decider.ts";
 
 /** Parses and checks the pod CIDRs: at most one per family. */

@@ -15,7 +15,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { canonicalIp, ipFamily } from "./cidr.ts";
+import { canonicalIp, ipFamily } from "../net/cidr.ts";
 import type { IpamAllocation } from "./decider.ts";
 
 type JournalRecord =

@@ -15,8 +15,9 @@
 //   status 0: u8 n, n × { addr, u8 prefixLength, u8 hasGateway, [addr gateway] }
 //             u8 n, n × { addr dst, u8 dstPrefixLength, u8 hasGateway, [addr gateway] }
 //   else:     str message
+
+import { bigIntToIp, type Family, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
 import { type ByteReader, ByteWriter } from "../plugins/envelope.ts";
-import { bigIntToIp, type Family, ipFamily, ipToBigInt, parseCidr } from "./cidr.ts";
 import type { IpamDecision, IpamInput, IpamRefusal } from "./decider.ts";
 
 export const IPAM_OP_ALLOCATE = 1;

@@ -3,12 +3,12 @@
 // the pod CIDRs, held by another attachment, or a second one of a family is the plugin's error,
 // reported as such, and nothing is allocated.
 import { readFileSync } from "node:fs";
+import { cidrContains, ipFamily } from "../net/cidr.ts";
 import { type AdmittedPlugin, admitPlugin } from "../plugins/admission.ts";
 import { inputEnvelope, readOutputHeader } from "../plugins/envelope.ts";
 import { KIND_CODES } from "../plugins/kinds.ts";
 import { lockedSha256, readLock } from "../plugins/lock.ts";
 import { PluginWorker } from "../plugins/plugin-worker.ts";
-import { cidrContains, ipFamily } from "./cidr.ts";
 import type { IpamDecider, IpamDecision, IpamInput } from "./decider.ts";
 import { parsePodCidrs } from "./range.ts";
 import { decodeIpamDecision, encodeIpamRequest, IPAM_OP_ALLOCATE } from "./wasm-codec.ts";

@@ -3,7 +3,7 @@
 // a node namespace that the agent programs; and a client namespace to try the services from.
 // The pods are attached through CNI asking for the example addresses, so these must lie in the
 // sandbox node's pod CIDRs (its Node object is generated from the plan).
-import { cidrContains, parseCidr } from "../ipam/cidr.ts";
+import { cidrContains, parseCidr } from "../net/cidr.ts";
 import type { RawObject } from "../sources/source.ts";
 import type { Endpoint, EndpointPort } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";

@@ -1,4 +1,6 @@
 // The planner's configuration, checked once and split by IP family.
+
+import { cidrContains as containsAddress, parseCidr } from "../net/cidr.ts";
 import { parseCIDR, parseIP } from "../store/ip.ts";
 import type { Family } from "./names.ts";
 
@@ -58,33 +60,11 @@ export function resolveConfig(config: ServiceProxyConfig): ResolvedConfig {
 
 export const familyOf = (address: string): Family => (address.includes(":") ? 6 : 4);
 
-/** Whether `cidr` ("a.b.c.d/n" or IPv6) contains `address` (same family assumed by the caller). */
+/** Whether `cidr` ("a.b.c.d/n" or IPv6) contains `address`; false for another family or bad input. */
 export function cidrContains(cidr: string, address: string): boolean {
-  const [net, lenText] = cidr.split("/");
-  const len = Number(lenText);
-  const a = addressBits(net);
-  const b = addressBits(address);
-  if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function addressBits(text: string): number[] | null {
-  const ip = parseIP(text);
-  if (!ip) return null;
-  const bits: number[] = [];
-  if (ip.family === "IPv4") {
-    for (const octet of ip.text.split(".")) for (let i = 7; i >= 0; i--) bits.push((Number(octet) >> i) & 1);
-    return bits;
+  try {
+    return containsAddress(parseCidr(cidr), address);
+  } catch {
+    return false;
   }
-  const [head, tail] = ip.text.includes("::") ? ip.text.split("::") : [ip.text, undefined];
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups =
-    tail === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill("0"), ...right];
-  for (const g of groups) {
-    const n = Number.parseInt(g, 16);
-    for (let i = 15; i >= 0; i--) bits.push((n >> i) & 1);
-  }
-  return bits;
 }

@@ -3,7 +3,7 @@
 // leaves a detail to the plugin (an error code outside 1-99), the assertion is only what both do.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { cidrContains, parseCidr } from "../../runtime/ipam/cidr.ts";
+import { cidrContains, parseCidr } from "../../runtime/net/cidr.ts";
 import { kernelTest } from "../support/kernel.ts";
 import {
   type ConflistRunner,

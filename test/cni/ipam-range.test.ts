@@ -1,8 +1,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { bigIntToIp, canonicalIp, ipToBigInt, parseCidr } from "../../runtime/ipam/cidr.ts";
 import type { IpamAllocation, IpamInput } from "../../runtime/ipam/decider.ts";
 import { decideRange } from "../../runtime/ipam/range.ts";
+import { bigIntToIp, canonicalIp, ipToBigInt, parseCidr } from "../../runtime/net/cidr.ts";
 
 const test = suite("ipam range");
 

@@ -1,4 +1,4 @@
-// IP address arithmetic for IPAM: addresses as bigints so IPv4 and IPv6 share one code path.
+// IP address arithmetic: addresses as bigints so IPv4 and IPv6 share one code path (IPAM, routes, rules).
 import { isIPv4, isIPv6 } from "node:net";
 
 export type Family = 4 | 6;
