@@ -7,7 +7,6 @@
 //   4. a swap of every one of 10,000 services (random → round-robin by annotation), from decision to
 //      rules applied in a fresh network namespace, Wasm planner vs the TypeScript planner.
 // One run each after one warm-up (2 shared cores: numbers are noisy; read the ratios).
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyTransaction } from "../nft/apply.ts";
@@ -24,6 +23,7 @@ import { findModules, writeLock } from "../runtime/plugins/lock.ts";
 import { PluginWorker } from "../runtime/plugins/plugin-worker.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { createNetns, deleteNetns, uniqueNetnsName } from "../test/support/netns.ts";
 
 const SERVICES = 10000;
 const ENDPOINTS = 10;
@@ -213,8 +213,8 @@ function snapshot(algorithm: string): Snapshot {
 
 /** Total time of the swap sync, and the part spent in the LB planner (the decision itself). */
 async function swapMs(planner: LbPlanner, label: string): Promise<{ total: number; decision: number }> {
-  const ns = `wpt-plg-bench-${process.pid}-${label}`;
-  execFileSync("ip", ["netns", "add", ns]);
+  const ns = uniqueNetnsName(`plg-bench-${label}`);
+  createNetns(ns);
   try {
     const proxy = new ServiceProxy({
       nodeName: "node-a",
@@ -243,7 +243,7 @@ async function swapMs(planner: LbPlanner, label: string): Promise<{ total: numbe
     await sync(swapped);
     return { total: performance.now() - t, decision };
   } finally {
-    execFileSync("ip", ["netns", "delete", ns]);
+    deleteNetns(ns);
   }
 }
 

@@ -8,7 +8,7 @@
 // each (a different service every time) and the median is shown. The CPU time of this process is shown
 // next to wall time (other work on the machine inflates wall time more than CPU time).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -18,6 +18,7 @@ import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { withNetns } from "../test/support/netns.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -30,14 +31,6 @@ const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.l
 const medianResult = (rs: SyncResult[]) =>
   [...rs].sort((a, b) => a.totalMs - b.totalMs)[Math.floor(rs.length / 2)];
 const BASELINE_MAX = Number(process.env.SERVICE_SYNC_BASELINE_MAX ?? 10000);
-let nsCounter = 0;
-
-function withNetns<T>(body: (ns: string) => Promise<T>): Promise<T> {
-  const ns = `wpt-svc-bench-${process.pid}-${++nsCounter}`;
-  execFileSync("ip", ["netns", "add", ns]);
-  return body(ns).finally(() => execFileSync("ip", ["netns", "delete", ns]));
-}
-
 const clusterIP = (i: number) =>
   `10.96.${(i >> 8) & 255}.${i & 255}`.replace(/^10\.96/, `10.${96 + (i >> 16)}`);
 const endpointIP = (i: number, j: number) => `10.${64 + j * 4 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
@@ -272,7 +265,7 @@ async function measureShapes(n: number): Promise<void> {
   const results: string[][] = [["shape", `nft -f, ${n} services × 3 endpoints`, "bytes"]];
   for (const shape of shapes) {
     const script = shapeScript(shape, n);
-    const ms = await withNetns(async (ns) => nftApply(ns, script));
+    const ms = await withNetns(["svc-bench"], async ([ns]) => nftApply(ns, script));
     results.push([shape, fmt(ms), size(Buffer.byteLength(script))]);
   }
   const widths = results[0].map((_, i) => Math.max(...results.map((r) => r[i].length)));
@@ -340,8 +333,8 @@ if (process.getuid?.() !== 0) {
       applied: null,
     };
     const runBaseline = n <= BASELINE_MAX;
-    await withNetns(async (ns) => {
-      await withNetns(async (bns) => {
+    await withNetns(["svc-bench"], async ([ns]) => {
+      await withNetns(["svc-bench"], async ([bns]) => {
         const full = await sync(agent, snap, ns);
         const rss = mib();
         const script = runBaseline ? baselineScript(n) : "";

@@ -2,7 +2,7 @@
 // service's algorithm random → maglev → round-robin (conntrack keeps their DNAT), while new
 // connections follow the new plan. Drives the real pipeline: ServiceProxy (lbRequests, plan) → the
 // Wasm LB planner → mergeFragments → planSync → applyTransaction into a node namespace.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { suite } from "uvu";
@@ -15,7 +15,7 @@ import { createWasmLbPlanner, type WasmLbPlanner } from "../../runtime/plugins/l
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../../runtime/store/objects.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
+import { createNetns, deleteNetns, inNetns, uniqueNetnsName, vethLink } from "../support/netns.ts";
 import { ensureBuilt, lbDir, lockAll, SHIPPED_LB } from "./fixtures.ts";
 
 const test = suite("plugins: hot swap in the kernel");
@@ -81,19 +81,6 @@ require("readline").createInterface({ input: process.stdin }).on("line", async (
 });
 `;
 
-function ip(...args: string[]) {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
-}
-
-function link(node: string, peer: string, nodeSide: string, nodeAddr: string, peerAddr: string) {
-  ip("-n", node, "link", "add", nodeSide, "type", "veth", "peer", "name", "eth0", "netns", peer);
-  ip("-n", node, "addr", "add", `${nodeAddr}/24`, "dev", nodeSide);
-  ip("-n", node, "link", "set", nodeSide, "up");
-  ip("-n", peer, "addr", "add", `${peerAddr}/24`, "dev", "eth0");
-  ip("-n", peer, "link", "set", "eth0", "up");
-  ip("-n", peer, "route", "add", "default", "via", nodeAddr);
-}
-
 /** demo/web uses `algorithm`; demo/api stays on random throughout (the swaps must not touch it). */
 function snapshot(algorithm: string): Snapshot {
   const service: Service = {
@@ -150,9 +137,9 @@ kernelTest(
     try {
       for (const n of names) createNetns(n);
       inNetns(node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"]);
-      link(node, client, "v-client", "192.168.61.1", "192.168.61.2");
+      vethLink(node, client, "v-client", ["192.168.61.1", "192.168.61.2"]);
       for (const [i, addr] of Object.values(PODS).entries())
-        link(node, pods[i], `v-pod${i + 1}`, addr.replace(/\.2$/, ".1"), addr);
+        vethLink(node, pods[i], `v-pod${i + 1}`, [addr.replace(/\.2$/, ".1"), addr]);
 
       await Promise.all(
         Object.keys(PODS).map(

@@ -44,3 +44,31 @@ export async function withNetns<T>(
 export function inNetns(name: string, command: string[], input?: string): string {
   return execFileSync("ip", ["netns", "exec", name, ...command], { input, encoding: "utf8" });
 }
+
+/** Runs `ip` with `args`; its stderr becomes part of the error if it fails. */
+export function ip(...args: string[]): void {
+  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/**
+ * A routed veth between `node` (end `nodeSide`) and `peer` (end `eth0`): a /24 address on each end
+ * (`v4` = [node, peer]) and, when `v6` is given, a /64 on each end without DAD; both ends up and the
+ * peer's default routes via the node's addresses.
+ */
+export function vethLink(
+  node: string,
+  peer: string,
+  nodeSide: string,
+  v4: [string, string],
+  v6?: [string, string],
+): void {
+  ip("-n", node, "link", "add", nodeSide, "type", "veth", "peer", "name", "eth0", "netns", peer);
+  ip("-n", node, "addr", "add", `${v4[0]}/24`, "dev", nodeSide);
+  if (v6) ip("-n", node, "addr", "add", `${v6[0]}/64`, "dev", nodeSide, "nodad");
+  ip("-n", node, "link", "set", nodeSide, "up");
+  ip("-n", peer, "addr", "add", `${v4[1]}/24`, "dev", "eth0");
+  if (v6) ip("-n", peer, "addr", "add", `${v6[1]}/64`, "dev", "eth0", "nodad");
+  ip("-n", peer, "link", "set", "eth0", "up");
+  ip("-n", peer, "route", "add", "default", "via", v4[0]);
+  if (v6) ip("-n", peer, "-6", "route", "add", "default", "via", v6[0]);
+}
