@@ -6,13 +6,20 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { fetchStatus } from "../../runtime/agent/status-server.ts";
-import { type EchoServer, startEchoServer, stopEchoServer } from "../../runtime/sandbox/echo-server.ts";
-import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
-import { buildTopology, namespacesOf } from "../../runtime/sandbox/topology.ts";
+import { type EchoServer, startEchoServer } from "../../runtime/sandbox/echo-server.ts";
+import { buildTopology } from "../../runtime/sandbox/topology.ts";
 import { FakeApiServer } from "../sources/fake-apiserver.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { type Child, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
+import {
+  agentArgs,
+  agentTestPlan,
+  type Child,
+  firstSync,
+  startWasmplane,
+  stopSandbox,
+  tcpAnswer,
+  waitUntil,
+} from "./process-support.ts";
 
 const test = suite("agent on the Kubernetes API");
 
@@ -39,28 +46,7 @@ const web = {
 };
 
 kernelTest(test, "services and endpoint changes from the API are programmed", async () => {
-  const pod = (i: number) => ({
-    name: `pod${i}`,
-    netns: uniqueNetnsName("agt"),
-    address: `10.244.1.${i + 1}`,
-    hostVeth: `wpt-p${i}`,
-    tcpPorts: [8080],
-    udpPorts: [],
-  });
-  const plan: SandboxPlan = {
-    prefix: "wpt-agt",
-    nodeNetns: uniqueNetnsName("agt"),
-    clientNetns: uniqueNetnsName("agt"),
-    nodeName: "n1",
-    nodeIP: "10.250.0.1",
-    clientIP: "10.250.0.2",
-    podGateway: "169.254.1.1",
-    clusterCIDR: "10.244.0.0/16",
-    podCIDR: "10.244.1.0/24",
-    serviceCIDR: "10.96.0.0/16",
-    pods: [pod(1), pod(2)],
-    services: [],
-  };
+  const plan = agentTestPlan("agt");
   const dir = mkdtempSync(join(tmpdir(), "wpt-agt-"));
   const socket = `unix:${join(dir, "status.sock")}`;
   const api = new FakeApiServer();
@@ -84,32 +70,9 @@ current-context: test
     api.upsert(servicePath, web);
     api.upsert(slicePath, slice(["10.244.1.2"]));
 
-    agent = startWasmplane([
-      "agent",
-      "--kubeconfig",
-      kubeconfig,
-      "--netns",
-      plan.nodeNetns,
-      "--node-name",
-      "n1",
-      "--node-ip",
-      plan.nodeIP,
-      "--cluster-cidr",
-      plan.clusterCIDR,
-      "--service-cidr",
-      plan.serviceCIDR,
-      "--min-sync-interval",
-      "100ms",
-      "--status-address",
-      socket,
-    ]);
+    agent = startWasmplane(agentArgs(plan, socket, ["--kubeconfig", kubeconfig], { nodeName: true }));
     const running = agent;
-    const st = await waitUntil("the first sync", async () => {
-      const s = await fetchStatus(socket);
-      return s.lastSync?.ok ? s : null;
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}\n${running.output()}`);
-    });
+    const st = await firstSync(socket, running);
     assert.match(st.source, `kubernetes ${url}`);
     assert.is(tcpAnswer(plan.clientNetns, "10.96.0.10", 80), "pod1");
 
@@ -130,9 +93,7 @@ current-context: test
     assert.is(await agent.stop("SIGTERM"), 0);
     agent = null;
   } finally {
-    await agent?.stop("SIGKILL");
-    for (const s of servers) stopEchoServer(s);
-    for (const ns of namespacesOf(plan)) deleteNetns(ns);
+    await stopSandbox(agent, servers, plan);
     await api.stop();
     rmSync(dir, { recursive: true, force: true });
   }

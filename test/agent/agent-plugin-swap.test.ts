@@ -8,12 +8,21 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { fetchStatus } from "../../runtime/agent/status-server.ts";
-import { type EchoServer, startEchoServer, stopEchoServer } from "../../runtime/sandbox/echo-server.ts";
-import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
-import { buildTopology, namespacesOf } from "../../runtime/sandbox/topology.ts";
+import { type EchoServer, startEchoServer } from "../../runtime/sandbox/echo-server.ts";
+import { buildTopology } from "../../runtime/sandbox/topology.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { type Child, root, runWasmplane, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
+import {
+  agentArgs,
+  agentTestPlan,
+  type Child,
+  firstSync,
+  root,
+  runWasmplane,
+  startWasmplane,
+  stopSandbox,
+  tcpAnswer,
+  waitUntil,
+} from "./process-support.ts";
 
 const test = suite("agent LB plugin hot swap");
 
@@ -91,28 +100,7 @@ kernelTest(
   async () => {
     const builtDir = join(root, "build/plugins/lb");
     if (!existsSync(join(builtDir, "source-hash.wasm"))) runWasmplane(["plugin", "build"]);
-    const pod = (i: number) => ({
-      name: `pod${i}`,
-      netns: uniqueNetnsName("int"),
-      address: `10.244.1.${i + 1}`,
-      hostVeth: `wpt-p${i}`,
-      tcpPorts: [8080],
-      udpPorts: [],
-    });
-    const plan: SandboxPlan = {
-      prefix: "wpt-int",
-      nodeNetns: uniqueNetnsName("int"),
-      clientNetns: uniqueNetnsName("int"),
-      nodeName: "n1",
-      nodeIP: "10.250.0.1",
-      clientIP: "10.250.0.2",
-      podGateway: "169.254.1.1",
-      clusterCIDR: "10.244.0.0/16",
-      podCIDR: "10.244.1.0/24",
-      serviceCIDR: "10.96.0.0/16",
-      pods: [pod(1), pod(2)],
-      services: [],
-    };
+    const plan = agentTestPlan("int");
     const dir = mkdtempSync(join(tmpdir(), "wpt-int-"));
     const socket = `unix:${join(dir, "status.sock")}`;
     const manifestDir = join(dir, "manifests");
@@ -130,34 +118,13 @@ kernelTest(
       for (const p of plan.pods) servers.push(await startEchoServer(p.netns, p.name, [8080], []));
       mkdirSync(manifestDir);
       writeFileSync(join(manifestDir, "swapped.yaml"), manifests);
-      agent = startWasmplane([
-        "agent",
-        "--manifests",
-        manifestDir,
-        "--netns",
-        plan.nodeNetns,
-        "--node-ip",
-        plan.nodeIP,
-        "--cluster-cidr",
-        plan.clusterCIDR,
-        "--service-cidr",
-        plan.serviceCIDR,
-        "--min-sync-interval",
-        "100ms",
-        "--status-address",
-        socket,
-        "--lb-plugin-dir",
-        pluginDir,
-        "--lb-lock",
-        lock,
-      ]);
+      agent = startWasmplane(
+        agentArgs(plan, socket, ["--manifests", manifestDir], {
+          extra: ["--lb-plugin-dir", pluginDir, "--lb-lock", lock],
+        }),
+      );
       const running = agent;
-      const first = await waitUntil("the first sync", async () => {
-        const s = await fetchStatus(socket);
-        return s.lastSync?.ok ? s : null;
-      }).catch((err: Error) => {
-        throw new Error(`${err.message}\n${running.output()}`);
-      });
+      const first = await firstSync(socket, running);
       assert.equal(first.problems, [], running.output());
       const before = first.lbPlugins?.find((p) => p.algorithm === "swap")?.sha256;
       assert.ok(before, `swap plugin not loaded: ${JSON.stringify(first.lbPlugins)}`);
@@ -206,9 +173,7 @@ kernelTest(
       agent = null;
     } finally {
       held?.close();
-      await agent?.stop("SIGKILL");
-      for (const s of servers) stopEchoServer(s);
-      for (const ns of namespacesOf(plan)) deleteNetns(ns);
+      await stopSandbox(agent, servers, plan);
       rmSync(dir, { recursive: true, force: true });
     }
   },

@@ -5,13 +5,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { fetchStatus } from "../../runtime/agent/status-server.ts";
-import { type EchoServer, startEchoServer, stopEchoServer } from "../../runtime/sandbox/echo-server.ts";
-import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
-import { buildTopology, namespacesOf } from "../../runtime/sandbox/topology.ts";
+import { type EchoServer, startEchoServer } from "../../runtime/sandbox/echo-server.ts";
+import { buildTopology } from "../../runtime/sandbox/topology.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { type Child, root, runWasmplane, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
+import {
+  agentArgs,
+  agentTestPlan,
+  type Child,
+  firstSync,
+  root,
+  runWasmplane,
+  startWasmplane,
+  stopSandbox,
+  tcpAnswer,
+} from "./process-support.ts";
 
 const test = suite("agent with LB plugins");
 
@@ -33,28 +40,7 @@ endpoints: [{addresses: [10.244.1.2]}, {addresses: [10.244.1.3]}]
 kernelTest(test, "round-robin from a Wasm plugin alternates backends; SIGHUP reloads", async () => {
   const pluginDir = join(root, "build/plugins/lb");
   if (!existsSync(join(pluginDir, "round-robin.wasm"))) runWasmplane(["plugin", "build"]);
-  const pod = (i: number) => ({
-    name: `pod${i}`,
-    netns: uniqueNetnsName("agt"),
-    address: `10.244.1.${i + 1}`,
-    hostVeth: `wpt-p${i}`,
-    tcpPorts: [8080],
-    udpPorts: [],
-  });
-  const plan: SandboxPlan = {
-    prefix: "wpt-agt",
-    nodeNetns: uniqueNetnsName("agt"),
-    clientNetns: uniqueNetnsName("agt"),
-    nodeName: "n1",
-    nodeIP: "10.250.0.1",
-    clientIP: "10.250.0.2",
-    podGateway: "169.254.1.1",
-    clusterCIDR: "10.244.0.0/16",
-    podCIDR: "10.244.1.0/24",
-    serviceCIDR: "10.96.0.0/16",
-    pods: [pod(1), pod(2)],
-    services: [],
-  };
+  const plan = agentTestPlan("agt");
   const dir = mkdtempSync(join(tmpdir(), "wpt-agt-"));
   const socket = `unix:${join(dir, "status.sock")}`;
   const manifests = join(dir, "manifests");
@@ -71,34 +57,13 @@ kernelTest(test, "round-robin from a Wasm plugin alternates backends; SIGHUP rel
       manifest("rr", "10.96.0.20", `lb.wasmplane.io/algorithm: round-robin`),
     );
     writeFileSync(join(manifests, "default.yaml"), manifest("plain", "10.96.0.21", ""));
-    agent = startWasmplane([
-      "agent",
-      "--manifests",
-      manifests,
-      "--netns",
-      plan.nodeNetns,
-      "--node-ip",
-      plan.nodeIP,
-      "--cluster-cidr",
-      plan.clusterCIDR,
-      "--service-cidr",
-      plan.serviceCIDR,
-      "--min-sync-interval",
-      "100ms",
-      "--status-address",
-      socket,
-      "--lb-plugin-dir",
-      pluginDir,
-      "--lb-lock",
-      lock,
-    ]);
+    agent = startWasmplane(
+      agentArgs(plan, socket, ["--manifests", manifests], {
+        extra: ["--lb-plugin-dir", pluginDir, "--lb-lock", lock],
+      }),
+    );
     const running = agent;
-    const st = await waitUntil("the first sync", async () => {
-      const s = await fetchStatus(socket);
-      return s.lastSync?.ok ? s : null;
-    }).catch((err: Error) => {
-      throw new Error(`${err.message}\n${running.output()}`);
-    });
+    const st = await firstSync(socket, running);
     assert.equal(st.problems, [], running.output());
     const rr = st.lbPlugins?.find((p) => p.algorithm === "round-robin");
     assert.ok(rr?.sha256, `round-robin plugin not loaded: ${JSON.stringify(st.lbPlugins)}`);
@@ -123,9 +88,7 @@ kernelTest(test, "round-robin from a Wasm plugin alternates backends; SIGHUP rel
     assert.is(await agent.stop("SIGTERM"), 0);
     agent = null;
   } finally {
-    await agent?.stop("SIGKILL");
-    for (const s of servers) stopEchoServer(s);
-    for (const ns of namespacesOf(plan)) deleteNetns(ns);
+    await stopSandbox(agent, servers, plan);
     rmSync(dir, { recursive: true, force: true });
   }
 });

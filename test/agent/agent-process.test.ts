@@ -10,39 +10,21 @@ import * as assert from "uvu/assert";
 import { readTable } from "../../nft/readback.ts";
 import type { AgentStatus } from "../../runtime/agent/status.ts";
 import { fetchStatus } from "../../runtime/agent/status-server.ts";
-import { type EchoServer, startEchoServer, stopEchoServer } from "../../runtime/sandbox/echo-server.ts";
-import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
-import { buildTopology, namespacesOf } from "../../runtime/sandbox/topology.ts";
+import { type EchoServer, startEchoServer } from "../../runtime/sandbox/echo-server.ts";
+import { buildTopology } from "../../runtime/sandbox/topology.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { type Child, runWasmplane, startWasmplane, tcpAnswer, waitUntil } from "./process-support.ts";
+import {
+  agentArgs,
+  agentTestPlan,
+  type Child,
+  runWasmplane,
+  startWasmplane,
+  stopSandbox,
+  tcpAnswer,
+  waitUntil,
+} from "./process-support.ts";
 
 const test = suite("agent process");
-
-function testPlan(): SandboxPlan {
-  const pod = (i: number) => ({
-    name: `pod${i}`,
-    netns: uniqueNetnsName("agt"),
-    address: `10.244.1.${i + 1}`,
-    hostVeth: `wpt-p${i}`,
-    tcpPorts: [8080],
-    udpPorts: [],
-  });
-  return {
-    prefix: "wpt-agt",
-    nodeNetns: uniqueNetnsName("agt"),
-    clientNetns: uniqueNetnsName("agt"),
-    nodeName: "n1",
-    nodeIP: "10.250.0.1",
-    clientIP: "10.250.0.2",
-    podGateway: "169.254.1.1",
-    clusterCIDR: "10.244.0.0/16",
-    podCIDR: "10.244.1.0/24",
-    serviceCIDR: "10.96.0.0/16",
-    pods: [pod(1), pod(2)],
-    services: [],
-  };
-}
 
 function service(name: string, clusterIP: string, port: number, addresses: string[]): string {
   return `apiVersion: v1
@@ -70,31 +52,13 @@ kernelTest(
   test,
   "programs services, isolates a broken one, restarts with a diff, cleans up only its table",
   async () => {
-    const plan = testPlan();
+    const plan = agentTestPlan("agt");
     const dir = mkdtempSync(join(tmpdir(), "wpt-agt-"));
     const socket = `unix:${join(dir, "status.sock")}`;
     const manifests = join(dir, "manifests");
     const servers: EchoServer[] = [];
     let agent: Child | null = null;
-    const agentArgs = [
-      "agent",
-      "--manifests",
-      manifests,
-      "--netns",
-      plan.nodeNetns,
-      "--node-name",
-      "n1",
-      "--node-ip",
-      plan.nodeIP,
-      "--cluster-cidr",
-      plan.clusterCIDR,
-      "--service-cidr",
-      plan.serviceCIDR,
-      "--min-sync-interval",
-      "100ms",
-      "--status-address",
-      socket,
-    ];
+    const args = agentArgs(plan, socket, ["--manifests", manifests], { nodeName: true });
     const synced = (after: string | null) =>
       waitUntil("an agent sync", async () => {
         const st = await fetchStatus(socket);
@@ -116,7 +80,7 @@ kernelTest(
       // A table that is not ours: cleanup must leave it alone.
       execFileSync("ip", ["netns", "exec", plan.nodeNetns, "nft", "add table inet someone-else"]);
 
-      agent = startWasmplane(agentArgs);
+      agent = startWasmplane(args);
       let st: AgentStatus = await synced(null);
       const firstOps = st.lastSync?.operations ?? 0;
       assert.ok(firstOps > 0, "first sync sent nothing");
@@ -166,7 +130,7 @@ kernelTest(
       assert.is(tcpAnswer(plan.clientNetns, "10.96.0.11", 81), "pod2");
 
       // Restart: reads the table back, nothing changed, so nothing is rewritten.
-      agent = startWasmplane([...agentArgs, "--resync-interval", "1s"]);
+      agent = startWasmplane([...args, "--resync-interval", "1s"]);
       st = await synced(null);
       assert.is(st.lastSync?.full, true);
       assert.is(
@@ -219,9 +183,7 @@ kernelTest(
       });
       assert.equal(tables.trim().split("\n"), ["table inet someone-else"]);
     } finally {
-      await agent?.stop("SIGKILL");
-      for (const s of servers) stopEchoServer(s);
-      for (const ns of namespacesOf(plan)) deleteNetns(ns);
+      await stopSandbox(agent, servers, plan);
       rmSync(dir, { recursive: true, force: true });
     }
   },

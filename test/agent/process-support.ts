@@ -1,6 +1,12 @@
 // Helpers for tests that run the agent or the sandbox as a child process.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { AgentStatus } from "../../runtime/agent/status.ts";
+import { fetchStatus } from "../../runtime/agent/status-server.ts";
+import { type EchoServer, stopEchoServer } from "../../runtime/sandbox/echo-server.ts";
+import type { SandboxPlan } from "../../runtime/sandbox/plan.ts";
+import { namespacesOf } from "../../runtime/sandbox/topology.ts";
+import { deleteNetns, uniqueNetnsName } from "../support/netns.ts";
 
 export const root = fileURLToPath(new URL("../../", import.meta.url));
 // `node --import tsx`, not the tsx CLI: the CLI is a parent process that relays signals and SIGKILLs
@@ -147,4 +153,88 @@ export function runWasmplane(args: string[]): string {
     cwd: root,
     timeout: 30_000,
   });
+}
+
+/**
+ * The sandbox an agent test runs in: node n1 (10.250.0.1), a client (10.250.0.2) and pods pod1
+ * (10.244.1.2) and pod2 (10.244.1.3) serving TCP 8080; every namespace a unique name after `tag`.
+ */
+export function agentTestPlan(tag: string): SandboxPlan {
+  const pod = (i: number) => ({
+    name: `pod${i}`,
+    netns: uniqueNetnsName(tag),
+    address: `10.244.1.${i + 1}`,
+    hostVeth: `wpt-p${i}`,
+    tcpPorts: [8080],
+    udpPorts: [],
+  });
+  return {
+    prefix: `wpt-${tag}`,
+    nodeNetns: uniqueNetnsName(tag),
+    clientNetns: uniqueNetnsName(tag),
+    nodeName: "n1",
+    nodeIP: "10.250.0.1",
+    clientIP: "10.250.0.2",
+    podGateway: "169.254.1.1",
+    clusterCIDR: "10.244.0.0/16",
+    podCIDR: "10.244.1.0/24",
+    serviceCIDR: "10.96.0.0/16",
+    pods: [pod(1), pod(2)],
+    services: [],
+  };
+}
+
+/**
+ * The `wasmplane agent` command line for `plan`'s node: `source` (e.g. `--manifests DIR`), the
+ * node's addresses and CIDRs, 100 ms minimum sync interval, status on `socket`, then `extra`.
+ * `--node-name n1` is passed only with `nodeName`.
+ */
+export function agentArgs(
+  plan: SandboxPlan,
+  socket: string,
+  source: string[],
+  options: { nodeName?: boolean; extra?: string[] } = {},
+): string[] {
+  return [
+    "agent",
+    ...source,
+    "--netns",
+    plan.nodeNetns,
+    ...(options.nodeName ? ["--node-name", plan.nodeName] : []),
+    "--node-ip",
+    plan.nodeIP,
+    "--cluster-cidr",
+    plan.clusterCIDR,
+    "--service-cidr",
+    plan.serviceCIDR,
+    "--min-sync-interval",
+    "100ms",
+    "--status-address",
+    socket,
+    ...(options.extra ?? []),
+  ];
+}
+
+/** Resolves with the status of the agent's first successful sync; a timeout error carries its output. */
+export function firstSync(socket: string, agent: Child): Promise<AgentStatus> {
+  return waitUntil("the first sync", async () => {
+    const s = await fetchStatus(socket);
+    return s.lastSync?.ok ? s : null;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${agent.output()}`);
+  });
+}
+
+/** Kills the agent (if still running), stops the echo servers and deletes every namespace of `plan`. */
+export async function stopSandbox(
+  agent: Child | null,
+  servers: EchoServer[],
+  plan: SandboxPlan,
+): Promise<void> {
+  try {
+    await agent?.stop("SIGKILL");
+    for (const s of servers) stopEchoServer(s);
+  } finally {
+    for (const ns of namespacesOf(plan)) deleteNetns(ns);
+  }
 }
