@@ -12,7 +12,8 @@ import { planPeerRoutes, vtepMac } from "../../runtime/cni/peer-routes.ts";
 import { type CniServer, startCniServer } from "../../runtime/cni/server.ts";
 import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
-import type { EndpointSlice, Node, Service, Snapshot } from "../../runtime/store/objects.ts";
+import type { Node, Snapshot } from "../../runtime/store/objects.ts";
+import { port, service, slice } from "../services/fixtures.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
 import { invoke, resultIPs, tcpProbe, tempDir } from "./harness.ts";
@@ -21,38 +22,11 @@ const test = suite("cni multi-node");
 
 /** The service planner's fragment for one ClusterIP 10.96.0.10:80 → `endpoint`:8080. */
 async function clusterIPFragment(nodeName: string, endpoint: string): Promise<TableFragment> {
-  const service: Service = {
-    namespace: "default",
-    name: "web",
-    type: "ClusterIP",
-    clusterIPs: ["10.96.0.10"],
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    sessionAffinityTimeoutSeconds: 0,
-    annotations: {},
-  };
-  const slice: EndpointSlice = {
-    namespace: "default",
-    name: "web-1",
-    serviceName: "web",
-    addressType: "IPv4",
-    endpoints: [
-      {
-        addresses: [endpoint],
-        conditions: { ready: true, serving: true, terminating: false },
-        nodeName: "n2",
-      },
-    ],
-    ports: [{ name: "", protocol: "TCP", port: 8080 }],
-  };
+  const web = service("default", "web", { ports: [port("", "TCP", 80, 8080)] });
+  const webSlice = slice(web, [{ ip: endpoint, node: "n2" }], { suffix: "1" });
   const snapshot: Snapshot = {
-    services: new Map([["default/web", service]]),
-    endpointSlices: new Map([["default/web-1", slice]]),
+    services: new Map([["default/web", web]]),
+    endpointSlices: new Map([["default/web-1", webSlice]]),
     nodes: new Map(NODES.map((n) => [n.name, n])),
     namespaces: new Map(),
     pods: new Map(),

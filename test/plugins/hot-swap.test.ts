@@ -13,7 +13,8 @@ import { planSync } from "../../nft/diff.ts";
 import type { LbResult } from "../../runtime/lb/plan.ts";
 import { createWasmLbPlanner, type WasmLbPlanner } from "../../runtime/plugins/lb-planner.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
-import type { EndpointSlice, Service, Snapshot } from "../../runtime/store/objects.ts";
+import type { Snapshot } from "../../runtime/store/objects.ts";
+import { snapshot as buildSnapshot, service, slice } from "../services/fixtures.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, inNetns, uniqueNetnsName, vethLink } from "../support/netns.ts";
 import { ensureBuilt, lbDir, lockAll, SHIPPED_LB } from "./fixtures.ts";
@@ -83,46 +84,18 @@ require("readline").createInterface({ input: process.stdin }).on("line", async (
 
 /** demo/web uses `algorithm`; demo/api stays on random throughout (the swaps must not touch it). */
 function snapshot(algorithm: string): Snapshot {
-  const service: Service = {
-    namespace: "demo",
-    name: "web",
-    type: "ClusterIP",
+  const web = service("demo", "web", {
     clusterIPs: [CLUSTER_IP],
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    sessionAffinityTimeoutSeconds: 0,
     annotations: { "lb.wasmplane.io/algorithm": algorithm },
-  };
-  const slice: EndpointSlice = {
-    namespace: "demo",
-    name: "web-abc",
-    serviceName: "web",
-    addressType: "IPv4",
-    endpoints: Object.values(PODS).map((address) => ({
-      addresses: [address],
-      conditions: { ready: true, serving: true, terminating: false },
-      nodeName: "node-a",
-    })),
-    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
-  };
-  return {
-    services: new Map([
-      ["demo/web", service],
-      ["demo/api", { ...service, name: "api", clusterIPs: [API_IP], annotations: {} }],
-    ]),
-    endpointSlices: new Map([
-      ["demo/web-abc", slice],
-      ["demo/api-abc", { ...slice, name: "api-abc", serviceName: "api" }],
-    ]),
-    nodes: new Map(),
-    namespaces: new Map(),
-    pods: new Map(),
-  } as Snapshot;
+  });
+  const webSlice = slice(
+    web,
+    Object.values(PODS).map((ip) => ({ ip, node: "node-a" })),
+  );
+  return buildSnapshot(
+    [web, { ...web, name: "api", clusterIPs: [API_IP], annotations: {} }],
+    [webSlice, { ...webSlice, name: "api-abc", serviceName: "api" }],
+  );
 }
 
 kernelTest(
