@@ -9,7 +9,8 @@ import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
-import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import type { Snapshot } from "../runtime/store/objects.ts";
+import { service, slice, snapshot } from "../test/services/fixtures.ts";
 import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
 
 const SERVICES = Number(process.env.SERVICE_DATAPLANE_SERVICES ?? 10000);
@@ -48,62 +49,22 @@ Promise.all(Array.from({ length: Number(conc) }, one)).then(() => {
 });
 `;
 
-function service(i: number, ip: string): Service {
-  return {
-    namespace: "bench",
-    name: `svc-${i}`,
-    type: "ClusterIP",
-    clusterIPs: [ip],
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    sessionAffinityTimeoutSeconds: 0,
-    annotations: {},
-  };
-}
-
-function slice(i: number, ips: string[]): EndpointSlice {
-  return {
-    namespace: "bench",
-    name: `svc-${i}-abc`,
-    serviceName: `svc-${i}`,
-    addressType: "IPv4",
-    endpoints: ips.map((ip) => ({
-      addresses: [ip],
-      conditions: { ready: true, serving: true, terminating: false },
-    })),
-    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
-  };
-}
-
 /** Service 0 (10.96.0.10) points at pod1; the others at addresses that do not exist. */
 function snapshotOf(count: number): Snapshot {
-  const services = new Map<string, Service>();
-  const slices = new Map<string, EndpointSlice>();
-  services.set("bench/svc-0", service(0, "10.96.0.10"));
-  slices.set("bench/svc-0-abc", slice(0, [addresses.pod1]));
+  const first = service("bench", "svc-0", { clusterIPs: ["10.96.0.10"] });
+  const services = [first];
+  const slices = [slice(first, [addresses.pod1])];
   for (let i = 1; i < count; i++) {
-    const ip = `10.97.${(i >> 8) & 255}.${i & 255}`;
-    services.set(`bench/svc-${i}`, service(i, ip));
-    slices.set(
-      `bench/svc-${i}-abc`,
+    const svc = service("bench", `svc-${i}`, { clusterIPs: [`10.97.${(i >> 8) & 255}.${i & 255}`] });
+    services.push(svc);
+    slices.push(
       slice(
-        i,
+        svc,
         [0, 1, 2].map((j) => `10.${200 + j}.${(i >> 8) & 255}.${i & 255}`),
       ),
     );
   }
-  return {
-    services,
-    endpointSlices: slices,
-    nodes: new Map(),
-    namespaces: new Map(),
-    pods: new Map(),
-  } as Snapshot;
+  return snapshot(services, slices);
 }
 
 async function install(topo: Topology, count: number, applied: DesiredTable | null): Promise<DesiredTable> {
