@@ -18,6 +18,7 @@ import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { service, slice } from "../test/services/fixtures.ts";
 import { withNetns } from "../test/support/netns.ts";
 
 setFlagsFromString("--expose-gc");
@@ -35,48 +36,24 @@ const clusterIP = (i: number) =>
   `10.96.${(i >> 8) & 255}.${i & 255}`.replace(/^10\.96/, `10.${96 + (i >> 16)}`);
 const endpointIP = (i: number, j: number) => `10.${64 + j * 4 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 
-function makeService(i: number): Service {
-  return {
-    namespace: "bench",
-    name: `svc-${i}`,
-    type: "ClusterIP",
-    clusterIPs: [clusterIP(i)],
-    ipFamilies: ["IPv4"],
-    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    externalTrafficPolicy: "Cluster",
-    internalTrafficPolicy: "Cluster",
-    sessionAffinityTimeoutSeconds: 0,
-    annotations: {},
-  };
-}
-
-function makeSlice(i: number, ips: string[]): EndpointSlice {
-  return {
-    namespace: "bench",
-    name: `svc-${i}-abc`,
-    serviceName: `svc-${i}`,
-    addressType: "IPv4",
-    endpoints: ips.map((ip, j) => ({
-      addresses: [ip],
-      nodeName: `node-${j}`,
-      conditions: { ready: true, serving: true, terminating: false },
-    })),
-    ports: [{ name: "http", protocol: "TCP", port: 8080 }],
-  };
-}
+const makeService = (i: number) => service("bench", `svc-${i}`, { clusterIPs: [clusterIP(i)] });
+/** `svc`'s slice, endpoint j on node-j. */
+const makeSlice = (svc: Service, ips: string[]) =>
+  slice(
+    svc,
+    ips.map((ip, j) => ({ ip, node: `node-${j}` })),
+  );
 
 function makeSnapshot(n: number): Snapshot {
   const services = new Map<string, Service>();
   const slices = new Map<string, EndpointSlice>();
   for (let i = 0; i < n; i++) {
-    services.set(`bench/svc-${i}`, makeService(i));
+    const svc = makeService(i);
+    services.set(`bench/svc-${i}`, svc);
     slices.set(
       `bench/svc-${i}-abc`,
       makeSlice(
-        i,
+        svc,
         [0, 1, 2].map((j) => endpointIP(i, j)),
       ),
     );
@@ -362,7 +339,7 @@ if (process.getuid?.() !== 0) {
           const i = Math.floor(n * 0.4242) + k;
           const eps = [endpointIP(i, 0), endpointIP(i, 1), `10.99.9.${k}`];
           const slices = new Map(current.endpointSlices);
-          slices.set(`bench/svc-${i}-abc`, makeSlice(i, eps));
+          slices.set(`bench/svc-${i}-abc`, makeSlice(current.services.get(`bench/svc-${i}`)!, eps));
           current = { ...current, endpointSlices: slices };
           changes.push(await sync(agent, current, ns));
           baseChange = `${baselineService(t, i, eps)
@@ -386,8 +363,9 @@ if (process.getuid?.() !== 0) {
           const services = new Map(current.services);
           const slices = new Map(current.endpointSlices);
           const newEps = [0, 1, 2].map((e) => endpointIP(j, e));
-          services.set(`bench/svc-${j}`, makeService(j));
-          slices.set(`bench/svc-${j}-abc`, makeSlice(j, newEps));
+          const svc = makeService(j);
+          services.set(`bench/svc-${j}`, svc);
+          slices.set(`bench/svc-${j}-abc`, makeSlice(svc, newEps));
           current = { ...current, services, endpointSlices: slices };
           adds.push(await sync(agent, current, ns));
           baseAdd = `${baselineService(t, j, newEps).join("\n")}\n`;
