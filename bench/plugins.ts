@@ -23,6 +23,7 @@ import { findModules, writeLock } from "../runtime/plugins/lock.ts";
 import { PluginWorker } from "../runtime/plugins/plugin-worker.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { snapshot as buildSnapshot, service, slice } from "../test/services/fixtures.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../test/support/netns.ts";
 
 const SERVICES = 10000;
@@ -172,43 +173,22 @@ for (const algorithm of ["random", "round-robin", "maglev"]) {
 
 // ---- 4. swap at 10,000 services, decision to rules applied
 function snapshot(algorithm: string): Snapshot {
-  const services = new Map<string, Service>();
-  const slices = new Map<string, EndpointSlice>();
+  const services: Service[] = [];
+  const slices: EndpointSlice[] = [];
   for (let i = 0; i < SERVICES; i++) {
-    services.set(`bench/svc-${i}`, {
-      namespace: "bench",
-      name: `svc-${i}`,
-      type: "ClusterIP",
+    const svc = service("bench", `svc-${i}`, {
       clusterIPs: [`10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
-      ipFamilies: ["IPv4"],
-      ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 0, targetPort: 8080 }],
-      externalIPs: [],
-      loadBalancerIPs: [],
-      loadBalancerSourceRanges: [],
-      externalTrafficPolicy: "Cluster",
-      internalTrafficPolicy: "Cluster",
-      sessionAffinityTimeoutSeconds: 0,
       annotations: { "lb.wasmplane.io/algorithm": algorithm },
     });
-    slices.set(`bench/svc-${i}-abc`, {
-      namespace: "bench",
-      name: `svc-${i}-abc`,
-      serviceName: `svc-${i}`,
-      addressType: "IPv4",
-      endpoints: [0, 1, 2].map((j) => ({
-        addresses: [`10.${64 + j}.${(i >> 8) & 255}.${i & 255}`],
-        conditions: { ready: true, serving: true, terminating: false },
-      })),
-      ports: [{ name: "http", protocol: "TCP", port: 8080 }],
-    });
+    services.push(svc);
+    slices.push(
+      slice(
+        svc,
+        [0, 1, 2].map((j) => `10.${64 + j}.${(i >> 8) & 255}.${i & 255}`),
+      ),
+    );
   }
-  return {
-    services,
-    endpointSlices: slices,
-    nodes: new Map(),
-    namespaces: new Map(),
-    pods: new Map(),
-  } as Snapshot;
+  return buildSnapshot(services, slices);
 }
 
 /** Total time of the swap sync, and the part spent in the LB planner (the decision itself). */
