@@ -5,7 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
+import { createNetns, deleteNetns, inNetns, uniqueNetnsName, vethPair } from "../support/netns.ts";
 
 export interface InvokeResult {
   code: number;
@@ -195,19 +195,7 @@ export class TestNode {
   constructor() {
     createNetns(this.node);
     createNetns(this.client);
-    inNetns(this.node, [
-      "ip",
-      "link",
-      "add",
-      "uplink",
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "uplink",
-      "netns",
-      this.client,
-    ]);
+    vethPair(this.node, "uplink", "uplink", this.client);
     for (const [ns, v4, v6] of [
       [this.node, "10.250.0.1/24", "fd99::1/64"],
       [this.client, "10.250.0.2/24", "fd99::2/64"],

@@ -15,7 +15,7 @@ import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import type { Node, Snapshot } from "../../runtime/store/objects.ts";
 import { port, service, slice } from "../services/fixtures.ts";
 import { kernelTest } from "../support/kernel.ts";
-import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../support/netns.ts";
+import { createNetns, deleteNetns, inNetns, uniqueNetnsName, vethPair } from "../support/netns.ts";
 import { invoke, resultIPs, tcpProbe, tempDir } from "./harness.ts";
 
 const test = suite("cni multi-node");
@@ -96,19 +96,7 @@ kernelTest(
       inNetns(underlay, ["ip", "link", "set", "br0", "up"]);
       nodeNs.forEach((ns, i) => {
         createNetns(ns);
-        inNetns(ns, [
-          "ip",
-          "link",
-          "add",
-          "uplink",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          `port${i}`,
-          "netns",
-          underlay,
-        ]);
+        vethPair(ns, "uplink", `port${i}`, underlay);
         inNetns(underlay, ["ip", "link", "set", `port${i}`, "master", "br0", "up"]);
         inNetns(ns, ["ip", "addr", "add", `${NODES[i].addresses[0]}/24`, "dev", "uplink"]);
         inNetns(ns, ["ip", "addr", "add", `${NODES[i].addresses[1]}/64`, "dev", "uplink", "nodad"]);

@@ -50,6 +50,11 @@ export function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
+/** A veth pair: `name` in namespace `ns`, its peer `peerName` in namespace `peerNs`. */
+export function vethPair(ns: string, name: string, peerName: string, peerNs: string): void {
+  ip("-n", ns, "link", "add", name, "type", "veth", "peer", "name", peerName, "netns", peerNs);
+}
+
 /**
  * A routed veth between `node` (end `nodeSide`) and `peer` (end `eth0`): a /24 address on each end
  * (`v4` = [node, peer]) and, when `v6` is given, a /64 on each end without DAD; both ends up and the
@@ -62,7 +67,7 @@ export function vethLink(
   v4: [string, string],
   v6?: [string, string],
 ): void {
-  ip("-n", node, "link", "add", nodeSide, "type", "veth", "peer", "name", "eth0", "netns", peer);
+  vethPair(node, nodeSide, "eth0", peer);
   ip("-n", node, "addr", "add", `${v4[0]}/24`, "dev", nodeSide);
   if (v6) ip("-n", node, "addr", "add", `${v6[0]}/64`, "dev", nodeSide, "nodad");
   ip("-n", node, "link", "set", nodeSide, "up");
