@@ -191,7 +191,14 @@ kernelTest(
         if (!server.child) await server.start();
         if (random() < 0.05) {
           kills++;
-          setTimeout(() => void server.kill(), Math.floor(random() * 40));
+          // Kill the server this request goes to, not a later one that may still be starting.
+          const target = server.child;
+          setTimeout(
+            () => {
+              if (server.child === target) void server.kill();
+            },
+            Math.floor(random() * 40),
+          );
         }
         try {
           const res = await request(socket, command, containerId, netns, extra);
