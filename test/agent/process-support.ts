@@ -79,50 +79,30 @@ export function startWasmplane(args: string[]): Child {
   };
 }
 
-/** Opens a TCP connection from a namespace and returns the first line the server sends (or ""). */
-export function tcpAnswer(netns: string, address: string, port: number): string {
+/** Sends `input` with socat from a namespace and returns what the server answered (or "" on no answer). */
+function socatAnswer(netns: string, target: string, idleSeconds: number, input: string): string {
   try {
-    return execFileSync(
-      "ip",
-      [
-        "netns",
-        "exec",
-        netns,
-        "socat",
-        "-T2",
-        "-",
-        `${address.includes(":") ? `TCP6:[${address}]` : `TCP:${address}`}:${port},connect-timeout=2`,
-      ],
-      { input: "", encoding: "utf8", timeout: 5000, stdio: ["pipe", "pipe", "ignore"] },
-    ).trim();
+    return execFileSync("ip", ["netns", "exec", netns, "socat", `-T${idleSeconds}`, "-", target], {
+      input,
+      encoding: "utf8",
+      timeout: 5000,
+      stdio: ["pipe", "pipe", "ignore"],
+    }).trim();
   } catch {
     return "";
   }
 }
 
+/** Opens a TCP connection from a namespace and returns the first line the server sends (or ""). */
+export function tcpAnswer(netns: string, address: string, port: number): string {
+  const target = address.includes(":") ? `TCP6:[${address}]` : `TCP:${address}`;
+  return socatAnswer(netns, `${target}:${port},connect-timeout=2`, 2, "");
+}
+
+/** Sends one UDP datagram from a namespace and returns the reply (or ""). */
 export function udpAnswer(netns: string, address: string, port: number): string {
-  try {
-    return execFileSync(
-      "ip",
-      [
-        "netns",
-        "exec",
-        netns,
-        "socat",
-        "-T1",
-        "-",
-        `${address.includes(":") ? `UDP6:[${address}]` : `UDP:${address}`}:${port}`,
-      ],
-      {
-        input: "ping\n",
-        encoding: "utf8",
-        timeout: 5000,
-        stdio: ["pipe", "pipe", "ignore"],
-      },
-    ).trim();
-  } catch {
-    return "";
-  }
+  const target = address.includes(":") ? `UDP6:[${address}]` : `UDP:${address}`;
+  return socatAnswer(netns, `${target}:${port}`, 1, "ping\n");
 }
 
 export async function waitUntil<T>(
