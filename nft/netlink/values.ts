@@ -88,7 +88,7 @@ function ipv6(value: unknown): Buffer {
   const groups =
     tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
   return out;
 }
 
