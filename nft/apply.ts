@@ -4,11 +4,22 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encodeTransaction, type RuleWriter } from "./netlink/encode.ts";
+import { type BatchOutcome, sendBatch, senderBinary } from "./netlink/sender.ts";
+import { NetlinkUnsupported } from "./netlink/values.ts";
 import { renderJson } from "./render-json.ts";
-import { renderText } from "./render-text.ts";
+import { operationText, renderText } from "./render-text.ts";
 import type { Transaction } from "./transaction.ts";
 
 export type ScriptFormat = "text" | "json";
+
+/**
+ * How a transaction reaches the kernel. "nft": an `nft -f` run. "netlink": one batch written by
+ * nft/netlink/ (fails when the transaction holds an operation the encoder does not cover). "auto"
+ * (default): netlink when every operation is covered and the sender is available, nft otherwise.
+ * WASMPLANE_NFT_PATH=nft in the environment forces the nft executable everywhere.
+ */
+export type ApplyPath = "auto" | "nft" | "netlink";
 
 export interface NftRunOptions {
   /** Network namespace name (as `ip netns` knows it); the current namespace when absent. */
@@ -18,10 +29,12 @@ export interface NftRunOptions {
 export interface ApplyOptions extends NftRunOptions {
   /** Native text (default: faster on nft 1.0.6, see bench/nft-apply.ts) or libnftables JSON. */
   format?: ScriptFormat;
+  path?: ApplyPath;
 }
 
 export interface ApplyResult {
-  format: ScriptFormat;
+  /** "netlink" when the batch went through nft/netlink/, else the nft script format. */
+  format: ScriptFormat | "netlink";
   operations: number;
   /** Size of the script sent to nft. */
   bytes: number;
@@ -133,11 +146,77 @@ function describeFailure(
   );
 }
 
-/** Applies the transaction atomically. An empty transaction does not run nft. */
+let ruleWriter: RuleWriter | undefined;
+
+/** Installs the rule encoder of nft/netlink/rule.ts (kept out of this file's imports). */
+export function setNetlinkRuleWriter(writer: RuleWriter | undefined): void {
+  ruleWriter = writer;
+}
+
+function chosenPath(opts: ApplyOptions): ApplyPath {
+  if (process.env.WASMPLANE_NFT_PATH === "nft") return "nft";
+  if (opts.format === "json") return "nft";
+  return opts.path ?? "auto";
+}
+
+/** Sends the transaction as one netlink batch; null when the encoder does not cover it (auto). */
+async function applyNetlink(
+  tx: Transaction,
+  opts: ApplyOptions,
+  required: boolean,
+): Promise<ApplyResult | null> {
+  if (!senderBinary()) {
+    if (required)
+      throw new Error("netlink path requested, but the sender could not be built (no C compiler?)");
+    return null;
+  }
+  const renderStart = performance.now();
+  let batch: ReturnType<typeof encodeTransaction>;
+  try {
+    batch = encodeTransaction(tx, { sets: tx.schema ?? new Map(), writeRule: ruleWriter });
+  } catch (err) {
+    if (err instanceof NetlinkUnsupported && !required) return null;
+    throw err;
+  }
+  const renderMs = performance.now() - renderStart;
+  const started = performance.now();
+  const outcome = await sendBatch(batch.bytes, opts.netns);
+  const durationMs = performance.now() - started;
+  if (!outcome.ok) throw describeNetlinkFailure(tx, batch.firstSeq, batch.messageOps, outcome);
+  return { format: "netlink", operations: tx.size, bytes: batch.bytes.length, durationMs, renderMs };
+}
+
+function describeNetlinkFailure(
+  tx: Transaction,
+  firstSeq: number,
+  messageOps: number[],
+  outcome: BatchOutcome,
+): NftError {
+  const first = outcome.errors[0];
+  const nftMessage = first ? first.message : "the kernel refused the batch";
+  const operationIndex = first ? messageOps[first.seq - firstSeq - 1] : undefined;
+  const op = operationIndex === undefined ? undefined : tx.ops[operationIndex];
+  const command = op ? operationText(op, tx.family, tx.table) : undefined;
+  const shown = command && command.length > 300 ? `${command.slice(0, 300)}…` : command;
+  return new NftError(
+    `the kernel refused the transaction on table ${tx.family} ${tx.table}: ${nftMessage}${shown ? `\n  failing command: ${shown}` : ""}`,
+    nftMessage,
+    command,
+    operationIndex,
+    null,
+  );
+}
+
+/** Applies the transaction atomically. An empty transaction does nothing. */
 export async function applyTransaction(tx: Transaction, opts: ApplyOptions = {}): Promise<ApplyResult> {
   assertOwnedTable(tx.table);
   const format = opts.format ?? "text";
   if (tx.size === 0) return { format, operations: 0, bytes: 0, durationMs: 0, renderMs: 0 };
+  const path = chosenPath(opts);
+  if (path !== "nft") {
+    const viaNetlink = await applyNetlink(tx, opts, path === "netlink");
+    if (viaNetlink) return viaNetlink;
+  }
   const renderStart = performance.now();
   let script: string;
   let commandOps: number[] | null = null;

@@ -265,6 +265,8 @@ export function planSync(
   for (const key of deleteNow) tx.deleteChain(key);
   stats.chainsDeleted = deleteNow.length;
 
+  tx.schema = removedSets.length > 0 ? new Map([...base.sets, ...desired.sets]) : desired.sets;
+
   let result = desired;
   if (deferred.length > 0) {
     pendingDeletes.set(desired, [...deferred]);

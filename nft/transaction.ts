@@ -27,6 +27,12 @@ export type Operation =
 /** An ordered batch of operations on the table `family name`. */
 export class Transaction {
   readonly ops: Operation[] = [];
+  /**
+   * The table's named sets and maps as they will be after the transaction (planSync fills it in).
+   * The netlink encoder needs their key and value types to encode elements; without it, element
+   * operations go through the nft executable.
+   */
+  schema?: ReadonlyMap<string, DesiredSet>;
   constructor(
     readonly family: Family,
     readonly table: string,

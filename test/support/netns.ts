@@ -1,5 +1,6 @@
 // Network namespaces for tests: unique names, always removed.
 import { execFileSync } from "node:child_process";
+import { closeSession } from "../../nft/netlink/sender.ts";
 
 let counter = 0;
 
@@ -15,6 +16,7 @@ export function createNetns(name: string): void {
 }
 
 export function deleteNetns(name: string): void {
+  closeSession(name);
   try {
     execFileSync("ip", ["netns", "delete", name], { stdio: "ignore" });
   } catch {

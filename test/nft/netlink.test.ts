@@ -1,0 +1,181 @@
+// The netlink fast path (nft/netlink/): pure checks of the encoding, and kernel round trips in
+// throwaway namespaces: what goes through netlink reads back equal, failures are atomic and named,
+// and anything the encoder does not cover falls back to the nft executable.
+import { execFileSync } from "node:child_process";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { applyTransaction, NftError } from "../../nft/apply.ts";
+import { chain, concat, element, goto, jump, namedMap, namedSet, rule } from "../../nft/build.ts";
+import { tableDifferences } from "../../nft/compare.ts";
+import { addChain, addSet, type DesiredTable, emptyFragment, mergeFragments } from "../../nft/desired.ts";
+import { planSync } from "../../nft/diff.ts";
+import { encodeTransaction } from "../../nft/netlink/encode.ts";
+import { encodeKey, encodeValue, NetlinkUnsupported } from "../../nft/netlink/values.ts";
+import { NetlinkWriter } from "../../nft/netlink/writer.ts";
+import { readTable } from "../../nft/readback.ts";
+import { Transaction } from "../../nft/transaction.ts";
+import { kernelTest } from "../support/kernel.ts";
+import { createNetns, deleteNetns, inNetns, withNetns } from "../support/netns.ts";
+
+const test = suite("nft netlink");
+
+test("writer: attribute lengths exclude padding, nested lengths include their children", () => {
+  const w = new NetlinkWriter(8);
+  const token = w.beginMessage(0x0a0c, 1, 7, 1);
+  w.nested(3, () => w.stringAttr(1, "abc"));
+  w.endMessage(token);
+  const b = w.bytes();
+  assert.is(b.readUInt32LE(0), b.length, "message length");
+  assert.is(b.length % 4, 0);
+  assert.is(b.readUInt16LE(20), 12, "nested: 4 + string attribute of 8 (4 + 'abc\\0')");
+  assert.is(b.readUInt16LE(22), 3 | 0x8000, "nested flag set");
+  assert.is(b.readUInt16LE(24), 8);
+  assert.is(b.toString("latin1", 28, 31), "abc");
+});
+
+test("values: addresses, ports and concatenations as the kernel stores them", () => {
+  assert.equal([...encodeValue("ipv4_addr", "10.96.0.17")], [10, 96, 0, 17]);
+  assert.is(encodeValue("ipv6_addr", "fd00::1").toString("hex"), "fd000000000000000000000000000001");
+  assert.is(encodeValue("ipv6_addr", "::ffff:10.0.0.1").toString("hex"), "00000000000000000000ffff0a000001");
+  assert.is(
+    encodeKey(["ipv4_addr", "inet_proto", "inet_service"], ["10.0.0.1", "tcp", 443]).toString("hex"),
+    "0a000001" + "06000000" + "01bb0000",
+  );
+  assert.is(encodeValue("mark", 0x4000).toString("hex"), "00400000", "host order");
+  assert.throws(
+    () => encodeValue("ipv4_addr", "10.0.0.300"),
+    (e: Error) => e instanceof NetlinkUnsupported && /10\.0\.0\.300/.test(e.message),
+  );
+  assert.throws(() => encodeValue("inet_service", 70000), /inet_service 70000/);
+});
+
+test("encoder: base chains and set declarations are left to nft (NetlinkUnsupported)", () => {
+  const tx = new Transaction("inet", "wasmplane");
+  tx.addSet({ name: "s", type: "ipv4_addr", elements: [] });
+  assert.throws(
+    () => encodeTransaction(tx, { sets: new Map() }),
+    (e: Error) => e instanceof NetlinkUnsupported,
+  );
+  const els = new Transaction("inet", "wasmplane").addElements("unknown", [element("10.0.0.1")]);
+  assert.throws(() => encodeTransaction(els, { sets: new Map() }), /set unknown: type unknown/);
+});
+
+function table(elements: { svc: number; port: number }[], extraChains: string[] = []): DesiredTable {
+  const f = emptyFragment();
+  for (const name of ["svc-1", "svc-2"]) addChain(f, chain(name, [rule({ accept: null })]));
+  for (const name of extraChains) addChain(f, chain(name, []));
+  addSet(
+    f,
+    namedMap(
+      "services",
+      ["ipv4_addr", "inet_proto", "inet_service"],
+      "verdict",
+      elements.map((e) => element(concat(`10.96.0.${e.svc}`, "tcp", e.port), goto(`svc-${e.svc}`))),
+    ),
+  );
+  addSet(
+    f,
+    namedMap(
+      "backends",
+      "ipv4_addr",
+      ["ipv4_addr", "inet_service"],
+      [element("10.96.0.1", concat("10.1.0.1", 8080))],
+    ),
+  );
+  addSet(f, namedSet("v6", "ipv6_addr", [element("fd00::1")]));
+  addSet(
+    f,
+    namedSet("recent", "ipv4_addr", [element("10.9.9.9", undefined, { timeout: 600, comment: "x" })], {
+      flags: ["timeout"],
+    }),
+  );
+  return mergeFragments("inet", "wasmplane", [f]);
+}
+
+kernelTest(test, "elements, chains and flushes go through netlink and read back equal", async () => {
+  await withNetns(["nlink"], async ([ns]) => {
+    let applied = table([{ svc: 1, port: 80 }]);
+    const first = await applyTransaction(planSync(null, applied).tx, { netns: ns });
+    assert.is(first.format, "text", "a first sync declares sets and the table: nft");
+    const steps = [
+      table([
+        { svc: 1, port: 80 },
+        { svc: 2, port: 443 },
+      ]),
+      table([{ svc: 2, port: 443 }], ["svc-3"]),
+      table([{ svc: 2, port: 8443 }]),
+    ];
+    steps[2].sets.set("backends", {
+      ...steps[2].sets.get("backends")!,
+      elements: [element("10.96.0.2", concat("10.1.0.2", 9090))],
+    });
+    steps[2].sets.set("v6", {
+      ...steps[2].sets.get("v6")!,
+      elements: [element("fd00::2"), element("fd00::ffff:1")],
+    });
+    for (const desired of steps) {
+      const plan = planSync(applied, desired);
+      const result = await applyTransaction(plan.tx, { netns: ns, path: "netlink" });
+      assert.is(result.format, "netlink");
+      const back = await readTable("inet", "wasmplane", { netns: ns });
+      assert.equal(tableDifferences(desired, back!), []);
+      applied = plan.applied;
+    }
+  });
+});
+
+kernelTest(test, "a refused batch changes nothing and names the failing command", async () => {
+  await withNetns(["nlink"], async ([ns]) => {
+    const desired = table([{ svc: 1, port: 80 }]);
+    await applyTransaction(planSync(null, desired).tx, { netns: ns });
+    const ruleset = () => inNetns(ns, ["nft", "list", "ruleset"]).replace(/ expires \S+/g, "");
+    const before = ruleset();
+    const tx = new Transaction("inet", "wasmplane");
+    tx.schema = desired.sets;
+    tx.addElements("services", [element(concat("10.96.0.9", "tcp", 9), goto("svc-1"))]);
+    tx.addElements("services", [element(concat("10.96.0.8", "tcp", 8), jump("no-such-chain"))]);
+    try {
+      await applyTransaction(tx, { netns: ns, path: "netlink" });
+      assert.unreachable("the kernel must refuse a jump to a missing chain");
+    } catch (err) {
+      assert.instance(err, NftError);
+      const e = err as NftError;
+      assert.is(e.operationIndex, 1);
+      assert.match(e.message, /No such file or directory/);
+      assert.match(e.command ?? "", /add element inet wasmplane services .*no-such-chain/);
+    }
+    assert.is(ruleset(), before, "the first, valid element is not applied either");
+  });
+});
+
+kernelTest(
+  test,
+  "auto falls back to nft for what the encoder does not cover; a recreated namespace gets a new session",
+  async () => {
+    const ns = `wpt-nlink-${process.pid}-same`;
+    try {
+      for (let round = 0; round < 2; round++) {
+        createNetns(ns);
+        const desired = table([{ svc: 1, port: 80 }]);
+        await applyTransaction(planSync(null, desired).tx, { netns: ns });
+        const next = table([{ svc: 2, port: 81 }]);
+        const result = await applyTransaction(planSync(desired, next).tx, { netns: ns });
+        assert.is(result.format, "netlink", `round ${round}: element changes take the fast path`);
+        assert.equal(tableDifferences(next, (await readTable("inet", "wasmplane", { netns: ns }))!), []);
+        const declared = new Transaction("inet", "wasmplane").addSet({
+          name: "extra",
+          type: "mark",
+          elements: [],
+        });
+        assert.is((await applyTransaction(declared, { netns: ns })).format, "text");
+        // Removed behind our back (test/support's deleteNetns would also end the sender): the next
+        // round's namespace has the same name, and its batches must not land in this one.
+        execFileSync("ip", ["netns", "delete", ns]);
+      }
+    } finally {
+      deleteNetns(ns);
+    }
+  },
+);
+
+test.run();
