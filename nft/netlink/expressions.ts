@@ -63,7 +63,7 @@ export function ctSet(w: NetlinkWriter, key: number, sreg: number, dir?: number)
 }
 
 export function numgen(w: NetlinkWriter, dreg: number, type: number, mod: number, offset: number): void {
-  expr(w, "numgen", (e) => e.u32Attr(1, dreg).u32Attr(2, mod).u32Attr(3, type).u32Attr(6, offset));
+  expr(w, "numgen", (e) => e.u32Attr(1, dreg).u32Attr(2, mod).u32Attr(3, type).u32Attr(4, offset));
 }
 
 export interface HashArgs {
@@ -84,7 +84,7 @@ export function jhash(w: NetlinkWriter, a: HashArgs): void {
 }
 
 export function fib(w: NetlinkWriter, dreg: number, result: number, flags: number): void {
-  expr(w, "fib", (e) => e.u32Attr(1, dreg).u32Attr(2, result).u32Attr(3, flags));
+  expr(w, "fib", (e) => e.u32Attr(3, flags).u32Attr(2, result).u32Attr(1, dreg));
 }
 
 export function cmp(w: NetlinkWriter, sreg: number, op: CmpOp, data: Uint8Array): void {
@@ -94,7 +94,13 @@ export function cmp(w: NetlinkWriter, sreg: number, op: CmpOp, data: Uint8Array)
   });
 }
 
-export function range(w: NetlinkWriter, sreg: number, inverted: boolean, from: Uint8Array, to: Uint8Array): void {
+export function range(
+  w: NetlinkWriter,
+  sreg: number,
+  inverted: boolean,
+  from: Uint8Array,
+  to: Uint8Array,
+): void {
   expr(w, "range", (e) => {
     e.u32Attr(1, sreg).u32Attr(2, inverted ? 1 : 0);
     dataAttr(e, 3, from);
@@ -120,7 +126,9 @@ export function bitwise(
 }
 
 export function byteorder(w: NetlinkWriter, reg: number, op: number, len: number, size: number): void {
-  expr(w, "byteorder", (e) => e.u32Attr(1, reg).u32Attr(2, reg).u32Attr(3, op).u32Attr(4, len).u32Attr(5, size));
+  expr(w, "byteorder", (e) =>
+    e.u32Attr(1, reg).u32Attr(2, reg).u32Attr(3, op).u32Attr(4, len).u32Attr(5, size),
+  );
 }
 
 export function immediateData(w: NetlinkWriter, dreg: number, data: Uint8Array): void {

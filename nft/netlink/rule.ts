@@ -1,0 +1,1021 @@
+// The rule linearizer: a desired rule's statements as the nf_tables expressions nft 1.0.6 would send
+// for the same rule text (nft/render-text.ts), with the same registers and the same implicit
+// dependency matches (`meta nfproto ipv4` before `ip daddr` in an inet table, `meta l4proto tcp`
+// before `tcp dport`), so `nft -j list` reads the rule back as what was written. Anything it cannot
+// reproduce exactly throws NetlinkUnsupported, and the caller sends the rule through nft instead.
+//
+// Registers are counted as nft counts them, in 32-bit units from 0: a plain expression takes a whole
+// 128-bit register (4 units), a concatenation takes its padded length. The kernel number of unit u
+// is 1 + u/4 when u is a multiple of 4 (NFT_REG_1..4), else 8 + u (NFT_REG32_xx).
+import type { DesiredRule, DesiredSet } from "../desired.ts";
+import type {
+  DataType,
+  Expression,
+  Family,
+  Immediate,
+  MatchStmt,
+  NatArgs,
+  NatFlag,
+  Statement,
+  Verdict,
+} from "../model.ts";
+import { normalizeRule } from "../normalize.ts";
+import { NFPROTO, NFTA_RULE } from "./constants.ts";
+import * as x from "./expressions.ts";
+import { encodeValue, NetlinkUnsupported } from "./values.ts";
+import type { NetlinkWriter } from "./writer.ts";
+
+export interface RuleEncodeContext {
+  family: Family; // the table's family
+  sets: ReadonlyMap<string, DesiredSet>; // the table's named sets and maps (types for @name lookups)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value types: how a right-hand value is laid out in a register.
+
+interface ValueType {
+  name: string;
+  /** Bytes. */
+  len: number;
+  /** Host byte order (little-endian here): ordering compares need a byteorder conversion. */
+  host: boolean;
+  /** Names of single bits, for bitmask types (`ct state established,related`). */
+  bits?: Record<string, number>;
+  /** An interface name: compared as a NUL-padded string, `eth*` as a prefix. */
+  string?: boolean;
+  encode(value: Immediate): Buffer;
+}
+
+function unsupported(message: string): never {
+  throw new NetlinkUnsupported(message);
+}
+
+function uintBytes(value: Immediate, len: number, host: boolean, what: string): Buffer {
+  const n = typeof value === "string" && /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : value;
+  const max = len >= 4 ? 0xffffffff : 2 ** (len * 8) - 1;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max)
+    unsupported(`${what} ${String(value)}: not an integer in 0..${max}`);
+  const b = Buffer.alloc(len);
+  if (len === 1) b.writeUInt8(n);
+  else if (len === 2) host ? b.writeUInt16LE(n) : b.writeUInt16BE(n);
+  else host ? b.writeUInt32LE(n) : b.writeUInt32BE(n);
+  return b;
+}
+
+const fromDataType = (type: DataType, host: boolean): ValueType => {
+  const len = type === "ifname" ? 16 : encodeValue(type, type === "ipv6_addr" ? "::" : zeroOf(type)).length;
+  return {
+    name: type,
+    len,
+    host,
+    ...(type === "ifname" ? { string: true } : {}),
+    encode: (v) => encodeValue(type, v),
+  };
+};
+
+function zeroOf(type: DataType): unknown {
+  switch (type) {
+    case "ipv4_addr":
+      return "0.0.0.0";
+    case "ether_addr":
+      return "00:00:00:00:00:00";
+    case "ifname":
+      return "";
+    default:
+      return 0;
+  }
+}
+
+const integer = (name: string, len: number, host: boolean): ValueType => ({
+  name,
+  len,
+  host,
+  encode: (v) => uintBytes(v, len, host, name),
+});
+
+const named = (name: string, len: number, host: boolean, names: Record<string, number>): ValueType => ({
+  name,
+  len,
+  host,
+  encode: (v) =>
+    typeof v === "string" && v in names
+      ? uintBytes(names[v], len, host, name)
+      : uintBytes(v, len, host, name),
+});
+
+const bitmask = (name: string, bits: Record<string, number>): ValueType => ({
+  name,
+  len: 4,
+  host: true,
+  bits,
+  encode: (v) =>
+    typeof v === "string" && v in bits ? uintBytes(bits[v], 4, true, name) : uintBytes(v, 4, true, name),
+});
+
+const T = {
+  ipv4: fromDataType("ipv4_addr", false),
+  ipv6: fromDataType("ipv6_addr", false),
+  service: fromDataType("inet_service", false),
+  proto: fromDataType("inet_proto", false),
+  nfproto: fromDataType("nf_proto", false),
+  ifname: fromDataType("ifname", false),
+  mark: integer("mark", 4, true),
+  u32host: integer("integer", 4, true),
+  u8: integer("integer", 1, false),
+  u16: integer("integer", 2, false),
+  ifindex: {
+    name: "iface_index",
+    len: 4,
+    host: true,
+    // nft resolves a name in the namespace it runs in; only the loopback's index is known here.
+    encode: (v: Immediate) =>
+      v === "lo" ? uintBytes(1, 4, true, "iface_index") : uintBytes(v, 4, true, "iface_index"),
+  } satisfies ValueType,
+  ctState: bitmask("ct_state", { invalid: 1, established: 2, related: 4, new: 8, untracked: 64 }),
+  ctStatus: bitmask("ct_status", {
+    expected: 1,
+    "seen-reply": 2,
+    assured: 4,
+    confirmed: 8,
+    snat: 16,
+    dnat: 32,
+    dying: 512,
+  }),
+  fibAddrType: named("fib_addrtype", 4, true, {
+    unspec: 0,
+    unicast: 1,
+    local: 2,
+    broadcast: 3,
+    anycast: 4,
+    multicast: 5,
+    blackhole: 6,
+    unreachable: 7,
+    prohibit: 8,
+  }),
+};
+
+const DATA_TYPES: Partial<Record<DataType, ValueType>> = {
+  ipv4_addr: T.ipv4,
+  ipv6_addr: T.ipv6,
+  inet_service: T.service,
+  inet_proto: T.proto,
+  nf_proto: T.nfproto,
+  ifname: T.ifname,
+  mark: T.mark,
+  integer: T.u32host,
+  iface_index: T.ifindex,
+  ct_state: T.ctState,
+};
+
+function typeOfData(type: DataType): ValueType {
+  return DATA_TYPES[type] ?? unsupported(`data type ${type}: no netlink encoding`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Left-hand expressions, compiled: a type, a length, and a writer that loads the value into a register.
+
+interface Loaded {
+  type: ValueType;
+  /** Bytes in the register (a concatenation: the sum of its padded parts). */
+  len: number;
+  concat: boolean;
+  /** Payload loads can be shortened to a byte-aligned prefix (`ip daddr 10.0.0.0/8` loads 1 byte). */
+  payload?: { base: number; offset: number };
+  gen(ctx: Linearizer, dreg: number, loadLen?: number): void;
+}
+
+const PAYLOAD_FIELDS: Record<string, Record<string, [offset: number, type: ValueType]>> = {
+  ip: { saddr: [12, T.ipv4], daddr: [16, T.ipv4], ttl: [8, T.u8], length: [2, T.u16], id: [4, T.u16] },
+  ip6: { saddr: [8, T.ipv6], daddr: [24, T.ipv6], hoplimit: [7, T.u8], length: [4, T.u16] },
+  tcp: { sport: [0, T.service], dport: [2, T.service] },
+  udp: { sport: [0, T.service], dport: [2, T.service], length: [4, T.u16] },
+  th: { sport: [0, T.service], dport: [2, T.service] },
+};
+
+const META_KEYS: Record<string, [key: number, type: ValueType]> = {
+  length: [0, T.u32host],
+  mark: [3, T.mark],
+  iif: [4, T.ifindex],
+  oif: [5, T.ifindex],
+  iifname: [6, T.ifname],
+  oifname: [7, T.ifname],
+  skuid: [10, T.u32host],
+  skgid: [11, T.u32host],
+  nfproto: [15, T.nfproto],
+  l4proto: [16, T.proto],
+};
+
+const CT_KEYS: Record<string, [key: number, type: ValueType]> = {
+  state: [0, T.ctState],
+  status: [2, T.ctStatus],
+  mark: [3, T.mark],
+};
+
+const CT_ADDR_KEYS: Record<string, number> = {
+  "ip saddr": 19,
+  "ip daddr": 20,
+  "ip6 saddr": 21,
+  "ip6 daddr": 22,
+};
+
+const FIB_FLAGS: Record<string, number> = { saddr: 1, daddr: 2, mark: 4, iif: 8, oif: 16 };
+const FIB_PRESENT = 32;
+
+const NAT_FLAGS: Record<NatFlag, number> = {
+  random: 0x4,
+  persistent: 0x8,
+  "fully-random": 0x10,
+  netmap: 0x40,
+};
+const NAT_PROTO_SPECIFIED = 0x2;
+
+const LOG_LEVELS: Record<string, number> = {
+  emerg: 0,
+  alert: 1,
+  crit: 2,
+  err: 3,
+  warn: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
+  audit: 8,
+};
+
+const ICMP_CODES: Record<string, number> = {
+  "net-unreachable": 0,
+  "host-unreachable": 1,
+  "prot-unreachable": 2,
+  "port-unreachable": 3,
+  "net-prohibited": 9,
+  "host-prohibited": 10,
+  "admin-prohibited": 13,
+};
+const ICMPV6_CODES: Record<string, number> = {
+  "no-route": 0,
+  "admin-prohibited": 1,
+  "addr-unreachable": 3,
+  "port-unreachable": 4,
+  "policy-fail": 5,
+  "reject-route": 6,
+};
+const ICMPX_CODES: Record<string, number> = {
+  "no-route": 0,
+  "port-unreachable": 1,
+  "host-unreachable": 2,
+  "admin-prohibited": 3,
+};
+
+const REJECT_ICMP = 0;
+const REJECT_TCP_RST = 1;
+const REJECT_ICMPX = 2;
+
+const L4_PROTOCOLS = new Set(["tcp", "udp"]);
+
+function padded(len: number): number {
+  return (len + 3) & ~3;
+}
+
+/** The kernel's number for a register at 32-bit unit `unit` (see the header). */
+function regNumber(unit: number): number {
+  return unit % 4 === 0 ? 1 + unit / 4 : 8 + unit;
+}
+
+const VERDICT_REG = -1;
+
+function isObject(e: unknown): e is Record<string, unknown> {
+  return typeof e === "object" && e !== null && !Array.isArray(e);
+}
+
+function isVerdict(s: object): s is Verdict {
+  return "accept" in s || "drop" in s || "continue" in s || "return" in s || "jump" in s || "goto" in s;
+}
+
+function setName(ref: unknown, where: string): string {
+  if (typeof ref !== "string" || ref.charCodeAt(0) !== 64)
+    unsupported(`${where}: anonymous sets and maps need nft`);
+  return ref.slice(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Linearizer {
+  /** Next free register, in 32-bit units. */
+  private regLow = 0;
+  /** What earlier matches established: the network and transport protocol. */
+  private l3: "ip" | "ip6" | undefined;
+  private l4: string | undefined;
+  /** Dependency matches collected while compiling the current statement; written before it. */
+  private pending: (() => void)[] = [];
+
+  constructor(
+    readonly w: NetlinkWriter,
+    readonly ctx: RuleEncodeContext,
+  ) {
+    if (ctx.family === "ip") this.l3 = "ip";
+    else if (ctx.family === "ip6") this.l3 = "ip6";
+    else if (ctx.family !== "inet") unsupported(`family ${ctx.family}: only ip, ip6 and inet tables`);
+  }
+
+  // ---- registers
+
+  getRegister(e?: Loaded): number {
+    const units = e?.concat ? padded(e.len) / 4 : 4;
+    if (this.regLow + units > 16) unsupported("rule needs more registers than the kernel has");
+    const reg = this.regLow;
+    this.regLow += units;
+    return reg;
+  }
+
+  releaseRegister(e?: Loaded): void {
+    this.regLow -= e?.concat ? padded(e.len) / 4 : 4;
+  }
+
+  reg(unit: number): number {
+    return unit === VERDICT_REG ? 0 : regNumber(unit);
+  }
+
+  // ---- dependencies
+
+  private needL3(proto: "ip" | "ip6"): void {
+    if (this.l3 === proto) return;
+    if (this.l3 !== undefined) unsupported(`${proto} after ${this.l3}: conflicting protocols`);
+    this.l3 = proto;
+    const value = proto === "ip" ? 2 : 10;
+    this.pending.push(() => this.dependency(15, value));
+  }
+
+  private needL4(proto: string): void {
+    if (this.l4 === proto) return;
+    if (this.l4 !== undefined) unsupported(`${proto} after ${this.l4}: conflicting protocols`);
+    this.l4 = proto;
+    const value = proto === "tcp" ? 6 : 17;
+    this.pending.push(() => this.dependency(16, value));
+  }
+
+  /** `meta nfproto X` / `meta l4proto X` as nft inserts it (its own registers, before the statement). */
+  private dependency(metaKey: number, value: number): void {
+    const r = this.getRegister();
+    x.metaLoad(this.w, this.reg(r), metaKey);
+    x.cmp(this.w, this.reg(r), "==", Buffer.from([value]));
+    this.releaseRegister();
+  }
+
+  private flushPending(): void {
+    const deps = this.pending;
+    this.pending = [];
+    for (const d of deps) d();
+  }
+
+  // ---- expressions
+
+  load(e: Expression, where: string): Loaded {
+    if (!isObject(e)) unsupported(`${where}: ${JSON.stringify(e)} is not an expression to load`);
+    if ("payload" in e) return this.payload(e.payload as { protocol: string; field: string }, where);
+    if ("meta" in e) {
+      const key = (e.meta as { key: string }).key;
+      const m = META_KEYS[key] ?? unsupported(`${where}: meta ${key} not supported`);
+      return {
+        type: m[1],
+        len: m[1].len,
+        concat: false,
+        gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
+      };
+    }
+    if ("ct" in e) return this.ct(e.ct as { key: string; family?: string; dir?: string }, where);
+    if ("numgen" in e) {
+      const { mode, mod, offset } = e.numgen as { mode: string; mod: number; offset?: number };
+      return {
+        type: T.u32host,
+        len: 4,
+        concat: false,
+        gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
+      };
+    }
+    if ("jhash" in e) {
+      const { expr, mod, seed, offset } = e.jhash as {
+        expr: Expression;
+        mod: number;
+        seed?: number;
+        offset?: number;
+      };
+      const inner = this.load(expr, `${where}.jhash`);
+      return {
+        type: T.u32host,
+        len: 4,
+        concat: false,
+        gen: (l, dreg) => {
+          const sreg = l.getRegister(inner);
+          inner.gen(l, sreg);
+          l.releaseRegister(inner);
+          x.jhash(l.w, {
+            sreg: l.reg(sreg),
+            dreg: l.reg(dreg),
+            len: inner.len,
+            mod,
+            seed,
+            offset: offset ?? 0,
+          });
+        },
+      };
+    }
+    if ("fib" in e) {
+      const { result, flags } = e.fib as { result: string; flags: string[] };
+      let bits = 0;
+      for (const f of flags) bits |= FIB_FLAGS[f] ?? unsupported(`${where}: fib flag ${f}`);
+      const [code, type] =
+        result === "oif"
+          ? [1, T.ifindex]
+          : result === "oifname"
+            ? [2, T.ifname]
+            : result === "type"
+              ? [3, T.fibAddrType]
+              : unsupported(`${where}: fib result ${result}`);
+      return {
+        type,
+        len: type.len,
+        concat: false,
+        gen: (l, dreg, _len) => x.fib(l.w, l.reg(dreg), code, bits | (l.fibPresent ? FIB_PRESENT : 0)),
+      };
+    }
+    if ("concat" in e) {
+      const parts = (e.concat as Expression[]).map((p, i) => this.load(p, `${where}.concat[${i}]`));
+      const len = parts.reduce((n, p) => n + padded(p.len), 0);
+      return {
+        type: { name: "concat", len, host: false, encode: () => unsupported(`${where}: concatenated value`) },
+        len,
+        concat: true,
+        gen: (l, dreg) => {
+          let at = dreg;
+          for (const p of parts) {
+            p.gen(l, at);
+            at += padded(p.len) / 4;
+          }
+        },
+      };
+    }
+    if ("map" in e) {
+      const { key, data } = e.map as { key: Expression; data: unknown };
+      const set = this.namedSet(setName(data, `${where}.map`), `${where}.map`);
+      if (set.map === undefined || set.map === "verdict")
+        unsupported(`${where}: @${set.name} is not a data map`);
+      const k = this.load(key, `${where}.map.key`);
+      const valueTypes = Array.isArray(set.map) ? set.map : [set.map];
+      const parts = valueTypes.map(typeOfData);
+      const len = parts.length === 1 ? parts[0].len : parts.reduce((n, p) => n + padded(p.len), 0);
+      return {
+        type:
+          parts.length === 1
+            ? parts[0]
+            : { name: "concat", len, host: false, encode: () => unsupported(where) },
+        len,
+        concat: false,
+        gen: (l, dreg) => l.mapLookup(k, set.name, dreg),
+      };
+    }
+    if ("&" in e || "|" in e || "^" in e)
+      return this.binop(e as Record<string, [Expression, Expression]>, where);
+    return unsupported(`${where}: expression ${Object.keys(e)[0]} not supported`);
+  }
+
+  /** Set by a `fib … missing/exists` match while its fib expression is written. */
+  fibPresent = false;
+
+  private payload(p: { protocol: string; field: string }, where: string): Loaded {
+    const f =
+      PAYLOAD_FIELDS[p.protocol]?.[p.field] ??
+      unsupported(`${where}: ${p.protocol} ${p.field} not supported`);
+    if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol);
+    else if (L4_PROTOCOLS.has(p.protocol)) this.needL4(p.protocol);
+    const base =
+      p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
+    const [offset, type] = f;
+    return {
+      type,
+      len: type.len,
+      concat: false,
+      payload: { base, offset },
+      gen: (l, dreg, loadLen) => x.payloadLoad(l.w, l.reg(dreg), base, offset, loadLen ?? type.len),
+    };
+  }
+
+  private ct(c: { key: string; family?: string; dir?: string }, where: string): Loaded {
+    const dir =
+      c.dir === undefined ? undefined : c.dir === "original" ? 0 : c.dir === "reply" ? 1 : unsupported(where);
+    if (c.family !== undefined) {
+      const key = CT_ADDR_KEYS[`${c.family} ${c.key}`];
+      if (key === undefined || dir === undefined)
+        unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
+      const type = c.family === "ip" ? T.ipv4 : T.ipv6;
+      return { type, len: type.len, concat: false, gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir) };
+    }
+    const k = CT_KEYS[c.key] ?? unsupported(`${where}: ct ${c.key} not supported`);
+    if (dir !== undefined) unsupported(`${where}: ct ${c.dir} ${c.key} not supported`);
+    return { type: k[1], len: k[1].len, concat: false, gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]) };
+  }
+
+  /** `a & m | v ^ w …` on a loaded value: nft folds the chain into one bitwise (mask, xor). */
+  private binop(e: Record<string, [Expression, Expression]>, where: string): Loaded {
+    const chain: { op: string; value: Immediate }[] = [];
+    let left: Expression = e as Expression;
+    while (isObject(left) && ("&" in left || "|" in left || "^" in left)) {
+      const op = "&" in left ? "&" : "|" in left ? "|" : "^";
+      const [l, r] = (left as Record<string, [Expression, Expression]>)[op];
+      if (typeof r !== "number" && typeof r !== "string") unsupported(`${where}: ${op} needs a constant`);
+      chain.unshift({ op, value: r });
+      left = l;
+    }
+    const base = this.load(left, where);
+    if (base.concat || base.type.string) unsupported(`${where}: bitwise on ${base.type.name}`);
+    const type = base.type;
+    const bits = BigInt(type.len * 8);
+    const all = (1n << bits) - 1n;
+    let mask = all;
+    let xor = 0n;
+    for (const { op, value } of chain) {
+      const v = toBig(type.encode(value), type.host);
+      if (op === "&") {
+        xor &= v;
+        mask &= v;
+      } else if (op === "|") {
+        const m = all ^ v;
+        xor = v ^ (xor & m);
+        mask &= m;
+      } else {
+        xor = v ^ xor;
+      }
+    }
+    return {
+      type,
+      len: base.len,
+      concat: false,
+      gen: (l, dreg) => {
+        base.gen(l, dreg);
+        x.bitwise(
+          l.w,
+          l.reg(dreg),
+          fromBig(mask, type.len, type.host),
+          fromBig(xor, type.len, type.host),
+          true,
+        );
+      },
+    };
+  }
+
+  mapLookup(key: Loaded, set: string, dreg: number): void {
+    const sreg = dreg === VERDICT_REG ? this.getRegister(key) : dreg;
+    const space = key.concat ? padded(key.len) / 4 : 0;
+    this.regLow += space;
+    key.gen(this, sreg);
+    this.regLow -= space;
+    x.lookup(this.w, { sreg: this.reg(sreg), dreg: this.reg(dreg), set });
+    if (dreg === VERDICT_REG) this.releaseRegister(key);
+  }
+
+  namedSet(name: string, where: string): DesiredSet {
+    return this.ctx.sets.get(name) ?? unsupported(`${where}: no set or map @${name} in the table`);
+  }
+
+  // ---- statements
+
+  statement(s: Statement, where: string): void {
+    const emit = this.compile(s, where);
+    this.flushPending();
+    emit();
+  }
+
+  private compile(s: Statement, where: string): () => void {
+    if (typeof s !== "object" || s === null) unsupported(`${where}: not a statement`);
+    if ("match" in s) return this.match((s as MatchStmt).match, `${where}.match`);
+    if (isVerdict(s)) return () => this.verdict(s);
+    if ("counter" in s) return () => x.counter(this.w);
+    if ("vmap" in s) {
+      const { key, data } = s.vmap;
+      const set = this.namedSet(setName(data, `${where}.vmap`), `${where}.vmap`);
+      if (set.map !== "verdict") unsupported(`${where}.vmap: @${set.name} is not a verdict map`);
+      const k = this.load(key, `${where}.vmap.key`);
+      return () => this.mapLookup(k, set.name, VERDICT_REG);
+    }
+    if ("dnat" in s) return this.nat(1, s.dnat, `${where}.dnat`);
+    if ("snat" in s) return this.nat(0, s.snat, `${where}.snat`);
+    if ("masquerade" in s) return this.masquerade(s.masquerade, `${where}.masquerade`);
+    if ("mangle" in s) return this.mangle(s.mangle, `${where}.mangle`);
+    if ("set" in s) return this.setUpdate(s.set, `${where}.set`);
+    if ("reject" in s) return this.reject(s.reject, `${where}.reject`);
+    if ("log" in s) return this.log(s.log, `${where}.log`);
+    return unsupported(`${where}: statement ${Object.keys(s)[0]} not supported`);
+  }
+
+  private verdict(v: Verdict): void {
+    if ("jump" in v) x.immediateVerdict(this.w, "jump", v.jump.target);
+    else if ("goto" in v) x.immediateVerdict(this.w, "goto", v.goto.target);
+    else if ("accept" in v) x.immediateVerdict(this.w, "accept");
+    else if ("drop" in v) x.immediateVerdict(this.w, "drop");
+    else if ("return" in v) x.immediateVerdict(this.w, "return");
+    else x.immediateVerdict(this.w, "continue");
+  }
+
+  private match(m: MatchStmt["match"], where: string): () => void {
+    const { left, right } = m;
+    const op = m.op === "in" ? "==" : m.op;
+    const l = this.load(left, `${where}.left`);
+    // A match that pins the protocol spares later expressions their dependency (nft's context).
+    if (op === "==" && typeof right === "string" && isObject(left) && "meta" in left) {
+      const key = (left.meta as { key: string }).key;
+      if (key === "l4proto" && L4_PROTOCOLS.has(right)) {
+        if (this.l4 !== undefined && this.l4 !== right) unsupported(`${where}: ${right} after ${this.l4}`);
+        this.l4 = right;
+      } else if (key === "nfproto" && (right === "ipv4" || right === "ipv6")) {
+        const p = right === "ipv4" ? "ip" : "ip6";
+        if (this.l3 !== undefined && this.l3 !== p) unsupported(`${where}: ${p} after ${this.l3}`);
+        this.l3 = p;
+      }
+    }
+
+    if (typeof right === "string" && right.charCodeAt(0) === 64) {
+      if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a set`);
+      const set = this.namedSet(right.slice(1), where);
+      if (set.map !== undefined) unsupported(`${where}: ${right} is a map, not a set`);
+      return () => {
+        const sreg = this.getRegister(l);
+        l.gen(this, sreg);
+        x.lookup(this.w, { sreg: this.reg(sreg), set: set.name, inverted: op === "!=" });
+        this.releaseRegister(l);
+      };
+    }
+    if (isObject(right) && "set" in right) unsupported(`${where}: anonymous sets need nft`);
+    if (l.concat) unsupported(`${where}: a concatenation compared with a value`);
+
+    if (isObject(right) && "range" in right) {
+      const [from, to] = right.range as [Expression, Expression];
+      if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a range`);
+      const a = this.value(l.type, from, where);
+      const b = this.value(l.type, to, where);
+      return () => {
+        const sreg = this.getRegister(l);
+        l.gen(this, sreg);
+        const order = this.toNetworkOrder(l, sreg);
+        const [lo, hi] = order ? [reverse(a), reverse(b)] : [a, b];
+        if (op === "!=") x.range(this.w, this.reg(sreg), true, lo, hi);
+        else {
+          x.cmp(this.w, this.reg(sreg), ">=", lo);
+          x.cmp(this.w, this.reg(sreg), "<=", hi);
+        }
+        this.releaseRegister(l);
+      };
+    }
+
+    if (isObject(right) && "prefix" in right)
+      return this.prefixMatch(l, op, right.prefix as { addr: string; len: number }, where);
+
+    if (l.type.string && typeof right === "string" && right.endsWith("*") && !right.endsWith("\\*")) {
+      if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a wildcard`);
+      const stem = Buffer.from(right.slice(0, -1));
+      if (stem.length === 0 || stem.length >= 16) unsupported(`${where}: wildcard "${right}"`);
+      return () => {
+        const sreg = this.getRegister(l);
+        l.gen(this, sreg);
+        x.cmp(this.w, this.reg(sreg), op, stem);
+        this.releaseRegister(l);
+      };
+    }
+
+    if (typeof right === "boolean") {
+      if (!(isObject(left) && "fib" in left) || op !== "==")
+        unsupported(`${where}: exists/missing only after fib`);
+      return () => {
+        const sreg = this.getRegister(l);
+        this.fibPresent = true;
+        l.gen(this, sreg);
+        this.fibPresent = false;
+        x.cmp(this.w, this.reg(sreg), "==", uintBytes(right ? 1 : 0, 4, true, "boolean"));
+        this.releaseRegister(l);
+      };
+    }
+
+    // A bitmask matched without an operator tests that any of the bits is set.
+    if (l.type.bits && op === "==" && (Array.isArray(right) || typeof right === "string")) {
+      const names = Array.isArray(right) ? right : [right];
+      let bits = 0;
+      for (const n of names) bits |= Number(toBig(l.type.encode(n), true));
+      return () => {
+        const sreg = this.getRegister(l);
+        l.gen(this, sreg);
+        const zero = Buffer.alloc(l.type.len);
+        x.bitwise(this.w, this.reg(sreg), uintBytes(bits, 4, true, l.type.name), zero, false);
+        x.cmp(this.w, this.reg(sreg), "!=", zero);
+        this.releaseRegister(l);
+      };
+    }
+    if (Array.isArray(right)) unsupported(`${where}: ${op} with a flag list`);
+
+    const value = this.value(l.type, right, where);
+    return () => {
+      const sreg = this.getRegister(l);
+      l.gen(this, sreg);
+      const ordering = op !== "==" && op !== "!=";
+      const swap = ordering && this.toNetworkOrder(l, sreg);
+      x.cmp(this.w, this.reg(sreg), op, swap ? reverse(value) : value);
+      this.releaseRegister(l);
+    };
+  }
+
+  /** nft compares host-order values (marks, numgen results) in network order: byteorder hton first. */
+  private toNetworkOrder(l: Loaded, sreg: number): boolean {
+    if (!l.type.host || l.len === 1) return false;
+    x.byteorder(this.w, this.reg(sreg), x.BYTEORDER_OP.hton, l.len, l.len);
+    return true;
+  }
+
+  private prefixMatch(l: Loaded, op: string, p: { addr: string; len: number }, where: string): () => void {
+    if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a prefix`);
+    if (l.type !== T.ipv4 && l.type !== T.ipv6) unsupported(`${where}: prefix on ${l.type.name}`);
+    const addr = l.type.encode(p.addr);
+    const bits = addr.length * 8;
+    if (!Number.isInteger(p.len) || p.len < 0 || p.len > bits)
+      unsupported(`${where}: prefix length ${p.len}`);
+    const cmpOp = op as x.CmpOp;
+    return () => {
+      const sreg = this.getRegister(l);
+      if (p.len > 0 && p.len % 8 === 0) {
+        const n = p.len / 8;
+        l.gen(this, sreg, n);
+        x.cmp(this.w, this.reg(sreg), cmpOp, addr.subarray(0, n));
+      } else {
+        l.gen(this, sreg);
+        const mask = Buffer.alloc(addr.length);
+        for (let i = 0; i < p.len; i++) mask[i >> 3] |= 0x80 >> (i & 7);
+        x.bitwise(this.w, this.reg(sreg), mask, Buffer.alloc(addr.length), false);
+        x.cmp(this.w, this.reg(sreg), cmpOp, addr);
+      }
+      this.releaseRegister(l);
+    };
+  }
+
+  private value(type: ValueType, v: Expression, where: string): Buffer {
+    if (typeof v !== "string" && typeof v !== "number")
+      unsupported(`${where}: ${JSON.stringify(v)} as ${type.name}`);
+    if (type.string && typeof v === "string") {
+      const b = Buffer.alloc(16);
+      if (Buffer.byteLength(v) >= 16 || v.includes("\\")) unsupported(`${where}: interface name "${v}"`);
+      b.write(v);
+      return b;
+    }
+    return type.encode(v);
+  }
+
+  /** An immediate (`type` value) into a fresh register, or a loaded expression. */
+  private valueInto(type: ValueType, v: Expression, where: string): { loaded?: Loaded; data?: Buffer } {
+    if (typeof v === "string" || typeof v === "number") return { data: this.value(type, v, where) };
+    return { loaded: this.load(v, where) };
+  }
+
+  private nat(kind: 0 | 1, a: NatArgs, where: string): () => void {
+    if (a.port !== undefined && this.l4 === undefined)
+      unsupported(`${where}: a port needs a transport protocol match before it`);
+    let flags = 0;
+    for (const f of a.flags ?? []) flags |= NAT_FLAGS[f] ?? unsupported(`${where}: flag ${f}`);
+    const family = a.addr === undefined ? this.ctx.family : (a.family ?? this.ctx.family);
+    if (family !== "ip" && family !== "ip6" && a.addr !== undefined)
+      unsupported(`${where}: family needed in inet`);
+    const nfFamily = NFPROTO[family as keyof typeof NFPROTO];
+    const addrType = family === "ip6" ? T.ipv6 : T.ipv4;
+
+    let addr: { data?: Buffer[]; map?: Loaded } | undefined;
+    let concatData = false;
+    if (a.addr !== undefined) {
+      if (typeof a.addr === "string") addr = { data: [this.value(addrType, a.addr, `${where}.addr`)] };
+      else if (isObject(a.addr) && "range" in a.addr) {
+        const [lo, hi] = a.addr.range as [Expression, Expression];
+        addr = {
+          data: [this.value(addrType, lo, `${where}.addr`), this.value(addrType, hi, `${where}.addr`)],
+        };
+      } else if (isObject(a.addr) && "map" in a.addr) {
+        const m = this.load(a.addr, `${where}.addr`);
+        const data = this.namedSet(setName((a.addr.map as { data: unknown }).data, where), where).map;
+        const types = Array.isArray(data) ? data : [data];
+        if (types[0] !== (family === "ip6" ? "ipv6_addr" : "ipv4_addr"))
+          unsupported(`${where}: map value ${String(data)}`);
+        if (types.length === 2 && types[1] === "inet_service") {
+          if (a.port !== undefined) unsupported(`${where}: port with an address . port map`);
+          concatData = true;
+        } else if (types.length !== 1) unsupported(`${where}: map value ${types.join(" . ")}`);
+        addr = { map: m };
+      } else unsupported(`${where}.addr: ${JSON.stringify(a.addr)}`);
+    }
+    let port: Buffer[] | undefined;
+    if (a.port !== undefined) {
+      if (isObject(a.port) && "range" in a.port) {
+        const [lo, hi] = a.port.range as [Expression, Expression];
+        port = [this.value(T.service, lo, `${where}.port`), this.value(T.service, hi, `${where}.port`)];
+      } else port = [this.value(T.service, a.port, `${where}.port`)];
+      flags |= NAT_PROTO_SPECIFIED;
+    }
+    return () => {
+      const args: x.NatArgs = { type: kind, family: nfFamily, flags };
+      let registers = 0;
+      if (addr) {
+        const amin = this.getRegister();
+        registers++;
+        if (addr.map) {
+          addr.map.gen(this, amin);
+          args.addrMin = this.reg(amin);
+          if (concatData) args.protoMin = this.reg(amin + padded(addrType.len) / 4);
+        } else if (addr.data && addr.data.length === 2) {
+          const amax = this.getRegister();
+          registers++;
+          x.immediateData(this.w, this.reg(amin), addr.data[0]);
+          x.immediateData(this.w, this.reg(amax), addr.data[1]);
+          args.addrMin = this.reg(amin);
+          args.addrMax = this.reg(amax);
+        } else if (addr.data) {
+          x.immediateData(this.w, this.reg(amin), addr.data[0]);
+          args.addrMin = this.reg(amin);
+        }
+      }
+      if (port) {
+        const pmin = this.getRegister();
+        registers++;
+        if (port.length === 2) {
+          const pmax = this.getRegister();
+          registers++;
+          x.immediateData(this.w, this.reg(pmin), port[0]);
+          x.immediateData(this.w, this.reg(pmax), port[1]);
+          args.protoMin = this.reg(pmin);
+          args.protoMax = this.reg(pmax);
+        } else {
+          x.immediateData(this.w, this.reg(pmin), port[0]);
+          args.protoMin = this.reg(pmin);
+        }
+      }
+      while (registers-- > 0) this.releaseRegister();
+      x.nat(this.w, args);
+    };
+  }
+
+  private masquerade(m: { port?: Expression; flags?: NatFlag[] } | null, where: string): () => void {
+    let flags = 0;
+    for (const f of m?.flags ?? []) flags |= NAT_FLAGS[f] ?? unsupported(`${where}: flag ${f}`);
+    let port: Buffer[] | undefined;
+    if (m?.port !== undefined) {
+      if (this.l4 === undefined) unsupported(`${where}: a port needs a transport protocol match before it`);
+      if (isObject(m.port) && "range" in m.port) {
+        const [lo, hi] = m.port.range as [Expression, Expression];
+        port = [this.value(T.service, lo, where), this.value(T.service, hi, where)];
+      } else port = [this.value(T.service, m.port, where)];
+      flags |= NAT_PROTO_SPECIFIED;
+    }
+    return () => {
+      if (!port) return x.masq(this.w, flags);
+      const pmin = this.getRegister();
+      x.immediateData(this.w, this.reg(pmin), port[0]);
+      if (port.length === 1) {
+        this.releaseRegister();
+        return x.masq(this.w, flags, this.reg(pmin));
+      }
+      const pmax = this.getRegister();
+      x.immediateData(this.w, this.reg(pmax), port[1]);
+      this.releaseRegister();
+      this.releaseRegister();
+      x.masq(this.w, flags, this.reg(pmin), this.reg(pmax));
+    };
+  }
+
+  private mangle(m: { key: Expression; value: Expression }, where: string): () => void {
+    const key = m.key as unknown as Record<string, { key: string; dir?: string; family?: string }>;
+    let target: { type: ValueType; write: (sreg: number) => void };
+    if ("meta" in key) {
+      const k = META_KEYS[key.meta.key];
+      if (!k || key.meta.key !== "mark") unsupported(`${where}: meta ${key.meta.key} set`);
+      target = { type: k[1], write: (sreg) => x.metaSet(this.w, k[0], this.reg(sreg)) };
+    } else if ("ct" in key) {
+      if (key.ct.key !== "mark" || key.ct.dir !== undefined || key.ct.family !== undefined)
+        unsupported(`${where}: ct ${key.ct.key} set`);
+      target = { type: T.mark, write: (sreg) => x.ctSet(this.w, 3, this.reg(sreg)) };
+    } else unsupported(`${where}: set of ${JSON.stringify(m.key)}`);
+    const v = this.valueInto(target.type, m.value, `${where}.value`);
+    if (v.loaded && (v.loaded.concat || v.loaded.len !== target.type.len))
+      unsupported(`${where}: value length`);
+    return () => {
+      const sreg = this.getRegister(v.loaded);
+      if (v.loaded) v.loaded.gen(this, sreg);
+      else x.immediateData(this.w, this.reg(sreg), v.data as Buffer);
+      this.releaseRegister(v.loaded);
+      target.write(sreg);
+    };
+  }
+
+  private setUpdate(s: { op: string; elem: Expression; set: string }, where: string): () => void {
+    const set = this.namedSet(setName(s.set, where), where);
+    if (set.map !== undefined) unsupported(`${where}: @${set.name} is a map`);
+    const op = x.DYNSET_OP[s.op as keyof typeof x.DYNSET_OP] ?? unsupported(`${where}: op ${s.op}`);
+    let key = s.elem;
+    let timeout: number | undefined;
+    if (isObject(key) && "elem" in key) {
+      const e = key.elem as { val: Expression; timeout?: number; comment?: string };
+      if (e.comment !== undefined) unsupported(`${where}: element comment`);
+      timeout = e.timeout ? e.timeout * 1000 : undefined;
+      key = e.val;
+    }
+    const k = this.load(key, `${where}.elem`);
+    return () => {
+      const sreg = this.getRegister(k);
+      k.gen(this, sreg);
+      this.releaseRegister(k);
+      x.dynset(this.w, { sregKey: this.reg(sreg), op, timeout, set: set.name });
+    };
+  }
+
+  private reject(r: { type?: string; expr?: string } | null, where: string): () => void {
+    const type = r?.type;
+    if (type === undefined) {
+      if (this.l3 === undefined) return () => x.reject(this.w, REJECT_ICMPX, ICMPX_CODES["port-unreachable"]);
+      const code = this.l3 === "ip" ? ICMP_CODES["port-unreachable"] : ICMPV6_CODES["port-unreachable"];
+      return () => x.reject(this.w, REJECT_ICMP, code);
+    }
+    if (type === "tcp reset") {
+      this.needL4("tcp");
+      return () => x.reject(this.w, REJECT_TCP_RST, 0);
+    }
+    const codes =
+      type === "icmpx" ? ICMPX_CODES : type === "icmp" ? ICMP_CODES : type === "icmpv6" ? ICMPV6_CODES : null;
+    if (!codes) return unsupported(`${where}: reject with ${type}`);
+    const code =
+      codes[r?.expr ?? "port-unreachable"] ?? unsupported(`${where}: reject with ${type} ${r?.expr}`);
+    if (type === "icmp") this.needL3("ip");
+    if (type === "icmpv6") this.needL3("ip6");
+    return () => x.reject(this.w, type === "icmpx" ? REJECT_ICMPX : REJECT_ICMP, code);
+  }
+
+  private log(l: Record<string, unknown> | null, where: string): () => void {
+    const args: x.LogArgs = {};
+    if (l?.prefix !== undefined) {
+      const prefix = String(l.prefix);
+      if (Buffer.byteLength(prefix) > 127 || prefix.includes("\\")) unsupported(`${where}: prefix`);
+      args.prefix = prefix;
+    }
+    if (l?.group !== undefined) {
+      args.group = Number(l.group);
+      if (l.snaplen !== undefined) args.snaplen = Number(l.snaplen);
+      if (l["queue-threshold"] !== undefined) args.qthreshold = Number(l["queue-threshold"]);
+      if (l.level !== undefined) unsupported(`${where}: level with group`);
+    } else {
+      if (l?.snaplen !== undefined || l?.["queue-threshold"] !== undefined)
+        unsupported(`${where}: snaplen without group`);
+      if (l?.level !== undefined)
+        args.level = LOG_LEVELS[String(l.level)] ?? unsupported(`${where}: level ${String(l.level)}`);
+    }
+    return () => x.log(this.w, args);
+  }
+}
+
+function toBig(b: Buffer, host: boolean): bigint {
+  let v = 0n;
+  for (let i = 0; i < b.length; i++) {
+    const byte = host ? b[b.length - 1 - i] : b[i];
+    v = (v << 8n) | BigInt(byte);
+  }
+  return v;
+}
+
+function fromBig(v: bigint, len: number, host: boolean): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) {
+    const byte = Number((v >> BigInt(8 * i)) & 0xffn);
+    if (host) b[i] = byte;
+    else b[len - 1 - i] = byte;
+  }
+  return b;
+}
+
+function reverse(b: Buffer): Buffer {
+  return Buffer.from(b).reverse();
+}
+
+/**
+ * Writes the nested NFTA_RULE_EXPRESSIONS attribute (type 4) for the rule's statements into w.
+ * Throws NetlinkUnsupported (nft/netlink/values.ts) for anything it cannot encode exactly as nft
+ * 1.0.6 would. The rule is normalised first (nft/normalize.ts), as the text path renders it.
+ */
+export function writeRuleExpressions(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext): void {
+  const normal = normalizeRule(rule, ctx.family);
+  const lin = new Linearizer(w, ctx);
+  const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
+  for (let i = 0; i < normal.expr.length; i++) lin.statement(normal.expr[i], `expr[${i}]`);
+  w.endNested(token);
+}
+
+const NFTNL_UDATA_RULE_COMMENT = 0;
+const COMMENT_MAX = 128;
+
+/** NFTA_RULE_USERDATA bytes for a rule comment (nft's udata TLV), or undefined without comment. */
+export function ruleUserdata(rule: DesiredRule): Buffer | undefined {
+  if (rule.comment === undefined) return undefined;
+  const text = Buffer.from(rule.comment);
+  if (text.length + 1 > COMMENT_MAX || text.includes(0))
+    unsupported(`comment: longer than ${COMMENT_MAX - 1} bytes`);
+  const out = Buffer.alloc(2 + text.length + 1);
+  out[0] = NFTNL_UDATA_RULE_COMMENT;
+  out[1] = text.length + 1;
+  text.copy(out, 2);
+  return out;
+}
