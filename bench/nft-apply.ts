@@ -7,7 +7,10 @@ import { applyTransaction, runNft } from "../nft/apply.ts";
 import { concat, element } from "../nft/build.ts";
 import type { DesiredTable } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
+import { encodeTransaction } from "../nft/netlink/encode.ts";
+import { closeSession, sendBatch } from "../nft/netlink/sender.ts";
 import { renderText } from "../nft/render-text.ts";
+import { Transaction } from "../nft/transaction.ts";
 import { serviceIP, serviceShapedNativeText, serviceShapedTable } from "../test/nft/service-shape.ts";
 
 const SERVICES = Number(process.env.NFT_BENCH_SERVICES ?? 10_000);
@@ -16,6 +19,7 @@ const ns = `wpt-nft-bench-${process.pid}`;
 
 interface Row {
   what: string;
+  path?: string;
   renderMs?: number;
   bytes?: number;
   applyMs: number;
@@ -55,11 +59,15 @@ async function main(): Promise<void> {
   const applied = await applyTransaction(plan.tx, { netns: ns });
   rows.push({
     what: `full sync, ${SERVICES} services (${desired.chains.size} chains)`,
+    path: applied.format,
     renderMs,
     bytes: Buffer.byteLength(script),
     applyMs: applied.durationMs,
     baselineMs: nativeMs,
   });
+
+  // The netlink sender is a long-lived process per namespace (as in the agent): start it untimed.
+  await sendBatch(encodeTransaction(new Transaction("inet", "wasmplane"), { sets: new Map() }).bytes, ns);
 
   // One element changed on top (one service's port). Planners keep unchanged chain and element
   // objects between syncs (the service planner re-plans only changed services), so does this.
@@ -86,8 +94,9 @@ async function main(): Promise<void> {
   const smallNativeMs = await nftOk(["-f", "-"], smallScript);
   rows.push({
     what: "one element changed on top",
+    path: smallApplied.format,
     renderMs: smallRenderMs,
-    bytes: Buffer.byteLength(smallScript),
+    bytes: smallApplied.bytes,
     applyMs: smallApplied.durationMs,
     baselineMs: smallNativeMs,
   });
@@ -112,11 +121,30 @@ async function main(): Promise<void> {
   const addNativeMs = await nftOk(["-f", "-"], addScript);
   rows.push({
     what: "one element added on top (no delete)",
+    path: added.format,
     renderMs: addRenderMs,
-    bytes: Buffer.byteLength(addScript),
+    bytes: added.bytes,
     applyMs: added.durationMs,
     baselineMs: addNativeMs,
   });
+  // A pure deletion: no verdict is added, so the kernel has no jump graph to revalidate.
+  const delPlan = planSync(grown, desired);
+  const delScript = renderText(delPlan.tx);
+  const deleted = await applyTransaction(delPlan.tx, { netns: ns });
+  await nftOk(
+    ["-f", "-"],
+    delScript.replace("delete element", "add element").replace(/ }\n?$/, " : goto svc-0 }\n"),
+  );
+  const delNativeMs = await nftOk(["-f", "-"], delScript);
+  rows.push({
+    what: "one element deleted on top",
+    path: deleted.format,
+    renderMs: deleted.renderMs,
+    bytes: deleted.bytes,
+    applyMs: deleted.durationMs,
+    baselineMs: delNativeMs,
+  });
+  // The kernel's share: the sender's own time from sendmsg to the last reply, for an added verdict.
   await dropTable();
 
   // JSON vs text, same transaction, at a size where one run takes seconds rather than minutes.
@@ -133,6 +161,7 @@ async function main(): Promise<void> {
   });
   rows.push({
     what: `JSON script, same transaction`,
+    path: jsonRun.format,
     renderMs: jsonRun.renderMs,
     bytes: jsonRun.bytes,
     applyMs: jsonRun.durationMs,
@@ -141,9 +170,18 @@ async function main(): Promise<void> {
 
   console.log(`nft ${execFileSync("nft", ["--version"], { encoding: "utf8" }).trim()}, netns ${ns}`);
   console.log(`building the desired table (planner side, not counted): ${buildMs.toFixed(0)} ms`);
-  const header = ["case", "render ms", "bytes", "apply ms", "baseline ms", "ratio (render+apply)/baseline"];
+  const header = [
+    "case",
+    "path",
+    "render ms",
+    "bytes",
+    "apply ms",
+    "baseline ms",
+    "ratio (render+apply)/baseline",
+  ];
   const lines = rows.map((r) => [
     r.what,
+    r.path ?? "text",
     ms(r.renderMs),
     r.bytes === undefined ? "" : String(r.bytes),
     ms(r.applyMs),
@@ -168,5 +206,6 @@ execFileSync("ip", ["netns", "add", ns]);
 try {
   await main();
 } finally {
+  closeSession(ns);
   execFileSync("ip", ["netns", "delete", ns]);
 }

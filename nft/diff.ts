@@ -11,7 +11,7 @@ import type { SetElement } from "./model.ts";
 import { normalizeSetSpec } from "./normalize.ts";
 import { chainCanonicalText, chainRulesText, elementTexts, setSpecText } from "./render-text.ts";
 import { Transaction } from "./transaction.ts";
-import { validateTable } from "./validate.ts";
+import { validateAddedElements, validateTable } from "./validate.ts";
 
 export interface DiffOptions {
   /**
@@ -141,7 +141,9 @@ export function planSync(
   const newChains: DesiredChain[] = [];
   const changedChains: DesiredChain[] = [];
   const recreatedChains: DesiredChain[] = [];
-  for (const [key, chain] of desired.chains) {
+  // A planner that changed no chain may hand over the very same map: nothing to compare then.
+  const sameChains = desired.chains === base.chains;
+  for (const [key, chain] of sameChains ? [] : desired.chains) {
     const old = base.chains.get(key);
     if (!old) newChains.push(chain);
     else if (old !== chain && chainCanonicalText(old, family) !== chainCanonicalText(chain, family)) {
@@ -151,7 +153,8 @@ export function planSync(
   }
   const pending = applied ? (pendingDeletes.get(applied) ?? []) : [];
   const removedChains: string[] = [];
-  for (const key of base.chains.keys()) if (!desired.chains.has(key)) removedChains.push(key);
+  if (!sameChains)
+    for (const key of base.chains.keys()) if (!desired.chains.has(key)) removedChains.push(key);
   for (const key of pending) if (!desired.chains.has(key) && !base.chains.has(key)) removedChains.push(key);
 
   // --- classify sets
@@ -239,7 +242,10 @@ export function planSync(
     const isMap = set.map !== undefined;
     tx.deleteElements(set.name, toDelete, isMap);
     stats.elementsDeleted += toDelete.length;
-    if (toAdd.length > 0) adds.push([set, toAdd]);
+    if (toAdd.length > 0) {
+      if (opts.validate ?? true) validateAddedElements(desired, set, toAdd);
+      adds.push([set, toAdd]);
+    }
   }
   for (const [set, toAdd] of adds) {
     tx.addElements(set.name, toAdd, set.map !== undefined);

@@ -447,3 +447,11 @@ export function validateTable(
   for (const key of only?.sets ?? table.sets.keys()) validateSet(ctx, table.sets.get(key)!, key);
   if (ctx.problems.length > 0) throw new NftValidationError(ctx.problems);
 }
+
+/** Validates elements about to be added to an existing set (duplicates, types, verdict targets). */
+export function validateAddedElements(table: DesiredTable, set: DesiredSet, elements: SetElement[]): void {
+  const ctx = newContext(table);
+  ctx.object = `${set.map !== undefined ? "map" : "set"} ${set.name}`;
+  validateElements(ctx, set, elements);
+  if (ctx.problems.length > 0) throw new NftValidationError(ctx.problems);
+}

@@ -241,4 +241,32 @@ test("at 40,000 chains a one-element change stays one element", () => {
   assert.ok(Buffer.byteLength(renderText(plan.tx)) < 2048);
 });
 
+test("an element added to an existing map is validated: a goto to a missing chain is named", () => {
+  const a = serviceShapedTable(3);
+  const services = a.sets.get("services")!;
+  const b: DesiredTable = {
+    ...a,
+    sets: new Map(a.sets).set("services", {
+      ...services,
+      elements: [...services.elements, element(concat("10.97.0.1", "tcp", 80), goto("svc-missing"))],
+    }),
+  };
+  assert.throws(
+    () => planSync(a, b),
+    (e: Error) =>
+      /map services/.test(e.message) &&
+      /elements\[0\]\.value/.test(e.message) &&
+      /svc-missing/.test(e.message),
+  );
+  // the same map object for chains: nothing compared, still exactly one element added
+  const ok: DesiredTable = {
+    ...a,
+    sets: new Map(a.sets).set("services", {
+      ...services,
+      elements: [...services.elements, element(concat("10.97.0.1", "tcp", 80), goto("svc-0"))],
+    }),
+  };
+  assert.is(planSync(a, ok).tx.size, 1);
+});
+
 test.run();
