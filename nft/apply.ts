@@ -148,7 +148,7 @@ function describeFailure(
 
 let ruleWriter: RuleWriter | undefined;
 
-/** Installs the rule encoder of nft/netlink/rule.ts (kept out of this file's imports). */
+/** Replaces the rule encoder of nft/netlink/rule.ts (tests); undefined restores it. */
 export function setNetlinkRuleWriter(writer: RuleWriter | undefined): void {
   ruleWriter = writer;
 }

@@ -23,6 +23,7 @@ import {
   nftMsgType,
   VERDICT_CODE,
 } from "./constants.ts";
+import { writeRuleExpressions } from "./rule.ts";
 import { encodeKey, NetlinkUnsupported } from "./values.ts";
 import { NetlinkWriter } from "./writer.ts";
 
@@ -31,13 +32,13 @@ const NFTA_SET_NAME = 2;
 /** nftnl user-data TLV type of a comment (tables, chains, rules and elements alike). */
 const UDATA_COMMENT = 0;
 
-/** Encodes a rule's statements; nft/netlink/rule.ts provides it (injected to keep this file small). */
+/** Encodes a rule's statements (nft/netlink/rule.ts; tests may substitute their own). */
 export type RuleWriter = (w: NetlinkWriter, rule: DesiredRule, sets: ReadonlyMap<string, DesiredSet>) => void;
 
 export interface EncodeOptions {
   /** The table's named sets and maps (their key and value types); element operations need them. */
   sets: ReadonlyMap<string, DesiredSet>;
-  /** Encodes rule statements; without it, rule operations are unsupported. */
+  /** Encodes rule statements; nft/netlink/rule.ts by default. */
   writeRule?: RuleWriter;
   /** First sequence number (the batch begin message). */
   seq?: number;
@@ -224,8 +225,8 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     verb: "add" | "insert" | "replace",
     handle?: number,
   ): void {
-    const writeRule = opts.writeRule;
-    if (!writeRule) throw new NetlinkUnsupported(`rule in chain ${chain}: no rule encoder`);
+    const writeRule: RuleWriter =
+      opts.writeRule ?? ((w, r, sets) => writeRuleExpressions(w, r, { family: tx.family, sets }));
     const flags =
       verb === "replace"
         ? NETLINK.NLM_F_REPLACE

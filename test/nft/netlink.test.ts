@@ -5,7 +5,18 @@ import { execFileSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { applyTransaction, NftError } from "../../nft/apply.ts";
-import { chain, concat, element, goto, jump, namedMap, namedSet, rule } from "../../nft/build.ts";
+import {
+  chain,
+  concat,
+  element,
+  goto,
+  jump,
+  match,
+  namedMap,
+  namedSet,
+  payload,
+  rule,
+} from "../../nft/build.ts";
 import { tableDifferences } from "../../nft/compare.ts";
 import { addChain, addSet, type DesiredTable, emptyFragment, mergeFragments } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
@@ -63,7 +74,14 @@ test("encoder: base chains and set declarations are left to nft (NetlinkUnsuppor
 function table(elements: { svc: number; port: number }[], extraChains: string[] = []): DesiredTable {
   const f = emptyFragment();
   for (const name of ["svc-1", "svc-2"]) addChain(f, chain(name, [rule({ accept: null })]));
-  for (const name of extraChains) addChain(f, chain(name, []));
+  for (const name of extraChains)
+    addChain(
+      f,
+      chain(name, [
+        rule(match(payload("ip", "saddr"), "10.1.0.1"), { return: null }),
+        rule({ accept: null }),
+      ]),
+    );
   addSet(
     f,
     namedMap(
