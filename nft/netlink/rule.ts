@@ -22,153 +22,33 @@ import type {
 import { normalizeRule } from "../normalize.ts";
 import { NFPROTO, NFTA_RULE } from "./constants.ts";
 import * as x from "./expressions.ts";
-import { encodeValue, NetlinkUnsupported } from "./values.ts";
+import {
+  CT_ADDR_KEYS,
+  CT_KEYS,
+  FIB_FLAGS,
+  FIB_PRESENT,
+  ICMP_CODES,
+  ICMPV6_CODES,
+  ICMPX_CODES,
+  LOG_LEVELS,
+  META_KEYS,
+  NAT_FLAGS,
+  NAT_PROTO_SPECIFIED,
+  PAYLOAD_FIELDS,
+  REJECT_ICMP,
+  REJECT_ICMPX,
+  REJECT_TCP_RST,
+  T,
+  typeOfData,
+  uintBytes,
+  unsupported,
+  type ValueType,
+} from "./expressions-types.ts";
 import type { NetlinkWriter } from "./writer.ts";
 
 export interface RuleEncodeContext {
   family: Family; // the table's family
   sets: ReadonlyMap<string, DesiredSet>; // the table's named sets and maps (types for @name lookups)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Value types: how a right-hand value is laid out in a register.
-
-interface ValueType {
-  name: string;
-  /** Bytes. */
-  len: number;
-  /** Host byte order (little-endian here): ordering compares need a byteorder conversion. */
-  host: boolean;
-  /** Names of single bits, for bitmask types (`ct state established,related`). */
-  bits?: Record<string, number>;
-  /** An interface name: compared as a NUL-padded string, `eth*` as a prefix. */
-  string?: boolean;
-  encode(value: Immediate): Buffer;
-}
-
-function unsupported(message: string): never {
-  throw new NetlinkUnsupported(message);
-}
-
-function uintBytes(value: Immediate, len: number, host: boolean, what: string): Buffer {
-  const n = typeof value === "string" && /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : value;
-  const max = len >= 4 ? 0xffffffff : 2 ** (len * 8) - 1;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max)
-    unsupported(`${what} ${String(value)}: not an integer in 0..${max}`);
-  const b = Buffer.alloc(len);
-  if (len === 1) b.writeUInt8(n);
-  else if (len === 2) host ? b.writeUInt16LE(n) : b.writeUInt16BE(n);
-  else host ? b.writeUInt32LE(n) : b.writeUInt32BE(n);
-  return b;
-}
-
-const fromDataType = (type: DataType, host: boolean): ValueType => {
-  const len = type === "ifname" ? 16 : encodeValue(type, type === "ipv6_addr" ? "::" : zeroOf(type)).length;
-  return {
-    name: type,
-    len,
-    host,
-    ...(type === "ifname" ? { string: true } : {}),
-    encode: (v) => encodeValue(type, v),
-  };
-};
-
-function zeroOf(type: DataType): unknown {
-  switch (type) {
-    case "ipv4_addr":
-      return "0.0.0.0";
-    case "ether_addr":
-      return "00:00:00:00:00:00";
-    case "ifname":
-      return "";
-    default:
-      return 0;
-  }
-}
-
-const integer = (name: string, len: number, host: boolean): ValueType => ({
-  name,
-  len,
-  host,
-  encode: (v) => uintBytes(v, len, host, name),
-});
-
-const named = (name: string, len: number, host: boolean, names: Record<string, number>): ValueType => ({
-  name,
-  len,
-  host,
-  encode: (v) =>
-    typeof v === "string" && v in names
-      ? uintBytes(names[v], len, host, name)
-      : uintBytes(v, len, host, name),
-});
-
-const bitmask = (name: string, bits: Record<string, number>): ValueType => ({
-  name,
-  len: 4,
-  host: true,
-  bits,
-  encode: (v) =>
-    typeof v === "string" && v in bits ? uintBytes(bits[v], 4, true, name) : uintBytes(v, 4, true, name),
-});
-
-const T = {
-  ipv4: fromDataType("ipv4_addr", false),
-  ipv6: fromDataType("ipv6_addr", false),
-  service: fromDataType("inet_service", false),
-  proto: fromDataType("inet_proto", false),
-  nfproto: fromDataType("nf_proto", false),
-  ifname: fromDataType("ifname", false),
-  mark: integer("mark", 4, true),
-  u32host: integer("integer", 4, true),
-  u8: integer("integer", 1, false),
-  u16: integer("integer", 2, false),
-  ifindex: {
-    name: "iface_index",
-    len: 4,
-    host: true,
-    // nft resolves a name in the namespace it runs in; only the loopback's index is known here.
-    encode: (v: Immediate) =>
-      v === "lo" ? uintBytes(1, 4, true, "iface_index") : uintBytes(v, 4, true, "iface_index"),
-  } satisfies ValueType,
-  ctState: bitmask("ct_state", { invalid: 1, established: 2, related: 4, new: 8, untracked: 64 }),
-  ctStatus: bitmask("ct_status", {
-    expected: 1,
-    "seen-reply": 2,
-    assured: 4,
-    confirmed: 8,
-    snat: 16,
-    dnat: 32,
-    dying: 512,
-  }),
-  fibAddrType: named("fib_addrtype", 4, true, {
-    unspec: 0,
-    unicast: 1,
-    local: 2,
-    broadcast: 3,
-    anycast: 4,
-    multicast: 5,
-    blackhole: 6,
-    unreachable: 7,
-    prohibit: 8,
-  }),
-};
-
-const DATA_TYPES: Partial<Record<DataType, ValueType>> = {
-  ipv4_addr: T.ipv4,
-  ipv6_addr: T.ipv6,
-  inet_service: T.service,
-  inet_proto: T.proto,
-  nf_proto: T.nfproto,
-  ifname: T.ifname,
-  mark: T.mark,
-  integer: T.u32host,
-  iface_index: T.ifindex,
-  ct_state: T.ctState,
-};
-
-function typeOfData(type: DataType): ValueType {
-  return DATA_TYPES[type] ?? unsupported(`data type ${type}: no netlink encoding`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,95 +59,9 @@ interface Loaded {
   /** Bytes in the register (a concatenation: the sum of its padded parts). */
   len: number;
   concat: boolean;
-  /** Payload loads can be shortened to a byte-aligned prefix (`ip daddr 10.0.0.0/8` loads 1 byte). */
-  payload?: { base: number; offset: number };
+  /** Writes the load into register `dreg`; a payload load can be shortened to `loadLen` bytes. */
   gen(ctx: Linearizer, dreg: number, loadLen?: number): void;
 }
-
-const PAYLOAD_FIELDS: Record<string, Record<string, [offset: number, type: ValueType]>> = {
-  ip: { saddr: [12, T.ipv4], daddr: [16, T.ipv4], ttl: [8, T.u8], length: [2, T.u16], id: [4, T.u16] },
-  ip6: { saddr: [8, T.ipv6], daddr: [24, T.ipv6], hoplimit: [7, T.u8], length: [4, T.u16] },
-  tcp: { sport: [0, T.service], dport: [2, T.service] },
-  udp: { sport: [0, T.service], dport: [2, T.service], length: [4, T.u16] },
-  th: { sport: [0, T.service], dport: [2, T.service] },
-};
-
-const META_KEYS: Record<string, [key: number, type: ValueType]> = {
-  length: [0, T.u32host],
-  mark: [3, T.mark],
-  iif: [4, T.ifindex],
-  oif: [5, T.ifindex],
-  iifname: [6, T.ifname],
-  oifname: [7, T.ifname],
-  skuid: [10, T.u32host],
-  skgid: [11, T.u32host],
-  nfproto: [15, T.nfproto],
-  l4proto: [16, T.proto],
-};
-
-const CT_KEYS: Record<string, [key: number, type: ValueType]> = {
-  state: [0, T.ctState],
-  status: [2, T.ctStatus],
-  mark: [3, T.mark],
-};
-
-const CT_ADDR_KEYS: Record<string, number> = {
-  "ip saddr": 19,
-  "ip daddr": 20,
-  "ip6 saddr": 21,
-  "ip6 daddr": 22,
-};
-
-const FIB_FLAGS: Record<string, number> = { saddr: 1, daddr: 2, mark: 4, iif: 8, oif: 16 };
-const FIB_PRESENT = 32;
-
-const NAT_FLAGS: Record<NatFlag, number> = {
-  random: 0x4,
-  persistent: 0x8,
-  "fully-random": 0x10,
-  netmap: 0x40,
-};
-const NAT_PROTO_SPECIFIED = 0x2;
-
-const LOG_LEVELS: Record<string, number> = {
-  emerg: 0,
-  alert: 1,
-  crit: 2,
-  err: 3,
-  warn: 4,
-  notice: 5,
-  info: 6,
-  debug: 7,
-  audit: 8,
-};
-
-const ICMP_CODES: Record<string, number> = {
-  "net-unreachable": 0,
-  "host-unreachable": 1,
-  "prot-unreachable": 2,
-  "port-unreachable": 3,
-  "net-prohibited": 9,
-  "host-prohibited": 10,
-  "admin-prohibited": 13,
-};
-const ICMPV6_CODES: Record<string, number> = {
-  "no-route": 0,
-  "admin-prohibited": 1,
-  "addr-unreachable": 3,
-  "port-unreachable": 4,
-  "policy-fail": 5,
-  "reject-route": 6,
-};
-const ICMPX_CODES: Record<string, number> = {
-  "no-route": 0,
-  "port-unreachable": 1,
-  "host-unreachable": 2,
-  "admin-prohibited": 3,
-};
-
-const REJECT_ICMP = 0;
-const REJECT_TCP_RST = 1;
-const REJECT_ICMPX = 2;
 
 const L4_PROTOCOLS = new Set(["tcp", "udp"]);
 
@@ -418,25 +212,7 @@ class Linearizer {
         },
       };
     }
-    if ("fib" in e) {
-      const { result, flags } = e.fib as { result: string; flags: string[] };
-      let bits = 0;
-      for (const f of flags) bits |= FIB_FLAGS[f] ?? unsupported(`${where}: fib flag ${f}`);
-      const [code, type] =
-        result === "oif"
-          ? [1, T.ifindex]
-          : result === "oifname"
-            ? [2, T.ifname]
-            : result === "type"
-              ? [3, T.fibAddrType]
-              : unsupported(`${where}: fib result ${result}`);
-      return {
-        type,
-        len: type.len,
-        concat: false,
-        gen: (l, dreg, _len) => x.fib(l.w, l.reg(dreg), code, bits | (l.fibPresent ? FIB_PRESENT : 0)),
-      };
-    }
+    if ("fib" in e) return this.fib(e.fib as { result: string; flags: string[] }, false, where);
     if ("concat" in e) {
       const parts = (e.concat as Expression[]).map((p, i) => this.load(p, `${where}.concat[${i}]`));
       const len = parts.reduce((n, p) => n + padded(p.len), 0);
@@ -477,8 +253,25 @@ class Linearizer {
     return unsupported(`${where}: expression ${Object.keys(e)[0]} not supported`);
   }
 
-  /** Set by a `fib … missing/exists` match while its fib expression is written. */
-  fibPresent = false;
+  /** `fib … oif`; with `present`, the `exists`/`missing` form (a boolean result). */
+  private fib(f: { result: string; flags: string[] }, present: boolean, where: string): Loaded {
+    let bits = present ? FIB_PRESENT : 0;
+    for (const flag of f.flags) bits |= FIB_FLAGS[flag] ?? unsupported(`${where}: fib flag ${flag}`);
+    const [code, type] =
+      f.result === "oif"
+        ? [1, T.ifindex]
+        : f.result === "oifname"
+          ? [2, T.ifname]
+          : f.result === "type"
+            ? [3, T.fibAddrType]
+            : unsupported(`${where}: fib result ${f.result}`);
+    return {
+      type,
+      len: type.len,
+      concat: false,
+      gen: (l, dreg) => x.fib(l.w, l.reg(dreg), code, bits),
+    };
+  }
 
   private payload(p: { protocol: string; field: string }, where: string): Loaded {
     const f =
@@ -493,7 +286,6 @@ class Linearizer {
       type,
       len: type.len,
       concat: false,
-      payload: { base, offset },
       gen: (l, dreg, loadLen) => x.payloadLoad(l.w, l.reg(dreg), base, offset, loadLen ?? type.len),
     };
   }
@@ -682,13 +474,12 @@ class Linearizer {
     if (typeof right === "boolean") {
       if (!(isObject(left) && "fib" in left) || op !== "==")
         unsupported(`${where}: exists/missing only after fib`);
+      const present = this.fib(left.fib as { result: string; flags: string[] }, true, where);
       return () => {
-        const sreg = this.getRegister(l);
-        this.fibPresent = true;
-        l.gen(this, sreg);
-        this.fibPresent = false;
+        const sreg = this.getRegister(present);
+        present.gen(this, sreg);
         x.cmp(this.w, this.reg(sreg), "==", uintBytes(right ? 1 : 0, 4, true, "boolean"));
-        this.releaseRegister(l);
+        this.releaseRegister(present);
       };
     }
 
