@@ -133,6 +133,9 @@ export const PAYLOAD_FIELDS: Record<string, Record<string, [offset: number, type
   ip6: { saddr: [8, T.ipv6], daddr: [24, T.ipv6], hoplimit: [7, T.u8], length: [4, T.u16] },
   tcp: { sport: [0, T.service], dport: [2, T.service] },
   udp: { sport: [0, T.service], dport: [2, T.service], length: [4, T.u16] },
+  sctp: { sport: [0, T.service], dport: [2, T.service] },
+  udplite: { sport: [0, T.service], dport: [2, T.service] },
+  dccp: { sport: [0, T.service], dport: [2, T.service] },
   th: { sport: [0, T.service], dport: [2, T.service] },
 };
 

@@ -9,7 +9,6 @@
 // is 1 + u/4 when u is a multiple of 4 (NFT_REG_1..4), else 8 + u (NFT_REG32_xx).
 import type { DesiredRule, DesiredSet } from "../desired.ts";
 import type {
-  DataType,
   Expression,
   Family,
   Immediate,
@@ -63,7 +62,26 @@ interface Loaded {
   gen(ctx: Linearizer, dreg: number, loadLen?: number): void;
 }
 
-const L4_PROTOCOLS = new Set(["tcp", "udp"]);
+/** Payload protocols whose loads need a `meta l4proto` dependency, with their protocol numbers. */
+const L4_PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, udplite: 136, dccp: 33 };
+/** Transport protocols nft knows a header for: a `meta l4proto` match on one pins the context. */
+const L4_CONTEXT: Record<string | number, string> = {
+  tcp: "tcp",
+  udp: "udp",
+  sctp: "sctp",
+  udplite: "udplite",
+  dccp: "dccp",
+  icmp: "icmp",
+  icmpv6: "icmpv6",
+  6: "tcp",
+  17: "udp",
+  132: "sctp",
+  136: "udplite",
+  33: "dccp",
+  1: "icmp",
+  58: "icmpv6",
+};
+const L3_CONTEXT: Record<string | number, "ip" | "ip6"> = { ipv4: "ip", ipv6: "ip6", 2: "ip", 10: "ip6" };
 
 function padded(len: number): number {
   return (len + 3) & ~3;
@@ -142,7 +160,7 @@ class Linearizer {
     if (this.l4 === proto) return;
     if (this.l4 !== undefined) unsupported(`${proto} after ${this.l4}: conflicting protocols`);
     this.l4 = proto;
-    const value = proto === "tcp" ? 6 : 17;
+    const value = L4_PROTOCOLS[proto];
     this.pending.push(() => this.dependency(16, value));
   }
 
@@ -278,7 +296,7 @@ class Linearizer {
       PAYLOAD_FIELDS[p.protocol]?.[p.field] ??
       unsupported(`${where}: ${p.protocol} ${p.field} not supported`);
     if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol);
-    else if (L4_PROTOCOLS.has(p.protocol)) this.needL4(p.protocol);
+    else if (p.protocol in L4_PROTOCOLS) this.needL4(p.protocol);
     const base =
       p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
     const [offset, type] = f;
@@ -411,15 +429,21 @@ class Linearizer {
     const op = m.op === "in" ? "==" : m.op;
     const l = this.load(left, `${where}.left`);
     // A match that pins the protocol spares later expressions their dependency (nft's context).
-    if (op === "==" && typeof right === "string" && isObject(left) && "meta" in left) {
+    if (
+      op === "==" &&
+      (typeof right === "string" || typeof right === "number") &&
+      isObject(left) &&
+      "meta" in left
+    ) {
       const key = (left.meta as { key: string }).key;
-      if (key === "l4proto" && L4_PROTOCOLS.has(right)) {
-        if (this.l4 !== undefined && this.l4 !== right) unsupported(`${where}: ${right} after ${this.l4}`);
-        this.l4 = right;
-      } else if (key === "nfproto" && (right === "ipv4" || right === "ipv6")) {
-        const p = right === "ipv4" ? "ip" : "ip6";
-        if (this.l3 !== undefined && this.l3 !== p) unsupported(`${where}: ${p} after ${this.l3}`);
-        this.l3 = p;
+      const l4 = key === "l4proto" ? L4_CONTEXT[right] : undefined;
+      const l3 = key === "nfproto" ? L3_CONTEXT[right] : undefined;
+      if (l4) {
+        if (this.l4 !== undefined && this.l4 !== l4) unsupported(`${where}: ${l4} after ${this.l4}`);
+        this.l4 = l4;
+      } else if (l3) {
+        if (this.l3 !== undefined && this.l3 !== l3) unsupported(`${where}: ${l3} after ${this.l3}`);
+        this.l3 = l3;
       }
     }
 

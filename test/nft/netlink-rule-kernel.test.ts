@@ -385,6 +385,10 @@ export function encoderCoverageTable(name: string): DesiredTable {
         dnat("10.0.0.4", 80),
       ),
       rule(match(payload("tcp", "dport"), 80), dnat("10.0.0.5", 8080, { flags: ["random", "persistent"] })),
+      rule(match(meta("l4proto"), "sctp"), dnat("10.0.0.6", 9)),
+      rule(match(payload("udplite", "sport"), 9)),
+      rule(match(payload("dccp", "dport"), 9, "!=")),
+      rule(match(meta("l4proto"), "sctp"), match(payload("th", "dport"), 9), dnat("fd00::6", 9)),
     ]),
   );
   addChain(
@@ -416,6 +420,8 @@ function implicitFormsTable(name: string): DesiredTable {
       rule(match(payload("ip", "daddr"), setRef("s4")), reject()),
       rule(match(payload("ip6", "daddr"), setRef("s6")), reject()),
       rule(match(meta("oif"), 1), reject("icmpx", "port-unreachable")),
+      rule(match(meta("l4proto"), 6), match(payload("tcp", "dport"), 80), drop()),
+      rule(match(meta("nfproto"), 10), match(payload("ip6", "daddr"), "::1"), drop()),
       rule(match(payload("ip", "saddr"), prefix("10.0.0.1", 32)), drop()),
       rule(match(payload("tcp", "dport"), { set: [443] }), drop()),
     ]),
