@@ -436,7 +436,11 @@ function servicesTable(name: string): DesiredTable {
     externalIPs: ["192.168.5.5"],
     loadBalancerIPs: ["192.168.6.6", "2001:db8::6"],
     loadBalancerSourceRanges: ["192.168.0.0/16", "2001:db8::/32"],
-    ports: [port("http", "TCP", 80, 8080, 30080), port("dns", "UDP", 53, 5353, 30053)],
+    ports: [
+      port("http", "TCP", 80, 8080, 30080),
+      port("dns", "UDP", 53, 5353, 30053),
+      port("sig", "SCTP", 9, 9),
+    ],
     sessionAffinityTimeoutSeconds: 60,
     externalTrafficPolicy: "Local",
   });
