@@ -83,6 +83,9 @@ interface SyncResult {
   diffMs: number;
   renderMs: number;
   applyMs: number;
+  /** Netlink path: the kernel's part of applyMs. */
+  kernelMs?: number;
+  path: string;
   totalMs: number;
   bytes: number;
   operations: number;
@@ -110,6 +113,8 @@ async function sync(agent: Agent, snap: Snapshot, ns: string): Promise<SyncResul
     diffMs: t2 - t1,
     renderMs: result.renderMs,
     applyMs: result.durationMs,
+    kernelMs: result.kernelMs,
+    path: result.format,
     totalMs: t3 - t0,
     bytes: result.bytes,
     operations: result.operations,
@@ -261,7 +266,8 @@ function cells(r: SyncResult): string[] {
     fmt(r.planMs),
     fmt(r.diffMs),
     fmt(r.renderMs),
-    fmt(r.applyMs),
+    r.path,
+    r.kernelMs === undefined ? fmt(r.applyMs) : `${fmt(r.applyMs)} (kernel ${fmt(r.kernelMs)})`,
     fmt(r.totalMs),
     fmt(r.cpuMs),
     size(r.bytes),
@@ -280,7 +286,8 @@ function printTable() {
     "plan",
     "diff",
     "render",
-    "apply (nft)",
+    "path",
+    "apply",
     "total",
     "agent CPU",
     "tx bytes",
@@ -387,7 +394,7 @@ if (process.getuid?.() !== 0) {
   }
   printTable();
   console.log(
-    "\nplan = lbRequests + built-in LB + ServiceProxy.plan + mergeFragments; diff = nft planSync; apply = the nft run;",
+    "\nplan = lbRequests + built-in LB + ServiceProxy.plan + mergeFragments; diff = nft planSync; render = nft script or netlink batch; path = how it reached the kernel (text: nft -f; netlink: nft/netlink/); apply = that run;",
   );
   console.log(
     "total = plan + diff + render + apply (wall); agent CPU = CPU time of this process in the step (nft excluded).",

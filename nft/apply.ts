@@ -40,8 +40,10 @@ export interface ApplyResult {
   bytes: number;
   /** Wall-clock time of the nft run. */
   durationMs: number;
-  /** Time spent rendering the script. */
+  /** Time spent rendering the script (or encoding the netlink batch). */
   renderMs: number;
+  /** Netlink path only: the kernel's share, from sendmsg to its last reply, as the sender measured it. */
+  kernelMs?: number;
 }
 
 /** Why nft refused a transaction: its own message, and the operation and script line that failed. */
@@ -183,7 +185,14 @@ async function applyNetlink(
   const outcome = await sendBatch(batch.bytes, opts.netns);
   const durationMs = performance.now() - started;
   if (!outcome.ok) throw describeNetlinkFailure(tx, batch.firstSeq, batch.messageOps, outcome);
-  return { format: "netlink", operations: tx.size, bytes: batch.bytes.length, durationMs, renderMs };
+  return {
+    format: "netlink",
+    operations: tx.size,
+    bytes: batch.bytes.length,
+    durationMs,
+    renderMs,
+    kernelMs: outcome.kernelMs,
+  };
 }
 
 function describeNetlinkFailure(
