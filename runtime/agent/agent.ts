@@ -199,6 +199,7 @@ export class Agent {
         const outcome = await dataplane.apply(tx);
         record.applyMs = outcome.durationMs;
         record.bytes = outcome.bytes;
+        if (outcome.path) record.path = outcome.path;
       }
       this.applied = applied;
       record.ok = true;
@@ -238,7 +239,9 @@ export class Agent {
     if (record.ok) this.lastSuccessfulSync = record;
     else this.failedCount++;
     const what =
-      record.operations === 0 ? "no changes" : `${record.operations} operations, ${record.bytes} bytes`;
+      record.operations === 0
+        ? "no changes"
+        : `${record.operations} operations, ${record.bytes} bytes${record.path ? ` via ${record.path}` : ""}`;
     if (record.ok) {
       if (record.operations > 0 || record.full) {
         this.log(`sync ${record.full ? "full" : "partial"}: ${what} in ${record.durationMs.toFixed(1)}ms`);

@@ -58,6 +58,8 @@ export interface PendingTransaction {
 export interface ApplyOutcome {
   bytes: number;
   durationMs: number;
+  /** "netlink", or the nft script format. */
+  path?: string;
 }
 
 /** The kernel side for one table in one network namespace. */

@@ -30,8 +30,10 @@ export interface SyncRecord {
   applyMs: number;
   /** Operations in the transaction (0: nothing changed, nothing sent). */
   operations: number;
-  /** Bytes of the nft script sent. */
+  /** Bytes sent: the netlink batch or the nft script. */
   bytes: number;
+  /** How the transaction reached the kernel: "netlink" (nft/netlink/) or "text"/"json" (an nft run). */
+  path?: string;
   error?: string;
 }
 
@@ -108,7 +110,10 @@ function formatBytes(n: number): string {
 }
 
 function formatSync(s: SyncRecord): string {
-  const what = s.operations === 0 ? "no changes" : `${s.operations} operations, ${formatBytes(s.bytes)}`;
+  const what =
+    s.operations === 0
+      ? "no changes"
+      : `${s.operations} operations, ${formatBytes(s.bytes)}${s.path ? ` via ${s.path}` : ""}`;
   return `${s.at} (${s.full ? "full" : "partial"}, ${s.ok ? "ok" : "FAILED"}) in ${formatDuration(s.durationMs)}: ${what}${s.error ? `\n    error: ${s.error}` : ""}`;
 }
 

@@ -30,7 +30,7 @@ export function nftDataplane(netns?: string): Dataplane {
     },
     apply: async (tx) => {
       const result = await applyTransaction(tx as Transaction, opts);
-      return { bytes: result.bytes, durationMs: result.durationMs };
+      return { bytes: result.bytes, durationMs: result.durationMs, path: result.format };
     },
     deleteUdpConntrack: (entries) => deleteUdpConntrack(entries, opts),
   };

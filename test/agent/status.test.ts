@@ -55,6 +55,7 @@ function sampleStatus(): AgentStatus {
       applyMs: 9,
       operations: 4,
       bytes: 2048,
+      path: "netlink",
     },
     lastSuccessfulSync: null,
     syncs: { total: 3, failed: 1, consecutiveFailures: 0 },
@@ -73,7 +74,7 @@ test("services show their endpoints by state; the text form has what an operator
   const text = formatStatus(st);
   for (const expected of [
     "node n1 (netns ns1), source manifests /m",
-    "last sync: 2026-01-01T00:00:01.000Z (partial, ok) in 13ms: 4 operations, 2.0 KiB",
+    "last sync: 2026-01-01T00:00:01.000Z (partial, ok) in 13ms: 4 operations, 2.0 KiB via netlink",
     "syncs: 3 total, 1 failed",
     "default/web  ClusterIP  10.96.0.10  http 80/TCP -> 8080",
     "endpoints: 1/3 ready: 10.244.1.2, 10.244.1.3 (terminating), 10.244.1.4 (not-ready)",
