@@ -79,15 +79,27 @@ export function diffElements(
   after: SetElement[],
   keepExtra: boolean,
 ): { toAdd: SetElement[]; toDelete: SetElement[] } {
-  let oldPart = before;
-  let newPart = after;
-  if (before.length === after.length) {
+  // Identical leading and trailing objects are unchanged (covers appends and removals at the end).
+  let start = 0;
+  const shorter = Math.min(before.length, after.length);
+  while (start < shorter && before[start] === after[start]) start++;
+  let endBefore = before.length;
+  let endAfter = after.length;
+  while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
+    endBefore--;
+    endAfter--;
+  }
+  let oldPart = start === 0 && endBefore === before.length ? before : before.slice(start, endBefore);
+  let newPart = start === 0 && endAfter === after.length ? after : after.slice(start, endAfter);
+  if (oldPart.length === newPart.length) {
     const changed: number[] = [];
-    for (let i = 0; i < after.length && changed.length * 4 <= after.length; i++)
-      if (before[i] !== after[i]) changed.push(i);
-    if (changed.length * 4 <= after.length) {
-      oldPart = changed.map((i) => before[i]);
-      newPart = changed.map((i) => after[i]);
+    for (let i = 0; i < newPart.length && changed.length * 4 <= newPart.length; i++)
+      if (oldPart[i] !== newPart[i]) changed.push(i);
+    if (changed.length * 4 <= newPart.length) {
+      const o = oldPart;
+      const n = newPart;
+      oldPart = changed.map((i) => o[i]);
+      newPart = changed.map((i) => n[i]);
     }
   }
   const previous = new Map<string, SetElement>();

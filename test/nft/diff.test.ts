@@ -25,7 +25,7 @@ import {
   mergeFragments,
   type TableFragment,
 } from "../../nft/desired.ts";
-import { diffTables, planSync } from "../../nft/diff.ts";
+import { diffElements, diffTables, planSync } from "../../nft/diff.ts";
 import { FakeNft } from "../../nft/fake.ts";
 import { renderText } from "../../nft/render-text.ts";
 import { serviceShapedTable } from "./service-shape.ts";
@@ -267,6 +267,20 @@ test("an element added to an existing map is validated: a goto to a missing chai
     }),
   };
   assert.is(planSync(a, ok).tx.size, 1);
+});
+
+test("diffElements: appends, removals and a change between unchanged runs are found exactly", () => {
+  const els = Array.from({ length: 1000 }, (_, i) => element(`10.0.${i >> 8}.${i & 255}`));
+  const appended = [...els, element("10.9.0.1")];
+  assert.equal(diffElements(els, appended, false), { toAdd: [appended[1000]], toDelete: [] });
+  assert.equal(diffElements(appended, els, false), { toAdd: [], toDelete: [appended[1000]] });
+  const middle = [...els.slice(0, 500), element("10.9.0.2"), ...els.slice(501), element("10.9.0.3")];
+  const d = diffElements(els, middle, false);
+  assert.equal(d.toDelete, [els[500]]);
+  assert.equal(d.toAdd, [middle[500], middle[1000]]);
+  // equal keys with a new value: the old element goes, the new one comes
+  const revalued = els.map((e, i) => (i === 7 ? element(`10.0.0.7`, undefined, { comment: "c" }) : e));
+  assert.equal(diffElements(els, revalued, false), { toAdd: [revalued[7]], toDelete: [els[7]] });
 });
 
 test.run();
