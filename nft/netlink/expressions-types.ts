@@ -215,3 +215,34 @@ export const ICMPX_CODES: Record<string, number> = {
 export const REJECT_ICMP = 0;
 export const REJECT_TCP_RST = 1;
 export const REJECT_ICMPX = 2;
+
+/** nft datatype ids (enum datatypes), by ValueType name: a set's key and data types. */
+export const TYPE_IDS: Record<string, number> = {
+  nf_proto: 2,
+  integer: 4,
+  ipv4_addr: 7,
+  ipv6_addr: 8,
+  inet_proto: 12,
+  inet_service: 13,
+  mark: 19,
+  iface_index: 20,
+  ct_state: 26,
+  ct_status: 28,
+  fib_addrtype: 38,
+  ifname: 41,
+};
+
+/** A payload field as nft identifies it in a set's typeof: protocol description id, template index. */
+export const PAYLOAD_TYPEOF: Record<string, [desc: number, fields: Record<string, number>]> = {
+  udp: [6, { sport: 1, dport: 2, length: 3 }],
+  udplite: [7, { sport: 1, dport: 2 }],
+  tcp: [8, { sport: 1, dport: 2 }],
+  dccp: [9, { sport: 1, dport: 2 }],
+  sctp: [10, { sport: 1, dport: 2 }],
+  th: [11, { sport: 1, dport: 2 }],
+  ip: [12, { length: 5, id: 6, ttl: 8, saddr: 11, daddr: 12 }],
+  ip6: [13, { length: 5, hoplimit: 7, saddr: 8, daddr: 9 }],
+};
+
+/** nft expression kinds (enum expr_types) as stored in a set's typeof. */
+export const EXPR_TYPE = { verdict: 1, payload: 7, meta: 9, ct: 12, concat: 13 } as const;

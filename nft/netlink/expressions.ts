@@ -155,6 +155,8 @@ export interface LookupArgs {
   /** Destination register of a map lookup (0 for a verdict map); absent for set membership. */
   dreg?: number;
   set: string;
+  /** NFTA_LOOKUP_SET_ID: only for an anonymous set declared in the same batch. */
+  setId?: number;
   inverted?: boolean;
 }
 
@@ -163,6 +165,7 @@ export function lookup(w: NetlinkWriter, a: LookupArgs): void {
     e.u32Attr(2, a.sreg);
     if (a.dreg !== undefined) e.u32Attr(3, a.dreg);
     e.stringAttr(1, a.set);
+    if (a.setId !== undefined) e.u32Attr(4, a.setId);
     if (a.inverted) e.u32Attr(5, 1);
   });
 }

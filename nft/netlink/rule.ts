@@ -22,8 +22,19 @@ import { normalizeRule } from "../normalize.ts";
 import { NFPROTO, NFTA_RULE } from "./constants.ts";
 import * as x from "./expressions.ts";
 import {
+  type AnonymousElement,
+  type AnonymousSet,
+  BYTEORDER,
+  intervalElements,
+  type SetField,
+  typeofUdata,
+  udata,
+  udataU32,
+} from "./expressions-sets.ts";
+import {
   CT_ADDR_KEYS,
   CT_KEYS,
+  EXPR_TYPE,
   FIB_FLAGS,
   FIB_PRESENT,
   ICMP_CODES,
@@ -34,16 +45,18 @@ import {
   NAT_FLAGS,
   NAT_PROTO_SPECIFIED,
   PAYLOAD_FIELDS,
+  PAYLOAD_TYPEOF,
   REJECT_ICMP,
   REJECT_ICMPX,
   REJECT_TCP_RST,
   T,
+  TYPE_IDS,
   typeOfData,
   uintBytes,
   unsupported,
   type ValueType,
 } from "./expressions-types.ts";
-import type { NetlinkWriter } from "./writer.ts";
+import { NetlinkWriter } from "./writer.ts";
 
 export interface RuleEncodeContext {
   family: Family; // the table's family
@@ -58,6 +71,12 @@ interface Loaded {
   /** Bytes in the register (a concatenation: the sum of its padded parts). */
   len: number;
   concat: boolean;
+  /** The parts of a concatenation. */
+  parts?: Loaded[];
+  /** nft's byte order of the expression (an anonymous set stores it as its key byte order). */
+  byteorder: number;
+  /** The typeof user data nft stores for a set keyed by this expression: null for none, undefined when not known here. */
+  typeofData?: Buffer | null;
   /** Writes the load into register `dreg`; a payload load can be shortened to `loadLen` bytes. */
   gen(ctx: Linearizer, dreg: number, loadLen?: number): void;
 }
@@ -94,6 +113,12 @@ function regNumber(unit: number): number {
 
 const VERDICT_REG = -1;
 
+/** A set a lookup names: a named set, or an anonymous one declared in the same batch (with its id). */
+interface SetRef {
+  name: string;
+  id?: number;
+}
+
 function isObject(e: unknown): e is Record<string, unknown> {
   return typeof e === "object" && e !== null && !Array.isArray(e);
 }
@@ -119,9 +144,14 @@ class Linearizer {
   /** Dependency matches collected while compiling the current statement; written before it. */
   private pending: (() => void)[] = [];
 
+  /** Anonymous sets and maps in the order the rule declares them. */
+  readonly anonymous: AnonymousSet[] = [];
+
   constructor(
     readonly w: NetlinkWriter,
     readonly ctx: RuleEncodeContext,
+    /** The NFTA_SET_ID of each anonymous set, once the encoder has numbered them. */
+    private readonly setIds?: readonly number[],
   ) {
     if (ctx.family === "ip") this.l3 = "ip";
     else if (ctx.family === "ip6") this.l3 = "ip6";
@@ -190,6 +220,8 @@ class Linearizer {
         type: m[1],
         len: m[1].len,
         concat: false,
+        byteorder: BYTEORDER.host,
+        typeofData: typeofUdata(EXPR_TYPE.meta, [udataU32(0, m[0])]),
         gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
       };
     }
@@ -200,6 +232,8 @@ class Linearizer {
         type: T.u32host,
         len: 4,
         concat: false,
+        byteorder: BYTEORDER.host,
+        typeofData: null,
         gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
       };
     }
@@ -215,6 +249,8 @@ class Linearizer {
         type: T.u32host,
         len: 4,
         concat: false,
+        byteorder: BYTEORDER.host,
+        typeofData: null,
         gen: (l, dreg) => {
           const sreg = l.getRegister(inner);
           inner.gen(l, sreg);
@@ -234,10 +270,19 @@ class Linearizer {
     if ("concat" in e) {
       const parts = (e.concat as Expression[]).map((p, i) => this.load(p, `${where}.concat[${i}]`));
       const len = parts.reduce((n, p) => n + padded(p.len), 0);
+      const typeofs = parts.map((p) => p.typeofData);
       return {
         type: { name: "concat", len, host: false, encode: () => unsupported(`${where}: concatenated value`) },
         len,
         concat: true,
+        parts,
+        byteorder: BYTEORDER.invalid,
+        typeofData: typeofs.every((t) => t)
+          ? typeofUdata(
+              EXPR_TYPE.concat,
+              typeofs.map((t, i) => udata(i, t as Buffer)),
+            )
+          : undefined,
         gen: (l, dreg) => {
           let at = dreg;
           for (const p of parts) {
@@ -249,6 +294,7 @@ class Linearizer {
     }
     if ("map" in e) {
       const { key, data } = e.map as { key: Expression; data: unknown };
+      if (isObject(data)) unsupported(`${where}: an anonymous map outside a NAT address`);
       const set = this.namedSet(setName(data, `${where}.map`), `${where}.map`);
       if (set.map === undefined || set.map === "verdict")
         unsupported(`${where}: @${set.name} is not a data map`);
@@ -263,7 +309,8 @@ class Linearizer {
             : { name: "concat", len, host: false, encode: () => unsupported(where) },
         len,
         concat: false,
-        gen: (l, dreg) => l.mapLookup(k, set.name, dreg),
+        byteorder: parts.length === 1 && !parts[0].host ? BYTEORDER.big : BYTEORDER.invalid,
+        gen: (l, dreg) => l.mapLookup(k, { name: set.name }, dreg),
       };
     }
     if ("&" in e || "|" in e || "^" in e)
@@ -287,6 +334,7 @@ class Linearizer {
       type,
       len: type.len,
       concat: false,
+      byteorder: BYTEORDER.host,
       gen: (l, dreg) => x.fib(l.w, l.reg(dreg), code, bits),
     };
   }
@@ -300,10 +348,13 @@ class Linearizer {
     const base =
       p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
     const [offset, type] = f;
+    const [desc, fields] = PAYLOAD_TYPEOF[p.protocol];
     return {
       type,
       len: type.len,
       concat: false,
+      byteorder: BYTEORDER.big,
+      typeofData: typeofUdata(EXPR_TYPE.payload, [udataU32(0, desc), udataU32(1, fields[p.field])]),
       gen: (l, dreg, loadLen) => x.payloadLoad(l.w, l.reg(dreg), base, offset, loadLen ?? type.len),
     };
   }
@@ -316,11 +367,24 @@ class Linearizer {
       if (key === undefined || dir === undefined)
         unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
       const type = c.family === "ip" ? T.ipv4 : T.ipv6;
-      return { type, len: type.len, concat: false, gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir) };
+      return {
+        type,
+        len: type.len,
+        concat: false,
+        byteorder: BYTEORDER.big,
+        gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir),
+      };
     }
     const k = CT_KEYS[c.key] ?? unsupported(`${where}: ct ${c.key} not supported`);
     if (dir !== undefined) unsupported(`${where}: ct ${c.dir} ${c.key} not supported`);
-    return { type: k[1], len: k[1].len, concat: false, gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]) };
+    return {
+      type: k[1],
+      len: k[1].len,
+      concat: false,
+      byteorder: BYTEORDER.host,
+      typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, k[0]), udataU32(1, 0xffffffff)]),
+      gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]),
+    };
   }
 
   /** `a & m | v ^ w …` on a loaded value: nft folds the chain into one bitwise (mask, xor). */
@@ -358,6 +422,7 @@ class Linearizer {
       type,
       len: base.len,
       concat: false,
+      byteorder: base.byteorder,
       gen: (l, dreg) => {
         base.gen(l, dreg);
         x.bitwise(
@@ -371,14 +436,138 @@ class Linearizer {
     };
   }
 
-  mapLookup(key: Loaded, set: string, dreg: number): void {
+  mapLookup(key: Loaded, set: SetRef, dreg: number): void {
     const sreg = dreg === VERDICT_REG ? this.getRegister(key) : dreg;
     const space = key.concat ? padded(key.len) / 4 : 0;
     this.regLow += space;
     key.gen(this, sreg);
     this.regLow -= space;
-    x.lookup(this.w, { sreg: this.reg(sreg), dreg: this.reg(dreg), set });
+    x.lookup(this.w, { sreg: this.reg(sreg), dreg: this.reg(dreg), set: set.name, setId: set.id });
     if (dreg === VERDICT_REG) this.releaseRegister(key);
+  }
+
+  // ---- anonymous sets and maps
+
+  private declare(set: AnonymousSet): SetRef {
+    const index = this.anonymous.length;
+    this.anonymous.push(set);
+    return { name: set.map ? "__map%d" : "__set%d", id: this.setIds?.[index] ?? 0 };
+  }
+
+  private typeId(type: ValueType, where: string): number {
+    return TYPE_IDS[type.name] ?? unsupported(`${where}: no set type for ${type.name}`);
+  }
+
+  /** A set key's declaration; nft stores the key expression's typeof for sets, and for maps only of a concatenation. */
+  private keyField(key: Loaded, withTypeof: boolean, where: string): SetField {
+    const typeId = key.parts
+      ? key.parts.reduce((acc, p) => (acc << 6) | this.typeId(p.type, where), 0)
+      : this.typeId(key.type, where);
+    if (withTypeof && key.typeofData === undefined) unsupported(`${where}: a set keyed by this expression`);
+    return {
+      typeId,
+      len: key.len,
+      byteorder: key.byteorder,
+      ...(withTypeof && key.typeofData ? { typeof: key.typeofData } : {}),
+    };
+  }
+
+  private setKey(key: Loaded, item: Expression, where: string): Buffer {
+    if (!key.parts) {
+      if (key.type.string && typeof item === "string" && item.endsWith("*"))
+        unsupported(`${where}: wildcard "${item}" in a set`);
+      return this.value(key.type, item, where);
+    }
+    if (!isObject(item) || !("concat" in item))
+      unsupported(`${where}: ${JSON.stringify(item)} for a concatenation`);
+    const values = item.concat as Expression[];
+    if (values.length !== key.parts.length)
+      unsupported(`${where}: ${values.length} values for ${key.parts.length}`);
+    return concatBytes(key.parts.map((p, i) => this.value(p.type, values[i], where)));
+  }
+
+  /** An item of an interval set as an inclusive range of keys. */
+  private keyRange(type: ValueType, item: Expression, where: string): [Buffer, Buffer] {
+    if (isObject(item) && "prefix" in item) {
+      if (type !== T.ipv4 && type !== T.ipv6) unsupported(`${where}: prefix of ${type.name}`);
+      const p = item.prefix as { addr: string; len: number };
+      const lo = Buffer.from(type.encode(p.addr));
+      const hi = Buffer.from(lo);
+      if (!Number.isInteger(p.len) || p.len < 0 || p.len > lo.length * 8) unsupported(`${where}: /${p.len}`);
+      for (let bit = p.len; bit < lo.length * 8; bit++) {
+        lo[bit >> 3] &= ~(0x80 >> (bit & 7));
+        hi[bit >> 3] |= 0x80 >> (bit & 7);
+      }
+      return [lo, hi];
+    }
+    if (isObject(item) && "range" in item) {
+      const [a, b] = item.range as [Expression, Expression];
+      return [this.value(type, a, where), this.value(type, b, where)];
+    }
+    const v = this.value(type, item, where);
+    return [v, v];
+  }
+
+  /** `KEY { a, b }` / `KEY != { a, b }`: an anonymous set (an interval set when it holds prefixes or ranges). */
+  anonymousSet(key: Loaded, items: Expression[], where: string): SetRef {
+    const field = this.keyField(key, true, where);
+    if (items.length === 0) unsupported(`${where}: empty set`);
+    const ranged = items.some((i) => isObject(i) && ("prefix" in i || "range" in i));
+    if (!ranged) {
+      const elements = items.map((i) => ({ key: this.setKey(key, i, where) }));
+      return this.declare({ map: false, interval: false, key: field, size: items.length, elements });
+    }
+    if (key.parts || key.type.host || key.type.string) unsupported(`${where}: intervals of ${key.type.name}`);
+    const { elements, size } = intervalElements(items.map((i) => this.keyRange(key.type, i, where)));
+    return this.declare({ map: false, interval: true, key: field, size, elements });
+  }
+
+  /** `KEY vmap { k : verdict, … }` or `KEY map { k : value, … }` (value of `data`, a concatenation when several). */
+  anonymousMap(key: Loaded, items: unknown[], data: "verdict" | ValueType[], where: string): SetRef {
+    const field = this.keyField(key, key.concat, where);
+    if (items.length === 0) unsupported(`${where}: empty map`);
+    const elements = items.map((item): AnonymousElement => {
+      if (!Array.isArray(item) || item.length !== 2)
+        unsupported(`${where}: map element ${JSON.stringify(item)}`);
+      const [k, v] = item as [Expression, unknown];
+      if (isObject(k) && ("prefix" in k || "range" in k)) unsupported(`${where}: interval maps need nft`);
+      const keyBytes = this.setKey(key, k, where);
+      if (data === "verdict") {
+        if (!isObject(v) || !isVerdict(v)) unsupported(`${where}: ${JSON.stringify(v)} is not a verdict`);
+        return { key: keyBytes, data: { verdict: v as Verdict } };
+      }
+      if (data.length === 1)
+        return { key: keyBytes, data: { value: this.value(data[0], v as Expression, where) } };
+      if (!isObject(v) || !("concat" in v)) unsupported(`${where}: ${JSON.stringify(v)} for a concatenation`);
+      const values = v.concat as Expression[];
+      if (values.length !== data.length) unsupported(`${where}: ${values.length} values for ${data.length}`);
+      return {
+        key: keyBytes,
+        data: { value: concatBytes(data.map((t, i) => this.value(t, values[i], where))) },
+      };
+    });
+    const dataField: SetField | "verdict" =
+      data === "verdict"
+        ? "verdict"
+        : data.length === 1
+          ? {
+              typeId: this.typeId(data[0], where),
+              len: data[0].len,
+              byteorder: data[0].host ? BYTEORDER.host : BYTEORDER.big,
+            }
+          : {
+              typeId: data.reduce((acc, t) => (acc << 6) | this.typeId(t, where), 0),
+              len: data.reduce((n, t) => n + padded(t.len), 0),
+              byteorder: BYTEORDER.invalid,
+            };
+    return this.declare({
+      map: true,
+      interval: false,
+      key: field,
+      data: dataField,
+      size: items.length,
+      elements,
+    });
   }
 
   namedSet(name: string, where: string): DesiredSet {
@@ -400,10 +589,14 @@ class Linearizer {
     if ("counter" in s) return () => x.counter(this.w);
     if ("vmap" in s) {
       const { key, data } = s.vmap;
+      const k = this.load(key, `${where}.vmap.key`);
+      if (typeof data === "object") {
+        const ref = this.anonymousMap(k, data.set, "verdict", `${where}.vmap`);
+        return () => this.mapLookup(k, ref, VERDICT_REG);
+      }
       const set = this.namedSet(setName(data, `${where}.vmap`), `${where}.vmap`);
       if (set.map !== "verdict") unsupported(`${where}.vmap: @${set.name} is not a verdict map`);
-      const k = this.load(key, `${where}.vmap.key`);
-      return () => this.mapLookup(k, set.name, VERDICT_REG);
+      return () => this.mapLookup(k, { name: set.name }, VERDICT_REG);
     }
     if ("dnat" in s) return this.nat(1, s.dnat, `${where}.dnat`);
     if ("snat" in s) return this.nat(0, s.snat, `${where}.snat`);
@@ -458,7 +651,16 @@ class Linearizer {
         this.releaseRegister(l);
       };
     }
-    if (isObject(right) && "set" in right) unsupported(`${where}: anonymous sets need nft`);
+    if (isObject(right) && "set" in right) {
+      if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a set`);
+      const ref = this.anonymousSet(l, right.set as Expression[], where);
+      return () => {
+        const sreg = this.getRegister(l);
+        l.gen(this, sreg);
+        x.lookup(this.w, { sreg: this.reg(sreg), set: ref.name, setId: ref.id, inverted: op === "!=" });
+        this.releaseRegister(l);
+      };
+    }
     if (l.concat) unsupported(`${where}: a concatenation compared with a value`);
 
     if (isObject(right) && "range" in right) {
@@ -603,6 +805,23 @@ class Linearizer {
         const [lo, hi] = a.addr.range as [Expression, Expression];
         addr = {
           data: [this.value(addrType, lo, `${where}.addr`), this.value(addrType, hi, `${where}.addr`)],
+        };
+      } else if (isObject(a.addr) && "map" in a.addr && isObject((a.addr.map as { data: unknown }).data)) {
+        const { key, data } = a.addr.map as { key: Expression; data: { set: [Expression, Expression][] } };
+        const k = this.load(key, `${where}.addr.map.key`);
+        const first = data.set[0]?.[1];
+        concatData = isObject(first) && "concat" in first;
+        if (concatData && a.port !== undefined) unsupported(`${where}: port with an address . port map`);
+        const value = concatData ? [addrType, T.service] : [addrType];
+        const ref = this.anonymousMap(k, data.set, value, `${where}.addr.map`);
+        addr = {
+          map: {
+            type: addrType,
+            len: addrType.len,
+            concat: false,
+            byteorder: BYTEORDER.big,
+            gen: (l, dreg) => l.mapLookup(k, ref, dreg),
+          },
         };
       } else if (isObject(a.addr) && "map" in a.addr) {
         const m = this.load(a.addr, `${where}.addr`);
@@ -806,17 +1025,76 @@ function reverse(b: Buffer): Buffer {
   return Buffer.from(b).reverse();
 }
 
+/** Values of a concatenation, each padded to 4 bytes. */
+function concatBytes(parts: Buffer[]): Buffer {
+  return Buffer.concat(
+    parts.flatMap((b) => (b.length % 4 ? [b, Buffer.alloc(padded(b.length) - b.length)] : [b])),
+  );
+}
+
+/** Whether an anonymous set or map (`{ … }`) occurs anywhere in the statements. */
+function hasAnonymous(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasAnonymous);
+  if (!isObject(v)) return false;
+  for (const k in v) {
+    const child = v[k];
+    if (k === "set" && Array.isArray(child)) return true;
+    if (typeof child === "object" && child !== null && hasAnonymous(child)) return true;
+  }
+  return false;
+}
+
+/** A rule ready to encode: the anonymous sets it needs first, and its expressions. */
+export interface PreparedRule {
+  /**
+   * Anonymous sets and maps the rule looks up, in the order nft declares them. Each goes into the
+   * same batch before the rule: NEWSET (writeAnonymousSet) then NEWSETELEM (writeAnonymousElements)
+   * of nft/netlink/expressions-sets.ts, each with an NFTA_SET_ID unique in the batch.
+   */
+  anonymousSets: AnonymousSet[];
+  /** Writes NFTA_RULE_EXPRESSIONS; `setIds[i]` is the NFTA_SET_ID given to anonymousSets[i]. */
+  writeExpressions(w: NetlinkWriter, setIds: readonly number[]): void;
+}
+
+function linearize(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext, ids?: readonly number[]) {
+  const lin = new Linearizer(w, ctx, ids);
+  const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
+  for (let i = 0; i < rule.expr.length; i++) lin.statement(rule.expr[i], `expr[${i}]`);
+  w.endNested(token);
+  return lin.anonymous;
+}
+
+/**
+ * Prepares a rule for the batch. Throws NetlinkUnsupported (nft/netlink/values.ts) for anything it
+ * cannot encode exactly as nft 1.0.6 would. The rule is normalised first (nft/normalize.ts), as the
+ * text path renders it.
+ */
+export function prepareRule(rule: DesiredRule, ctx: RuleEncodeContext): PreparedRule {
+  const normal = normalizeRule(rule, ctx.family);
+  if (!hasAnonymous(normal.expr))
+    return { anonymousSets: [], writeExpressions: (w) => void linearize(w, normal, ctx) };
+  const anonymousSets = linearize(new NetlinkWriter(512), normal, ctx);
+  return {
+    anonymousSets,
+    writeExpressions: (w, setIds) => {
+      if (setIds.length !== anonymousSets.length)
+        throw new Error(`rule: ${anonymousSets.length} anonymous sets, ${setIds.length} set ids given`);
+      linearize(w, normal, ctx, setIds);
+    },
+  };
+}
+
 /**
  * Writes the nested NFTA_RULE_EXPRESSIONS attribute (type 4) for the rule's statements into w.
  * Throws NetlinkUnsupported (nft/netlink/values.ts) for anything it cannot encode exactly as nft
- * 1.0.6 would. The rule is normalised first (nft/normalize.ts), as the text path renders it.
+ * 1.0.6 would, and for rules with anonymous sets (they need prepareRule: their sets go first).
+ * After a throw, w holds a partial attribute: discard it.
  */
 export function writeRuleExpressions(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext): void {
-  const normal = normalizeRule(rule, ctx.family);
-  const lin = new Linearizer(w, ctx);
-  const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
-  for (let i = 0; i < normal.expr.length; i++) lin.statement(normal.expr[i], `expr[${i}]`);
-  w.endNested(token);
+  const prepared = prepareRule(rule, ctx);
+  if (prepared.anonymousSets.length > 0)
+    unsupported("anonymous sets need their own NEWSET in the batch before the rule (prepareRule)");
+  prepared.writeExpressions(w, []);
 }
 
 const NFTNL_UDATA_RULE_COMMENT = 0;
