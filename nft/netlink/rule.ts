@@ -3,6 +3,10 @@
 // dependency matches (`meta nfproto ipv4` before `ip daddr` in an inet table, `meta l4proto tcp`
 // before `tcp dport`), so `nft -j list` reads the rule back as what was written. Anything it cannot
 // reproduce exactly throws NetlinkUnsupported, and the caller sends the rule through nft instead.
+// Anonymous sets and maps (`tcp dport { 80, 443 }`) are declared by the batch before the rule:
+// prepareRule returns them (see nft/netlink/expressions-sets.ts) with a writer for the expressions.
+// Lookups of named sets carry no NFTA_LOOKUP_SET_ID: nft puts its cache index there, which the
+// kernel uses only when the name does not resolve.
 //
 // Registers are counted as nft counts them, in 32-bit units from 0: a plain expression takes a whole
 // 128-bit register (4 units), a concatenation takes its padded length. The kernel number of unit u

@@ -27,7 +27,12 @@ import {
 } from "../../nft/build.ts";
 import type { DesiredRule, DesiredSet } from "../../nft/desired.ts";
 import type { Family } from "../../nft/model.ts";
-import { ruleUserdata, writeRuleExpressions } from "../../nft/netlink/rule.ts";
+import {
+  intervalElements,
+  writeAnonymousElements,
+  writeAnonymousSet,
+} from "../../nft/netlink/expressions-sets.ts";
+import { prepareRule, ruleUserdata, writeRuleExpressions } from "../../nft/netlink/rule.ts";
 import { NetlinkUnsupported } from "../../nft/netlink/values.ts";
 import { NetlinkWriter } from "../../nft/netlink/writer.ts";
 
@@ -171,6 +176,83 @@ test("forms left to nft throw NetlinkUnsupported naming the statement", () => {
       (e: Error) => e instanceof NetlinkUnsupported && message.test(e.message),
       `${JSON.stringify(r.expr)} → ${message}`,
     );
+});
+
+test("anonymous set: declaration and elements of `tcp dport { 443, 80 }` as nft sends them", () => {
+  const prepared = prepareRule(rule(match(payload("tcp", "dport"), anonSet(443, 80))), {
+    family: "inet",
+    sets,
+  });
+  assert.is(prepared.anonymousSets.length, 1);
+  const [set] = prepared.anonymousSets;
+  const declaration = new NetlinkWriter();
+  writeAnonymousSet(declaration, set, 7);
+  // __set%d, flags anonymous|constant, key inet_service (13) of 2 bytes, id 7, size 2, user data:
+  // key byte order big endian, typeof payload (7) of tcp (desc 8) dport (template 2).
+  assert.equal(attrs(declaration.bytes()).map(attrText), [
+    "2=5f5f736574256400",
+    "3=00000003",
+    "4=0000000d",
+    "5=00000002",
+    "10=00000007",
+    "9{1=00000002}",
+    "13=0004020000000314000407000000010c000408000000010402000000",
+  ]);
+  const elements = new NetlinkWriter();
+  writeAnonymousElements(elements, set, 7);
+  assert.equal(attrs(elements.bytes()).map(attrText), [
+    "2=5f5f736574256400",
+    "4=00000007",
+    "3{1{1{1=01bb}} 2{1{1=0050}}}",
+  ]);
+  const w = new NetlinkWriter();
+  prepared.writeExpressions(w, [7]);
+  const lookup = attrs(attrs(w.bytes().subarray(4)).at(-1)!.value)[1];
+  assert.is(
+    attrText(lookup),
+    "2{2=00000001 1=5f5f736574256400 4=00000007}",
+    "lookup names the set and its id",
+  );
+  assert.throws(() => prepared.writeExpressions(new NetlinkWriter(), []), /1 anonymous sets, 0 set ids/);
+});
+
+test("interval elements: nft's layout (end markers, a zero start, an open end, merged ranges)", () => {
+  const b = (...bytes: number[]) => Buffer.from(bytes);
+  const show = (r: ReturnType<typeof intervalElements>) => ({
+    size: r.size,
+    elements: r.elements.map((e) => `${e.end ? "end " : ""}${e.key.toString("hex")}${e.open ? " open" : ""}`),
+  });
+  // { 10.0.0.0/8, 192.168.1.1 }
+  assert.equal(
+    show(
+      intervalElements([
+        [b(10, 0, 0, 0), b(10, 255, 255, 255)],
+        [b(192, 168, 1, 1), b(192, 168, 1, 1)],
+      ]),
+    ),
+    { size: 5, elements: ["end 00000000", "0a000000", "end 0b000000", "c0a80101", "end c0a80102"] },
+  );
+  // Overlapping and adjacent ranges merge: { 10.0.0.0/8, 10.1.0.0/16, 11.0.0.0/8 } is 10.0.0.0/7.
+  assert.equal(
+    show(
+      intervalElements([
+        [b(10, 1, 0, 0), b(10, 1, 255, 255)],
+        [b(11, 0, 0, 0), b(11, 255, 255, 255)],
+        [b(10, 0, 0, 0), b(10, 255, 255, 255)],
+      ]),
+    ),
+    { size: 3, elements: ["end 00000000", "0a000000", "end 0c000000"] },
+  );
+  // From zero and up to the last value: no leading end marker, and an open last range.
+  assert.equal(
+    show(
+      intervalElements([
+        [b(0, 0), b(0, 9)],
+        [b(255, 0), b(255, 255)],
+      ]),
+    ),
+    { size: 4, elements: ["0000", "end 000a", "ff00 open"] },
+  );
 });
 
 test.run();
