@@ -14,6 +14,7 @@
 // leaves (N = 40 at the 4093 cap: up to 1.6/N), as long as M stays on the same rung.
 // Crossing a rung (e.g. 11 -> 10 endpoints) remaps every key; pin M with param `table-size` to avoid
 // that. Endpoints are ordered canonically (by address, port), so input order does not matter.
+// wasmplane:manifest {"version": "1.1.0", "description": "Maglev consistent hashing of source address and port", "reads": ["key", "params", "endpoint.address", "endpoint.port"]}
 import { hashFieldsParam, sortedEndpointIndices } from "../sdk/lb-util";
 import { FNV_OFFSET, fmix32, lbPlugin, Plan, Request, SADDR, SPORT } from "../sdk/lb";
 

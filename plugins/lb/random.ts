@@ -1,7 +1,7 @@
 // Equal-probability random choice over every endpoint, as kube-proxy does: `numgen random mod N`.
-// wasmplane:manifest {"version": "1.0.0", "description": "uniform random over all endpoints"}
+// wasmplane:manifest {"version": "1.1.0", "description": "uniform random over all endpoints", "reads": []}
 import { lbPlugin, Plan, Request } from "../sdk/lb";
 
 export * from "../sdk/exports";
 
-lbPlugin((req: Request): Plan => Plan.random(req.allSlots()));
+lbPlugin((_req: Request): Plan => Plan.randomOverAll());

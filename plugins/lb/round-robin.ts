@@ -1,7 +1,7 @@
 // Every endpoint in turn: `numgen inc mod N`.
-// wasmplane:manifest {"version": "1.0.0", "description": "round-robin over all endpoints"}
+// wasmplane:manifest {"version": "1.1.0", "description": "round-robin over all endpoints", "reads": []}
 import { lbPlugin, Plan, Request } from "../sdk/lb";
 
 export * from "../sdk/exports";
 
-lbPlugin((req: Request): Plan => Plan.roundRobin(req.allSlots()));
+lbPlugin((_req: Request): Plan => Plan.roundRobinOverAll());

@@ -1,7 +1,7 @@
 // Client stickiness without state: `jhash ip saddr mod N` over the endpoints in a canonical order
 // (sorted by address and port), so the same endpoint set maps a client to the same endpoint
 // whatever order the endpoints arrive in. Param `hash-fields` (e.g. "saddr,sport") overrides.
-// wasmplane:manifest {"version": "1.0.0", "description": "stateless source-address affinity"}
+// wasmplane:manifest {"version": "1.1.0", "description": "stateless source-address affinity", "reads": ["key", "params", "endpoint.address", "endpoint.port"]}
 import { hashFieldsParam, sortedEndpointIndices } from "../sdk/lb-util";
 import { lbPlugin, Plan, Request, SADDR } from "../sdk/lb";
 

@@ -1,6 +1,6 @@
 // Prefer endpoints in the client node's zone (random among them); when the node has no zone or no
 // endpoint is in it, fall back to every endpoint, as Kubernetes topology-aware routing does.
-// wasmplane:manifest {"version": "1.0.0", "description": "same-zone endpoints first, all endpoints as fallback"}
+// wasmplane:manifest {"version": "1.1.0", "description": "same-zone endpoints first, all endpoints as fallback", "reads": ["nodeZone", "endpoint.zone"]}
 import { lbPlugin, Plan, Request } from "../sdk/lb";
 
 export * from "../sdk/exports";

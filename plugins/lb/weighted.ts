@@ -4,7 +4,7 @@
 // each endpoint's weight (hints). Weight 0 removes an endpoint. Exact when the reduced weights sum to
 // at most `max-slots` (default 1024); otherwise apportioned by largest remainder, each kept endpoint
 // holding at least one slot. Slots are interleaved (smooth weighted round-robin order).
-// wasmplane:manifest {"version": "1.0.0", "description": "weighted random via a slot table"}
+// wasmplane:manifest {"version": "1.1.0", "description": "weighted random via a slot table", "reads": ["params", "endpoint.address", "endpoint.port", "endpoint.weight"]}
 import { parseWeights, smoothWeightedOrder } from "../sdk/lb-util";
 import { lbPlugin, Plan, Request } from "../sdk/lb";
 

@@ -103,6 +103,8 @@ export class Request {
   /** Only the first `endpointCount` entries are this request's endpoints. */
   endpointPool: Endpoint[] = [];
   endpointCount: i32 = 0;
+  /** Pool entries [0, dirtyEndpoints) may hold another request's fields (see readRequest). */
+  dirtyEndpoints: i32 = 0;
 
   get key(): string {
     return String.UTF8.decodeUnsafe(this.keyPtr, <usize>this.keyLen);
@@ -147,6 +149,8 @@ export class Plan {
     public seed: u32,
     public slots: u32[],
     public error: string | null,
+    /** The table is every endpoint once, in order, whatever their number: `slots` is not used. */
+    public everyEndpoint: bool = false,
   ) {}
   /** nftables `numgen random mod <slots>`. */
   static random(slots: u32[]): Plan {
@@ -160,48 +164,126 @@ export class Plan {
   static hash(fields: u32, seed: u32, slots: u32[]): Plan {
     return new Plan(MODE_HASH, fields, seed, slots, null);
   }
+  /** `Plan.random(req.allSlots())` without building the table: one shared plan, no allocation. */
+  static randomOverAll(): Plan {
+    return RANDOM_OVER_ALL;
+  }
+  /** `Plan.roundRobin(req.allSlots())` without building the table: one shared plan, no allocation. */
+  static roundRobinOverAll(): Plan {
+    return ROUND_ROBIN_OVER_ALL;
+  }
   /** This service port cannot be planned; the host keeps its last good plan and reports `message`. */
   static fail(message: string): Plan {
     return new Plan(MODE_RANDOM, 0, 0, [], message);
   }
 }
 
+const RANDOM_OVER_ALL = new Plan(MODE_RANDOM, 0, 0, [], null, true);
+const ROUND_ROBIN_OVER_ALL = new Plan(MODE_ROUND_ROBIN, 0, 0, [], null, true);
+
 export type LbFunction = (req: Request) => Plan;
 
 let planFn: LbFunction = (req: Request): Plan => Plan.fail("no lb function registered");
 const request = new Request();
 
-function readRequest(input: Reader, req: Request): void {
-  req.keyPtr = input.strRef();
-  req.keyLen = input.lastLength;
-  req.nodeZonePtr = input.strRef();
-  req.nodeZoneLen = input.lastLength;
-  let params = <i32>input.u16();
-  if (!input.canHold(<usize>params, 4)) params = 0;
-  req.paramNames.length = 0;
-  req.paramValues.length = 0;
-  for (let i = 0; i < params; i++) {
-    req.paramNames.push(input.str());
-    req.paramValues.push(input.str());
+// Fields the host may leave out of a request item (bits in the op word's second byte) when the
+// plugin's manifest declares `reads` without them. A left-out string reads as empty, a port as 0 and
+// a weight as 1.
+const NO_KEY: u32 = 1;
+const NO_NODE_ZONE: u32 = 2;
+const NO_PARAMS: u32 = 4;
+const NO_ADDRESS: u32 = 8;
+const NO_PORT: u32 = 16;
+const NO_WEIGHT: u32 = 32;
+const NO_ZONE: u32 = 64;
+const NO_NODE_NAME: u32 = 128;
+
+/** Answer flag: the table is every endpoint once, in order; no slot words follow. */
+const EVERY_ENDPOINT: u32 = 1;
+
+function readRequest(input: Reader, req: Request, omitted: u32): void {
+  if (omitted & NO_KEY) req.keyLen = 0;
+  else {
+    req.keyPtr = input.strRef();
+    req.keyLen = input.lastLength;
+  }
+  if (omitted & NO_NODE_ZONE) req.nodeZoneLen = 0;
+  else {
+    req.nodeZonePtr = input.strRef();
+    req.nodeZoneLen = input.lastLength;
+  }
+  if (req.paramNames.length != 0) {
+    req.paramNames.length = 0;
+    req.paramValues.length = 0;
+  }
+  if (!(omitted & NO_PARAMS)) {
+    let params = <i32>input.u16();
+    if (!input.canHold(<usize>params, 4)) params = 0;
+    for (let i = 0; i < params; i++) {
+      req.paramNames.push(input.str());
+      req.paramValues.push(input.str());
+    }
   }
   let count = <i32>input.u32();
-  if (!input.canHold(<usize>count, 12)) count = 0;
+  // The smallest encoding of one endpoint, to reject counts the remaining bytes cannot hold.
+  let minBytes: usize = 0;
+  if (!(omitted & NO_ADDRESS)) minBytes += 2;
+  if (!(omitted & NO_PORT)) minBytes += 2;
+  if (!(omitted & NO_WEIGHT)) minBytes += 4;
+  if (!(omitted & NO_ZONE)) minBytes += 2;
+  if (!(omitted & NO_NODE_NAME)) minBytes += 2;
+  if (count > 65535 || !input.canHold(<usize>count, minBytes)) {
+    input.failed = true;
+    count = 0;
+  }
   while (req.endpointPool.length < count) req.endpointPool.push(new Endpoint());
   req.endpointCount = count;
+  if (minBytes == 0) {
+    // Only the count was sent (e.g. random, round-robin): nothing per endpoint to read, and only
+    // pool entries an earlier request filled need their defaults back.
+    const dirty = req.dirtyEndpoints;
+    const n = count < dirty ? count : dirty;
+    for (let i = 0; i < n; i++) {
+      const e = unchecked(req.endpointPool[i]);
+      e.addressLen = 0;
+      e.port = 0;
+      e.weight = 1;
+      e.zoneLen = 0;
+      e.nodeNameLen = 0;
+    }
+    if (count >= dirty) req.dirtyEndpoints = 0;
+    return;
+  }
+  if (count > req.dirtyEndpoints) req.dirtyEndpoints = count;
   for (let i = 0; i < count; i++) {
     const e = unchecked(req.endpointPool[i]);
-    e.addressPtr = input.strRef();
-    e.addressLen = input.lastLength;
-    e.port = input.u16();
-    e.weight = input.u32();
-    e.zonePtr = input.strRef();
-    e.zoneLen = input.lastLength;
-    e.nodeNamePtr = input.strRef();
-    e.nodeNameLen = input.lastLength;
+    if (omitted & NO_ADDRESS) e.addressLen = 0;
+    else {
+      e.addressPtr = input.strRef();
+      e.addressLen = input.lastLength;
+    }
+    e.port = omitted & NO_PORT ? 0 : input.u16();
+    e.weight = omitted & NO_WEIGHT ? 1 : input.u32();
+    if (omitted & NO_ZONE) e.zoneLen = 0;
+    else {
+      e.zonePtr = input.strRef();
+      e.zoneLen = input.lastLength;
+    }
+    if (omitted & NO_NODE_NAME) e.nodeNameLen = 0;
+    else {
+      e.nodeNamePtr = input.strRef();
+      e.nodeNameLen = input.lastLength;
+    }
   }
 }
 
-function writePlan(output: Writer, plan: Plan): void {
+function isEveryEndpoint(slots: u32[], endpointCount: i32): bool {
+  if (slots.length != endpointCount) return false;
+  for (let i = 0; i < endpointCount; i++) if (unchecked(slots[i]) != <u32>i) return false;
+  return true;
+}
+
+function writePlan(output: Writer, plan: Plan, endpointCount: i32): void {
   const error = plan.error;
   if (error !== null) {
     output.u8(1);
@@ -209,20 +291,27 @@ function writePlan(output: Writer, plan: Plan): void {
     return;
   }
   const slots = plan.slots;
-  output.u8(0);
-  output.u8(plan.mode);
-  output.u8(plan.fields);
-  output.u8(0);
-  output.u32(plan.seed);
-  output.u32(<u32>slots.length);
-  output.u32s(slots.dataStart, <usize>slots.length);
+  // The common table [0, 1, …, n-1] is sent as a flag: less to copy and to check on the host.
+  const every = endpointCount > 0 && (plan.everyEndpoint || isEveryEndpoint(slots, endpointCount));
+  const count: u32 = every ? <u32>endpointCount : plan.everyEndpoint ? 0 : <u32>slots.length;
+  output.ensure(12);
+  const at = output.buf + output.len;
+  store<u8>(at, 0);
+  store<u8>(at, <u8>plan.mode, 1);
+  store<u8>(at, <u8>plan.fields, 2);
+  store<u8>(at, every ? <u8>EVERY_ENDPOINT : 0, 3);
+  store<u32>(at, plan.seed, 4);
+  store<u32>(at, count, 8);
+  output.len += 12;
+  if (!every && count > 0) output.u32s(slots.dataStart, <usize>count);
 }
 
 const handleLb: KindHandler = (input: Reader, op: u32, count: u32, output: Writer): void => {
+  const omitted = (op >> 8) & 0xff;
   for (let i: u32 = 0; i < count; i++) {
-    readRequest(input, request);
+    readRequest(input, request, omitted);
     if (input.failed) return;
-    writePlan(output, planFn(request));
+    writePlan(output, planFn(request), request.endpointCount);
   }
 };
 

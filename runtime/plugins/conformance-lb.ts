@@ -3,8 +3,15 @@
 import type { LbEndpoint, LbRequest, LbResult } from "../lb/plan.ts";
 import type { AdmittedPlugin } from "./admission.ts";
 import type { Check, ConformanceOptions } from "./conformance.ts";
-import { HEADER_BYTES, inputEnvelope } from "./envelope.ts";
-import { decodeLbOutput, encodeLbItems, LB_KIND_CODE, LB_OP_PLAN } from "./lb-codec.ts";
+import { ByteWriter, HEADER_BYTES, inputEnvelope, inputHeader } from "./envelope.ts";
+import {
+  decodeLbOutput,
+  encodeLbItems,
+  LB_KIND_CODE,
+  LB_OP_PLAN,
+  lbOpWord,
+  omittedLbFields,
+} from "./lb-codec.ts";
 import type { PluginWorker } from "./plugin-worker.ts";
 
 function endpoints(n: number, base = "10.1", zones = ["zone-a", "zone-b", "zone-c"]): LbEndpoint[] {
@@ -69,10 +76,12 @@ export function lbVectors(): { name: string; requests: LbRequest[]; errorsAllowe
   ];
 }
 
-async function plan(worker: PluginWorker, requests: LbRequest[]): Promise<LbResult[]> {
-  const { bytes, offsets } = encodeLbItems(requests);
-  const items = requests.map((_, i) => bytes.subarray(offsets[i], offsets[i + 1]));
-  const outcome = await worker.call(inputEnvelope(LB_KIND_CODE, LB_OP_PLAN, items));
+/** Request fields the plugin under test does not read: left out, as the agent's host would. */
+let omitted = 0;
+
+async function plan(worker: PluginWorker, requests: LbRequest[], leaveOut = omitted): Promise<LbResult[]> {
+  const { bytes } = encodeLbItems(requests, new ByteWriter(), leaveOut);
+  const outcome = await worker.call([inputHeader(LB_KIND_CODE, lbOpWord(leaveOut), requests.length), bytes]);
   if (!outcome.ok) throw new Error(outcome.error);
   const decoded = decodeLbOutput(outcome.output, requests);
   if ("batchError" in decoded) throw new Error(`plugin reported a batch error: ${decoded.batchError}`);
@@ -113,12 +122,13 @@ async function check(name: string, body: () => Promise<string | undefined>): Pro
 }
 
 export async function lbConformance(
-  _plugin: AdmittedPlugin,
+  plugin: AdmittedPlugin,
   worker: PluginWorker,
   _options: Required<ConformanceOptions>,
 ): Promise<Check[]> {
   const checks: Check[] = [];
   timedOut = false;
+  omitted = omittedLbFields(plugin.manifest.reads);
   for (const v of lbVectors()) {
     checks.push(
       await check(`vector: ${v.name}`, async () => {
@@ -158,6 +168,20 @@ export async function lbConformance(
       return undefined;
     }),
   );
+  if (omitted !== 0)
+    checks.push(
+      await check(
+        `reads: only ${JSON.stringify(plugin.manifest.reads)} sent gives the same plans as every field sent`,
+        async () => {
+          const every = lbVectors().flatMap((v) => v.requests.slice(0, 50));
+          const projected = JSON.stringify(await plan(worker, every));
+          const full = JSON.stringify(await plan(worker, every, 0));
+          if (projected !== full)
+            throw new Error("the manifest's reads list leaves out a field the plugin uses");
+          return `${every.length} requests`;
+        },
+      ),
+    );
   checks.push(
     await check(
       "endpoint order: a shuffled endpoint list gives the same plan in endpoint identities",
@@ -182,13 +206,13 @@ export async function lbConformance(
 }
 
 function truncated(): Uint8Array {
-  const e = inputEnvelope(LB_KIND_CODE, LB_OP_PLAN, []);
+  const e = inputEnvelope(LB_KIND_CODE, lbOpWord(omitted), []);
   new DataView(e.buffer).setUint32(12, 5, true);
   return e;
 }
 
 function otherKind(): Uint8Array {
-  const { bytes } = encodeLbItems([request("ns/x:http", endpoints(2))]);
+  const { bytes } = encodeLbItems([request("ns/x:http", endpoints(2))], new ByteWriter());
   const e = inputEnvelope(2, 0, [bytes]);
   return e;
 }

@@ -71,6 +71,17 @@ export class ByteWriter {
   }
 }
 
+/** The 16-byte header of an input envelope whose items are sent separately (see PluginWorker.call). */
+export function inputHeader(kindCode: number, op: number, count: number): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, ABI_VERSION, true);
+  view.setUint32(4, kindCode, true);
+  view.setUint32(8, op, true);
+  view.setUint32(12, count, true);
+  return out;
+}
+
 /** Wraps already-encoded items into an input envelope. */
 export function inputEnvelope(kindCode: number, op: number, items: Uint8Array[]): Uint8Array {
   let size = HEADER_BYTES;

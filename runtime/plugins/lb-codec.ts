@@ -1,7 +1,9 @@
 // The `lb` kind's items in ABI v1 (docs/plugin-abi.md, "lb"): LbRequest → bytes, bytes → LbPlan,
-// with every index and size checked before a plan is used.
+// with every index and size checked before a plan is used. Both directions are written for batches
+// of 10,000 service ports: requests are encoded straight into one reusable buffer (no per-item
+// objects), and answers are decoded with shared selection objects and pre-sized slot arrays.
 import type { HashField, LbPlan, LbRequest, LbResult, LbSelection } from "../lb/plan.ts";
-import { type ByteReader, ByteWriter, readOutputHeader } from "./envelope.ts";
+import { type ByteReader, type ByteWriter, readOutputHeader } from "./envelope.ts";
 
 export const LB_KIND_CODE = 1;
 export const LB_OP_PLAN = 0;
@@ -9,6 +11,40 @@ export const LB_OP_PLAN = 0;
 export const MAX_SLOTS = 65536;
 export const MAX_ENDPOINTS = 65535;
 export const PARAM_PREFIX = "lb.wasmplane.io/";
+
+/**
+ * Request fields a plugin may declare it reads (manifest `reads`); the host leaves the others out of
+ * the items it sends and says so in the op word. The endpoint count is always sent.
+ */
+export const LB_INPUT_FIELDS = {
+  key: 1,
+  nodeZone: 2,
+  params: 4,
+  "endpoint.address": 8,
+  "endpoint.port": 16,
+  "endpoint.weight": 32,
+  "endpoint.zone": 64,
+  "endpoint.nodeName": 128,
+} as const;
+export type LbInputField = keyof typeof LB_INPUT_FIELDS;
+const ALL_FIELDS = 255;
+const ENDPOINT_FIELDS = 8 | 16 | 32 | 64 | 128;
+
+/** Bits of the fields a `reads` list leaves out (0 when the plugin reads everything or declares nothing). */
+export function omittedLbFields(reads: readonly string[] | undefined): number {
+  if (reads === undefined) return 0;
+  let kept = 0;
+  for (const f of reads) kept |= LB_INPUT_FIELDS[f as LbInputField] ?? 0;
+  return ALL_FIELDS & ~kept;
+}
+
+/** The envelope's op word: the operation in the low byte, the omitted-field bits in the next one. */
+export function lbOpWord(omitted: number): number {
+  return LB_OP_PLAN | (omitted << 8);
+}
+
+/** Answer flag (the byte after the hash fields): the table is every endpoint once, in order; no slot words follow. */
+export const PLAN_EVERY_ENDPOINT = 1;
 
 export const HASH_FIELD_BITS: Record<HashField, number> = {
   saddr: 1,
@@ -18,19 +54,22 @@ export const HASH_FIELD_BITS: Record<HashField, number> = {
   l4proto: 16,
 };
 const HASH_FIELDS = Object.keys(HASH_FIELD_BITS) as HashField[];
-const MODES = ["random", "round-robin", "hash"] as const;
 
-/** Why a request cannot be sent to a plugin at all, or null. */
-export function lbRequestProblem(r: LbRequest): string | null {
-  if (r.endpoints.length > MAX_ENDPOINTS)
-    return `${r.key}: ${r.endpoints.length} endpoints, more than the ${MAX_ENDPOINTS} ABI v1 allows`;
-  for (const [i, e] of r.endpoints.entries()) {
-    if (!Number.isInteger(e.port) || e.port < 0 || e.port > 65535)
-      return `${r.key}: endpoints[${i}].port ${e.port} is not a port number`;
-    if (!(e.weight >= 0) || !Number.isFinite(e.weight))
-      return `${r.key}: endpoints[${i}].weight ${e.weight} is not a non-negative number`;
-  }
-  return null;
+// Plans are never mutated once decoded, so selections without per-plan data are shared (and frozen,
+// so a consumer that tried to change one would fail loudly instead of changing every plan).
+const RANDOM: LbSelection = Object.freeze({ mode: "random" });
+const ROUND_ROBIN: LbSelection = Object.freeze({ mode: "round-robin" });
+const FIELD_LISTS: HashField[][] = Array.from(
+  { length: 32 },
+  (_, bits) => Object.freeze(HASH_FIELDS.filter((f) => bits & HASH_FIELD_BITS[f])) as HashField[],
+);
+
+function portProblem(key: string, i: number, port: number): string {
+  return `${key}: endpoints[${i}].port ${port} is not a port number`;
+}
+
+function weightProblem(key: string, i: number, weight: number): string {
+  return `${key}: endpoints[${i}].weight ${weight} is not a non-negative number`;
 }
 
 function hasKeys(o: Record<string, string>): boolean {
@@ -47,88 +86,144 @@ function paramEntries(params: Record<string, string>): [string, string][] {
 }
 
 /**
- * Appends one request item to `w`:
+ * Appends one request item to `w`, leaving out the `omitted` fields:
  * str key, str nodeZone, u16 paramCount × (str name, str value),
  * u32 endpointCount × (str address, u16 port, u32 weight, str zone, str nodeName).
+ * Returns why the request cannot be sent (and leaves `w` as it was), or null.
  */
-export function writeLbRequest(w: ByteWriter, r: LbRequest): void {
-  w.str(r.key);
-  w.str(r.nodeZone ?? "");
-  const params = hasKeys(r.params) ? paramEntries(r.params) : [];
-  w.u16(params.length);
-  for (const [k, v] of params) {
-    w.str(k);
-    w.str(v);
+export function writeLbRequest(w: ByteWriter, r: LbRequest, omitted = 0): string | null {
+  const start = w.length;
+  const eps = r.endpoints;
+  const n = eps.length;
+  if (n > MAX_ENDPOINTS) return `${r.key}: ${n} endpoints, more than the ${MAX_ENDPOINTS} ABI v1 allows`;
+  if ((omitted & 1) === 0) w.str(r.key);
+  if ((omitted & 2) === 0) w.str(r.nodeZone ?? "");
+  if ((omitted & 4) === 0) {
+    const params = hasKeys(r.params) ? paramEntries(r.params) : [];
+    w.u16(params.length);
+    for (const [k, v] of params) {
+      w.str(k);
+      w.str(v);
+    }
   }
-  w.u32(r.endpoints.length);
-  for (const e of r.endpoints) {
-    w.str(e.address);
-    w.u16(e.port);
-    w.u32(Math.min(0xffffffff, Math.round(e.weight)));
-    w.str(e.zone ?? "");
-    w.str(e.nodeName ?? "");
+  w.u32(n);
+  if ((omitted & ENDPOINT_FIELDS) === ENDPOINT_FIELDS) return null;
+  for (let i = 0; i < n; i++) {
+    const e = eps[i];
+    // A field is checked when it is sent: a port or weight the encoding cannot carry fails the request.
+    if ((omitted & 16) === 0) {
+      const port = e.port;
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        w.length = start;
+        return portProblem(r.key, i, port);
+      }
+    }
+    if ((omitted & 32) === 0) {
+      const weight = e.weight;
+      if (!(weight >= 0) || weight === Number.POSITIVE_INFINITY) {
+        w.length = start;
+        return weightProblem(r.key, i, weight);
+      }
+    }
+    if ((omitted & 8) === 0) w.str(e.address);
+    if ((omitted & 16) === 0) w.u16(e.port);
+    if ((omitted & 32) === 0) w.u32(e.weight >= 0xffffffff ? 0xffffffff : Math.round(e.weight));
+    if ((omitted & 64) === 0) w.str(e.zone ?? "");
+    if ((omitted & 128) === 0) w.str(e.nodeName ?? "");
   }
+  return null;
 }
 
-/** Encodes each request separately (the planner caches per request); offsets[i]..offsets[i+1] is item i. */
-export function encodeLbItems(requests: LbRequest[]): { bytes: Uint8Array; offsets: number[] } {
-  const w = new ByteWriter(Math.max(1 << 16, requests.length * 256));
-  const offsets = [0];
+/** Why a request cannot be sent to a plugin at all, or null. */
+export function lbRequestProblem(r: LbRequest): string | null {
+  if (r.endpoints.length > MAX_ENDPOINTS)
+    return `${r.key}: ${r.endpoints.length} endpoints, more than the ${MAX_ENDPOINTS} ABI v1 allows`;
+  for (const [i, e] of r.endpoints.entries()) {
+    if (!Number.isInteger(e.port) || e.port < 0 || e.port > 65535) return portProblem(r.key, i, e.port);
+    if (!(e.weight >= 0) || !Number.isFinite(e.weight)) return weightProblem(r.key, i, e.weight);
+  }
+  return null;
+}
+
+/**
+ * Encodes each request separately (tests and the conformance kit); offsets[i]..offsets[i+1] is item i.
+ * Throws on a request that cannot be sent.
+ */
+export function encodeLbItems(
+  requests: LbRequest[],
+  w: ByteWriter,
+  omitted = 0,
+): { bytes: Uint8Array; offsets: number[] } {
+  const offsets = [w.length];
   for (const r of requests) {
-    writeLbRequest(w, r);
+    const problem = writeLbRequest(w, r, omitted);
+    if (problem) throw new Error(problem);
     offsets.push(w.length);
   }
-  return { bytes: w.bytes.subarray(0, w.length), offsets };
+  return { bytes: w.bytes.subarray(offsets[0], w.length), offsets: offsets.map((o) => o - offsets[0]) };
 }
 
-function readPlan(r: ByteReader, req: LbRequest): LbResult {
+function invalid(message: string): LbResult {
+  return { ok: false, error: `invalid plan: ${message}` };
+}
+
+/** Reads one answer for `req` (whose endpoint count is `n`); structural problems throw. */
+function readPlan(r: ByteReader, words: Uint32Array | null, key: string, n: number): LbResult {
   const status = r.u8("item status");
   if (status === 1) return { ok: false, error: r.str("item error message") };
   if (status !== 0) throw new Error(`item status ${status} is neither 0 (plan) nor 1 (error)`);
-  const modeCode = r.u8("mode");
-  const fieldBits = r.u8("hash fields");
-  r.u8("reserved");
+  r.need(11, "plan header");
+  const bytes = r.bytes;
+  const modeCode = bytes[r.pos];
+  const fieldBits = bytes[r.pos + 1];
+  const flags = bytes[r.pos + 2];
+  r.pos += 3;
   const seed = r.u32("seed");
   const slotCount = r.u32("slot count");
   if (slotCount > MAX_SLOTS)
-    throw new Error(`${req.key}: ${slotCount} slots, more than the ${MAX_SLOTS} allowed`);
-  r.need(slotCount * 4, "slots");
-  const n = req.endpoints.length;
-  const mode = MODES[modeCode];
-  const problem = (): string | null => {
-    if (!mode) return `mode ${modeCode} is not 0 (random), 1 (round-robin) or 2 (hash)`;
-    if (mode === "hash" && (fieldBits === 0 || fieldBits > 31))
-      return `hash fields bits ${fieldBits} not in 1..31`;
-    if (n > 0 && slotCount === 0) return `no slots for ${n} endpoints`;
-    if (n === 0 && slotCount > 0) return `${slotCount} slots but no endpoints`;
-    return null;
-  };
-  const bad = problem();
-  const at = r.bytes.byteOffset + r.pos;
-  // Slots are 4-byte aligned whenever every earlier item was a plan (12 + 4n bytes): view them in place.
-  const words =
-    at % 4 === 0
-      ? new Uint32Array(r.bytes.buffer, at, slotCount)
-      : new Uint32Array(r.bytes.slice(r.pos, r.pos + slotCount * 4).buffer);
-  // Pre-sized and filled, the array is packed small integers from the start (faster than push()).
-  const slots = new Array<number>(slotCount).fill(0);
+    throw new Error(`${key}: ${slotCount} slots, more than the ${MAX_SLOTS} allowed`);
+  const every = (flags & PLAN_EVERY_ENDPOINT) !== 0;
+  if (flags > PLAN_EVERY_ENDPOINT) throw new Error(`${key}: plan flags ${flags} has unknown bits`);
+  if (!every) r.need(slotCount * 4, "slots");
+  let slots: number[];
   let outOfRange = -1;
-  for (let i = 0; i < slotCount; i++) {
-    const s = words[i];
-    if (s >= n && outOfRange < 0) outOfRange = i;
-    slots[i] = s;
+  if (every) {
+    slots = new Array<number>(slotCount);
+    for (let i = 0; i < slotCount; i++) slots[i] = i;
+  } else {
+    // Pre-sized and filled, the array is packed small integers from the start (faster than push()).
+    slots = new Array<number>(slotCount).fill(0);
+    const at = r.pos;
+    if (words !== null && (at & 3) === 0) {
+      // Slots are 4-byte aligned whenever every earlier item was a plan with a table: read them in place.
+      const base = at >>> 2;
+      for (let i = 0; i < slotCount; i++) {
+        const s = words[base + i];
+        if (s >= n && outOfRange < 0) outOfRange = i;
+        slots[i] = s;
+      }
+    } else {
+      for (let i = 0; i < slotCount; i++) {
+        const s = r.view.getUint32(at + i * 4, true);
+        if (s >= n && outOfRange < 0) outOfRange = i;
+        slots[i] = s;
+      }
+    }
+    r.pos += slotCount * 4;
   }
-  r.pos += slotCount * 4;
-  if (bad) return { ok: false, error: `invalid plan: ${bad}` };
-  if (outOfRange >= 0)
-    return {
-      ok: false,
-      error: `invalid plan: slot ${outOfRange} names endpoint ${slots[outOfRange]}, out of range (${n} endpoints)`,
-    };
   let selection: LbSelection;
-  if (mode === "hash")
-    selection = { mode, fields: HASH_FIELDS.filter((f) => fieldBits & HASH_FIELD_BITS[f]), seed };
-  else selection = { mode };
+  if (modeCode === 0) selection = RANDOM;
+  else if (modeCode === 1) selection = ROUND_ROBIN;
+  else if (modeCode === 2) {
+    if (fieldBits === 0 || fieldBits > 31) return invalid(`hash fields bits ${fieldBits} not in 1..31`);
+    selection = { mode: "hash", fields: FIELD_LISTS[fieldBits], seed };
+  } else return invalid(`mode ${modeCode} is not 0 (random), 1 (round-robin) or 2 (hash)`);
+  if (n > 0 && slotCount === 0) return invalid(`no slots for ${n} endpoints`);
+  if (n === 0 && slotCount > 0) return invalid(`${slotCount} slots but no endpoints`);
+  if (every && slotCount !== n)
+    return invalid(`every-endpoint table of ${slotCount} slots for ${n} endpoints`);
+  if (outOfRange >= 0)
+    return invalid(`slot ${outOfRange} names endpoint ${slots[outOfRange]}, out of range (${n} endpoints)`);
   const plan: LbPlan = { selection, slots };
   return { ok: true, plan };
 }
@@ -139,12 +234,20 @@ function readPlan(r: ByteReader, req: LbRequest): LbResult {
  */
 export function decodeLbOutput(
   output: Uint8Array,
-  requests: LbRequest[],
+  requests: readonly { key: string; endpoints: { length: number } }[],
 ): LbResult[] | { batchError: string } {
   const header = readOutputHeader(output, requests.length);
   if (!header.ok) return { batchError: header.error };
   const r = header.reader;
-  const results = requests.map((req) => readPlan(r, req));
+  const words =
+    output.byteOffset % 4 === 0
+      ? new Uint32Array(output.buffer, output.byteOffset, output.length >>> 2)
+      : null;
+  const results = new Array<LbResult>(requests.length);
+  for (let i = 0; i < requests.length; i++) {
+    const req = requests[i];
+    results[i] = readPlan(r, words, req.key, req.endpoints.length);
+  }
   if (r.pos !== output.length) throw new Error(`${output.length - r.pos} bytes left after the last item`);
   return results;
 }

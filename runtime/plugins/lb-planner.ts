@@ -7,8 +7,15 @@ import { basename, join, resolve } from "node:path";
 import type { LbPlanner, LbRequest, LbResult } from "../lb/plan.ts";
 import { admitPlugin, inspectModule, PluginRefused, sha256Hex } from "./admission.ts";
 import type { Capability } from "./capabilities.ts";
-import { inputEnvelope } from "./envelope.ts";
-import { decodeLbOutput, encodeLbItems, LB_KIND_CODE, LB_OP_PLAN, lbRequestProblem } from "./lb-codec.ts";
+import { ByteWriter, HEADER_BYTES, inputHeader } from "./envelope.ts";
+import {
+  decodeLbOutput,
+  LB_INPUT_FIELDS,
+  LB_KIND_CODE,
+  lbOpWord,
+  omittedLbFields,
+  writeLbRequest,
+} from "./lb-codec.ts";
 import { findModules, lockedSha256, readLock } from "./lock.ts";
 import { writeErr } from "./platform.ts";
 import { PluginWorker, type PluginWorkerStats } from "./plugin-worker.ts";
@@ -32,14 +39,25 @@ export interface WasmLbPlannerOptions {
   budgetPerRequestMs?: number;
   /** Seed of the `random` capability (default 1). */
   randomSeed?: number;
-  /** Most requests per call (default 4096); bigger batches are split into several calls. */
+  /** Most requests per call (default 16,384); bigger batches are split into several calls. */
   maxRequestsPerCall?: number;
   /** Most input bytes per call (default 8 MiB). */
   maxBytesPerCall?: number;
-  /** Most endpoints per call (default 20,000): bounds the output, e.g. Maglev tables of ~100 slots per endpoint. */
+  /**
+   * Most endpoints per call until the plugin's output size is known (default 20,000): bounds the
+   * output of a first call, e.g. Maglev tables of ~200 slots per endpoint. Later calls are sized by
+   * `maxOutputBytesPerCall` and the output per endpoint the plugin's last call produced.
+   */
   maxEndpointsPerCall?: number;
+  /** Output bytes to aim for per call once the plugin's output size is known (default 16 MiB). */
+  maxOutputBytesPerCall?: number;
   /** Answer unchanged requests from the last good result (default true). */
   cache?: boolean;
+  /**
+   * Send byte-identical items of one batch once and share the answer (default true). Items can be
+   * identical only for plugins whose manifest leaves the key out of `reads`.
+   */
+  dedupe?: boolean;
   /** Where errors and plugin log lines go (default stderr). */
   log?: (line: string) => void;
 }
@@ -76,6 +94,13 @@ interface Loaded {
   sha256: string;
   version: string;
   worker: PluginWorker;
+  /** Request fields this plugin does not read (manifest `reads`): left out of what it is sent. */
+  omitted: number;
+  /** Output bytes per (request + endpoint) of the last good call; sizes the next calls. */
+  outputPerItem?: number;
+  /** Where this plugin's requests are encoded, reused from call to call. */
+  writer: ByteWriter;
+  writerBusy: boolean;
   invalidPlans: number;
   pluginErrors: number;
 }
@@ -86,18 +111,45 @@ interface CacheEntry {
   result: LbResult;
 }
 
+const KEY_FIELD = LB_INPUT_FIELDS.key;
+
 const DEFAULTS = {
   memoryCapBytes: 64 * 1024 * 1024,
   callBudgetMs: 1000,
   budgetPerRequestMs: 0.5,
   randomSeed: 1,
-  maxRequestsPerCall: 4096,
+  maxRequestsPerCall: 16384,
   maxEndpointsPerCall: 20000,
   maxBytesPerCall: 8 * 1024 * 1024,
+  maxOutputBytesPerCall: 16 * 1024 * 1024,
 };
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+/** Whether `cached` equals `bytes[start, end)`; a plain loop beats making a view for short items. */
+function sameBytes(cached: Uint8Array, bytes: Uint8Array, start: number, end: number): boolean {
+  if (cached.length !== end - start) return false;
+  for (let i = 0; i < cached.length; i++) if (cached[i] !== bytes[start + i]) return false;
+  return true;
+}
+
+/** Whether `bytes[a, aEnd)` equals `bytes[b, bEnd)`. */
+function sameRange(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  if (aEnd - a !== bEnd - b) return false;
+  for (let i = 0; a + i < aEnd; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
+}
+
+/** FNV-1a of `bytes[start, end)`: buckets items for the identical-item check. */
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let h = 2166136261;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 16777619);
+  return h >>> 0;
+}
+
+/** A run of pending items sent in one call: `ends[i]` is where item i ends within `bytes`. */
+interface Chunk {
+  indices: number[];
+  ends: number[];
+  bytes: Uint8Array;
 }
 
 /** Creates the planner and admits every configured plugin; a refused plugin fails only its requests. */
@@ -138,6 +190,9 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
       sha256: granted.inspected.sha256,
       version: granted.manifest.version,
       worker,
+      omitted: omittedLbFields(granted.manifest.reads),
+      writer: new ByteWriter(),
+      writerBusy: false,
       invalidPlans: 0,
       pluginErrors: 0,
     };
@@ -198,107 +253,214 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     return report;
   }
 
-  async function planGroup(algorithm: string, group: { index: number; req: LbRequest }[], out: LbResult[]) {
+  /** Encodes a group's requests into `writer`, answers what it can from the cache, calls for the rest. */
+  async function planGroup(algorithm: string, requests: LbRequest[], indices: number[], out: LbResult[]) {
     const plugin = loaded.get(algorithm);
     if (!plugin) {
       const why = refused.get(algorithm)?.error;
       const known = [...loaded.keys()].sort().join(", ") || "none";
       const error = why ?? `unknown lb algorithm "${algorithm}" (loaded: ${known})`;
-      for (const { index } of group) out[index] = { ok: false, error };
+      for (const index of indices) out[index] = { ok: false, error };
       return;
     }
-    const sendable: { index: number; req: LbRequest }[] = [];
-    for (const g of group) {
-      const problem = lbRequestProblem(g.req);
-      if (problem) out[g.index] = { ok: false, error: problem };
-      else sendable.push(g);
+    // Items are encoded back to back into one buffer, the plugin's own unless a concurrent plan()
+    // holds it (allocating a big ArrayBuffer costs more than filling it); a request answered from the
+    // cache or refused is rewound, so the pending items stay contiguous.
+    const own = !plugin.writerBusy;
+    const w = own ? plugin.writer : new ByteWriter();
+    if (own) plugin.writerBusy = true;
+    try {
+      await encodeAndCall(plugin, requests, indices, out, w);
+    } finally {
+      w.length = 0;
+      if (own) {
+        plugin.writerBusy = false;
+        // Keep a buffer a normal sync fills; let go of one a rare huge batch grew.
+        if (w.bytes.length > opts.maxBytesPerCall) plugin.writer = new ByteWriter();
+      }
     }
-    const { bytes, offsets } = encodeLbItems(sendable.map((g) => g.req));
-    const pending: { index: number; req: LbRequest; item: Uint8Array }[] = [];
-    for (const [i, g] of sendable.entries()) {
-      const item = bytes.subarray(offsets[i], offsets[i + 1]);
-      const hit = opts.cache !== false ? cache.get(g.req.key) : undefined;
-      if (hit && hit.sha256 === plugin.sha256 && sameBytes(hit.item, item)) out[g.index] = hit.result;
-      else pending.push({ ...g, item });
+  }
+
+  async function encodeAndCall(
+    plugin: Loaded,
+    requests: LbRequest[],
+    indices: number[],
+    out: LbResult[],
+    w: ByteWriter,
+  ): Promise<void> {
+    const useCache = opts.cache !== false;
+    const pending: number[] = [];
+    const ends: number[] = [];
+    // A plugin that does not read the key sees only what varies between services (e.g. random: the
+    // endpoint count), so many items are byte-identical; plugins are pure, so one answer serves all.
+    const firstByHash =
+      opts.dedupe !== false && (plugin.omitted & KEY_FIELD) !== 0 ? new Map<number, number>() : null;
+    // twins[k] is answered by the pending item at position twinOf[k].
+    const twins: number[] = [];
+    const twinOf: number[] = [];
+    for (const index of indices) {
+      const req = requests[index];
+      const start = w.length;
+      const problem = writeLbRequest(w, req, plugin.omitted);
+      if (problem) {
+        out[index] = { ok: false, error: problem };
+        continue;
+      }
+      if (useCache) {
+        const hit = cache.get(req.key);
+        if (hit && hit.sha256 === plugin.sha256 && sameBytes(hit.item, w.bytes, start, w.length)) {
+          out[index] = hit.result;
+          w.length = start;
+          continue;
+        }
+      }
+      if (firstByHash) {
+        const hash = hashBytes(w.bytes, start, w.length);
+        const of = firstByHash.get(hash);
+        if (of !== undefined) {
+          if (sameRange(w.bytes, of === 0 ? 0 : ends[of - 1], ends[of], start, w.length)) {
+            twins.push(index);
+            twinOf.push(of);
+            w.length = start;
+            continue;
+          }
+        } else firstByHash.set(hash, pending.length);
+      }
+      pending.push(index);
+      ends.push(w.length);
     }
-    let start = 0;
-    while (start < pending.length) {
-      let end = start;
-      let size = 16;
+    await callPending(plugin, requests, pending, ends, out, w);
+    for (let k = 0; k < twins.length; k++) {
+      const index = twins[k];
+      const of = twinOf[k];
+      const result = out[pending[of]];
+      out[index] = result;
+      const item = useCache && result.ok ? cache.get(requests[pending[of]].key)?.item : undefined;
+      if (item) cache.set(requests[index].key, { sha256: plugin.sha256, item, result });
+    }
+  }
+
+  async function callPending(
+    plugin: Loaded,
+    requests: LbRequest[],
+    pending: number[],
+    ends: number[],
+    out: LbResult[],
+    w: ByteWriter,
+  ): Promise<void> {
+    // Calls are as big as the limits allow: each one costs a worker round trip.
+    const perItem = plugin.outputPerItem;
+    const maxItems = perItem ? Math.max(1, Math.floor(opts.maxOutputBytesPerCall / perItem)) : Infinity;
+    let first = 0;
+    while (first < pending.length) {
+      let last = first;
       let endpoints = 0;
-      while (end < pending.length && end - start < opts.maxRequestsPerCall) {
-        const next = pending[end];
+      const from = first === 0 ? 0 : ends[first - 1];
+      while (last < pending.length && last - first < opts.maxRequestsPerCall) {
+        const count = requests[pending[last]].endpoints.length;
         if (
-          end > start &&
-          (size + next.item.length > opts.maxBytesPerCall ||
-            endpoints + next.req.endpoints.length > opts.maxEndpointsPerCall)
+          last > first &&
+          (ends[last] - from + HEADER_BYTES > opts.maxBytesPerCall ||
+            (perItem === undefined
+              ? endpoints + count > opts.maxEndpointsPerCall
+              : endpoints + count + last + 1 - first > maxItems))
         )
           break;
-        size += next.item.length;
-        endpoints += next.req.endpoints.length;
-        end++;
+        endpoints += count;
+        last++;
       }
-      await callChunk(plugin, pending.slice(start, end), out);
-      start = end;
+      const chunk: Chunk = {
+        indices: pending.slice(first, last),
+        ends: ends.slice(first, last).map((e) => e - from),
+        bytes: w.bytes.subarray(from, ends[last - 1]),
+      };
+      await callChunk(plugin, requests, chunk, out);
+      first = last;
     }
   }
 
   async function callChunk(
     plugin: Loaded,
-    chunk: { index: number; req: LbRequest; item: Uint8Array }[],
+    requests: LbRequest[],
+    chunk: Chunk,
     out: LbResult[],
   ): Promise<void> {
-    const envelope = inputEnvelope(
-      LB_KIND_CODE,
-      LB_OP_PLAN,
-      chunk.map((c) => c.item),
-    );
+    const count = chunk.indices.length;
+    const header = inputHeader(LB_KIND_CODE, lbOpWord(plugin.omitted), count);
+    // The output is decoded before the next await, so the worker's reused output buffer will do.
     const outcome = await plugin.worker.call(
-      envelope,
-      opts.callBudgetMs + chunk.length * opts.budgetPerRequestMs,
+      [header, chunk.bytes],
+      opts.callBudgetMs + count * opts.budgetPerRequestMs,
+      { reuseOutput: true },
     );
-    if (!outcome.ok && outcome.memoryExhausted && chunk.length > 1) {
+    if (!outcome.ok && outcome.memoryExhausted && count > 1) {
       // Output size is the plugin's business (a Maglev table is ~200 slots per endpoint): halve and retry.
       log(
-        `wasmplane: lb plugin ${plugin.algorithm} call #${outcome.call} ran out of memory for ${chunk.length} service ports; retrying in halves`,
+        `wasmplane: lb plugin ${plugin.algorithm} call #${outcome.call} ran out of memory for ${count} service ports; retrying in halves`,
       );
-      const half = Math.ceil(chunk.length / 2);
-      await callChunk(plugin, chunk.slice(0, half), out);
-      await callChunk(plugin, chunk.slice(half), out);
+      const half = Math.ceil(count / 2);
+      const split = chunk.ends[half - 1];
+      await callChunk(
+        plugin,
+        requests,
+        {
+          indices: chunk.indices.slice(0, half),
+          ends: chunk.ends.slice(0, half),
+          bytes: chunk.bytes.subarray(0, split),
+        },
+        out,
+      );
+      await callChunk(
+        plugin,
+        requests,
+        {
+          indices: chunk.indices.slice(half),
+          ends: chunk.ends.slice(half).map((e) => e - split),
+          bytes: chunk.bytes.subarray(split),
+        },
+        out,
+      );
       return;
     }
-    const where = `lb plugin ${plugin.algorithm} call #${outcome.call} (${chunk.length} service ports)`;
+    const where = `lb plugin ${plugin.algorithm} call #${outcome.call} (${count} service ports)`;
     const failAll = (message: string) => {
       log(`wasmplane: ${where} failed: ${message}; their last good plans stay`);
-      for (const c of chunk) out[c.index] = { ok: false, error: `${where} failed: ${message}` };
+      for (const index of chunk.indices) out[index] = { ok: false, error: `${where} failed: ${message}` };
     };
     if (!outcome.ok) return failAll(outcome.error);
+    const chunkRequests = chunk.indices.map((index) => requests[index]);
     let decoded: ReturnType<typeof decodeLbOutput>;
     try {
-      decoded = decodeLbOutput(
-        outcome.output,
-        chunk.map((c) => c.req),
-      );
+      decoded = decodeLbOutput(outcome.output, chunkRequests);
     } catch (err) {
-      plugin.invalidPlans += chunk.length;
+      plugin.invalidPlans += count;
       return failAll(`invalid output: ${(err as Error).message}`);
     }
     if ("batchError" in decoded) {
-      plugin.pluginErrors += chunk.length;
+      plugin.pluginErrors += count;
       return failAll(`plugin reported: ${decoded.batchError}`);
     }
-    for (const [i, c] of chunk.entries()) {
+    let items = count;
+    for (const req of chunkRequests) items += req.endpoints.length;
+    plugin.outputPerItem = outcome.output.length / items;
+    // Cached items are views of one copy of the chunk's bytes: one allocation instead of one per item.
+    const kept = opts.cache !== false ? chunk.bytes.slice() : null;
+    for (let i = 0; i < count; i++) {
+      const index = chunk.indices[i];
+      const req = chunkRequests[i];
       const result = decoded[i];
       if (result.ok) {
-        out[c.index] = result;
-        if (opts.cache !== false)
-          cache.set(c.req.key, { sha256: plugin.sha256, item: Uint8Array.from(c.item), result });
+        out[index] = result;
+        if (kept) {
+          const item = kept.subarray(i === 0 ? 0 : chunk.ends[i - 1], chunk.ends[i]);
+          cache.set(req.key, { sha256: plugin.sha256, item, result });
+        }
       } else {
         if (result.error.startsWith("invalid plan")) plugin.invalidPlans++;
         else plugin.pluginErrors++;
-        const message = `${where}: ${c.req.key}: ${result.error}`;
+        const message = `${where}: ${req.key}: ${result.error}`;
         log(`wasmplane: ${message}; its last good plan stays`);
-        out[c.index] = { ok: false, error: message };
+        out[index] = { ok: false, error: message };
       }
     }
   }
@@ -308,14 +470,16 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
   return {
     async plan(requests) {
       const out = new Array<LbResult>(requests.length);
-      const groups = new Map<string, { index: number; req: LbRequest }[]>();
-      for (const [index, req] of requests.entries()) {
-        const algorithm = req.algorithm || options.defaultAlgorithm;
+      const groups = new Map<string, number[]>();
+      for (let index = 0; index < requests.length; index++) {
+        const algorithm = requests[index].algorithm || options.defaultAlgorithm;
         const g = groups.get(algorithm);
-        if (g) g.push({ index, req });
-        else groups.set(algorithm, [{ index, req }]);
+        if (g) g.push(index);
+        else groups.set(algorithm, [index]);
       }
-      await Promise.all([...groups].map(([algorithm, group]) => planGroup(algorithm, group, out)));
+      await Promise.all(
+        [...groups].map(([algorithm, indices]) => planGroup(algorithm, requests, indices, out)),
+      );
       if (opts.cache !== false && cache.size > requests.length * 2 + 1024) {
         const live = new Set(requests.map((r) => r.key));
         for (const key of cache.keys()) if (!live.has(key)) cache.delete(key);

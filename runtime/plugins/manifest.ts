@@ -14,7 +14,26 @@ export interface PluginManifest {
   abi: number;
   capabilities: Capability[];
   description?: string;
+  /**
+   * The request fields the plugin reads (names per kind, see docs/plugin-abi.md); the host may leave
+   * the others out of what it sends. Absent: the plugin gets every field.
+   */
+  reads?: string[];
 }
+
+/** Field names a `reads` list may use, per kind (kinds without projection take none). */
+export const READABLE_FIELDS: Partial<Record<PluginKind, readonly string[]>> = {
+  lb: [
+    "key",
+    "nodeZone",
+    "params",
+    "endpoint.address",
+    "endpoint.port",
+    "endpoint.weight",
+    "endpoint.zone",
+    "endpoint.nodeName",
+  ],
+};
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -35,6 +54,12 @@ export function parseManifest(raw: unknown, where: string): PluginManifest {
     problems.push(`capabilities: want a list of log, random, clock (got ${JSON.stringify(caps)})`);
   if (m.description !== undefined && typeof m.description !== "string")
     problems.push("description: want a string");
+  if (m.reads !== undefined) {
+    const known = typeof m.kind === "string" ? READABLE_FIELDS[m.kind as PluginKind] : undefined;
+    if (!known) problems.push(`reads: kind ${JSON.stringify(m.kind)} takes no field list`);
+    else if (!Array.isArray(m.reads) || !m.reads.every((f) => typeof f === "string" && known.includes(f)))
+      problems.push(`reads: want a list of ${known.join(", ")} (got ${JSON.stringify(m.reads)})`);
+  }
   if (problems.length > 0) throw new Error(`manifest in ${where}: ${problems.join("; ")}`);
   return {
     name: m.name as string,
@@ -43,6 +68,7 @@ export function parseManifest(raw: unknown, where: string): PluginManifest {
     abi: m.abi as number,
     capabilities: caps as Capability[],
     ...(m.description !== undefined ? { description: m.description as string } : {}),
+    ...(m.reads !== undefined ? { reads: [...new Set(m.reads as string[])] } : {}),
   };
 }
 

@@ -40,6 +40,14 @@ export type CallOutcome =
       memoryExhausted?: boolean;
     };
 
+export interface CallOptions {
+  /**
+   * Return the output as a view of a buffer this worker reuses: valid until the next call on this
+   * worker answers, so decode it before awaiting anything.
+   */
+  reuseOutput?: boolean;
+}
+
 export interface PluginWorkerStats {
   calls: number;
   failures: number;
@@ -54,6 +62,8 @@ export class PluginWorker {
   private ready: Promise<void> | null = null;
   private startError: string | null = null;
   private ctrl: Int32Array;
+  /** The private output buffer of calls made with `reuseOutput`. */
+  private output = new Uint8Array(0);
   private data: Uint8Array;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -113,14 +123,26 @@ export class PluginWorker {
     return this.ready;
   }
 
-  /** One call with the budget. Calls queue behind each other. */
-  call(input: Uint8Array, budgetMs = this.options.callBudgetMs): Promise<CallOutcome> {
-    const run = this.queue.then(() => this.callNow(input, budgetMs));
+  /**
+   * One call with the budget. Calls queue behind each other. The input may come in parts (e.g. a
+   * header and a run of items encoded elsewhere): they are copied back to back into the exchange
+   * buffer, so no envelope has to be assembled first.
+   */
+  call(
+    input: Uint8Array | readonly Uint8Array[],
+    budgetMs = this.options.callBudgetMs,
+    opts: CallOptions = {},
+  ): Promise<CallOutcome> {
+    const run = this.queue.then(() => this.callNow(input, budgetMs, opts.reuseOutput === true));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async callNow(input: Uint8Array, budgetMs: number): Promise<CallOutcome> {
+  private async callNow(
+    input: Uint8Array | readonly Uint8Array[],
+    budgetMs: number,
+    reuseOutput: boolean,
+  ): Promise<CallOutcome> {
     const call = ++this.stats.calls;
     const fail = (reason: "trap" | "timeout" | "protocol" | "unavailable", error: string): CallOutcome => {
       this.stats.failures++;
@@ -133,14 +155,18 @@ export class PluginWorker {
     } catch (err) {
       return fail("unavailable", (err as Error).message);
     }
-    if (input.length > this.data.length)
-      return fail(
-        "protocol",
-        `input of ${input.length} bytes exceeds the ${this.data.length}-byte memory cap`,
-      );
+    const parts = input instanceof Uint8Array ? [input] : input;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (length > this.data.length)
+      return fail("protocol", `input of ${length} bytes exceeds the ${this.data.length}-byte memory cap`);
     const worker = this.worker!;
-    this.data.set(input);
-    Atomics.store(this.ctrl, LENGTH, input.length);
+    let at = 0;
+    for (const part of parts) {
+      this.data.set(part, at);
+      at += part.length;
+    }
+    Atomics.store(this.ctrl, LENGTH, length);
     Atomics.store(this.ctrl, SEED, this.options.randomSeed | 0);
     Atomics.store(this.ctrl, STATE, REQUEST);
     Atomics.notify(this.ctrl, STATE);
@@ -165,11 +191,19 @@ export class PluginWorker {
         `exceeded its time budget of ${Math.round(budgetMs)} ms; worker terminated and restarted`,
       );
     }
-    const length = Atomics.load(this.ctrl, LENGTH);
+    const outLength = Atomics.load(this.ctrl, LENGTH);
     const result = Atomics.load(this.ctrl, RESULT);
-    // A private copy: decoding from a SharedArrayBuffer is several times slower, and the copy outlives the next call.
-    if (result === RESULT_OK) return { ok: true, output: this.data.slice(0, length), call };
-    const message = new TextDecoder().decode(this.data.slice(0, length));
+    // A private copy: decoding from a SharedArrayBuffer is several times slower. A fresh one outlives
+    // the next call; the reused one saves allocating it (a new 100 KiB ArrayBuffer costs ~0.3 ms here,
+    // copying into an existing one ~5 µs).
+    if (result === RESULT_OK) {
+      if (!reuseOutput) return { ok: true, output: this.data.slice(0, outLength), call };
+      if (this.output.length < outLength)
+        this.output = new Uint8Array(Math.max(outLength, this.output.length * 2));
+      this.output.set(this.data.subarray(0, outLength));
+      return { ok: true, output: this.output.subarray(0, outLength), call };
+    }
+    const message = new TextDecoder().decode(this.data.slice(0, outLength));
     if (result === RESULT_TRAP) {
       const outcome = fail("trap", `trapped: ${message}; instance discarded`);
       const used = Atomics.load(this.ctrl, MEMORY_BYTES) >>> 0;

@@ -128,6 +128,17 @@ test("a sidecar manifest serves a module without the custom section", async () =
   assert.match(problem, 'abi: want an integer (got "1")');
 });
 
+test("manifest `reads`: lb field names are taken, unknown names and other kinds are refused", async () => {
+  const module = await watToWasm(`(module (memory (export "memory") 1 2) ${abiFunctions})`);
+  const withReads = (extra: object) => appendCustomSection(module, MANIFEST_SECTION, manifest(extra));
+  assert.equal(refusal(withReads({ reads: ["key", "endpoint.address", "endpoint.port"] })), []);
+  const [unknown] = refusal(withReads({ reads: ["key", "endpoint.ip"] }));
+  assert.match(unknown, "reads: want a list of key, nodeZone, params, endpoint.address");
+  assert.match(unknown, '(got ["key","endpoint.ip"])');
+  const [ipam] = refusal(withReads({ kind: "ipam", reads: [] }));
+  assert.match(ipam, 'reads: kind "ipam" takes no field list');
+});
+
 test("imports: a capability not requested by the manifest, and a wrong signature, are refused", async () => {
   const bytes = appendCustomSection(
     await watToWasm(

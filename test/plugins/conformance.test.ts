@@ -34,6 +34,14 @@ test("fails a plugin whose plans name endpoints out of range", async () => {
   );
 });
 
+test("fails a plugin whose manifest `reads` leaves out a field its plans depend on", async () => {
+  const report = await runConformance(join(testDir, "wrong-reads.wasm"));
+  assert.not.ok(report.passed);
+  const reads = report.checks.find((c) => c.name.startsWith("reads:"));
+  assert.is(reads?.status, "fail", formatReport(report));
+  assert.match(reads?.detail ?? "", "leaves out a field the plugin uses");
+});
+
 test("fails admission for an unknown ABI version and says what it found", async () => {
   const report = await runConformance(join(testDir, "wrong-abi.wasm"));
   assert.not.ok(report.passed);

@@ -1,9 +1,10 @@
 // The Wasm LB planner as the agent uses it: algorithm per request with a default, batching into few
 // calls, the per-key cache (pure plugins), memory-bounded splitting, hot swap through reload().
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { inspectModule } from "../../runtime/plugins/admission.ts";
 import { createWasmLbPlanner } from "../../runtime/plugins/lb-planner.ts";
 import { writeLock } from "../../runtime/plugins/lock.ts";
 import {
@@ -77,6 +78,52 @@ test("unchanged requests come from the cache; a changed endpoint list or plugin 
   }
 });
 
+test("identical items are sent once when the plugin does not read the key; the answers are shared", async () => {
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "round-robin",
+    plugins: shipped(),
+    lockFile: lockAll(),
+    cache: false,
+    log: () => {},
+  });
+  const every = await createWasmLbPlanner({
+    defaultAlgorithm: "round-robin",
+    plugins: shipped(),
+    lockFile: lockAll(),
+    cache: false,
+    dedupe: false,
+    log: () => {},
+  });
+  try {
+    // round-robin reads nothing but the endpoint count: 3 and 5 endpoints are the only two items.
+    const requests = Array.from({ length: 200 }, (_, i) =>
+      lbRequest(`ns/svc-${i}:http`, "", endpoints(i % 2 === 0 ? 3 : 5, { base: `10.${i}` })),
+    );
+    const shared = await planner.plan(requests);
+    const separate = await every.plan(requests);
+    assert.equal(shared, separate, "sharing answers changes no plan");
+    for (const [i, r] of shared.entries())
+      assert.equal(r, {
+        ok: true,
+        plan: { selection: { mode: "round-robin" }, slots: i % 2 === 0 ? [0, 1, 2] : [0, 1, 2, 3, 4] },
+      });
+    assert.ok(shared[0] === shared[2] && shared[1] === shared[3], "one answer per distinct item");
+    assert.ok(shared[0] !== shared[1]);
+    assert.ok(separate[0] !== separate[2], "dedupe off: every item answered on its own");
+    // maglev reads the key (its jhash seed): same endpoints, different services, different plans.
+    const [a, b] = await planner.plan([
+      lbRequest("ns/m1:http", "maglev", endpoints(4)),
+      lbRequest("ns/m2:http", "maglev", endpoints(4)),
+    ]);
+    assert.ok(a.ok && b.ok && a.plan.selection.mode === "hash" && b.plan.selection.mode === "hash");
+    if (a.ok && b.ok && a.plan.selection.mode === "hash" && b.plan.selection.mode === "hash")
+      assert.is.not(a.plan.selection.seed, b.plan.selection.seed);
+  } finally {
+    await planner.close();
+    await every.close();
+  }
+});
+
 test("a batch too big for the memory cap is split until it fits", async () => {
   const { lines, log } = collectLog();
   const planner = await createWasmLbPlanner({
@@ -134,7 +181,7 @@ test("hot swap: reload() swaps a re-locked module and removes a dropped one; sta
       "cache keyed by module hash too",
     );
     const [status] = planner.status();
-    assert.is(status.version, "1.0.0");
+    assert.is(status.version, inspectModule(readFileSync(module), module).manifest?.version);
     assert.match(status.sha256 ?? "", /^[0-9a-f]{64}$/);
     assert.equal((await planner.reload()).unchanged, ["swap"]);
   } finally {
