@@ -977,6 +977,9 @@ class Linearizer {
     const codes =
       type === "icmpx" ? ICMPX_CODES : type === "icmp" ? ICMP_CODES : type === "icmpv6" ? ICMPV6_CODES : null;
     if (!codes) return unsupported(`${where}: reject with ${type}`);
+    // nft refuses the abstracted ICMP (icmpx) outside inet, bridge and netdev tables.
+    if (type === "icmpx" && this.ctx.family !== "inet")
+      unsupported(`${where}: icmpx in a ${this.ctx.family} table`);
     const code =
       codes[r?.expr ?? "port-unreachable"] ?? unsupported(`${where}: reject with ${type} ${r?.expr}`);
     if (type === "icmp") this.needL3("ip");

@@ -21,6 +21,7 @@ import {
   numgen,
   payload,
   range,
+  reject,
   rule,
   setRef,
   vmap,
@@ -168,6 +169,7 @@ test("forms left to nft throw NetlinkUnsupported naming the statement", () => {
     [rule(dnat("10.0.0.1", 80)), /port needs a transport protocol match/],
     [rule(match(meta("iif"), "eth0")), /iface_index eth0/],
     [rule(match(payload("ip", "saddr"), "1.2.3.4")), /family bridge/, "bridge"],
+    [rule(reject("icmpx", "port-unreachable")), /icmpx in a ip table/, "ip"],
     [rule(match(meta("l4proto"), "tcp"), match(payload("udp", "dport"), 53)), /udp after tcp/],
   ];
   for (const [r, message, family] of cases)
