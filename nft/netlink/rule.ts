@@ -182,20 +182,26 @@ class Linearizer {
 
   // ---- dependencies
 
-  private needL3(proto: "ip" | "ip6"): void {
+  /**
+   * Dependencies nft puts at the head of the rule rather than before the statement (a reject's
+   * protocol match: nft inserts it there after evaluating everything before the reject).
+   */
+  private head: (() => void)[] = [];
+
+  private needL3(proto: "ip" | "ip6", atHead = false): void {
     if (this.l3 === proto) return;
     if (this.l3 !== undefined) unsupported(`${proto} after ${this.l3}: conflicting protocols`);
     this.l3 = proto;
     const value = proto === "ip" ? 2 : 10;
-    this.pending.push(() => this.dependency(15, value));
+    (atHead ? this.head : this.pending).push(() => this.dependency(15, value));
   }
 
-  private needL4(proto: string): void {
+  private needL4(proto: string, atHead = false): void {
     if (this.l4 === proto) return;
     if (this.l4 !== undefined) unsupported(`${proto} after ${this.l4}: conflicting protocols`);
     this.l4 = proto;
     const value = L4_PROTOCOLS[proto];
-    this.pending.push(() => this.dependency(16, value));
+    (atHead ? this.head : this.pending).push(() => this.dependency(16, value));
   }
 
   /** `meta nfproto X` / `meta l4proto X` as nft inserts it (its own registers, before the statement). */
@@ -204,12 +210,6 @@ class Linearizer {
     x.metaLoad(this.w, this.reg(r), metaKey);
     x.cmp(this.w, this.reg(r), "==", Buffer.from([value]));
     this.releaseRegister();
-  }
-
-  private flushPending(): void {
-    const deps = this.pending;
-    this.pending = [];
-    for (const d of deps) d();
   }
 
   // ---- expressions
@@ -233,7 +233,7 @@ class Linearizer {
     if ("numgen" in e) {
       const { mode, mod, offset } = e.numgen as { mode: string; mod: number; offset?: number };
       return {
-        type: T.u32host,
+        type: upTo(mod + (offset ?? 0) - 1),
         len: 4,
         concat: false,
         byteorder: BYTEORDER.host,
@@ -250,7 +250,7 @@ class Linearizer {
       };
       const inner = this.load(expr, `${where}.jhash`);
       return {
-        type: T.u32host,
+        type: upTo(mod + (offset ?? 0) - 1),
         len: 4,
         concat: false,
         byteorder: BYTEORDER.host,
@@ -367,6 +367,8 @@ class Linearizer {
     const dir =
       c.dir === undefined ? undefined : c.dir === "original" ? 0 : c.dir === "reply" ? 1 : unsupported(where);
     if (c.family !== undefined) {
+      if (this.l3 !== undefined && this.l3 !== c.family)
+        unsupported(`${where}: ct ${c.family} after ${this.l3} (nft refuses the conflict)`);
       const key = CT_ADDR_KEYS[`${c.family} ${c.key}`];
       if (key === undefined || dir === undefined)
         unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
@@ -580,10 +582,29 @@ class Linearizer {
 
   // ---- statements
 
-  statement(s: Statement, where: string): void {
-    const emit = this.compile(s, where);
-    this.flushPending();
-    emit();
+  /** Set after a terminal statement (verdict, vmap, reject, NAT): nft refuses anything after it. */
+  private terminated = false;
+
+  /**
+   * Writes the rule's expressions. Like nft, it evaluates every statement first (protocol context,
+   * dependencies, anonymous sets), then writes them: a reject's dependency goes before everything.
+   */
+  rule(statements: Statement[]): void {
+    const compiled = statements.map((s, i) => {
+      const where = `expr[${i}]`;
+      if (this.terminated) unsupported(`${where}: a statement after a terminal statement (nft refuses it)`);
+      const emit = this.compile(s, where);
+      this.terminated =
+        isVerdict(s) || "vmap" in s || "reject" in s || "dnat" in s || "snat" in s || "masquerade" in s;
+      const deps = this.pending;
+      this.pending = [];
+      return { deps, emit };
+    });
+    for (const dep of this.head) dep();
+    for (const { deps, emit } of compiled) {
+      for (const dep of deps) dep();
+      emit();
+    }
   }
 
   private compile(s: Statement, where: string): () => void {
@@ -800,6 +821,8 @@ class Linearizer {
       unsupported(`${where}: family needed in inet`);
     const nfFamily = NFPROTO[family as keyof typeof NFPROTO];
     const addrType = family === "ip6" ? T.ipv6 : T.ipv4;
+    if (a.addr !== undefined && this.l3 !== undefined && this.l3 !== family)
+      unsupported(`${where}: ${family} NAT after ${this.l3} (nft refuses the conflict)`);
 
     let addr: { data?: Buffer[]; map?: Loaded } | undefined;
     let concatData = false;
@@ -971,7 +994,7 @@ class Linearizer {
       return () => x.reject(this.w, REJECT_ICMP, code);
     }
     if (type === "tcp reset") {
-      this.needL4("tcp");
+      this.needL4("tcp", true);
       return () => x.reject(this.w, REJECT_TCP_RST, 0);
     }
     const codes =
@@ -982,8 +1005,8 @@ class Linearizer {
       unsupported(`${where}: icmpx in a ${this.ctx.family} table`);
     const code =
       codes[r?.expr ?? "port-unreachable"] ?? unsupported(`${where}: reject with ${type} ${r?.expr}`);
-    if (type === "icmp") this.needL3("ip");
-    if (type === "icmpv6") this.needL3("ip6");
+    if (type === "icmp") this.needL3("ip", true);
+    if (type === "icmpv6") this.needL3("ip6", true);
     return () => x.reject(this.w, type === "icmpx" ? REJECT_ICMPX : REJECT_ICMP, code);
   }
 
@@ -1032,6 +1055,18 @@ function reverse(b: Buffer): Buffer {
   return Buffer.from(b).reverse();
 }
 
+/** The integer a numgen or jhash yields: nft refuses constants above its largest value. */
+function upTo(max: number): ValueType {
+  return {
+    ...T.u32host,
+    encode: (v) => {
+      const b = T.u32host.encode(v);
+      if (b.readUInt32LE(0) > max) unsupported(`value ${String(v)} exceeds the valid range 0-${max}`);
+      return b;
+    },
+  };
+}
+
 /** Values of a concatenation, each padded to 4 bytes. */
 function concatBytes(parts: Buffer[]): Buffer {
   return Buffer.concat(
@@ -1066,7 +1101,7 @@ export interface PreparedRule {
 function linearize(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext, ids?: readonly number[]) {
   const lin = new Linearizer(w, ctx, ids);
   const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
-  for (let i = 0; i < rule.expr.length; i++) lin.statement(rule.expr[i], `expr[${i}]`);
+  lin.rule(rule.expr);
   w.endNested(token);
   return lin.anonymous;
 }
