@@ -244,9 +244,11 @@ interface SyncSplit {
   diff: number;
   /** Rendering the transaction into nft's input (reported by applyTransaction). */
   render: number;
-  /** The nft run itself (reported by applyTransaction). */
+  /** Sending it and the kernel's commit (the nft run, or the netlink batch). */
   apply: number;
   bytes: number;
+  /** How nft/ applied it: "netlink" (the direct batch) or "text"/"json" (the nft executable). */
+  path: string;
 }
 
 /** The swap sync (after a first full sync with random), split into its stages. */
@@ -287,6 +289,7 @@ async function swapSplit(planner: LbPlanner, label: string): Promise<SyncSplit> 
         render,
         apply: t5 - t4 - render,
         bytes: result.bytes ?? 0,
+        path: result.format,
       };
     };
     await sync(snapshot("random"));
@@ -308,19 +311,19 @@ if (process.getuid?.() === 0) {
   const wasmSwap = await swapSplit(wasmCached, "wasm");
   await wasmCached.close();
   const tsSwap = await swapSplit(reference, "ts");
-  const row = (label: string, key: keyof SyncSplit, note: string) =>
+  const row = (label: string, key: Exclude<keyof SyncSplit, "path">, note: string) =>
     rows.push([label, fmt(wasmSwap[key]), fmt(tsSwap[key]), (wasmSwap[key] / tsSwap[key]).toFixed(2), note]);
   row(
     `swap ${SERVICES} services random → round-robin, decision to rules applied`,
     "total",
-    `target ≤ 1 s; 3 endpoints each; one nft transaction of ${(wasmSwap.bytes / 1048576).toFixed(1)} MiB`,
+    `target ≤ 1 s; 3 endpoints each; one transaction, ${(wasmSwap.bytes / 1048576).toFixed(1)} MiB via ${wasmSwap.path}`,
   );
   row("  1. ports to re-plan (ServiceProxy.lbRequests)", "requests", "");
   row("  2. LB decision (LbPlanner.plan)", "decision", "Wasm plugin vs runtime/lb/reference.ts");
   row("  3. service planning (ServiceProxy.plan)", "servicePlan", "chains of every re-planned port");
   row("  4. merge + diff (mergeFragments, planSync)", "diff", "");
-  row("  5. render (applyTransaction)", "render", "transaction → nft script");
-  row("  6. nft apply (applyTransaction)", "apply", "the kernel commit, through nft/");
+  row("  5. render (applyTransaction)", "render", "transaction → netlink batch or nft script");
+  row("  6. apply (applyTransaction)", "apply", "sending it and the kernel commit (nft/ owns 5 and 6)");
 } else rows.push(["swap at 10,000 services", "-", "-", "-", "needs root (network namespace)"]);
 await wasmPlanner.close();
 

@@ -7,11 +7,13 @@
 // quota. Quotas are exact (floor or ceil of M/N, the extra slot going to the endpoints with the lowest
 // quota hash), so slot counts differ by at most one.
 //
-// Table size: the smallest of a fixed ladder of primes >= 200·N·max(1, (N/10)²), capped at 4093 so
-// that every plan fits the service renderer's 4096-slot limit (runtime/services/selection.ts); param
-// `table-size` may ask for any prime up to 65521. Measured (test/plugins/distribution.test.ts): slots
-// within 1% of 1/N for N <= 40, and at most 1.2/N of the keys move when any one of N <= 16 endpoints
-// leaves (N = 40 at the 4093 cap: up to 1.6/N), as long as M stays on the same rung.
+// Table size: the smallest of a fixed ladder of primes >= max(200·N, 20·N²), capped at 4093 so that
+// every plan fits the service renderer's 4096-slot limit (runtime/services/selection.ts); param
+// `table-size` may ask for any prime up to 65521. When the renderer takes more, the ladder continues
+// with 8191, 16381, 32749, 65521 (20·N² is what ≤ 1.2/N needs; measured up to N = 100 in the ABI
+// doc). Measured (test/plugins/distribution.test.ts): slots within 1% of 1/N for N <= 40, and at most
+// 1.2/N of the keys move when any one of N <= 16 endpoints leaves (N = 40 at the 4093 cap: up to
+// 1.6/N), as long as M stays on the same rung.
 // Crossing a rung (e.g. 11 -> 10 endpoints) remaps every key; pin M with param `table-size` to avoid
 // that. Endpoints are ordered canonically (by address, port), so input order does not matter.
 // wasmplane:manifest {"version": "1.1.0", "description": "Maglev consistent hashing of source address and port", "reads": ["key", "params", "endpoint.address", "endpoint.port"]}
@@ -38,8 +40,8 @@ function tableSize(req: Request, n: i32): u32 {
     const m = <u32>I32.parseInt(explicit);
     return isPrime(m) && m <= 65536 && m >= <u32>n ? m : 0;
   }
-  const scale = n > 10 ? (<f64>n / 10) * (<f64>n / 10) : 1.0;
-  const want = <f64>n * 200 * scale;
+  // ≤ 1.2/N of the keys move when one endpoint leaves once M ≥ ~20·N² (docs/plugin-abi.md, "Maglev").
+  const want = max<f64>(<f64>n * 200, <f64>n * <f64>n * 20);
   for (let i = 0; i < TABLE_PRIMES.length; i++) if (<f64>unchecked(TABLE_PRIMES[i]) >= want) return unchecked(TABLE_PRIMES[i]);
   return TABLE_PRIMES[TABLE_PRIMES.length - 1];
 }

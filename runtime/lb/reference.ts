@@ -50,8 +50,7 @@ const SKIP_SEED = 0x9747b28c;
 const QUOTA_SEED = 0x5bd1e995;
 
 export function maglevTableSize(n: number): number {
-  const scale = n > 10 ? (n / 10) * (n / 10) : 1;
-  const want = n * 200 * scale;
+  const want = Math.max(n * 200, n * n * 20);
   return TABLE_PRIMES.find((p) => p >= want) ?? TABLE_PRIMES[TABLE_PRIMES.length - 1];
 }
 
