@@ -117,6 +117,9 @@ function regNumber(unit: number): number {
 
 const VERDICT_REG = -1;
 
+/** A protocol context pinned to a set of protocols (`meta l4proto { tcp, udp }`). */
+const AMBIGUOUS = "a set of protocols";
+
 /** A set a lookup names: a named set, or an anonymous one declared in the same batch (with its id). */
 interface SetRef {
   name: string;
@@ -143,7 +146,7 @@ class Linearizer {
   /** Next free register, in 32-bit units. */
   private regLow = 0;
   /** What earlier matches established: the network and transport protocol. */
-  private l3: "ip" | "ip6" | undefined;
+  private l3: "ip" | "ip6" | typeof AMBIGUOUS | undefined;
   private l4: string | undefined;
   /** Dependency matches collected while compiling the current statement; written before it. */
   private pending: (() => void)[] = [];
@@ -590,6 +593,7 @@ class Linearizer {
    * dependencies, anonymous sets), then writes them: a reject's dependency goes before everything.
    */
   rule(statements: Statement[]): void {
+    refuseMergeablePayloads(statements);
     const compiled = statements.map((s, i) => {
       const where = `expr[${i}]`;
       if (this.terminated) unsupported(`${where}: a statement after a terminal statement (nft refuses it)`);
@@ -663,6 +667,13 @@ class Linearizer {
         if (this.l3 !== undefined && this.l3 !== l3) unsupported(`${where}: ${l3} after ${this.l3}`);
         this.l3 = l3;
       }
+    }
+    // A set of protocols leaves nft's context holding several: what depends on one is refused or
+    // resolved in ways not reproduced here.
+    if (op === "==" && isObject(right) && "set" in right && isObject(left) && "meta" in left) {
+      const key = (left.meta as { key: string }).key;
+      if (key === "l4proto") this.l4 = AMBIGUOUS;
+      if (key === "nfproto") this.l3 = AMBIGUOUS;
     }
 
     if (typeof right === "string" && right.charCodeAt(0) === 64) {
@@ -812,7 +823,7 @@ class Linearizer {
   }
 
   private nat(kind: 0 | 1, a: NatArgs, where: string): () => void {
-    if (a.port !== undefined && this.l4 === undefined)
+    if (a.port !== undefined && (this.l4 === undefined || this.l4 === AMBIGUOUS))
       unsupported(`${where}: a port needs a transport protocol match before it`);
     let flags = 0;
     for (const f of a.flags ?? []) flags |= NAT_FLAGS[f] ?? unsupported(`${where}: flag ${f}`);
@@ -918,7 +929,8 @@ class Linearizer {
     for (const f of m?.flags ?? []) flags |= NAT_FLAGS[f] ?? unsupported(`${where}: flag ${f}`);
     let port: Buffer[] | undefined;
     if (m?.port !== undefined) {
-      if (this.l4 === undefined) unsupported(`${where}: a port needs a transport protocol match before it`);
+      if (this.l4 === undefined || this.l4 === AMBIGUOUS)
+        unsupported(`${where}: a port needs a transport protocol match before it`);
       if (isObject(m.port) && "range" in m.port) {
         const [lo, hi] = m.port.range as [Expression, Expression];
         port = [this.value(T.service, lo, where), this.value(T.service, hi, where)];
@@ -989,6 +1001,7 @@ class Linearizer {
   private reject(r: { type?: string; expr?: string } | null, where: string): () => void {
     const type = r?.type;
     if (type === undefined) {
+      if (this.l3 === AMBIGUOUS) unsupported(`${where}: reject after a set of network protocols`);
       if (this.l3 === undefined) return () => x.reject(this.w, REJECT_ICMPX, ICMPX_CODES["port-unreachable"]);
       const code = this.l3 === "ip" ? ICMP_CODES["port-unreachable"] : ICMPV6_CODES["port-unreachable"];
       return () => x.reject(this.w, REJECT_ICMP, code);
@@ -1053,6 +1066,34 @@ function fromBig(v: bigint, len: number, host: boolean): Buffer {
 
 function reverse(b: Buffer): Buffer {
   return Buffer.from(b).reverse();
+}
+
+/**
+ * nft merges payload matches of adjacent header fields against constants into one load and compare
+ * (`tcp sport 1 tcp dport 2` → a 4-byte load), reordering them, and 1.0.6 does so across other
+ * statements and for `!=` too. Rather than reproduce its rules, leave such rules to nft.
+ */
+function refuseMergeablePayloads(statements: Statement[]): void {
+  const fields: { base: string; offset: number; len: number }[] = [];
+  for (const s of statements) {
+    if (!("match" in s)) continue;
+    const { left, right, op } = (s as MatchStmt).match;
+    if (op !== "==" && op !== "!=" && op !== "in") continue;
+    if (!(typeof right === "number" || (typeof right === "string" && right.charCodeAt(0) !== 64))) continue;
+    if (!isObject(left) || !("payload" in left)) continue;
+    const { protocol, field } = left.payload as { protocol: string; field: string };
+    const f = PAYLOAD_FIELDS[protocol]?.[field];
+    if (!f) continue;
+    fields.push({
+      base: protocol === "ip" || protocol === "ip6" ? "network" : "transport",
+      offset: f[0],
+      len: f[1].len,
+    });
+  }
+  for (const a of fields)
+    for (const b of fields)
+      if (a.base === b.base && a.offset + a.len === b.offset && a.len + b.len <= 16)
+        unsupported("adjacent payload matches that nft merges into one compare");
 }
 
 /** The integer a numgen or jhash yields: nft refuses constants above its largest value. */
