@@ -112,6 +112,8 @@ interface CacheEntry {
 }
 
 const KEY_FIELD = LB_INPUT_FIELDS.key;
+/** Every field bit set: an item is nothing but the endpoint count. */
+const ONLY_COUNT = Object.values(LB_INPUT_FIELDS).reduce((a, b) => a | b, 0);
 
 const DEFAULTS = {
   memoryCapBytes: 64 * 1024 * 1024,
@@ -298,8 +300,19 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     // twins[k] is answered by the pending item at position twinOf[k].
     const twins: number[] = [];
     const twinOf: number[] = [];
+    // When only the endpoint count is sent (random, round-robin), the count is the item: look it up
+    // before encoding anything.
+    const byCount = firstByHash && plugin.omitted === ONLY_COUNT ? new Map<number, number>() : null;
     for (const index of indices) {
       const req = requests[index];
+      if (byCount) {
+        const of = byCount.get(req.endpoints.length);
+        if (of !== undefined) {
+          twins.push(index);
+          twinOf.push(of);
+          continue;
+        }
+      }
       const start = w.length;
       const problem = writeLbRequest(w, req, plugin.omitted);
       if (problem) {
@@ -314,7 +327,8 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
           continue;
         }
       }
-      if (firstByHash) {
+      if (byCount) byCount.set(req.endpoints.length, pending.length);
+      else if (firstByHash) {
         const hash = hashBytes(w.bytes, start, w.length);
         const of = firstByHash.get(hash);
         if (of !== undefined) {
