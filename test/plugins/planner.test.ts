@@ -73,6 +73,12 @@ test("unchanged requests come from the cache; a changed endpoint list or plugin 
     const third = await planner.plan([reqs[0], lbRequest("ns/b:http", "", endpoints(5))]);
     assert.is(calls(), 2);
     assert.ok(third[1].ok && third[1].plan.slots.length === 5);
+    // A request answered by an identical one in its batch is cached under its own key too.
+    const twins = [lbRequest("ns/c:http", "", endpoints(6)), lbRequest("ns/d:http", "", endpoints(6))];
+    const fourth = await planner.plan(twins);
+    assert.is(calls(), 3);
+    assert.equal(await planner.plan([twins[1]]), [fourth[1]]);
+    assert.is(calls(), 3, "the twin came from the cache");
   } finally {
     await planner.close();
   }
