@@ -240,7 +240,11 @@ class Linearizer {
         len: 4,
         concat: false,
         byteorder: BYTEORDER.host,
-        typeofData: null,
+        typeofData: typeofUdata(EXPR_TYPE.numgen, [
+          udataU32(0, mode === "inc" ? 0 : 1),
+          udataU32(1, mod),
+          udataU32(2, offset ?? 0),
+        ]),
         gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
       };
     }
@@ -257,7 +261,8 @@ class Linearizer {
         len: 4,
         concat: false,
         byteorder: BYTEORDER.host,
-        typeofData: null,
+        // (As a set key nft stores a typeof for it that is not reproduced here.)
+        typeofData: undefined,
         gen: (l, dreg) => {
           const sreg = l.getRegister(inner);
           inner.gen(l, sreg);
@@ -882,6 +887,9 @@ class Linearizer {
       } else port = [this.value(T.service, a.port, `${where}.port`)];
       flags |= NAT_PROTO_SPECIFIED;
     }
+    // An address . port map sets the port too: nft wants a transport protocol match first.
+    if (concatData && (this.l4 === undefined || this.l4 === AMBIGUOUS))
+      unsupported(`${where}: an address . port map needs a transport protocol match before it`);
     return () => {
       const args: x.NatArgs = { type: kind, family: nfFamily, flags };
       let registers = 0;
@@ -1030,6 +1038,8 @@ class Linearizer {
       if (Buffer.byteLength(prefix) > 127 || prefix.includes("\\")) unsupported(`${where}: prefix`);
       args.prefix = prefix;
     }
+    if (l?.level === "audit" && Object.keys(l).length > 1)
+      unsupported(`${where}: log level audit takes no other options (nft refuses them)`);
     if (l?.group !== undefined) {
       args.group = Number(l.group);
       if (l.snaplen !== undefined) args.snaplen = Number(l.snaplen);

@@ -847,6 +847,18 @@ export function randomRules(seed: number, count: number): DesiredRule[] {
         pick<Expression>([0, 1, range(1, 2)]),
       ),
     () => match(fib(["daddr"], "type"), pick(["local", "unicast"])),
+    () => match(fib(["saddr", "iif"], "oif"), pick([true, false])),
+    () =>
+      match(payload(pick(["ip6", "ip"]), pick(["hoplimit", "length", "ttl", "id"])), pick([1, 64]), eqOp()),
+    () => match(concat(ip4("saddr"), ip4("daddr")), setRef("pairs"), eqOp()),
+    () =>
+      match(
+        concat(meta("iifname"), ip4("saddr")),
+        anonSet(concat("lo", "127.0.0.1"), concat("eth0", "10.0.0.1")),
+      ),
+    () => match(meta("l4proto"), setRef("protos"), eqOp()),
+    () => match(ct(pick(["saddr", "daddr"]), { dir: "original", family: "ip6" }), "fd00::9"),
+    () => match(numgen("inc", 8, 100), pick<Expression>([100, range(101, 104), anonSet(100, 107)])),
   ];
   const actions: (() => Statement)[] = [
     () => counter(),
@@ -871,6 +883,38 @@ export function randomRules(seed: number, count: number): DesiredRule[] {
         [0, goto("t")],
         [1, jump("t")],
       ]),
+    () =>
+      vmap(concat(meta("l4proto"), payload("th", "dport")), [
+        [concat("tcp", 80), accept()],
+        [concat("udp", 53), drop()],
+      ]),
+    () =>
+      vmap(jhash(payload("ip6", "saddr"), 3, { seed: 7 }), [
+        [0, accept()],
+        [2, drop()],
+      ]),
+    () =>
+      dnat(
+        mapLookup(numgen("random", 2), [
+          [0, "10.0.0.1"],
+          [1, "10.0.0.2"],
+        ]),
+        undefined,
+        { family: "ip" },
+      ),
+    () => dnat(mapLookup(ip4("daddr"), "backends"), undefined, { family: "ip" }),
+    () => dnat(pick(["10.0.0.7", "fd00::7"]), range(8000, 8010)),
+    () =>
+      snat(range("10.0.0.1", "10.0.0.9"), undefined, {
+        family: "ip",
+        flags: [pick(["random", "persistent", "fully-random"] as const)],
+      }),
+    () =>
+      log(
+        pick([{ level: "debug" as const }, { group: 3 }, { prefix: "wp ", level: "audit" as const }, null]),
+      ),
+    () => masquerade(pick([{ flags: ["random" as const, "persistent" as const] }, { port: 9000 }])),
+    () => ctMarkSet(bitAnd(ct("mark"), 0xff)),
   ];
   const verdicts: (Verdict | undefined)[] = [
     accept(),
@@ -878,6 +922,7 @@ export function randomRules(seed: number, count: number): DesiredRule[] {
     ret(),
     jump("t"),
     goto("t"),
+    { continue: null },
     undefined,
     undefined,
   ];
@@ -901,6 +946,9 @@ function randomTable(name: string): DesiredTable {
   addSet(f, namedSet("s6", "ipv6_addr"));
   addSet(f, namedSet("aff", "ipv4_addr", [], { flags: ["dynamic", "timeout"], timeout: 60 }));
   addSet(f, namedMap("vm", ["ipv4_addr", "inet_proto", "inet_service"], "verdict"));
+  addSet(f, namedSet("pairs", ["ipv4_addr", "ipv4_addr"]));
+  addSet(f, namedSet("protos", "inet_proto"));
+  addSet(f, namedMap("backends", "ipv4_addr", ["ipv4_addr", "inet_service"]));
   addChain(f, chain("t"));
   addChain(f, chain("r"));
   return mergeFragments("inet", name, [f]);
