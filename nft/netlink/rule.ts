@@ -191,17 +191,17 @@ class Linearizer {
    */
   private head: (() => void)[] = [];
 
-  private needL3(proto: "ip" | "ip6", atHead = false): void {
+  private needL3(proto: "ip" | "ip6", where: string, atHead = false): void {
     if (this.l3 === proto) return;
-    if (this.l3 !== undefined) unsupported(`${proto} after ${this.l3}: conflicting protocols`);
+    if (this.l3 !== undefined) unsupported(`${where}: ${proto} after ${this.l3}: conflicting protocols`);
     this.l3 = proto;
     const value = proto === "ip" ? 2 : 10;
     (atHead ? this.head : this.pending).push(() => this.dependency(15, value));
   }
 
-  private needL4(proto: string, atHead = false): void {
+  private needL4(proto: string, where: string, atHead = false): void {
     if (this.l4 === proto) return;
-    if (this.l4 !== undefined) unsupported(`${proto} after ${this.l4}: conflicting protocols`);
+    if (this.l4 !== undefined) unsupported(`${where}: ${proto} after ${this.l4}: conflicting protocols`);
     this.l4 = proto;
     const value = L4_PROTOCOLS[proto];
     (atHead ? this.head : this.pending).push(() => this.dependency(16, value));
@@ -355,8 +355,8 @@ class Linearizer {
     const f =
       PAYLOAD_FIELDS[p.protocol]?.[p.field] ??
       unsupported(`${where}: ${p.protocol} ${p.field} not supported`);
-    if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol);
-    else if (p.protocol in L4_PROTOCOLS) this.needL4(p.protocol);
+    if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol, where);
+    else if (p.protocol in L4_PROTOCOLS) this.needL4(p.protocol, where);
     const base =
       p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
     const [offset, type] = f;
@@ -1015,7 +1015,7 @@ class Linearizer {
       return () => x.reject(this.w, REJECT_ICMP, code);
     }
     if (type === "tcp reset") {
-      this.needL4("tcp", true);
+      this.needL4("tcp", where, true);
       return () => x.reject(this.w, REJECT_TCP_RST, 0);
     }
     const codes =
@@ -1026,8 +1026,8 @@ class Linearizer {
       unsupported(`${where}: icmpx in a ${this.ctx.family} table`);
     const code =
       codes[r?.expr ?? "port-unreachable"] ?? unsupported(`${where}: reject with ${type} ${r?.expr}`);
-    if (type === "icmp") this.needL3("ip", true);
-    if (type === "icmpv6") this.needL3("ip6", true);
+    if (type === "icmp") this.needL3("ip", where, true);
+    if (type === "icmpv6") this.needL3("ip6", where, true);
     return () => x.reject(this.w, type === "icmpx" ? REJECT_ICMPX : REJECT_ICMP, code);
   }
 

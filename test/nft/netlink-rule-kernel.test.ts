@@ -971,6 +971,7 @@ kernelTest(test, "random rules: nft's bytes or left to nft, never a rule nft ref
       } catch (err) {
         if (!(err instanceof NetlinkUnsupported)) throw err;
         unsupported++;
+        if (process.env.NLRULE_STATS) console.log(`left to nft: ${err.message}`);
       }
     }
     const line = (c: { text: string }) => `add rule inet ${table.name} r ${c.text}`;
@@ -1003,6 +1004,7 @@ kernelTest(test, "random rules: nft's bytes or left to nft, never a rule nft ref
     });
     assert.ok(problems.length === 0, `${problems.length} problems:\n${problems.slice(0, 10).join("\n")}`);
     assert.ok(accepted.length > 150, `${accepted.length} compared, ${unsupported} left to nft`);
+    if (process.env.NLRULE_STATS) console.log(`${accepted.length} compared, ${unsupported} left to nft`);
   });
 });
 
