@@ -751,7 +751,11 @@ class Linearizer {
     }
 
     // A bitmask matched without an operator tests that any of the bits is set.
-    if (l.type.bits && op === "==" && (Array.isArray(right) || typeof right === "string")) {
+    if (
+      l.type.bits &&
+      op === "==" &&
+      (Array.isArray(right) || typeof right === "string" || typeof right === "number")
+    ) {
       const names = Array.isArray(right) ? right : [right];
       let bits = 0;
       for (const n of names) bits |= Number(toBig(l.type.encode(n), true));
