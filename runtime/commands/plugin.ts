@@ -40,6 +40,9 @@ function describeInspection(p: InspectedPlugin): string {
       `  manifest: ${m.name} ${m.version}, kind ${m.kind}, ABI ${m.abi}${m.description ? ` — ${m.description}` : ""}`,
     );
     lines.push(`  requested capabilities: ${m.capabilities.length ? m.capabilities.join(", ") : "none"}`);
+    lines.push(
+      `  reads: ${m.reads === undefined ? "every request field" : m.reads.length ? m.reads.join(", ") : "only the endpoint count"}`,
+    );
   } else lines.push(`  manifest: ${p.manifestError ?? "none (no wasmplane.manifest section, no sidecar)"}`);
   lines.push(`  ABI marker wasmplane_abi: ${p.abi ?? "missing"}`);
   const mem = p.memory;

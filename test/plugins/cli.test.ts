@@ -33,6 +33,9 @@ test("inspect names each import and the grant it needs", () => {
   assert.match(res.stdout, "host.exec (i32) -> (i32) — NO grant provides this");
   assert.match(res.stdout, "imported env.memory (host-created, capped)");
   assert.match(res.stdout, /sha256 [0-9a-f]{64}/);
+  assert.match(res.stdout, "reads: every request field");
+  const maglev = wasmplane("inspect", join(lbDir, "maglev.wasm"));
+  assert.match(maglev.stdout, "reads: key, params, endpoint.address, endpoint.port");
 });
 
 test("test passes a conforming module (exit 0) and fails a trapping one (exit 1)", () => {
