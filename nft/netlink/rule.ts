@@ -223,6 +223,8 @@ class Linearizer {
     if ("meta" in e) {
       const key = (e.meta as { key: string }).key;
       const m = META_KEYS[key] ?? unsupported(`${where}: meta ${key} not supported`);
+      if (key === "nfproto" && this.ctx.family !== "inet")
+        unsupported(`${where}: meta nfproto in a ${this.ctx.family} table (nft refuses it outside inet)`);
       return {
         type: m[1],
         len: m[1].len,
