@@ -860,6 +860,35 @@ export function randomRules(seed: number, count: number): DesiredRule[] {
     () => match(meta("l4proto"), setRef("protos"), eqOp()),
     () => match(ct(pick(["saddr", "daddr"]), { dir: "original", family: "ip6" }), "fd00::9"),
     () => match(numgen("inc", 8, 100), pick<Expression>([100, range(101, 104), anonSet(100, 107)])),
+    // Interval sets with overlapping, adjacent and boundary items, as nft merges them.
+    () => {
+      const n = 1 + Math.floor(rnd() * 4);
+      const items: Expression[] = [];
+      for (let i = 0; i < n; i++) {
+        const a = pick([0, 1, 2, 4, 8, 9, 16, 128, 254, 255]);
+        const len = pick([24, 25, 28, 30, 31, 32]);
+        const base = (a >> (32 - len)) << (32 - len);
+        items.push(
+          pick<Expression>([
+            prefix(`10.0.0.${len === 32 ? a : base & 255}`, len),
+            `10.0.0.${a}`,
+            range(`10.0.0.${a}`, `10.0.0.${Math.min(255, a + pick([0, 1, 7]))}`),
+            prefix(pick(["0.0.0.0", "255.255.255.0"]), pick([8, 24])),
+          ]),
+        );
+      }
+      return match(ip4(pick(["saddr", "daddr"])), anonSet(...items), eqOp());
+    },
+    () => {
+      const n = 1 + Math.floor(rnd() * 4);
+      const items: Expression[] = [];
+      for (let i = 0; i < n; i++) {
+        const a = pick([0, 1, 2, 80, 81, 443, 1024, 65534, 65535]);
+        items.push(pick<Expression>([a, range(a, Math.min(65535, a + pick([0, 1, 100])))]));
+      }
+      return match(payload(pick(["tcp", "th"]), "dport"), anonSet(...items), eqOp());
+    },
+    () => counter(),
   ];
   const actions: (() => Statement)[] = [
     () => counter(),
