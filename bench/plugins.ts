@@ -6,7 +6,9 @@
 //      as the agent plans (byte-identical items sent once) and with every item sent;
 //   3. a Maglev table per service (from 2), and a resync of unchanged services answered by the cache;
 //   4. a swap of every one of 10,000 services (random → round-robin by annotation), from decision to
-//      rules applied in a fresh network namespace, Wasm planner vs the TypeScript planner.
+//      rules applied in a fresh network namespace, Wasm planner vs the TypeScript planner, stage by stage;
+//   5. with PLUGINS_BENCH_MAGLEV_SHAPES=1: new connections through a 40-endpoint Maglev table drawn as
+//      the renderer's rule cascade and as one map lookup.
 // Each planning case reports the median of a block of consecutive runs per side after a warm-up
 // (each side paying for the garbage collection it causes), with the mean and the fastest run of each
 // side in the note (2 shared cores: numbers are noisy; read the ratios). The swap case starts from a full
@@ -19,7 +21,7 @@ import { applyTransaction } from "../nft/apply.ts";
 import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
 import type { LbPlanner, LbRequest, LbResult } from "../runtime/lb/plan.ts";
-import { referenceLbPlanner } from "../runtime/lb/reference.ts";
+import { maglevTable, referenceLbPlanner } from "../runtime/lb/reference.ts";
 import { admitPlugin } from "../runtime/plugins/admission.ts";
 import { buildPlugins, projectRoot } from "../runtime/plugins/build.ts";
 import { inputEnvelope } from "../runtime/plugins/envelope.ts";
@@ -30,7 +32,7 @@ import { PluginWorker } from "../runtime/plugins/plugin-worker.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 import { snapshot as buildSnapshot, service, slice } from "../test/services/fixtures.ts";
-import { createNetns, deleteNetns, uniqueNetnsName } from "../test/support/netns.ts";
+import { createNetns, deleteNetns, inNetns, uniqueNetnsName } from "../test/support/netns.ts";
 
 const SERVICES = 10000;
 const ENDPOINTS = 10;
@@ -331,6 +333,85 @@ if (process.getuid?.() === 0) {
   row("  6. apply (applyTransaction)", "apply", "sending it and the kernel commit (nft/ owns 5 and 6)");
 } else rows.push(["swap at 10,000 services", "-", "-", "-", "needs root (network namespace)"]);
 await wasmPlanner.close();
+
+// ---- 5. (PLUGINS_BENCH_MAGLEV_SHAPES=1) a 40-endpoint Maglev table drawn two ways, new connections
+// through each: the service renderer's cascade (one rule per run of equal slots) and one rule with a
+// map of slot ranges, against a 40-rule random cascade. Written as nft text here because the map shape
+// is not one the renderer makes (yet): this measures whether it should.
+if (process.env.PLUGINS_BENCH_MAGLEV_SHAPES === "1" && process.getuid?.() === 0) {
+  const n = 40;
+  const eps = Array.from({ length: n }, (_, i) => ({ address: `10.7.0.${i + 1}`, port: 8080, weight: 1 }));
+  // A local server on every endpoint address (veth ends in the namespace), sequential connects to the service IP.
+  const client = `
+    import net from "node:net";
+    const server = net.createServer((s) => s.destroy());
+    await new Promise((r) => server.listen(8080, "0.0.0.0", r));
+    const once = () => new Promise((resolve, reject) => {
+      const c = net.connect({ host: "10.96.0.1", port: 80 }, () => { c.destroy(); resolve(); });
+      c.on("error", reject);
+    });
+    for (let i = 0; i < 200; i++) await once();
+    const t = performance.now();
+    for (let i = 0; i < 2000; i++) await once();
+    console.log(((performance.now() - t) * 1000) / 2000);
+    server.close();`;
+  for (const m of [4093, 32003]) {
+    const table = maglevTable(eps, m);
+    const runs: [number, number, number][] = [];
+    for (let s = 0; s < m; ) {
+      let e = s;
+      while (e + 1 < m && table[e + 1] === table[s]) e++;
+      runs.push([s, e, table[s]]);
+      s = e + 1;
+    }
+    const span = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
+    const key = `jhash ip saddr . tcp sport mod ${m} seed 0x1234`;
+    const to = (i: number) => `meta l4proto tcp dnat to ${eps[i].address}:8080`;
+    const head =
+      "table ip wasmplane {\n  chain out { type nat hook output priority -100; ip daddr 10.96.0.1 tcp dport 80 jump svc; }\n";
+    const shapes: Record<string, { rules: number; text: string }> = {
+      "random cascade": {
+        rules: n,
+        text: `${head}  chain svc {\n${eps.map((_, i) => `    ${i < n - 1 ? `numgen random mod ${n - i} < 1 ` : ""}${to(i)}`).join("\n")}\n  }\n}\n`,
+      },
+      "Maglev cascade": {
+        rules: runs.length,
+        text: `${head}  chain svc {\n${runs.map(([a, b, i], k) => `    ${k < runs.length - 1 ? `${key} ${span(a, b)} ` : ""}${to(i)}`).join("\n")}\n  }\n}\n`,
+      },
+      "Maglev map": {
+        rules: 1,
+        text: `${head}  chain svc {\n    meta l4proto tcp dnat to ${key} map { ${runs.map(([a, b, i]) => `${span(a, b)} : ${eps[i].address} . 8080`).join(", ")} }\n  }\n}\n`,
+      },
+    };
+    const ns = uniqueNetnsName("plg-bench-shape");
+    createNetns(ns);
+    try {
+      inNetns(ns, ["ip", "link", "add", "ep0", "type", "veth", "peer", "name", "ep1"]);
+      inNetns(ns, ["ip", "link", "set", "ep0", "up"]);
+      inNetns(ns, ["ip", "link", "set", "ep1", "up"]);
+      for (const e of eps) inNetns(ns, ["ip", "addr", "add", `${e.address}/32`, "dev", "ep0"]);
+      inNetns(ns, ["ip", "route", "add", "10.96.0.0/12", "dev", "ep0"]);
+      let baseline = 0;
+      for (const [name, shape] of Object.entries(shapes)) {
+        const t = performance.now();
+        inNetns(ns, ["nft", "-f", "-"], shape.text);
+        const loadMs = performance.now() - t;
+        const us = Number(inNetns(ns, ["node", "--input-type=module", "-e", client]));
+        inNetns(ns, ["nft", "delete", "table", "ip", "wasmplane"]);
+        if (name === "random cascade") baseline = us;
+        rows.push([
+          `new connection, ${name} (${shape.rules} rules, M = ${m})`,
+          fmt(us / 1000),
+          fmt(baseline / 1000),
+          (us / baseline).toFixed(2),
+          `40 endpoints; ${(shape.text.length / 1024).toFixed(0)} KiB of nft text, nft -f ${fmt(loadMs)}; baseline: 40-rule random cascade`,
+        ]);
+      }
+    } finally {
+      deleteNetns(ns);
+    }
+  }
+}
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
