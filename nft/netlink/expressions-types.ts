@@ -245,4 +245,13 @@ export const PAYLOAD_TYPEOF: Record<string, [desc: number, fields: Record<string
 };
 
 /** nft expression kinds (enum expr_types) as stored in a set's typeof. */
-export const EXPR_TYPE = { verdict: 1, payload: 7, meta: 9, ct: 12, concat: 13, numgen: 23 } as const;
+export const EXPR_TYPE = {
+  verdict: 1,
+  payload: 7,
+  meta: 9,
+  ct: 12,
+  concat: 13,
+  numgen: 23,
+  hash: 24,
+  fib: 26,
+} as const;

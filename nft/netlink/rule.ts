@@ -263,8 +263,13 @@ class Linearizer {
         len: 4,
         concat: false,
         byteorder: BYTEORDER.host,
-        // (As a set key nft stores a typeof for it that is not reproduced here.)
-        typeofData: undefined,
+        typeofData: typeofUdata(EXPR_TYPE.hash, [
+          udataU32(0, 0), // jenkins
+          udataU32(1, offset ?? 0),
+          udataU32(2, mod),
+          udataU32(3, seed ?? 0),
+          udataU32(4, seed === undefined ? 0 : 1),
+        ]),
         gen: (l, dreg) => {
           const sreg = l.getRegister(inner);
           inner.gen(l, sreg);
@@ -349,6 +354,7 @@ class Linearizer {
       len: type.len,
       concat: false,
       byteorder: BYTEORDER.host,
+      typeofData: typeofUdata(EXPR_TYPE.fib, [udataU32(0, code), udataU32(1, bits)]),
       gen: (l, dreg) => x.fib(l.w, l.reg(dreg), code, bits),
     };
   }
@@ -388,6 +394,7 @@ class Linearizer {
         len: type.len,
         concat: false,
         byteorder: BYTEORDER.big,
+        typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, key), udataU32(1, dir)]),
         gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir),
       };
     }
@@ -439,6 +446,7 @@ class Linearizer {
       len: base.len,
       concat: false,
       byteorder: base.byteorder,
+      typeofData: null,
       gen: (l, dreg) => {
         base.gen(l, dreg);
         x.bitwise(

@@ -889,6 +889,20 @@ export function randomRules(seed: number, count: number): DesiredRule[] {
       return match(payload(pick(["tcp", "th"]), "dport"), anonSet(...items), eqOp());
     },
     () => counter(),
+    () =>
+      match(
+        jhash(ip4("saddr"), 4, { seed: pick([1, 0xdead]), offset: pick([undefined, 2]) }),
+        anonSet(2, 3),
+        eqOp(),
+      ),
+    () =>
+      match(
+        ct("daddr", { dir: pick(["original", "reply"]), family: "ip" }),
+        anonSet("1.1.1.1", "2.2.2.2"),
+        eqOp(),
+      ),
+    () => match(fib([pick(["daddr", "saddr"])], "type"), anonSet("local", "unicast"), eqOp()),
+    () => match(bitAnd(meta("mark"), 0xff), anonSet(1, 2), eqOp()),
   ];
   const actions: (() => Statement)[] = [
     () => counter(),
