@@ -8,6 +8,16 @@
 // Lookups of named sets carry no NFTA_LOOKUP_SET_ID: nft puts its cache index there, which the
 // kernel uses only when the name does not resolve.
 //
+// Encoded (ip, ip6 and inet tables): matches (==, !=, <, >, <=, >=, ranges, prefixes, flag lists,
+// named and anonymous sets) on ip/ip6 addresses, ttl, hoplimit, length, id; tcp/udp/sctp/udplite/
+// dccp/th ports; meta l4proto, nfproto, mark, iif, oif, iifname, oifname (wildcards), length,
+// skuid, skgid; ct state, status, mark and original/reply addresses; numgen; jhash; fib; bitwise
+// `& | ^`; concatenations. Statements: verdicts, vmap and map lookups (named or anonymous), counter,
+// log, reject, dnat/snat (address, range, port, port range, maps incl. address . port), masquerade,
+// meta/ct mark set, set add/update with timeout. Left to nft: what nft 1.0.6 rewrites in ways not
+// reproduced here (it merges adjacent payload matches; protocol sets in the context), interval maps,
+// interval sets of concatenations or host-order values, interface names other than "lo" for iif/oif.
+//
 // Registers are counted as nft counts them, in 32-bit units from 0: a plain expression takes a whole
 // 128-bit register (4 units), a concatenation takes its padded length. The kernel number of unit u
 // is 1 + u/4 when u is a multiple of 4 (NFT_REG_1..4), else 8 + u (NFT_REG32_xx).
