@@ -348,8 +348,11 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
       const index = twins[k];
       const of = twinOf[k];
       const result = out[pending[of]];
-      out[index] = result;
-      const item = useCache && result.ok ? cache.get(requests[pending[of]].key)?.item : undefined;
+      const first = requests[pending[of]].key;
+      out[index] = result.ok
+        ? result
+        : { ok: false, error: `${requests[index].key}: the same request as ${first}: ${result.error}` };
+      const item = useCache && result.ok ? cache.get(first)?.item : undefined;
       if (item) cache.set(requests[index].key, { sha256: plugin.sha256, item, result });
     }
   }
