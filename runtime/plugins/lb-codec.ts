@@ -134,17 +134,6 @@ export function writeLbRequest(w: ByteWriter, r: LbRequest, omitted = 0): string
   return null;
 }
 
-/** Why a request cannot be sent to a plugin at all, or null. */
-export function lbRequestProblem(r: LbRequest): string | null {
-  if (r.endpoints.length > MAX_ENDPOINTS)
-    return `${r.key}: ${r.endpoints.length} endpoints, more than the ${MAX_ENDPOINTS} ABI v1 allows`;
-  for (const [i, e] of r.endpoints.entries()) {
-    if (!Number.isInteger(e.port) || e.port < 0 || e.port > 65535) return portProblem(r.key, i, e.port);
-    if (!(e.weight >= 0) || !Number.isFinite(e.weight)) return weightProblem(r.key, i, e.weight);
-  }
-  return null;
-}
-
 /**
  * Encodes each request separately (tests and the conformance kit); offsets[i]..offsets[i+1] is item i.
  * Throws on a request that cannot be sent.
