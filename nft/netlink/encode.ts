@@ -23,7 +23,8 @@ import {
   nftMsgType,
   VERDICT_CODE,
 } from "./constants.ts";
-import { writeRuleExpressions } from "./rule.ts";
+import { writeAnonymousElements, writeAnonymousSet } from "./expressions-sets.ts";
+import { prepareRule, ruleUserdata } from "./rule.ts";
 import { encodeKey, NetlinkUnsupported } from "./values.ts";
 import { NetlinkWriter } from "./writer.ts";
 
@@ -130,6 +131,7 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
   let seq = firstSeq;
   w.endMessage(w.beginMessage(NFNL_MSG_BATCH_BEGIN, NETLINK.NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   const messageOps: number[] = [];
+  let nextSetId = 1;
   let opIndex = 0;
   const message = (type: number, flags: number, fill: () => void) => {
     messageOps.push(opIndex);
@@ -225,8 +227,27 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     verb: "add" | "insert" | "replace",
     handle?: number,
   ): void {
-    const writeRule: RuleWriter =
-      opts.writeRule ?? ((w, r, sets) => writeRuleExpressions(w, r, { family: tx.family, sets }));
+    let writeExpressions: (w: NetlinkWriter) => void;
+    if (opts.writeRule) {
+      const writeRule = opts.writeRule;
+      writeExpressions = (w) => writeRule(w, rule, opts.sets);
+    } else {
+      // Anonymous sets and maps the rule looks up are declared in the same batch, just before it.
+      const prepared = prepareRule(rule, { family: tx.family, sets: opts.sets });
+      const ids = prepared.anonymousSets.map((set) => {
+        const id = nextSetId++;
+        message(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE, () => {
+          w.stringAttr(NFTA_TABLE_NAME, tx.table);
+          writeAnonymousSet(w, set, id);
+        });
+        message(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE, () => {
+          w.stringAttr(NFTA_TABLE_NAME, tx.table);
+          writeAnonymousElements(w, set, id);
+        });
+        return id;
+      });
+      writeExpressions = (w) => prepared.writeExpressions(w, ids);
+    }
     const flags =
       verb === "replace"
         ? NETLINK.NLM_F_REPLACE
@@ -235,8 +256,9 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
       w.stringAttr(NFTA_TABLE_NAME, tx.table);
       w.stringAttr(NFTA_RULE.CHAIN, chain);
       if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
-      writeRule(w, rule, opts.sets);
-      if (rule.comment !== undefined) w.bytesAttr(NFTA_RULE.USERDATA, commentUserdata(rule.comment));
+      writeExpressions(w);
+      const userdata = ruleUserdata(rule);
+      if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
     });
   }
 }

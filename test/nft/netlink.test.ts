@@ -6,16 +6,19 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { applyTransaction, NftError } from "../../nft/apply.ts";
 import {
+  anonSet,
   chain,
   concat,
   element,
   goto,
   jump,
   match,
+  meta,
   namedMap,
   namedSet,
   payload,
   rule,
+  vmap,
 } from "../../nft/build.ts";
 import { tableDifferences } from "../../nft/compare.ts";
 import { addChain, addSet, type DesiredTable, emptyFragment, mergeFragments } from "../../nft/desired.ts";
@@ -79,6 +82,8 @@ function table(elements: { svc: number; port: number }[], extraChains: string[] 
       f,
       chain(name, [
         rule(match(payload("ip", "saddr"), "10.1.0.1"), { return: null }),
+        rule(match(payload("tcp", "dport"), anonSet(80, 443)), { accept: null }),
+        rule(vmap(meta("l4proto"), [["udp", { drop: null }]])),
         rule({ accept: null }),
       ]),
     );
