@@ -9,9 +9,9 @@
 //
 // Table size: the smallest of a fixed ladder of primes >= max(200·N, 20·N²), capped at 4093 so that
 // every plan fits the service renderer's 4096-slot limit (runtime/services/selection.ts); param
-// `table-size` may ask for any prime up to 65521. When the renderer takes more, the ladder continues
-// with 8191, 16381, 32749, 65521 (20·N² is what ≤ 1.2/N needs; measured up to N = 100 in the ABI
-// doc). Measured (test/plugins/distribution.test.ts): slots within 1% of 1/N for N <= 40, and at most
+// `table-size` may ask for any prime up to 65521, and param `max-table-size` lifts the cap for the
+// ladder, which continues with 8191, 16381, 32749, 65521 (20·N² is what ≤ 1.2/N needs; measured up
+// to N = 100 in the ABI doc), for a renderer that takes such tables. Measured (test/plugins/distribution.test.ts): slots within 1% of 1/N for N <= 40, and at most
 // 1.2/N of the keys move when any one of N <= 16 endpoints leaves (N = 40 at the 4093 cap: up to
 // 1.6/N), as long as M stays on the same rung.
 // Crossing a rung (e.g. 11 -> 10 endpoints) remaps every key; pin M with param `table-size` to avoid
@@ -22,7 +22,9 @@ import { FNV_OFFSET, fmix32, lbPlugin, Plan, Request, SADDR, SPORT } from "../sd
 
 export * from "../sdk/exports";
 
-const TABLE_PRIMES: u32[] = [251, 509, 1021, 2039, 4093];
+const TABLE_PRIMES: u32[] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+/** The service renderer takes at most 4096 slots per plan (runtime/services/selection.ts). */
+const DEFAULT_MAX_TABLE: u32 = 4093;
 const OFFSET_SEED: u32 = FNV_OFFSET;
 const SKIP_SEED: u32 = 0x9747b28c;
 const QUOTA_SEED: u32 = 0x5bd1e995;
@@ -40,10 +42,19 @@ function tableSize(req: Request, n: i32): u32 {
     const m = <u32>I32.parseInt(explicit);
     return isPrime(m) && m <= 65536 && m >= <u32>n ? m : 0;
   }
+  const capText = req.param("max-table-size", "");
+  const cap: u32 = capText.length > 0 ? <u32>I32.parseInt(capText) : DEFAULT_MAX_TABLE;
+  if (cap < TABLE_PRIMES[0] || cap > 65536) return 0;
   // ≤ 1.2/N of the keys move when one endpoint leaves once M ≥ ~20·N² (docs/plugin-abi.md, "Maglev").
   const want = max<f64>(<f64>n * 200, <f64>n * <f64>n * 20);
-  for (let i = 0; i < TABLE_PRIMES.length; i++) if (<f64>unchecked(TABLE_PRIMES[i]) >= want) return unchecked(TABLE_PRIMES[i]);
-  return TABLE_PRIMES[TABLE_PRIMES.length - 1];
+  let best = TABLE_PRIMES[0];
+  for (let i = 0; i < TABLE_PRIMES.length; i++) {
+    const p = unchecked(TABLE_PRIMES[i]);
+    if (p > cap) break;
+    best = p;
+    if (<f64>p >= want) break;
+  }
+  return best;
 }
 
 lbPlugin((req: Request): Plan => {
@@ -53,7 +64,10 @@ lbPlugin((req: Request): Plan => {
   const n = order.length;
   if (n == 0) return Plan.hash(fields, req.keyHash(), []);
   const m = tableSize(req, n);
-  if (m == 0) return Plan.fail("table-size: want a prime between the endpoint count and 65536");
+  if (m == 0)
+    return Plan.fail(
+      "table-size: want a prime between the endpoint count and 65536; max-table-size: want 251..65536",
+    );
   // Exact quotas: M / N each, one more for the (M mod N) endpoints with the lowest quota hash.
   const quota = new StaticArray<u32>(n);
   const byQuotaHash = new Array<u64>(n);

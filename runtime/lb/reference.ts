@@ -43,15 +43,23 @@ export function canonicalOrder(endpoints: LbEndpoint[]): number[] {
     .sort((a, b) => Buffer.compare(bytes[a], bytes[b]) || endpoints[a].port - endpoints[b].port || a - b);
 }
 
-/** Capped at 4093: the service renderer takes at most 4096 slots (runtime/services/selection.ts). */
-const TABLE_PRIMES = [251, 509, 1021, 2039, 4093];
+const TABLE_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+/** The default cap: the service renderer takes at most 4096 slots (runtime/services/selection.ts). */
+export const MAGLEV_DEFAULT_MAX_TABLE = 4093;
 const OFFSET_SEED = FNV_OFFSET;
 const SKIP_SEED = 0x9747b28c;
 const QUOTA_SEED = 0x5bd1e995;
 
-export function maglevTableSize(n: number): number {
+/** The plugin's table size for `n` endpoints: the smallest ladder prime ≥ max(200·N, 20·N²) up to `cap`. */
+export function maglevTableSize(n: number, cap = MAGLEV_DEFAULT_MAX_TABLE): number {
   const want = Math.max(n * 200, n * n * 20);
-  return TABLE_PRIMES.find((p) => p >= want) ?? TABLE_PRIMES[TABLE_PRIMES.length - 1];
+  let best = TABLE_PRIMES[0];
+  for (const p of TABLE_PRIMES) {
+    if (p > cap) break;
+    best = p;
+    if (p >= want) break;
+  }
+  return best;
 }
 
 /** The Maglev table of plugins/lb/maglev.ts (lock-step population with exact quotas). */

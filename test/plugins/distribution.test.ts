@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { LbEndpoint, LbPlan, LbRequest } from "../../runtime/lb/plan.ts";
-import { keyHash, maglevTable } from "../../runtime/lb/reference.ts";
+import { keyHash, maglevTable, maglevTableSize } from "../../runtime/lb/reference.ts";
 import { createWasmLbPlanner, type WasmLbPlanner } from "../../runtime/plugins/lb-planner.ts";
 import { endpoints, ensureBuilt, lbDir, lbRequest, lockAll, SHIPPED_LB, seededRandom } from "./fixtures.ts";
 
@@ -104,22 +104,27 @@ function keySlot(key: string, m: number): number {
   return h % m;
 }
 
-// N <= 16 keeps the 1.2/N bound; at 40 endpoints the 4093-slot cap (the renderer's limit) loosens it.
-for (const [n, bound] of [
-  [5, 1.2],
-  [10, 1.2],
-  [16, 1.2],
-  [40, 1.6],
-]) {
-  test(`maglev: ${n} endpoints — slots balanced within 1%, any one leaving moves ≤ ${bound}/N of keys`, async () => {
+// N <= 16 keeps the 1.2/N bound; at 40 endpoints the 4093-slot cap (the renderer's limit) loosens it,
+// and lifting the cap (param max-table-size, for a renderer that takes bigger tables) restores it.
+for (const [n, bound, maxTable] of [
+  [5, 1.2, undefined],
+  [10, 1.2, undefined],
+  [16, 1.2, undefined],
+  [40, 1.6, undefined],
+  [40, 1.2, 65521],
+] as const) {
+  const params: Record<string, string> = maxTable ? { "max-table-size": `${maxTable}` } : {};
+  const label = maxTable ? ` (max-table-size ${maxTable})` : "";
+  test(`maglev: ${n} endpoints${label} — slots balanced within 1%, any one leaving moves ≤ ${bound}/N of keys`, async () => {
     const all = endpoints(n, { base: "10.7" });
-    const full = lbRequest("ns/m:http", "maglev", all);
+    const full = lbRequest("ns/m:http", "maglev", all, { params });
     const plan = await planOne(full);
     const m = plan.slots.length;
     assert.equal(plan.selection.mode, "hash");
     if (plan.selection.mode === "hash") assert.equal(plan.selection.fields, ["saddr", "sport"]);
     assert.ok(m >= 100 * n, `table size ${m} below 100·N`);
-    assert.ok(m <= 4093, `table size ${m} above what the service renderer takes`);
+    assert.ok(m <= (maxTable ?? 4093), `table size ${m} above the cap`);
+    assert.is(m, maglevTableSize(n, maxTable), "the reference's table size");
     const counts = new Array(n).fill(0);
     for (const s of plan.slots) counts[s]++;
     for (const [i, c] of counts.entries())
@@ -141,6 +146,7 @@ for (const [n, bound] of [
         "ns/m:http",
         "maglev",
         all.filter((_, i) => i !== leaving),
+        { params },
       );
       const after = identities(rest, await planOne(rest));
       assert.is(after.length, m, "table size unchanged when one endpoint leaves");
@@ -189,6 +195,11 @@ test("maglev: same endpoint set in another order gives the same table; table-siz
     lbRequest("ns/m2:http", "maglev", eps, { params: { "table-size": "1000" } }),
   ]);
   assert.not.ok(bad.ok, "1000 is not prime");
+  const [tooSmall] = await planner.plan([
+    lbRequest("ns/m2:http", "maglev", eps, { params: { "max-table-size": "100" } }),
+  ]);
+  assert.not.ok(tooSmall.ok);
+  if (!tooSmall.ok) assert.match(tooSmall.error, "max-table-size: want 251..65536");
 });
 
 test("topology: only same-zone endpoints when there are some, all of them otherwise", async () => {
