@@ -130,6 +130,33 @@ test("identical items are sent once when the plugin does not read the key; the a
   }
 });
 
+test("concurrent plan() calls on one plugin each get their own answers", async () => {
+  const planner = await createWasmLbPlanner({
+    defaultAlgorithm: "maglev",
+    plugins: shipped(),
+    lockFile: lockAll(),
+    cache: false,
+    log: () => {},
+  });
+  try {
+    // Both batches use maglev (the encode buffer and the reused output buffer are per plugin).
+    const batch = (prefix: string, n: number) =>
+      Array.from({ length: 50 }, (_, i) =>
+        lbRequest(`ns/${prefix}-${i}:http`, "", endpoints(n, { base: `10.${i}` })),
+      );
+    const a = batch("a", 3);
+    const b = batch("b", 7);
+    const [ra, rb] = await Promise.all([planner.plan(a), planner.plan(b)]);
+    const [sa, sb] = [await planner.plan(a), await planner.plan(b)];
+    assert.equal(ra, sa, "batch a planned alone gives the same plans");
+    assert.equal(rb, sb, "batch b planned alone gives the same plans");
+    assert.ok(ra.every((r) => r.ok && r.plan.slots.every((s) => s < 3)));
+    assert.ok(rb.every((r) => r.ok && r.plan.slots.every((s) => s < 7) && new Set(r.plan.slots).size === 7));
+  } finally {
+    await planner.close();
+  }
+});
+
 test("a batch too big for the memory cap is split until it fits", async () => {
   const { lines, log } = collectLog();
   const planner = await createWasmLbPlanner({
