@@ -328,6 +328,7 @@ class Linearizer {
       if (set.map === undefined || set.map === "verdict")
         unsupported(`${where}: @${set.name} is not a data map`);
       const k = this.load(key, `${where}.map.key`);
+      this.checkKey(k, set, `${where}.map`);
       const valueTypes = Array.isArray(set.map) ? set.map : [set.map];
       const parts = valueTypes.map(typeOfData);
       const len = parts.length === 1 ? parts[0].len : parts.reduce((n, p) => n + padded(p.len), 0);
@@ -604,6 +605,25 @@ class Linearizer {
     });
   }
 
+  /**
+   * A named set's key type against the expression looked up in it. The kernel checks only that
+   * the register holds enough bytes; nft refuses a type mismatch, so a mismatch is left to it.
+   */
+  private checkKey(key: Loaded, set: DesiredSet, where: string): void {
+    const expected = Array.isArray(set.type) ? set.type : [set.type];
+    const parts = key.parts ?? [key];
+    const same =
+      expected.length === parts.length &&
+      expected.every((t, i) => {
+        const want = typeOfData(t);
+        return want.name === parts[i].type.name && want.len === parts[i].len;
+      });
+    if (!same)
+      unsupported(
+        `${where}: @${set.name} is keyed by ${expected.join(" . ")}, not ${parts.map((p) => p.type.name).join(" . ")}`,
+      );
+  }
+
   namedSet(name: string, where: string): DesiredSet {
     return this.ctx.sets.get(name) ?? unsupported(`${where}: no set or map @${name} in the table`);
   }
@@ -650,6 +670,7 @@ class Linearizer {
       }
       const set = this.namedSet(setName(data, `${where}.vmap`), `${where}.vmap`);
       if (set.map !== "verdict") unsupported(`${where}.vmap: @${set.name} is not a verdict map`);
+      this.checkKey(k, set, `${where}.vmap`);
       return () => this.mapLookup(k, { name: set.name }, VERDICT_REG);
     }
     if ("dnat" in s) return this.nat(1, s.dnat, `${where}.dnat`);
@@ -705,6 +726,7 @@ class Linearizer {
       if (op !== "==" && op !== "!=") unsupported(`${where}: ${op} with a set`);
       const set = this.namedSet(right.slice(1), where);
       if (set.map !== undefined) unsupported(`${where}: ${right} is a map, not a set`);
+      this.checkKey(l, set, where);
       return () => {
         const sreg = this.getRegister(l);
         l.gen(this, sreg);
@@ -1022,6 +1044,7 @@ class Linearizer {
       key = e.val;
     }
     const k = this.load(key, `${where}.elem`);
+    this.checkKey(k, set, where);
     return () => {
       const sreg = this.getRegister(k);
       k.gen(this, sreg);

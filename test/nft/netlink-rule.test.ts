@@ -165,6 +165,7 @@ test("forms left to nft throw NetlinkUnsupported naming the statement", () => {
     [rule(match(payload("tcp", "dport"), anonSet(80, 443))), /anonymous sets/],
     [rule(vmap(numgen("random", 2), [[0, goto("a")]])), /anonymous sets/],
     [rule(match(payload("ip", "saddr"), setRef("nope"))), /no set or map @nope/],
+    [rule(match(payload("ip6", "saddr"), setRef("s"))), /@s is keyed by ipv4_addr, not ipv6_addr/],
     [rule(match(payload("ip", "saddr"), "1.2.3.4"), match(payload("ip6", "saddr"), "::1")), /conflicting/],
     [rule(dnat("10.0.0.1", 80)), /port needs a transport protocol match/],
     [rule(match(meta("iif"), "eth0")), /iface_index eth0/],
