@@ -23,6 +23,8 @@ interface Row {
   renderMs?: number;
   bytes?: number;
   applyMs: number;
+  /** Netlink path: the kernel's share of applyMs (sendmsg to its last reply). */
+  kernelMs?: number;
   baselineMs?: number;
 }
 
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     renderMs: smallRenderMs,
     bytes: smallApplied.bytes,
     applyMs: smallApplied.durationMs,
+    kernelMs: smallApplied.kernelMs,
     baselineMs: smallNativeMs,
   });
   // A pure addition (no delete command). nft 1.0.6 fetches every chain and set of the table before
@@ -125,6 +128,7 @@ async function main(): Promise<void> {
     renderMs: addRenderMs,
     bytes: added.bytes,
     applyMs: added.durationMs,
+    kernelMs: added.kernelMs,
     baselineMs: addNativeMs,
   });
   // A pure deletion: no verdict is added, so the kernel has no jump graph to revalidate.
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
     renderMs: deleted.renderMs,
     bytes: deleted.bytes,
     applyMs: deleted.durationMs,
+    kernelMs: deleted.kernelMs,
     baselineMs: delNativeMs,
   });
   // The kernel's share: the sender's own time from sendmsg to the last reply, for an added verdict.
@@ -176,6 +181,7 @@ async function main(): Promise<void> {
     "render ms",
     "bytes",
     "apply ms",
+    "kernel ms",
     "baseline ms",
     "ratio (render+apply)/baseline",
   ];
@@ -185,6 +191,7 @@ async function main(): Promise<void> {
     ms(r.renderMs),
     r.bytes === undefined ? "" : String(r.bytes),
     ms(r.applyMs),
+    ms(r.kernelMs),
     ms(r.baselineMs),
     r.baselineMs ? `${(((r.renderMs ?? 0) + r.applyMs) / r.baselineMs).toFixed(2)}x` : "",
   ]);
