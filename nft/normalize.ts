@@ -4,7 +4,16 @@
 // (the common case), so normalising 100,000 planner rules costs one walk and no copies.
 import { isIPv6 } from "node:net";
 import type { DesiredRule, DesiredSet } from "./desired.ts";
-import type { Expression, Family, MatchStmt, NatArgs, SetElement, Statement, Verdict } from "./model.ts";
+import type {
+  AnonSetExpr,
+  Expression,
+  Family,
+  MatchStmt,
+  NatArgs,
+  SetElement,
+  Statement,
+  Verdict,
+} from "./model.ts";
 
 const L4_PROTOCOLS = new Set(["tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6"]);
 const NFPROTO_PAYLOAD: Record<string, string> = { ipv4: "ip", ipv6: "ip6" };
@@ -52,7 +61,7 @@ export function normalizeExpr(e: Expression): Expression {
     const b = normalizeExpr(e.range[1]);
     return a === e.range[0] && b === e.range[1] ? e : { range: [a, b] };
   }
-  if ("set" in e) return mapSame(e.set, normalizeSetItem, (set) => ({ set }), e);
+  if ("set" in e) return sortIntervalItems(mapSame(e.set, normalizeSetItem, (set) => ({ set }), e));
   if ("map" in e) {
     const key = normalizeExpr(e.map.key);
     const data =
@@ -71,6 +80,20 @@ export function normalizeExpr(e: Expression): Expression {
     return a === e["&"][0] && b === e["&"][1] ? e : { "&": [a, b] };
   }
   return e;
+}
+
+const isIntervalItem = (item: unknown) =>
+  typeof item === "object" && item !== null && !Array.isArray(item) && ("prefix" in item || "range" in item);
+
+/**
+ * An anonymous set holding a prefix or range is an interval set, which nft lists in key order
+ * (`{ fe80::/10, :: }` reads back as `{ ::, fe80::/10 }`): give its items one canonical order.
+ */
+function sortIntervalItems(e: AnonSetExpr): AnonSetExpr {
+  if (!e.set.some(isIntervalItem) || e.set.some((item) => Array.isArray(item) && item.length === 2)) return e;
+  const keyed = e.set.map((item) => [JSON.stringify(item), item] as const);
+  const sorted = [...keyed].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return sorted.every((k, i) => k === keyed[i]) ? e : { set: sorted.map((k) => k[1]) };
 }
 
 function normalizeSetItem(

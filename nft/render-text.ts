@@ -76,12 +76,16 @@ function valueText(v: Expression | Verdict): string {
     : exprText(v as Expression);
 }
 
-function anonItemsText(items: (Expression | [Expression, Expression | Verdict])[]): string {
+/** `{ a, b }`, or `{ k : v, … }` for a map (in a map or vmap lookup every item is a pair). */
+function anonItemsText(items: (Expression | [Expression, Expression | Verdict])[], map = false): string {
   let out = "{ ";
   for (let i = 0; i < items.length; i++) {
     if (i > 0) out += ", ";
     const item = items[i];
-    out += isPair(item) ? `${exprText(item[0])} : ${valueText(item[1])}` : exprText(item);
+    out +=
+      (map && Array.isArray(item)) || isPair(item)
+        ? `${exprText(item[0] as Expression)} : ${valueText(item[1] as Expression | Verdict)}`
+        : exprText(item as Expression);
   }
   return `${out} }`;
 }
@@ -110,7 +114,7 @@ export function exprText(e: Expression): string {
   if ("set" in e) return anonItemsText(e.set);
   if ("map" in e) {
     const data = e.map.data;
-    return `${exprText(e.map.key)} map ${typeof data === "string" ? data : anonItemsText(data.set)}`;
+    return `${exprText(e.map.key)} map ${typeof data === "string" ? data : anonItemsText(data.set, true)}`;
   }
   if ("numgen" in e) {
     const { mode, mod, offset } = e.numgen;
@@ -174,7 +178,7 @@ export function statementText(s: Statement): string {
   if ("counter" in s) return "counter";
   if ("vmap" in s) {
     const data = s.vmap.data;
-    return `${exprText(s.vmap.key)} vmap ${typeof data === "string" ? data : anonItemsText(data.set)}`;
+    return `${exprText(s.vmap.key)} vmap ${typeof data === "string" ? data : anonItemsText(data.set, true)}`;
   }
   if ("dnat" in s) return natText("dnat", s.dnat);
   if ("snat" in s) return natText("snat", s.snat);
