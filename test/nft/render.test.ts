@@ -147,6 +147,19 @@ test("every statement and expression kind renders as nft reads it", () => {
   for (const [r, want] of cases) assert.is(ruleText(r), want);
 });
 
+test("an anonymous map of plain strings renders as key : value pairs, not as a flag list", () => {
+  const r = rule(
+    match(meta("l4proto"), "tcp"),
+    dnat(mapLookup(payload("ip", "daddr"), [["10.0.0.1", "10.1.0.1"]]), 80),
+  );
+  assert.match(ruleText(r), "ip daddr map { 10.0.0.1 : 10.1.0.1 }");
+  // a flag list inside an anonymous set still renders as flags
+  assert.match(
+    ruleText(rule(match(ct("state"), anonSet(flags("established", "related"))))),
+    "established,related",
+  );
+});
+
 test("priorities resolve to the numbers the kernel lists", () => {
   assert.is(priorityNumber("dstnat"), -100);
   assert.is(priorityNumber("srcnat"), 100);
