@@ -1,10 +1,11 @@
 // Encodes a Transaction as one nf_tables netlink batch (BATCH_BEGIN, one message per operation,
 // BATCH_END): the same all-or-nothing transaction `nft -f` would send, without nft's cache dump.
-// Pure. Covers what syncs after the first send: elements, regular chains, flushes, rules. Anything
-// else (base chains, set declarations, interval sets, anonymous sets) throws NetlinkUnsupported and
-// nft/apply.ts falls back to the nft executable for the whole transaction.
-import type { DesiredChain, DesiredRule, DesiredSet } from "../desired.ts";
-import type { DataType, Expression, SetElement, Verdict } from "../model.ts";
+// Pure. Covers tables (comments, flush), chains (base chains, comments), named set and map
+// declarations, elements (of interval sets only while the batch that declared the set fills it),
+// rules with their anonymous sets (nft/netlink/rule.ts), flushes and deletes. Anything else throws
+// NetlinkUnsupported and nft/apply.ts sends the whole transaction through the nft executable.
+import type { DesiredRule, DesiredSet } from "../desired.ts";
+import type { Expression, SetElement, Verdict } from "../model.ts";
 import type { Operation, Transaction } from "../transaction.ts";
 import {
   NETLINK,
@@ -15,7 +16,6 @@ import {
   NFT_MSG,
   NFTA_CHAIN,
   NFTA_DATA,
-  NFTA_LIST_ELEM,
   NFTA_RULE,
   NFTA_SET_ELEM,
   NFTA_SET_ELEM_LIST,
@@ -23,15 +23,21 @@ import {
   nftMsgType,
   VERDICT_CODE,
 } from "./constants.ts";
+import {
+  commentUserdata,
+  writeChainAttributes,
+  writeIntervalElements,
+  writeSetDeclaration,
+  writeTableAttributes,
+} from "./declarations.ts";
 import { writeAnonymousElements, writeAnonymousSet } from "./expressions-sets.ts";
-import { prepareRule, ruleUserdata } from "./rule.ts";
+import { type PreparedRule, prepareRule, ruleUserdata } from "./rule.ts";
 import { encodeKey, NetlinkUnsupported } from "./values.ts";
 import { NetlinkWriter } from "./writer.ts";
 
 const NFTA_TABLE_NAME = 1;
 const NFTA_SET_NAME = 2;
-/** nftnl user-data TLV type of a comment (tables, chains, rules and elements alike). */
-const UDATA_COMMENT = 0;
+const NFTA_SET_ELEM_LIST_SET_ID = 4;
 
 /** Encodes a rule's statements (nft/netlink/rule.ts; tests may substitute their own). */
 export type RuleWriter = (w: NetlinkWriter, rule: DesiredRule, sets: ReadonlyMap<string, DesiredSet>) => void;
@@ -53,13 +59,7 @@ export interface EncodedBatch {
   messageOps: number[];
 }
 
-/** The nftnl user-data block holding one comment: type, length, NUL-terminated text. */
-export function commentUserdata(comment: string): Buffer {
-  const text = Buffer.from(`${comment}\0`);
-  if (text.length > 255)
-    throw new NetlinkUnsupported(`comment "${comment.slice(0, 40)}…": longer than 254 bytes`);
-  return Buffer.concat([Buffer.from([UDATA_COMMENT, text.length]), text]);
-}
+export { commentUserdata };
 
 function keyParts(key: Expression): unknown[] {
   if (typeof key === "object" && key !== null && !Array.isArray(key) && "concat" in key) return key.concat;
@@ -77,69 +77,77 @@ function isVerdict(v: unknown): v is Verdict {
 }
 
 export function writeVerdict(w: NetlinkWriter, verdict: Verdict): void {
+  if (!isVerdict(verdict)) throw new NetlinkUnsupported(`${JSON.stringify(verdict)} is not a verdict`);
   const kind = Object.keys(verdict)[0] as keyof typeof VERDICT_CODE;
-  w.nested(NFTA_DATA.VERDICT, () => {
-    w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[kind]);
-    if (kind === "jump" || kind === "goto") {
-      const target = (verdict as { jump?: { target: string }; goto?: { target: string } })[kind]?.target;
-      if (!target) throw new NetlinkUnsupported(`${kind} without a target chain`);
-      w.stringAttr(NFTA_VERDICT.CHAIN, target);
-    }
-  });
+  const token = w.beginNested(NFTA_DATA.VERDICT);
+  w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[kind]);
+  if (kind === "jump" || kind === "goto") {
+    const target = (verdict as { jump?: { target: string }; goto?: { target: string } })[kind]?.target;
+    if (!target) throw new NetlinkUnsupported(`${kind} without a target chain`);
+    w.stringAttr(NFTA_VERDICT.CHAIN, target);
+  }
+  w.endNested(token);
 }
 
-function writeElement(w: NetlinkWriter, set: DesiredSet, el: SetElement, withData: boolean): void {
-  w.nested(NFTA_LIST_ELEM, () => {
-    w.nested(NFTA_SET_ELEM.KEY, () => w.bytesAttr(NFTA_DATA.VALUE, encodeKey(set.type, keyParts(el.key))));
-    if (withData && set.map !== undefined) {
-      if (el.value === undefined) throw new NetlinkUnsupported(`map ${set.name}: element without a value`);
-      if (set.map === "verdict") {
-        if (!isVerdict(el.value)) throw new NetlinkUnsupported(`map ${set.name}: value is not a verdict`);
-        const verdict = el.value;
-        w.nested(NFTA_SET_ELEM.DATA, () => writeVerdict(w, verdict));
-      } else {
-        const types = set.map as DataType | DataType[];
-        const value = el.value as Expression;
-        w.nested(NFTA_SET_ELEM.DATA, () => w.bytesAttr(NFTA_DATA.VALUE, encodeKey(types, keyParts(value))));
-      }
-    }
-    if (withData && el.timeout !== undefined) w.u64Attr(NFTA_SET_ELEM.TIMEOUT, Math.round(el.timeout * 1000));
-    if (withData && el.comment !== undefined)
-      w.bytesAttr(NFTA_SET_ELEM.USERDATA, commentUserdata(el.comment));
-  });
+// Attribute order as libnftnl builds an element: flags, timeout, key, data, user data.
+function writeElement(
+  w: NetlinkWriter,
+  set: DesiredSet,
+  el: SetElement,
+  withData: boolean,
+  index: number,
+): void {
+  const item = w.beginNested(index);
+  if (withData && el.timeout !== undefined) {
+    if (!Number.isFinite(el.timeout) || el.timeout < 0)
+      throw new NetlinkUnsupported(`set ${set.name}: element timeout ${el.timeout}`);
+    w.u64Attr(NFTA_SET_ELEM.TIMEOUT, Math.round(el.timeout * 1000));
+  }
+  const key = w.beginNested(NFTA_SET_ELEM.KEY);
+  w.bytesAttr(NFTA_DATA.VALUE, encodeKey(set.type, keyParts(el.key)));
+  w.endNested(key);
+  if (withData && set.map !== undefined) {
+    if (el.value === undefined) throw new NetlinkUnsupported(`map ${set.name}: element without a value`);
+    const data = w.beginNested(NFTA_SET_ELEM.DATA);
+    if (set.map === "verdict") writeVerdict(w, el.value as Verdict);
+    else w.bytesAttr(NFTA_DATA.VALUE, encodeKey(set.map, keyParts(el.value as Expression)));
+    w.endNested(data);
+  }
+  if (withData && el.comment !== undefined)
+    w.bytesAttr(NFTA_SET_ELEM.USERDATA, commentUserdata(el.comment, `set ${set.name} element`));
+  w.endNested(item);
 }
 
 function knownSet(name: string, opts: EncodeOptions): DesiredSet {
   const set = opts.sets.get(name);
   if (!set) throw new NetlinkUnsupported(`set ${name}: type unknown to the encoder`);
-  if (set.flags?.includes("interval"))
-    throw new NetlinkUnsupported(`set ${name}: interval sets are left to nft`);
   return set;
-}
-
-function writeChainMessage(w: NetlinkWriter, chain: DesiredChain): void {
-  if (chain.base) throw new NetlinkUnsupported(`chain ${chain.name}: base chains are left to nft`);
-  w.stringAttr(NFTA_CHAIN.NAME, chain.name);
 }
 
 /** Encodes every operation of the transaction, or throws NetlinkUnsupported naming the first it cannot. */
 export function encodeTransaction(tx: Transaction, opts: EncodeOptions): EncodedBatch {
   const family = NFPROTO[tx.family as keyof typeof NFPROTO];
   if (family === undefined) throw new NetlinkUnsupported(`family ${tx.family}: not encoded`);
-  const w = new NetlinkWriter(1 << 16);
+  const w = new NetlinkWriter(Math.max(1 << 16, tx.size * 384));
   const firstSeq = opts.seq ?? 1;
   let seq = firstSeq;
   w.endMessage(w.beginMessage(NFNL_MSG_BATCH_BEGIN, NETLINK.NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   const messageOps: number[] = [];
   let nextSetId = 1;
+  /** Sets declared in this batch, with their NFTA_SET_ID. */
+  const declared = new Map<string, number>();
+  /** Interval sets declared in this batch that no element has gone into yet. */
+  const emptyIntervalSets = new Set<string>();
   let opIndex = 0;
-  const message = (type: number, flags: number, fill: () => void) => {
+  /** Starts a message of the current operation, with the table name written. */
+  const begin = (type: number, flags: number): number => {
     messageOps.push(opIndex);
     const token = w.beginMessage(nftMsgType(type), NETLINK.NLM_F_REQUEST | flags, seq++, family);
-    fill();
-    w.endMessage(token);
+    w.stringAttr(NFTA_TABLE_NAME, tx.table);
+    return token;
   };
   const create = (verb: string) => NETLINK.NLM_F_CREATE | (verb === "create" ? NETLINK.NLM_F_EXCL : 0);
+  const prepareContext = { family: tx.family, sets: opts.sets };
   for (const op of tx.ops) {
     encodeOperation(op);
     opIndex++;
@@ -148,74 +156,96 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
   return { bytes: w.bytes(), firstSeq, messageOps };
 
   function encodeOperation(op: Operation): void {
-    const table = () => {
-      w.stringAttr(NFTA_TABLE_NAME, tx.table);
-    };
     switch (op.kind) {
       case "table": {
-        if (op.verb === "flush" || op.comment !== undefined)
-          throw new NetlinkUnsupported(`${op.verb} table: left to nft`);
+        if (op.verb === "flush") {
+          // nft flushes a table as one DELRULE naming only the table: every rule of every chain.
+          w.endMessage(begin(NFT_MSG.DELRULE, 0));
+          break;
+        }
         const del = op.verb === "delete";
-        message(del ? NFT_MSG.DELTABLE : NFT_MSG.NEWTABLE, del ? 0 : create(op.verb), table);
+        const token = begin(del ? NFT_MSG.DELTABLE : NFT_MSG.NEWTABLE, del ? 0 : create(op.verb));
+        if (!del) writeTableAttributes(w, op.comment);
+        w.endMessage(token);
+        if (del) {
+          declared.clear();
+          emptyIntervalSets.clear();
+        }
         break;
       }
       case "chain": {
         if ("name" in op) {
-          const name = op.name;
           const del = op.verb === "delete";
-          message(del ? NFT_MSG.DELCHAIN : NFT_MSG.DELRULE, 0, () => {
-            table();
-            w.stringAttr(del ? NFTA_CHAIN.NAME : NFTA_RULE.CHAIN, name);
-          });
+          const token = begin(del ? NFT_MSG.DELCHAIN : NFT_MSG.DELRULE, 0);
+          w.stringAttr(del ? NFTA_CHAIN.NAME : NFTA_RULE.CHAIN, op.name);
+          w.endMessage(token);
           break;
         }
         const chain = op.chain;
-        if (chain.comment !== undefined)
-          throw new NetlinkUnsupported(`chain ${chain.name}: comments are left to nft`);
-        message(NFT_MSG.NEWCHAIN, create(op.verb), () => {
-          table();
-          writeChainMessage(w, chain);
-        });
+        const token = begin(NFT_MSG.NEWCHAIN, create(op.verb));
+        writeChainAttributes(w, chain, tx.family);
+        w.endMessage(token);
         if (op.withRules) for (const rule of chain.rules) addRule(chain.name, rule, "add");
         break;
       }
       case "rule": {
         if (op.verb === "delete") {
-          const { chain, handle } = op;
-          message(NFT_MSG.DELRULE, 0, () => {
-            table();
-            w.stringAttr(NFTA_RULE.CHAIN, chain);
-            w.u64Attr(NFTA_RULE.HANDLE, handle);
-          });
+          const token = begin(NFT_MSG.DELRULE, 0);
+          w.stringAttr(NFTA_RULE.CHAIN, op.chain);
+          w.u64Attr(NFTA_RULE.HANDLE, op.handle);
+          w.endMessage(token);
         } else addRule(op.chain, op.rule, op.verb, op.handle);
         break;
       }
       case "set":
       case "map": {
-        if ("set" in op)
-          throw new NetlinkUnsupported(
-            `${op.verb} ${op.kind} ${op.set.name}: set declarations are left to nft`,
-          );
-        const name = op.name;
+        if ("set" in op) {
+          const id = nextSetId++;
+          const token = begin(NFT_MSG.NEWSET, create(op.verb));
+          writeSetDeclaration(w, op.set, id);
+          w.endMessage(token);
+          declared.set(op.set.name, id);
+          if (op.set.flags?.includes("interval")) emptyIntervalSets.add(op.set.name);
+          else emptyIntervalSets.delete(op.set.name);
+          break;
+        }
         const del = op.verb === "delete";
         // DELSETELEM without an element list flushes the set.
-        message(del ? NFT_MSG.DELSET : NFT_MSG.DELSETELEM, 0, () => {
-          table();
-          w.stringAttr(del ? NFTA_SET_NAME : NFTA_SET_ELEM_LIST.SET, name);
-        });
+        const token = begin(del ? NFT_MSG.DELSET : NFT_MSG.DELSETELEM, 0);
+        w.stringAttr(del ? NFTA_SET_NAME : NFTA_SET_ELEM_LIST.SET, op.name);
+        w.endMessage(token);
+        if (del) declared.delete(op.name);
+        if (del) emptyIntervalSets.delete(op.name);
+        else if (declared.has(op.name) && opts.sets.get(op.name)?.flags?.includes("interval"))
+          emptyIntervalSets.add(op.name);
         break;
       }
       case "element": {
         const set = knownSet(op.set, opts);
         const del = op.verb === "delete";
         const elements = op.elements;
-        message(del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM, del ? 0 : create(op.verb), () => {
-          table();
-          w.stringAttr(NFTA_SET_ELEM_LIST.SET, set.name);
-          w.nested(NFTA_SET_ELEM_LIST.ELEMENTS, () => {
-            for (const el of elements) writeElement(w, set, el, !del);
-          });
-        });
+        if (set.flags?.includes("interval")) {
+          // Only into a set this batch declared (or flushed) and left empty: otherwise nft merges
+          // with, and checks against, what the kernel holds.
+          const id = declared.get(set.name);
+          if (del || id === undefined || !emptyIntervalSets.has(set.name))
+            throw new NetlinkUnsupported(
+              `set ${set.name}: changes to an interval set that holds elements are left to nft`,
+            );
+          emptyIntervalSets.delete(set.name);
+          const token = begin(NFT_MSG.NEWSETELEM, create(op.verb));
+          writeIntervalElements(w, set, id, elements, writeVerdict);
+          w.endMessage(token);
+          break;
+        }
+        const token = begin(del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM, del ? 0 : create(op.verb));
+        w.stringAttr(NFTA_SET_ELEM_LIST.SET, set.name);
+        const id = declared.get(set.name);
+        if (id !== undefined) w.u32Attr(NFTA_SET_ELEM_LIST_SET_ID, id);
+        const list = w.beginNested(NFTA_SET_ELEM_LIST.ELEMENTS);
+        for (let i = 0; i < elements.length; i++) writeElement(w, set, elements[i], !del, i + 1);
+        w.endNested(list);
+        w.endMessage(token);
         break;
       }
     }
@@ -227,38 +257,38 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     verb: "add" | "insert" | "replace",
     handle?: number,
   ): void {
-    let writeExpressions: (w: NetlinkWriter) => void;
-    if (opts.writeRule) {
-      const writeRule = opts.writeRule;
-      writeExpressions = (w) => writeRule(w, rule, opts.sets);
-    } else {
+    let prepared: PreparedRule | undefined;
+    let ids: number[] = NO_IDS;
+    if (!opts.writeRule) {
       // Anonymous sets and maps the rule looks up are declared in the same batch, just before it.
-      const prepared = prepareRule(rule, { family: tx.family, sets: opts.sets });
-      const ids = prepared.anonymousSets.map((set) => {
-        const id = nextSetId++;
-        message(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE, () => {
-          w.stringAttr(NFTA_TABLE_NAME, tx.table);
+      prepared = prepareRule(rule, prepareContext);
+      if (prepared.anonymousSets.length > 0) {
+        ids = [];
+        for (const set of prepared.anonymousSets) {
+          const id = nextSetId++;
+          let token = begin(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE);
           writeAnonymousSet(w, set, id);
-        });
-        message(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE, () => {
-          w.stringAttr(NFTA_TABLE_NAME, tx.table);
+          w.endMessage(token);
+          token = begin(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE);
           writeAnonymousElements(w, set, id);
-        });
-        return id;
-      });
-      writeExpressions = (w) => prepared.writeExpressions(w, ids);
+          w.endMessage(token);
+          ids.push(id);
+        }
+      }
     }
     const flags =
       verb === "replace"
         ? NETLINK.NLM_F_REPLACE
         : NETLINK.NLM_F_CREATE | (verb === "add" ? NETLINK.NLM_F_APPEND : 0);
-    message(NFT_MSG.NEWRULE, flags, () => {
-      w.stringAttr(NFTA_TABLE_NAME, tx.table);
-      w.stringAttr(NFTA_RULE.CHAIN, chain);
-      if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
-      writeExpressions(w);
-      const userdata = ruleUserdata(rule);
-      if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
-    });
+    const token = begin(NFT_MSG.NEWRULE, flags);
+    w.stringAttr(NFTA_RULE.CHAIN, chain);
+    if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
+    if (prepared) prepared.writeExpressions(w, ids);
+    else opts.writeRule?.(w, rule, opts.sets);
+    const userdata = ruleUserdata(rule);
+    if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
+    w.endMessage(token);
   }
 }
+
+const NO_IDS: number[] = [];

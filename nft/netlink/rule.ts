@@ -34,6 +34,7 @@ import type {
 } from "../model.ts";
 import { normalizeRule } from "../normalize.ts";
 import { NFPROTO, NFTA_RULE } from "./constants.ts";
+import { commentUserdata } from "./declarations.ts";
 import * as x from "./expressions.ts";
 import {
   type AnonymousElement,
@@ -1237,18 +1238,8 @@ export function writeRuleExpressions(w: NetlinkWriter, rule: DesiredRule, ctx: R
   prepared.writeExpressions(w, []);
 }
 
-const NFTNL_UDATA_RULE_COMMENT = 0;
-const COMMENT_MAX = 128;
-
 /** NFTA_RULE_USERDATA bytes for a rule comment (nft's udata TLV), or undefined without comment. */
 export function ruleUserdata(rule: DesiredRule): Buffer | undefined {
   if (rule.comment === undefined) return undefined;
-  const text = Buffer.from(rule.comment);
-  if (text.length + 1 > COMMENT_MAX || text.includes(0))
-    unsupported(`comment: longer than ${COMMENT_MAX - 1} bytes`);
-  const out = Buffer.alloc(2 + text.length + 1);
-  out[0] = NFTNL_UDATA_RULE_COMMENT;
-  out[1] = text.length + 1;
-  text.copy(out, 2);
-  return out;
+  return commentUserdata(rule.comment, "rule");
 }
