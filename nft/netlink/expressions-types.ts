@@ -28,7 +28,7 @@ export function uintBytes(value: Immediate, len: number, host: boolean, what: st
   const max = len >= 4 ? 0xffffffff : 2 ** (len * 8) - 1;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max)
     unsupported(`${what} ${String(value)}: not an integer in 0..${max}`);
-  const b = Buffer.alloc(len);
+  const b = len <= 4 ? Buffer.allocUnsafe(len) : Buffer.alloc(len);
   if (len === 1) b.writeUInt8(n);
   else if (len === 2) host ? b.writeUInt16LE(n) : b.writeUInt16BE(n);
   else host ? b.writeUInt32LE(n) : b.writeUInt32BE(n);

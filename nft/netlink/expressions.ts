@@ -17,53 +17,73 @@ export const DYNSET_OP = { add: 0, update: 1, delete: 2 } as const;
 
 export type VerdictName = keyof typeof VERDICT_CODE;
 
-function expr(w: NetlinkWriter, name: string, fill: (w: NetlinkWriter) => void): void {
+// Each writer opens its expression with begin() and closes it with end(): no closures, so a
+// 40,000-rule batch allocates nothing per expression.
+
+/** Opens NFTA_LIST_ELEM { NFTA_EXPR_NAME name, NFTA_EXPR_DATA { …; returns the token for end(). */
+function begin(w: NetlinkWriter, name: string): number {
   const elem = w.beginNested(NFTA_LIST_ELEM);
   w.stringAttr(NFTA_EXPR.NAME, name);
-  w.nested(NFTA_EXPR.DATA, fill);
+  w.beginNested(NFTA_EXPR.DATA);
+  return elem;
+}
+
+/** Closes what begin() opened (the data attribute follows the padded name attribute). */
+function end(w: NetlinkWriter, elem: number, name: string): void {
+  w.endNested(elem + 4 + ((4 + name.length + 1 + 3) & ~3));
   w.endNested(elem);
 }
 
 /** A nested nft_data value: NFTA_DATA_VALUE with the raw bytes. */
 function dataAttr(w: NetlinkWriter, type: number, value: Uint8Array): void {
-  w.nested(type, (d) => d.bytesAttr(NFTA_DATA.VALUE, value));
+  const token = w.beginNested(type);
+  w.bytesAttr(NFTA_DATA.VALUE, value);
+  w.endNested(token);
 }
 
 function u16Attr(w: NetlinkWriter, type: number, value: number): void {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(value);
-  w.bytesAttr(type, b);
+  w.bytesAttr(type, Uint8Array.of(value >> 8, value & 0xff));
 }
 
+const DIRECTION = [Uint8Array.of(0), Uint8Array.of(1)];
+
 export function payloadLoad(w: NetlinkWriter, dreg: number, base: number, offset: number, len: number): void {
-  expr(w, "payload", (e) => e.u32Attr(1, dreg).u32Attr(2, base).u32Attr(3, offset).u32Attr(4, len));
+  const e = begin(w, "payload");
+  w.u32Attr(1, dreg).u32Attr(2, base).u32Attr(3, offset).u32Attr(4, len);
+  end(w, e, "payload");
 }
 
 export function metaLoad(w: NetlinkWriter, dreg: number, key: number): void {
-  expr(w, "meta", (e) => e.u32Attr(2, key).u32Attr(1, dreg));
+  const e = begin(w, "meta");
+  w.u32Attr(2, key).u32Attr(1, dreg);
+  end(w, e, "meta");
 }
 
 export function metaSet(w: NetlinkWriter, key: number, sreg: number): void {
-  expr(w, "meta", (e) => e.u32Attr(2, key).u32Attr(3, sreg));
+  const e = begin(w, "meta");
+  w.u32Attr(2, key).u32Attr(3, sreg);
+  end(w, e, "meta");
 }
 
 export function ctLoad(w: NetlinkWriter, dreg: number, key: number, dir?: number): void {
-  expr(w, "ct", (e) => {
-    e.u32Attr(2, key).u32Attr(1, dreg);
-    if (dir !== undefined) e.bytesAttr(3, Buffer.from([dir]));
-  });
+  const e = begin(w, "ct");
+  w.u32Attr(2, key).u32Attr(1, dreg);
+  if (dir !== undefined) w.bytesAttr(3, DIRECTION[dir]);
+  end(w, e, "ct");
 }
 
 export function ctSet(w: NetlinkWriter, key: number, sreg: number, dir?: number): void {
-  expr(w, "ct", (e) => {
-    e.u32Attr(2, key);
-    if (dir !== undefined) e.bytesAttr(3, Buffer.from([dir]));
-    e.u32Attr(4, sreg);
-  });
+  const e = begin(w, "ct");
+  w.u32Attr(2, key);
+  if (dir !== undefined) w.bytesAttr(3, DIRECTION[dir]);
+  w.u32Attr(4, sreg);
+  end(w, e, "ct");
 }
 
 export function numgen(w: NetlinkWriter, dreg: number, type: number, mod: number, offset: number): void {
-  expr(w, "numgen", (e) => e.u32Attr(1, dreg).u32Attr(2, mod).u32Attr(3, type).u32Attr(4, offset));
+  const e = begin(w, "numgen");
+  w.u32Attr(1, dreg).u32Attr(2, mod).u32Attr(3, type).u32Attr(4, offset);
+  end(w, e, "numgen");
 }
 
 export interface HashArgs {
@@ -76,22 +96,24 @@ export interface HashArgs {
 }
 
 export function jhash(w: NetlinkWriter, a: HashArgs): void {
-  expr(w, "hash", (e) => {
-    e.u32Attr(1, a.sreg).u32Attr(2, a.dreg).u32Attr(3, a.len).u32Attr(4, a.mod);
-    if (a.seed !== undefined) e.u32Attr(5, a.seed);
-    e.u32Attr(6, a.offset).u32Attr(7, 0);
-  });
+  const e = begin(w, "hash");
+  w.u32Attr(1, a.sreg).u32Attr(2, a.dreg).u32Attr(3, a.len).u32Attr(4, a.mod);
+  if (a.seed !== undefined) w.u32Attr(5, a.seed);
+  w.u32Attr(6, a.offset).u32Attr(7, 0);
+  end(w, e, "hash");
 }
 
 export function fib(w: NetlinkWriter, dreg: number, result: number, flags: number): void {
-  expr(w, "fib", (e) => e.u32Attr(3, flags).u32Attr(2, result).u32Attr(1, dreg));
+  const e = begin(w, "fib");
+  w.u32Attr(3, flags).u32Attr(2, result).u32Attr(1, dreg);
+  end(w, e, "fib");
 }
 
 export function cmp(w: NetlinkWriter, sreg: number, op: CmpOp, data: Uint8Array): void {
-  expr(w, "cmp", (e) => {
-    e.u32Attr(1, sreg).u32Attr(2, CMP_OP[op]);
-    dataAttr(e, 3, data);
-  });
+  const e = begin(w, "cmp");
+  w.u32Attr(1, sreg).u32Attr(2, CMP_OP[op]);
+  dataAttr(w, 3, data);
+  end(w, e, "cmp");
 }
 
 export function range(
@@ -101,11 +123,11 @@ export function range(
   from: Uint8Array,
   to: Uint8Array,
 ): void {
-  expr(w, "range", (e) => {
-    e.u32Attr(1, sreg).u32Attr(2, inverted ? 1 : 0);
-    dataAttr(e, 3, from);
-    dataAttr(e, 4, to);
-  });
+  const e = begin(w, "range");
+  w.u32Attr(1, sreg).u32Attr(2, inverted ? 1 : 0);
+  dataAttr(w, 3, from);
+  dataAttr(w, 4, to);
+  end(w, e, "range");
 }
 
 /** `reg = (reg & mask) ^ xor`; `withOp` adds NFTA_BITWISE_OP (nft sets it only for binary expressions). */
@@ -116,38 +138,38 @@ export function bitwise(
   xor: Uint8Array,
   withOp: boolean,
 ): void {
-  expr(w, "bitwise", (e) => {
-    e.u32Attr(1, reg).u32Attr(2, reg);
-    if (withOp) e.u32Attr(6, 0);
-    e.u32Attr(3, mask.length);
-    dataAttr(e, 4, mask);
-    dataAttr(e, 5, xor);
-  });
+  const e = begin(w, "bitwise");
+  w.u32Attr(1, reg).u32Attr(2, reg);
+  if (withOp) w.u32Attr(6, 0);
+  w.u32Attr(3, mask.length);
+  dataAttr(w, 4, mask);
+  dataAttr(w, 5, xor);
+  end(w, e, "bitwise");
 }
 
 export function byteorder(w: NetlinkWriter, reg: number, op: number, len: number, size: number): void {
-  expr(w, "byteorder", (e) =>
-    e.u32Attr(1, reg).u32Attr(2, reg).u32Attr(3, op).u32Attr(4, len).u32Attr(5, size),
-  );
+  const e = begin(w, "byteorder");
+  w.u32Attr(1, reg).u32Attr(2, reg).u32Attr(3, op).u32Attr(4, len).u32Attr(5, size);
+  end(w, e, "byteorder");
 }
 
 export function immediateData(w: NetlinkWriter, dreg: number, data: Uint8Array): void {
-  expr(w, "immediate", (e) => {
-    e.u32Attr(1, dreg);
-    dataAttr(e, 2, data);
-  });
+  const e = begin(w, "immediate");
+  w.u32Attr(1, dreg);
+  dataAttr(w, 2, data);
+  end(w, e, "immediate");
 }
 
 export function immediateVerdict(w: NetlinkWriter, verdict: VerdictName, chain?: string): void {
-  expr(w, "immediate", (e) => {
-    e.u32Attr(1, 0);
-    e.nested(2, (d) =>
-      d.nested(NFTA_DATA.VERDICT, (v) => {
-        v.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[verdict]);
-        if (chain !== undefined) v.stringAttr(NFTA_VERDICT.CHAIN, chain);
-      }),
-    );
-  });
+  const e = begin(w, "immediate");
+  w.u32Attr(1, 0);
+  const data = w.beginNested(2);
+  const v = w.beginNested(NFTA_DATA.VERDICT);
+  w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[verdict]);
+  if (chain !== undefined) w.stringAttr(NFTA_VERDICT.CHAIN, chain);
+  w.endNested(v);
+  w.endNested(data);
+  end(w, e, "immediate");
 }
 
 export interface LookupArgs {
@@ -161,13 +183,13 @@ export interface LookupArgs {
 }
 
 export function lookup(w: NetlinkWriter, a: LookupArgs): void {
-  expr(w, "lookup", (e) => {
-    e.u32Attr(2, a.sreg);
-    if (a.dreg !== undefined) e.u32Attr(3, a.dreg);
-    e.stringAttr(1, a.set);
-    if (a.setId !== undefined) e.u32Attr(4, a.setId);
-    if (a.inverted) e.u32Attr(5, 1);
-  });
+  const e = begin(w, "lookup");
+  w.u32Attr(2, a.sreg);
+  if (a.dreg !== undefined) w.u32Attr(3, a.dreg);
+  w.stringAttr(1, a.set);
+  if (a.setId !== undefined) w.u32Attr(4, a.setId);
+  if (a.inverted) w.u32Attr(5, 1);
+  end(w, e, "lookup");
 }
 
 export interface DynsetArgs {
@@ -179,15 +201,15 @@ export interface DynsetArgs {
 }
 
 export function dynset(w: NetlinkWriter, a: DynsetArgs): void {
-  expr(w, "dynset", (e) => {
-    e.u32Attr(4, a.sregKey).u32Attr(3, a.op);
-    if (a.timeout !== undefined) e.u64Attr(6, a.timeout);
-    e.stringAttr(1, a.set);
-  });
+  const e = begin(w, "dynset");
+  w.u32Attr(4, a.sregKey).u32Attr(3, a.op);
+  if (a.timeout !== undefined) w.u64Attr(6, a.timeout);
+  w.stringAttr(1, a.set);
+  end(w, e, "dynset");
 }
 
 export function counter(w: NetlinkWriter): void {
-  expr(w, "counter", () => {});
+  end(w, begin(w, "counter"), "counter");
 }
 
 export interface NatArgs {
@@ -201,29 +223,29 @@ export interface NatArgs {
 }
 
 export function nat(w: NetlinkWriter, a: NatArgs): void {
-  expr(w, "nat", (e) => {
-    e.u32Attr(1, a.type).u32Attr(2, a.family);
-    if (a.addrMin !== undefined) e.u32Attr(3, a.addrMin);
-    if (a.addrMax !== undefined) e.u32Attr(4, a.addrMax);
-    if (a.protoMin !== undefined) e.u32Attr(5, a.protoMin);
-    if (a.protoMax !== undefined) e.u32Attr(6, a.protoMax);
-    if (a.flags) e.u32Attr(7, a.flags);
-  });
+  const e = begin(w, "nat");
+  w.u32Attr(1, a.type).u32Attr(2, a.family);
+  if (a.addrMin !== undefined) w.u32Attr(3, a.addrMin);
+  if (a.addrMax !== undefined) w.u32Attr(4, a.addrMax);
+  if (a.protoMin !== undefined) w.u32Attr(5, a.protoMin);
+  if (a.protoMax !== undefined) w.u32Attr(6, a.protoMax);
+  if (a.flags) w.u32Attr(7, a.flags);
+  end(w, e, "nat");
 }
 
 export function masq(w: NetlinkWriter, flags: number, protoMin?: number, protoMax?: number): void {
-  expr(w, "masq", (e) => {
-    if (flags) e.u32Attr(1, flags);
-    if (protoMin !== undefined) e.u32Attr(2, protoMin);
-    if (protoMax !== undefined) e.u32Attr(3, protoMax);
-  });
+  const e = begin(w, "masq");
+  if (flags) w.u32Attr(1, flags);
+  if (protoMin !== undefined) w.u32Attr(2, protoMin);
+  if (protoMax !== undefined) w.u32Attr(3, protoMax);
+  end(w, e, "masq");
 }
 
 export function reject(w: NetlinkWriter, type: number, code?: number): void {
-  expr(w, "reject", (e) => {
-    e.u32Attr(1, type);
-    if (code !== undefined) e.bytesAttr(2, Buffer.from([code]));
-  });
+  const e = begin(w, "reject");
+  w.u32Attr(1, type);
+  if (code !== undefined) w.bytesAttr(2, Uint8Array.of(code));
+  end(w, e, "reject");
 }
 
 export interface LogArgs {
@@ -235,11 +257,11 @@ export interface LogArgs {
 }
 
 export function log(w: NetlinkWriter, a: LogArgs): void {
-  expr(w, "log", (e) => {
-    if (a.prefix !== undefined) e.stringAttr(2, a.prefix);
-    if (a.group !== undefined) u16Attr(e, 1, a.group);
-    if (a.snaplen !== undefined) e.u32Attr(3, a.snaplen);
-    if (a.qthreshold !== undefined) u16Attr(e, 4, a.qthreshold);
-    if (a.level !== undefined) e.u32Attr(5, a.level);
-  });
+  const e = begin(w, "log");
+  if (a.prefix !== undefined) w.stringAttr(2, a.prefix);
+  if (a.group !== undefined) u16Attr(w, 1, a.group);
+  if (a.snaplen !== undefined) w.u32Attr(3, a.snaplen);
+  if (a.qthreshold !== undefined) u16Attr(w, 4, a.qthreshold);
+  if (a.level !== undefined) w.u32Attr(5, a.level);
+  end(w, e, "log");
 }

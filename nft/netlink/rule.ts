@@ -128,6 +128,23 @@ function regNumber(unit: number): number {
 
 const VERDICT_REG = -1;
 
+/** One-byte values (a dependency's protocol number), allocated once. */
+const BYTE_VALUES = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
+
+/**
+ * Loads that depend only on what they load (payload fields, meta and ct keys, numgen, fib), built
+ * once: their writers and typeof user data are the same in every rule.
+ */
+const loadCache = new Map<string, Loaded>();
+function cachedLoad(key: string, build: () => Loaded): Loaded {
+  let hit = loadCache.get(key);
+  if (hit === undefined) {
+    hit = build();
+    loadCache.set(key, hit);
+  }
+  return hit;
+}
+
 /** A protocol context pinned to a set of protocols (`meta l4proto { tcp, udp }`). */
 const AMBIGUOUS = "a set of protocols";
 
@@ -153,14 +170,29 @@ function setName(ref: unknown, where: string): string {
 
 // ---------------------------------------------------------------------------------------------
 
+function payloadLoad(p: { protocol: string; field: string }, f: [offset: number, type: ValueType]): Loaded {
+  const base =
+    p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
+  const [offset, type] = f;
+  const [desc, fields] = PAYLOAD_TYPEOF[p.protocol];
+  return {
+    type,
+    len: type.len,
+    concat: false,
+    byteorder: BYTEORDER.big,
+    typeofData: typeofUdata(EXPR_TYPE.payload, [udataU32(0, desc), udataU32(1, fields[p.field])]),
+    gen: (l, dreg, loadLen) => x.payloadLoad(l.w, l.reg(dreg), base, offset, loadLen ?? type.len),
+  };
+}
+
 class Linearizer {
   /** Next free register, in 32-bit units. */
   private regLow = 0;
   /** What earlier matches established: the network and transport protocol. */
   private l3: "ip" | "ip6" | typeof AMBIGUOUS | undefined;
   private l4: string | undefined;
-  /** Dependency matches collected while compiling the current statement; written before it. */
-  private pending: (() => void)[] = [];
+  /** Dependency matches collected while compiling the current statement (metaKey << 8 | value); written before it. */
+  private pending: number[] = [];
 
   /** Anonymous sets and maps in the order the rule declares them. */
   readonly anonymous: AnonymousSet[] = [];
@@ -200,14 +232,14 @@ class Linearizer {
    * Dependencies nft puts at the head of the rule rather than before the statement (a reject's
    * protocol match: nft inserts it there after evaluating everything before the reject).
    */
-  private head: (() => void)[] = [];
+  private head: number[] = [];
 
   private needL3(proto: "ip" | "ip6", where: string, atHead = false): void {
     if (this.l3 === proto) return;
     if (this.l3 !== undefined) unsupported(`${where}: ${proto} after ${this.l3}: conflicting protocols`);
     this.l3 = proto;
     const value = proto === "ip" ? 2 : 10;
-    (atHead ? this.head : this.pending).push(() => this.dependency(15, value));
+    (atHead ? this.head : this.pending).push((15 << 8) | value);
   }
 
   private needL4(proto: string, where: string, atHead = false): void {
@@ -215,14 +247,14 @@ class Linearizer {
     if (this.l4 !== undefined) unsupported(`${where}: ${proto} after ${this.l4}: conflicting protocols`);
     this.l4 = proto;
     const value = L4_PROTOCOLS[proto];
-    (atHead ? this.head : this.pending).push(() => this.dependency(16, value));
+    (atHead ? this.head : this.pending).push((16 << 8) | value);
   }
 
   /** `meta nfproto X` / `meta l4proto X` as nft inserts it (its own registers, before the statement). */
-  private dependency(metaKey: number, value: number): void {
+  private dependency(dep: number): void {
     const r = this.getRegister();
-    x.metaLoad(this.w, this.reg(r), metaKey);
-    x.cmp(this.w, this.reg(r), "==", Buffer.from([value]));
+    x.metaLoad(this.w, this.reg(r), dep >> 8);
+    x.cmp(this.w, this.reg(r), "==", BYTE_VALUES[dep & 0xff]);
     this.releaseRegister();
   }
 
@@ -236,19 +268,19 @@ class Linearizer {
       const m = META_KEYS[key] ?? unsupported(`${where}: meta ${key} not supported`);
       if (key === "nfproto" && this.ctx.family !== "inet")
         unsupported(`${where}: meta nfproto in a ${this.ctx.family} table (nft refuses it outside inet)`);
-      return {
+      return cachedLoad(`meta ${key}`, () => ({
         type: m[1],
         len: m[1].len,
         concat: false,
         byteorder: BYTEORDER.host,
         typeofData: typeofUdata(EXPR_TYPE.meta, [udataU32(0, m[0])]),
         gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
-      };
+      }));
     }
     if ("ct" in e) return this.ct(e.ct as { key: string; family?: string; dir?: string }, where);
     if ("numgen" in e) {
       const { mode, mod, offset } = e.numgen as { mode: string; mod: number; offset?: number };
-      return {
+      return cachedLoad(`numgen ${mode} ${mod} ${offset}`, () => ({
         type: upTo(mod + (offset ?? 0) - 1),
         len: 4,
         concat: false,
@@ -259,7 +291,7 @@ class Linearizer {
           udataU32(2, offset ?? 0),
         ]),
         gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
-      };
+      }));
     }
     if ("jhash" in e) {
       const { expr, mod, seed, offset } = e.jhash as {
@@ -353,6 +385,10 @@ class Linearizer {
   private fib(f: { result: string; flags: string[] }, present: boolean, where: string): Loaded {
     let bits = present ? FIB_PRESENT : 0;
     for (const flag of f.flags) bits |= FIB_FLAGS[flag] ?? unsupported(`${where}: fib flag ${flag}`);
+    return cachedLoad(`fib ${f.result} ${bits}`, () => this.fibLoad(f, bits, where));
+  }
+
+  private fibLoad(f: { result: string }, bits: number, where: string): Loaded {
     const [code, type] =
       f.result === "oif"
         ? [1, T.ifindex]
@@ -377,18 +413,7 @@ class Linearizer {
       unsupported(`${where}: ${p.protocol} ${p.field} not supported`);
     if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol, where);
     else if (p.protocol in L4_PROTOCOLS) this.needL4(p.protocol, where);
-    const base =
-      p.protocol === "ip" || p.protocol === "ip6" ? x.PAYLOAD_BASE.network : x.PAYLOAD_BASE.transport;
-    const [offset, type] = f;
-    const [desc, fields] = PAYLOAD_TYPEOF[p.protocol];
-    return {
-      type,
-      len: type.len,
-      concat: false,
-      byteorder: BYTEORDER.big,
-      typeofData: typeofUdata(EXPR_TYPE.payload, [udataU32(0, desc), udataU32(1, fields[p.field])]),
-      gen: (l, dreg, loadLen) => x.payloadLoad(l.w, l.reg(dreg), base, offset, loadLen ?? type.len),
-    };
+    return cachedLoad(`payload ${p.protocol} ${p.field}`, () => payloadLoad(p, f));
   }
 
   private ct(c: { key: string; family?: string; dir?: string }, where: string): Loaded {
@@ -401,25 +426,25 @@ class Linearizer {
       if (key === undefined || dir === undefined)
         unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
       const type = c.family === "ip" ? T.ipv4 : T.ipv6;
-      return {
+      return cachedLoad(`ct ${c.family} ${c.key} ${dir}`, () => ({
         type,
         len: type.len,
         concat: false,
         byteorder: BYTEORDER.big,
         typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, key), udataU32(1, dir)]),
         gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir),
-      };
+      }));
     }
     const k = CT_KEYS[c.key] ?? unsupported(`${where}: ct ${c.key} not supported`);
     if (dir !== undefined) unsupported(`${where}: ct ${c.dir} ${c.key} not supported`);
-    return {
+    return cachedLoad(`ct ${c.key}`, () => ({
       type: k[1],
       len: k[1].len,
       concat: false,
       byteorder: BYTEORDER.host,
       typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, k[0]), udataU32(1, 0xffffffff)]),
       gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]),
-    };
+    }));
   }
 
   /** `a & m | v ^ w …` on a loaded value: nft folds the chain into one bitwise (mask, xor). */
@@ -650,9 +675,9 @@ class Linearizer {
       this.pending = [];
       return { deps, emit };
     });
-    for (const dep of this.head) dep();
+    for (const dep of this.head) this.dependency(dep);
     for (const { deps, emit } of compiled) {
-      for (const dep of deps) dep();
+      for (const dep of deps) this.dependency(dep);
       emit();
     }
   }
@@ -1123,7 +1148,9 @@ function fromBig(v: bigint, len: number, host: boolean): Buffer {
 }
 
 function reverse(b: Buffer): Buffer {
-  return Buffer.from(b).reverse();
+  const out = Buffer.allocUnsafe(b.length);
+  for (let i = 0; i < b.length; i++) out[i] = b[b.length - 1 - i];
+  return out;
 }
 
 /**
@@ -1212,17 +1239,24 @@ function linearize(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext, 
  */
 export function prepareRule(rule: DesiredRule, ctx: RuleEncodeContext): PreparedRule {
   const normal = normalizeRule(rule, ctx.family);
-  if (!hasAnonymous(normal.expr))
-    return { anonymousSets: [], writeExpressions: (w) => void linearize(w, normal, ctx) };
-  const anonymousSets = linearize(new NetlinkWriter(512), normal, ctx);
-  return {
-    anonymousSets,
-    writeExpressions: (w, setIds) => {
-      if (setIds.length !== anonymousSets.length)
-        throw new Error(`rule: ${anonymousSets.length} anonymous sets, ${setIds.length} set ids given`);
-      linearize(w, normal, ctx, setIds);
-    },
-  };
+  if (!hasAnonymous(normal.expr)) return new Prepared(normal, ctx, NO_SETS);
+  return new Prepared(normal, ctx, linearize(new NetlinkWriter(512), normal, ctx));
+}
+
+const NO_SETS: AnonymousSet[] = [];
+
+class Prepared implements PreparedRule {
+  constructor(
+    private readonly normal: DesiredRule,
+    private readonly ctx: RuleEncodeContext,
+    readonly anonymousSets: AnonymousSet[],
+  ) {}
+
+  writeExpressions(w: NetlinkWriter, setIds: readonly number[]): void {
+    if (setIds.length !== this.anonymousSets.length)
+      throw new Error(`rule: ${this.anonymousSets.length} anonymous sets, ${setIds.length} set ids given`);
+    linearize(w, this.normal, this.ctx, setIds);
+  }
 }
 
 /**

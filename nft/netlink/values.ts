@@ -55,7 +55,14 @@ export function valueLength(type: DataType): number {
   }
 }
 
+function byte(n: number): Buffer {
+  const b = Buffer.allocUnsafe(1);
+  b[0] = n;
+  return b;
+}
+
 function integer(value: unknown, what: string, max: number): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max) return value;
   const n = typeof value === "string" && /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : value;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max)
     throw new NetlinkUnsupported(`${what} ${String(value)}: not an integer in 0..${max}`);
@@ -67,10 +74,32 @@ function named(table: Record<string, number>, value: unknown, what: string, max:
   return integer(value, what, max);
 }
 
+/** Dotted-quad text as 4 bytes (as node:net's isIPv4 accepts it: no leading zeros), or null. */
+function parseIPv4(text: string): Buffer | null {
+  const out = Buffer.allocUnsafe(4);
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && n === 0) return null; // a leading zero
+      n = n * 10 + (c - 48);
+      if (++digits > 3 || n > 255) return null;
+    } else return null;
+  }
+  return part === 4 ? out : null;
+}
+
 function ipv4(value: unknown): Buffer {
-  if (typeof value !== "string" || isIP(value) !== 4)
-    throw new NetlinkUnsupported(`ipv4_addr ${String(value)}: not an IPv4 address`);
-  return Buffer.from(value.split(".").map(Number));
+  const b = typeof value === "string" ? parseIPv4(value) : null;
+  if (!b) throw new NetlinkUnsupported(`ipv4_addr ${String(value)}: not an IPv4 address`);
+  return b;
 }
 
 function ipv6(value: unknown): Buffer {
@@ -105,18 +134,18 @@ export function encodeValue(type: DataType, value: unknown): Buffer {
       return Buffer.from(value.split(":").map((h) => Number.parseInt(h, 16)));
     }
     case "inet_proto":
-      return Buffer.from([named(PROTOCOLS, value, "inet_proto", 255)]);
+      return byte(named(PROTOCOLS, value, "inet_proto", 255));
     case "nf_proto":
-      return Buffer.from([named(NF_PROTOS, value, "nf_proto", 255)]);
+      return byte(named(NF_PROTOS, value, "nf_proto", 255));
     case "inet_service": {
-      const b = Buffer.alloc(2);
+      const b = Buffer.allocUnsafe(2);
       b.writeUInt16BE(integer(value, "inet_service", 65535));
       return b;
     }
     case "mark":
     case "integer":
     case "iface_index": {
-      const b = Buffer.alloc(4);
+      const b = Buffer.allocUnsafe(4);
       b.writeUInt32LE(integer(value, type, 0xffffffff));
       return b;
     }
