@@ -21,6 +21,7 @@ export class InputTracker {
     }
     if (snapshot.endpointSlices !== this.slices) {
       this.diff(this.slices, snapshot.endpointSlices, (key, before, after) => {
+        if (before && after && this.reindex(key, before, after)) return;
         if (before) this.unindex(key, before);
         if (after) this.index(key, after);
       });
@@ -74,6 +75,20 @@ export class InputTracker {
     else if (Array.isArray(found)) this.slicesByService.set(serviceKey, new Map([found, [key, slice]]));
     else found.set(key, slice);
     this.changed.add(serviceKey);
+  }
+
+  /** A new version of a slice for the same service takes the old one's place; false when it moved. */
+  private reindex(key: string, before: EndpointSlice, after: EndpointSlice): boolean {
+    if (before.serviceName !== after.serviceName || before.namespace !== after.namespace) return false;
+    const serviceKey = sliceServiceKey(after);
+    const found = this.slicesByService.get(serviceKey);
+    if (Array.isArray(found)) {
+      if (found[0] !== key) return false;
+      found[1] = after;
+    } else if (found?.has(key)) found.set(key, after);
+    else return false;
+    this.changed.add(serviceKey);
+    return true;
   }
 
   private unindex(key: string, slice: EndpointSlice): void {

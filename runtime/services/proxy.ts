@@ -3,28 +3,33 @@
 // was made from (object identity; the store never mutates objects), so after the first plan a change
 // to one Service or EndpointSlice re-plans only that service, and unchanged chains keep their object
 // identity (nft/ compares and renders each chain object once). Per sync the work is one pass of
-// identity checks over the snapshot's maps plus the changed services.
+// identity checks over the snapshot's maps plus the changed services. A changed object equal in
+// content to the old one (apart from the Service's annotations) keeps the service's frame: an LB
+// algorithm swap draws only the selection chains again, and a plan equal to the old one not even those.
 
 import { cidr } from "../../nft/build.ts";
 import type { DesiredChain, DesiredSet, TableFragment } from "../../nft/desired.ts";
 import type { SetElement } from "../../nft/model.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
-import { compactArrays } from "../store/compact.ts";
 import type { EndpointSlice, Service, Snapshot } from "../store/objects.ts";
 import { baseChains, setDeclarations } from "./base-rules.ts";
 import { type ResolvedConfig, resolveConfig, type ServiceProxyConfig } from "./config.ts";
 import { endpointId } from "./endpoints.ts";
 import { InputTracker } from "./inputs.ts";
 import { type Family, sets } from "./names.ts";
+import { sameServiceSpec, sameSlices } from "./same.ts";
 import { equalRandom, planProblem, type ResolvedPlan, resolvePlan } from "./selection.ts";
 import {
+  drawService,
+  frameService,
   lbRequestFor,
   type PlanProblem,
   type PreparedPort,
   type PreparedService,
-  planService,
   prepareService,
+  type ServiceFrame,
   type ServiceOutput,
+  withAnnotations,
 } from "./service-plan.ts";
 import { SharedElements } from "./shared-elements.ts";
 
@@ -46,8 +51,9 @@ export interface StaleUdpEndpoint {
 
 interface StoredPlan {
   plan: ResolvedPlan;
-  /** The request the plan answers; the plan is current while the port's request is the same. */
-  requestSig: string;
+  /** The request the plan answers (`requestHead` and `endpointsSig`); it is current while they are the same. */
+  requestHead: string;
+  endpointsSig: string;
   /** Made by the LB planner (not a fallback), so there is no need to ask again. */
   fromLb: boolean;
   /** The last plan the LB planner made for this key, kept when a later answer fails. */
@@ -57,32 +63,30 @@ interface StoredPlan {
 interface Entry {
   service: Service;
   slices: EndpointSlice[];
-  /** Worked-out endpoints; dropped after planning (to save memory) and rebuilt when needed. */
-  prepared: PreparedService | null;
-  /** Each port's LB key and request signature ("" without endpoints). */
-  ports: { key: string; requestSig: string }[];
+  /** Worked-out endpoints and LB settings of `service` and `slices`. */
+  prepared: PreparedService;
+  /** What does not depend on LB plans; null when the Service or its endpoints changed since it was made. */
+  frame: ServiceFrame | null;
   output?: ServiceOutput;
-  /** The inputs changed since `output` was made. */
-  outdated: boolean;
   plans: Map<string, StoredPlan>;
 }
 
-function sameSlices(a: EndpointSlice[], b: EndpointSlice[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const isCurrent = (stored: StoredPlan | undefined, prepared: PreparedService, port: PreparedPort) =>
+  stored !== undefined &&
+  stored.endpointsSig === port.endpointsSig &&
+  stored.requestHead === prepared.requestHead;
 
-function storePlan(
-  entry: Entry,
-  port: PreparedPort,
-  plan: ResolvedPlan,
-  fromLb: boolean,
-  lastGood: ResolvedPlan | undefined,
-): true {
-  const next: StoredPlan = { plan, requestSig: port.requestSig, fromLb };
-  if (lastGood) next.lastGood = lastGood;
-  entry.plans.set(port.key, next);
+/** Same mode, hash settings and slots: drawing either gives the same rules. */
+function samePlan(a: ResolvedPlan, b: ResolvedPlan): boolean {
+  if (a === b) return true;
+  const sa = a.selection;
+  const sb = b.selection;
+  if (sa.mode !== sb.mode || a.slots.length !== b.slots.length) return false;
+  if (sa.mode === "hash" && sb.mode === "hash") {
+    if (sa.seed !== sb.seed || sa.fields.length !== sb.fields.length) return false;
+    for (let i = 0; i < sa.fields.length; i++) if (sa.fields[i] !== sb.fields[i]) return false;
+  }
+  for (let i = 0; i < a.slots.length; i++) if (a.slots[i] !== b.slots[i]) return false;
   return true;
 }
 
@@ -143,17 +147,19 @@ export class ServiceProxy {
   lbRequests(snapshot: Snapshot): LbRequest[] {
     this.absorb(snapshot);
     const requests: LbRequest[] = [];
-    for (const key of new Set([...this.toPlan, ...this.unanswered])) {
+    const ask = (key: string) => {
       const entry = this.cache.get(key);
-      if (!entry || !snapshot.services.has(key)) continue;
-      for (const { key: portKey, requestSig } of entry.ports) {
-        if (!requestSig) continue;
-        const stored = entry.plans.get(portKey);
-        if (stored?.fromLb === true && stored.requestSig === requestSig) continue;
-        const prepared = this.preparedOf(entry);
-        requests.push(lbRequestFor(this.config, prepared, prepared.ports.find((p) => p.key === portKey)!));
+      if (!entry || !snapshot.services.has(key)) return;
+      const prepared = entry.prepared;
+      for (const port of prepared.ports) {
+        if (!port.endpointsSig) continue;
+        const stored = entry.plans.get(port.key);
+        if (stored?.fromLb === true && isCurrent(stored, prepared, port)) continue;
+        requests.push(lbRequestFor(this.config, prepared, port));
       }
-    }
+    };
+    for (const key of this.toPlan) ask(key);
+    for (const key of this.unanswered) if (!this.toPlan.has(key)) ask(key);
     return requests;
   }
 
@@ -178,35 +184,27 @@ export class ServiceProxy {
       if (!snapshot.services.has(key)) {
         this.cache.delete(key);
         this.unanswered.delete(key);
-        if (entry.output) collectStale(entry.output, undefined, stale);
+        if (entry.output) collectStale(entry.output.frame, undefined, stale);
         this.install(key, entry.output, undefined);
         continue;
       }
-      let dirty = entry.outdated;
-      for (const { key: portKey, requestSig } of entry.ports) {
-        if (!requestSig) continue;
-        const result = lb.get(portKey);
-        if (!result && entry.plans.get(portKey)?.requestSig === requestSig) continue;
-        const prepared = this.preparedOf(entry);
-        this.choosePlan(entry, prepared.ports.find((p) => p.key === portKey)!, result, problems);
-        dirty = true;
+      const prepared = entry.prepared;
+      let redraw = entry.frame === null;
+      let waiting = false;
+      for (const port of prepared.ports) {
+        if (!port.endpointsSig) continue;
+        const result = lb.get(port.key);
+        if (result || !isCurrent(entry.plans.get(port.key), prepared, port))
+          if (this.choosePlan(entry, port, result, problems)) redraw = true;
+        if (!entry.plans.get(port.key)?.fromLb) waiting = true;
       }
-      const waiting = entry.ports.some((p) => p.requestSig && !entry.plans.get(p.key)?.fromLb);
       if (waiting) this.unanswered.add(key);
       else this.unanswered.delete(key);
-      if (!dirty) continue;
-      const prepared = this.preparedOf(entry);
-      const plans = new Map<string, ResolvedPlan>();
-      for (const port of prepared.ports) {
-        const stored = entry.plans.get(port.key);
-        if (stored) plans.set(port.key, stored.plan);
-      }
+      if (!redraw && entry.output) continue;
       const before = entry.output;
-      // Kept until the service changes: its push-built rule lists are trimmed once (see compactArrays).
-      entry.output = compactArrays(planService(this.config, prepared, plans));
-      entry.outdated = false;
-      entry.prepared = null;
-      if (before) collectStale(before, entry.output, stale);
+      entry.frame ??= frameService(this.config, prepared);
+      entry.output = drawService(entry.frame, (portKey) => entry.plans.get(portKey)?.plan, before);
+      if (before && before.frame !== entry.frame) collectStale(before.frame, entry.frame, stale);
       this.install(key, before, entry.output);
     }
     this.stale = stale;
@@ -231,28 +229,28 @@ export class ServiceProxy {
 
   private refresh(key: string, service: Service, slices: EndpointSlice[]): void {
     const entry = this.cache.get(key);
-    if (entry && entry.service === service && sameSlices(entry.slices, slices)) return;
-    const prepared = prepareService(this.config, service, slices);
-    const ports = prepared.ports.map((p) => ({ key: p.key, requestSig: p.requestSig }));
     if (!entry) {
-      this.cache.set(key, { service, slices, prepared, ports, outdated: true, plans: new Map() });
+      const prepared = prepareService(this.config, service, slices);
+      this.cache.set(key, { service, slices, prepared, frame: null, plans: new Map() });
       return;
     }
-    // The old output stays until the re-plan, to find UDP endpoints that went away.
+    if (entry.service === service && entry.slices === slices) return;
+    if (sameSlices(entry.slices, slices) && sameServiceSpec(entry.service, service)) {
+      // Only annotations changed (or nothing the planner reads): the endpoints, elements and chains
+      // stay; the LB settings are read again, and a changed request asks for a new plan.
+      if (entry.service !== service) entry.prepared = withAnnotations(this.config, entry.prepared, service);
+    } else {
+      // The old output stays until the re-plan, to find UDP endpoints that went away.
+      entry.prepared = prepareService(this.config, service, slices);
+      entry.frame = null;
+      const ports = entry.prepared.ports;
+      for (const k of entry.plans.keys()) if (!ports.some((p) => p.key === k)) entry.plans.delete(k);
+    }
     entry.service = service;
     entry.slices = slices;
-    entry.prepared = prepared;
-    entry.ports = ports;
-    entry.outdated = true;
-    for (const k of entry.plans.keys()) if (!ports.some((p) => p.key === k)) entry.plans.delete(k);
   }
 
-  private preparedOf(entry: Entry): PreparedService {
-    entry.prepared ??= prepareService(this.config, entry.service, entry.slices);
-    return entry.prepared;
-  }
-
-  /** Picks the plan of one port; returns true when it differs from the stored one. */
+  /** Picks the plan of one port; returns true when its rules may differ from the stored plan's. */
   private choosePlan(
     entry: Entry,
     port: PreparedPort,
@@ -264,7 +262,7 @@ export class ServiceProxy {
       const bad = planProblem(result.plan, port.reachable.length);
       if (!bad) {
         const plan = resolvePlan(result.plan, port.reachable);
-        return storePlan(entry, port, plan, true, plan);
+        return this.storePlan(entry, port, plan, true, plan);
       }
       const s = entry.service;
       problems.push({
@@ -278,16 +276,31 @@ export class ServiceProxy {
     if (result) {
       // Failed or invalid: the last good plan, on the endpoints that are still there.
       const lastGood = stored?.lastGood;
-      return storePlan(
-        entry,
-        port,
-        lastGood ? remap(lastGood, port) : equalRandom(port.reachable),
-        false,
-        lastGood,
-      );
+      const plan = lastGood ? remap(lastGood, port) : equalRandom(port.reachable);
+      return this.storePlan(entry, port, plan, false, lastGood);
     }
-    if (stored && stored.requestSig === port.requestSig) return false;
-    return storePlan(entry, port, equalRandom(port.reachable), false, stored?.lastGood);
+    return this.storePlan(entry, port, equalRandom(port.reachable), false, stored?.lastGood);
+  }
+
+  /** Stores a port's plan; an equal plan keeps the stored object, so its chain is not drawn again. */
+  private storePlan(
+    entry: Entry,
+    port: PreparedPort,
+    plan: ResolvedPlan,
+    fromLb: boolean,
+    lastGood: ResolvedPlan | undefined,
+  ): boolean {
+    const stored = entry.plans.get(port.key);
+    const same = stored !== undefined && samePlan(stored.plan, plan);
+    const next: StoredPlan = {
+      plan: same ? stored.plan : plan,
+      requestHead: entry.prepared.requestHead,
+      endpointsSig: port.endpointsSig,
+      fromLb,
+    };
+    if (lastGood) next.lastGood = same && lastGood === plan ? stored.plan : lastGood;
+    entry.plans.set(port.key, next);
+    return !same;
   }
 
   private assemble(problems: PlanProblem[]): ServicePlan {
@@ -300,21 +313,27 @@ export class ServiceProxy {
 
   /** Swaps a service's chains, sets, elements, problems and counts in the persistent state. */
   private install(key: string, before: ServiceOutput | undefined, after: ServiceOutput | undefined): void {
+    if (before && after && before.frame === after.frame) {
+      // Only selection chains were drawn again; everything else is the frame's and did not change.
+      for (let i = 0; i < after.chains.length; i++)
+        if (after.chains[i] !== before.chains[i]) this.chains.set(after.chains[i].name, after.chains[i]);
+      return;
+    }
     for (const chain of before?.chains ?? []) this.chains.delete(chain.name);
-    for (const set of before?.sets ?? []) this.ownSets.delete(set.name);
+    for (const set of before?.frame.sets ?? []) this.ownSets.delete(set.name);
     for (const chain of after?.chains ?? []) this.chains.set(chain.name, chain);
-    for (const set of after?.sets ?? []) this.ownSets.set(set.name, set);
-    this.shared.replace(key, before?.elements ?? [], after?.elements ?? []);
-    if (after?.problems.length) this.serviceProblems.set(key, after.problems);
+    for (const set of after?.frame.sets ?? []) this.ownSets.set(set.name, set);
+    this.shared.replace(key, before?.frame.elements ?? [], after?.frame.elements ?? []);
+    if (after?.frame.problems.length) this.serviceProblems.set(key, after.frame.problems);
     else this.serviceProblems.delete(key);
-    for (const [output, sign] of [
-      [before, -1],
-      [after, 1],
+    for (const [frame, sign] of [
+      [before?.frame, -1],
+      [after?.frame, 1],
     ] as const) {
-      if (!output || output.servicePorts === 0) continue;
+      if (!frame || frame.servicePorts === 0) continue;
       this.stats.services += sign;
-      this.stats.servicePorts += sign * output.servicePorts;
-      this.stats.endpoints += sign * output.endpoints;
+      this.stats.servicePorts += sign * frame.servicePorts;
+      this.stats.endpoints += sign * frame.endpoints;
     }
   }
 }
@@ -324,11 +343,7 @@ function describeOwner(owner: string): { namespace: string; name: string } {
   return { namespace: owner.slice(0, slash), name: owner.slice(slash + 1) };
 }
 
-function collectStale(
-  before: ServiceOutput,
-  after: ServiceOutput | undefined,
-  out: StaleUdpEndpoint[],
-): void {
+function collectStale(before: ServiceFrame, after: ServiceFrame | undefined, out: StaleUdpEndpoint[]): void {
   if (!before.udpTargets) return;
   for (const [id, target] of before.udpTargets) {
     if (after?.udpTargets?.has(id)) continue;

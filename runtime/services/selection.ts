@@ -67,7 +67,6 @@ export interface SelectionInput {
   protocol: string;
   /** The endpoints this chain may choose from (never empty). */
   endpoints: SelectionEndpoint[];
-  plan: ResolvedPlan;
   /** ClientIP affinity: the affinity set of each endpoint, by endpoint id. */
   affinitySets?: Map<string, string>;
 }
@@ -110,13 +109,18 @@ function dnatTo(family: Family, ep: SelectionEndpoint): DnatStmt {
   return { dnat: { family: family === 4 ? "ip" : "ip6", addr: ep.address, port: ep.port } };
 }
 
-/** The statements that send a new connection to one endpoint (and remember it for affinity). */
-function toEndpoint(input: SelectionInput, ep: SelectionEndpoint): Statement[] {
-  const out: Statement[] = [l4Match(input.protocol)];
+/**
+ * The rule that sends a new connection to one endpoint (and remembers it for affinity), after an
+ * optional selector. The statement list is built at its final size: the planner keeps these rules
+ * for as long as the service is unchanged, and a list grown by push keeps room for 16 more.
+ */
+function endpointRule(input: SelectionInput, ep: SelectionEndpoint, selector?: Statement): DesiredRule {
+  const l4 = l4Match(input.protocol);
+  const dnat = dnatTo(input.family, ep);
   const aff = input.affinitySets?.get(endpointId(ep));
-  if (aff) out.push(setUpdate("update", aff, payload(input.family === 4 ? "ip" : "ip6", "saddr")));
-  out.push(dnatTo(input.family, ep));
-  return out;
+  if (!aff) return { expr: selector ? [selector, l4, dnat] : [l4, dnat] };
+  const update = setUpdate("update", aff, payload(input.family === 4 ? "ip" : "ip6", "saddr"));
+  return { expr: selector ? [selector, l4, update, dnat] : [l4, update, dnat] };
 }
 
 /** Rules that send a client with a live affinity entry back to its endpoint. */
@@ -133,44 +137,40 @@ export function affinityRules(input: SelectionInput): DesiredRule[] {
 }
 
 /** The slots of the plan that name one of the chain's endpoints, as endpoints (equal weights if none). */
-function chainSlots(input: SelectionInput): SelectionEndpoint[] {
-  const { endpoints, plan } = input;
+function chainSlots(input: SelectionInput, plan: ResolvedPlan): SelectionEndpoint[] {
+  const { endpoints } = input;
   // The common case, the built-in plan: one slot per endpoint, in order.
   if (plan.slots.length === endpoints.length && endpoints.every((e, i) => plan.slots[i] === endpointId(e)))
     return endpoints;
   const byId = new Map(input.endpoints.map((e) => [endpointId(e), e]));
   const slots: SelectionEndpoint[] = [];
-  for (const id of input.plan.slots) {
+  for (const id of plan.slots) {
     const ep = byId.get(id);
     if (ep) slots.push(ep);
   }
   return slots.length > 0 ? slots : input.endpoints;
 }
 
-export function selectionRules(input: SelectionInput): DesiredRule[] {
-  const slots = chainSlots(input);
-  const sel = input.plan.selection;
+/** The rules that choose an endpoint for a new connection as `plan` says. */
+export function selectionRules(input: SelectionInput, plan: ResolvedPlan): DesiredRule[] {
+  const slots = chainSlots(input, plan);
+  const sel = plan.selection;
   const rules: DesiredRule[] = [];
   if (sel.mode === "random" || slots.length === 1) {
     const weights = new Map<SelectionEndpoint, number>();
     for (const ep of slots) weights.set(ep, (weights.get(ep) ?? 0) + 1);
     let remaining = slots.length;
     for (const [ep, weight] of weights) {
-      const stmts = toEndpoint(input, ep);
-      if (weight < remaining) stmts.unshift(randomBelow(remaining, weight));
-      rules.push({ expr: stmts });
+      rules.push(endpointRule(input, ep, weight < remaining ? randomBelow(remaining, weight) : undefined));
       remaining -= weight;
     }
-    return rules;
+    return rules.slice();
   }
   if (sel.mode === "round-robin") {
     const n = slots.length;
-    slots.forEach((ep, i) => {
-      const stmts = toEndpoint(input, ep);
-      if (i < n - 1) stmts.unshift(incZero(n - i));
-      rules.push({ expr: stmts });
-    });
-    return rules;
+    for (let i = 0; i < n; i++)
+      rules.push(endpointRule(input, slots[i], i < n - 1 ? incZero(n - i) : undefined));
+    return rules.slice();
   }
   const fields = sel.fields.map((f) => hashFieldExpr(f, input.family));
   const key = jhash(fields.length === 1 ? fields[0] : concat(...fields), slots.length, { seed: sel.seed });
@@ -178,11 +178,10 @@ export function selectionRules(input: SelectionInput): DesiredRule[] {
   while (start < slots.length) {
     let end = start;
     while (end + 1 < slots.length && slots[end + 1] === slots[start]) end++;
-    const stmts = toEndpoint(input, slots[start]);
     // The last run needs no test: every earlier slot was matched by an earlier rule.
-    if (end < slots.length - 1) stmts.unshift(match(key, start === end ? start : range(start, end)));
-    rules.push({ expr: stmts });
+    const test = end < slots.length - 1 ? match(key, start === end ? start : range(start, end)) : undefined;
+    rules.push(endpointRule(input, slots[start], test));
     start = end + 1;
   }
-  return rules;
+  return rules.slice();
 }

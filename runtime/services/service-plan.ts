@@ -1,6 +1,8 @@
-// One Service → its chains, affinity sets and the elements it adds to the shared dispatch maps.
-// Pure: the same inputs give the same output, so the proxy caches the output per service and
-// re-plans only services whose Service, EndpointSlices or LB plan changed.
+// One Service → its chains, affinity sets and the elements it adds to the shared dispatch maps, in
+// two steps: the frame (everything the LB plans do not decide: elements, sets, external and firewall
+// chains, and what each endpoint-selection chain chooses from) and the drawing of the selection
+// chains from the plans. Pure: the same inputs give the same output, so the proxy caches both per
+// service; a new LB plan (an algorithm swap) draws only the selection chains of the frame again.
 
 import {
   concat,
@@ -19,6 +21,7 @@ import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts
 import type { Expression, SetElement, Verdict } from "../../nft/model.ts";
 import { verdictText } from "../../nft/render-text.ts";
 import type { LbEndpoint, LbRequest } from "../lb/plan.ts";
+import { compactArrays } from "../store/compact.ts";
 import type { EndpointSlice, Service } from "../store/objects.ts";
 import { cidrContains, familyOf, type ResolvedConfig } from "./config.ts";
 import {
@@ -41,7 +44,13 @@ import {
   servicePortBase,
   sets,
 } from "./names.ts";
-import { affinityRules, type ResolvedPlan, type SelectionInput, selectionRules } from "./selection.ts";
+import {
+  affinityRules,
+  equalRandom,
+  type ResolvedPlan,
+  type SelectionInput,
+  selectionRules,
+} from "./selection.ts";
 
 export interface PlanProblem {
   kind: string;
@@ -70,8 +79,11 @@ export interface PreparedPort {
   categorized: Partial<Record<Family, CategorizedEndpoints>>;
   /** Every endpoint some chain of this port may use, both families: what the LB plan is made for. */
   reachable: ServiceEndpoint[];
-  /** What an LbRequest for this port would say, as text: a stored plan is current while it is unchanged. */
-  requestSig: string;
+  /**
+   * The request's endpoints as text ("" without endpoints). With the service's `requestHead` it says
+   * all an LbRequest for this port would: a stored plan is current while both are unchanged.
+   */
+  endpointsSig: string;
 }
 
 /** A service checked and its endpoints worked out: everything but the LB plans. */
@@ -84,10 +96,26 @@ export interface PreparedService {
   programmed: boolean;
   algorithm: string;
   params: Record<string, string>;
+  /** Algorithm, parameters and node zone as text: the part of every port's request the service decides. */
+  requestHead: string;
 }
 
-export interface ServiceOutput {
-  chains: DesiredChain[];
+/** An endpoint-selection chain of a frame, waiting for its port's LB plan. */
+export interface SelectionChain {
+  /** Its position in the frame's chains. */
+  index: number;
+  name: string;
+  portKey: string;
+  input: SelectionInput;
+  /** The affinity rules that come first (they do not depend on the plan). */
+  head: DesiredRule[];
+}
+
+/** What a service programs apart from the endpoint choice of its selection chains. */
+export interface ServiceFrame {
+  /** The service's chains in order; the selection chains' places are empty. */
+  chains: (DesiredChain | undefined)[];
+  selections: SelectionChain[];
   sets: DesiredSet[];
   elements: ElementContribution[];
   problems: PlanProblem[];
@@ -95,6 +123,14 @@ export interface ServiceOutput {
   endpoints: number;
   /** UDP only: "portKey|family|endpointId" → the destination addresses clients use to reach it. */
   udpTargets?: Map<string, { address: string; port: number; serviceIPs: string[] }>;
+}
+
+export interface ServiceOutput {
+  frame: ServiceFrame;
+  /** The frame's chains with the selection chains drawn. */
+  chains: DesiredChain[];
+  /** The plan each of the frame's selections was drawn from. */
+  plans: ResolvedPlan[];
 }
 
 const LB_PREFIX = "lb.wasmplane.io/";
@@ -116,6 +152,7 @@ export function prepareService(
     programmed: false,
     algorithm: "",
     params: {},
+    requestHead: "",
   };
   if (service.type === "ExternalName" || service.clusterIPs.length === 0) return out;
   for (let i = 0; i < service.clusterIPs.length; i++) {
@@ -137,10 +174,7 @@ export function prepareService(
     }
     out.families.push(fam);
   }
-  out.algorithm = service.annotations[`${LB_PREFIX}algorithm`] || config.defaultLbAlgorithm;
-  for (const [k, v] of Object.entries(service.annotations))
-    if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`) out.params[k.slice(LB_PREFIX.length)] = v;
-  const requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}`;
+  setLbSettings(config, out);
 
   for (let index = 0; index < service.ports.length; index++) {
     const port = service.ports[index];
@@ -175,10 +209,38 @@ export function prepareService(
       protocol: port.protocol.toLowerCase(),
       categorized,
       reachable,
-      requestSig: reachable.length === 0 ? "" : `${requestHead}\n${reachable.map(endpointSig).join(",")}`,
+      endpointsSig: reachable.map(endpointSig).join(","),
     });
   }
   out.programmed = true;
+  // Kept while the service is unchanged: trim the push-built lists once (see compactArrays).
+  out.families = out.families.slice();
+  out.ports = compactArrays(out.ports);
+  return out;
+}
+
+/** The algorithm and parameters from the service's annotations (the config's default algorithm without one). */
+function setLbSettings(config: ResolvedConfig, out: PreparedService): void {
+  const annotations = out.service.annotations;
+  out.algorithm = annotations[`${LB_PREFIX}algorithm`] || config.defaultLbAlgorithm;
+  out.params = {};
+  for (const k in annotations)
+    if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`)
+      out.params[k.slice(LB_PREFIX.length)] = annotations[k];
+  out.requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}`;
+}
+
+/**
+ * `prepared` for a Service that differs from its own only in annotations: the same ports and
+ * endpoints, the LB settings read again.
+ */
+export function withAnnotations(
+  config: ResolvedConfig,
+  prepared: PreparedService,
+  service: Service,
+): PreparedService {
+  const out = { ...prepared, service };
+  if (out.programmed) setLbSettings(config, out);
   return out;
 }
 
@@ -236,20 +298,14 @@ function familyView(config: ResolvedConfig, service: Service, family: Family): F
   };
 }
 
-/**
- * Plans one prepared service. `plans` holds the resolved LB plan of each service port key that has
- * endpoints (the proxy supplies a fallback when the LB planner gave none).
- */
-export function planService(
-  config: ResolvedConfig,
-  prepared: PreparedService,
-  plans: Map<string, ResolvedPlan>,
-): ServiceOutput {
-  const out: ServiceOutput = {
+/** The frame of one prepared service: all but the endpoint choice (see ServiceFrame). */
+export function frameService(config: ResolvedConfig, prepared: PreparedService): ServiceFrame {
+  const out: ServiceFrame = {
     chains: [],
+    selections: [],
     sets: [],
     elements: [],
-    problems: [...prepared.problems],
+    problems: prepared.problems.length > 0 ? [...prepared.problems] : [],
     servicePorts: 0,
     endpoints: 0,
   };
@@ -265,15 +321,45 @@ export function planService(
       value: "",
       field: "spec.clusterIPs",
     });
-    for (const port of prepared.ports) {
-      planPortFamily(prepared, port, view, plans.get(port.key), out);
-    }
+    for (const port of prepared.ports) planPortFamily(prepared, port, view, out);
   }
+  // Kept until the service changes: the push-built lists are trimmed once (see compactArrays).
+  out.chains = compactArrays(out.chains);
+  out.sets = compactArrays(out.sets);
+  out.elements = compactArrays(out.elements);
+  out.selections = out.selections.slice();
   return out;
 }
 
+/**
+ * The service's chains with each selection chain drawn from its port's plan (`planOf`; equal-weight
+ * random over the chain's endpoints without one). A selection whose plan is the one `previous` (of the same frame) was drawn
+ * from keeps its chain object, so nft/ sees it unchanged.
+ */
+export function drawService(
+  frame: ServiceFrame,
+  planOf: (portKey: string) => ResolvedPlan | undefined,
+  previous?: ServiceOutput,
+): ServiceOutput {
+  const chains = frame.chains.slice() as DesiredChain[];
+  const plans: ResolvedPlan[] = new Array(frame.selections.length);
+  const same = previous?.frame === frame ? previous : undefined;
+  for (let i = 0; i < frame.selections.length; i++) {
+    const sel = frame.selections[i];
+    const plan = planOf(sel.portKey) ?? equalRandom(sel.input.endpoints);
+    plans[i] = plan;
+    if (same && same.plans[i] === plan) {
+      chains[sel.index] = same.chains[sel.index];
+      continue;
+    }
+    const rules = selectionRules(sel.input, plan);
+    chains[sel.index] = { name: sel.name, rules: sel.head.length > 0 ? [...sel.head, ...rules] : rules };
+  }
+  return { frame, chains, plans };
+}
+
 function pushElement(
-  out: ServiceOutput,
+  out: ServiceFrame,
   set: string,
   key: Expression[],
   id: string,
@@ -291,7 +377,7 @@ function pushElement(
 
 /** A service address: dispatch to `target`, and/or the no-endpoint verdict `filter`. */
 function pushIPElements(
-  out: ServiceOutput,
+  out: ServiceFrame,
   names: SetNames,
   ip: string,
   proto: string,
@@ -305,25 +391,20 @@ function pushIPElements(
   if (filter) pushElement(out, names.noEndpoints, [ip, proto, port], id, field, filter);
 }
 
-function endpointChain(
-  name: string,
-  family: Family,
-  protocol: string,
-  endpoints: ServiceEndpoint[],
-  plan: ResolvedPlan,
-  affinity: Map<string, string> | undefined,
-): DesiredChain {
-  const input: SelectionInput = { family, protocol, endpoints, plan };
-  if (affinity) input.affinitySets = affinity;
-  return { name, rules: [...affinityRules(input), ...selectionRules(input)] };
+const NO_RULES: DesiredRule[] = [];
+
+/** Reserves the place of a selection chain in the frame. */
+function selectionChain(out: ServiceFrame, name: string, portKey: string, input: SelectionInput): void {
+  const head = input.affinitySets ? affinityRules(input) : NO_RULES;
+  out.selections.push({ index: out.chains.length, name, portKey, input, head });
+  out.chains.push(undefined);
 }
 
 function planPortFamily(
   prepared: PreparedService,
   port: PreparedPort,
   view: FamilyView,
-  plan: ResolvedPlan | undefined,
-  out: ServiceOutput,
+  out: ServiceFrame,
 ): void {
   const service = prepared.service;
   const sp = service.ports[port.index];
@@ -415,10 +496,12 @@ function planPortFamily(
       out.udpTargets.set(`${port.key}|${family}|${id}`, { address: e.address, port: e.port, serviceIPs });
     }
   }
-  const selectionPlan = plan ?? { selection: { mode: "random" as const }, slots: [...reachable.keys()] };
-  if (clusterName)
-    out.chains.push(endpointChain(clusterName, family, proto, cluster, selectionPlan, affinity));
-  if (localName) out.chains.push(endpointChain(localName, family, proto, local, selectionPlan, affinity));
+  const input = (endpoints: ServiceEndpoint[]): SelectionInput =>
+    affinity
+      ? { family, protocol: proto, endpoints, affinitySets: affinity }
+      : { family, protocol: proto, endpoints };
+  if (clusterName) selectionChain(out, clusterName, port.key, input(cluster));
+  if (localName) selectionChain(out, localName, port.key, input(local));
 
   if (extName) {
     const rules: DesiredRule[] = [];

@@ -240,6 +240,83 @@ partial("invalidateLbPlans asks for every plan again", () => {
   proxy.invalidateLbPlans();
   assert.is(proxy.lbRequests(snap).length, 4);
 });
+partial("an algorithm swap by annotation draws only the selection chains again", () => {
+  const ann = (alg: string) => ({ "lb.wasmplane.io/algorithm": alg });
+  const nodePort = (alg: string) =>
+    web({ type: "NodePort", ports: [port("http", "TCP", 80, 8080, 30080)], annotations: ann(alg) });
+  const other = service("default", "other", { clusterIPs: ["10.96.0.11"], annotations: ann("random") });
+  const proxy = new ServiceProxy(baseConfig);
+  const before = nodePort("random");
+  const slices = [slice(before, three), slice(other, ["10.1.0.9"])];
+  const snap1 = snapshot([before, other], slices);
+  const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
+
+  // The Service object is replaced (its annotation), and the slices are re-sent as new, equal objects.
+  const after = nodePort("round-robin");
+  const snap2 = snapshot(
+    [after, other],
+    slices.map((s) => structuredClone(s)),
+  );
+  const requests = proxy.lbRequests(snap2);
+  assert.equal(
+    requests.map((r) => [r.key, r.algorithm]),
+    [["default/web:http", "round-robin"]],
+  );
+  const rr: LbPlan = { selection: { mode: "round-robin" }, slots: [0, 1, 2] };
+  const second = new View(proxy.plan(snap2, lbResults(proxy, snap2, { "default/web:http": rr })));
+  assert.equal(second.chain(C4), [
+    "numgen inc mod 3 0 meta l4proto tcp dnat ip to 10.1.0.1:8080",
+    "numgen inc mod 2 0 meta l4proto tcp dnat ip to 10.1.0.2:8080",
+    "meta l4proto tcp dnat ip to 10.1.0.3:8080",
+  ]);
+  for (const [name, chain] of first.fragment.chains)
+    if (name === C4) assert.ok(second.fragment.chains.get(name) !== chain, name);
+    else assert.ok(second.fragment.chains.get(name) === chain, `${name} kept its object`);
+  for (const [name, set] of first.fragment.sets)
+    assert.ok(second.fragment.sets.get(name) === set, `${name} kept its object`);
+  assert.equal(second.plan.stats, first.plan.stats);
+
+  // An annotation the planner does not read, and equal slices again: nothing to ask, nothing redrawn.
+  const relabelled = { ...after, annotations: { ...after.annotations, note: "x" } };
+  const snap3 = snapshot(
+    [relabelled, other],
+    slices.map((s) => structuredClone(s)),
+  );
+  assert.equal(proxy.lbRequests(snap3), []);
+  const third = new View(proxy.plan(snap3, new Map()));
+  for (const [name, chain] of second.fragment.chains)
+    assert.ok(third.fragment.chains.get(name) === chain, `${name} kept its object`);
+
+  // A parameter annotation changes the request: asked again; the same answer keeps the chain.
+  const param = { ...after, annotations: { ...after.annotations, "lb.wasmplane.io/x": "1" } };
+  const snap4 = snapshot([param, other], slices);
+  const [req] = proxy.lbRequests(snap4);
+  assert.equal(req.params, { x: "1" });
+  const fourth = new View(proxy.plan(snap4, lbResults(proxy, snap4, { "default/web:http": rr })));
+  assert.ok(fourth.fragment.chains.get(C4) === second.fragment.chains.get(C4), "same plan, same chain");
+  assert.equal(proxy.lbRequests(snap4), [], "answered");
+
+  // A change beyond annotations (the port) is planned in full.
+  const moved = { ...param, ports: [port("http", "TCP", 81, 8080, 30080)] };
+  const snap5 = snapshot([moved, other], slices);
+  const fifth = new View(proxy.plan(snap5, lbResults(proxy, snap5, { "default/web:http": rr })));
+  assert.ok(fifth.elements("services-ips4").includes(`10.96.0.10 . tcp . 81 : goto ${C4}`));
+  assert.not.ok(fifth.elements("services-ips4").includes(`10.96.0.10 . tcp . 80 : goto ${C4}`));
+  assert.is(dnats(fifth.chain(C4)).length, 3);
+});
+
+partial("after invalidateLbPlans, answers equal to the stored plans keep every chain", () => {
+  const { services, slices } = many(5);
+  const proxy = new ServiceProxy(baseConfig);
+  const snap = snapshot(services, slices);
+  const first = new View(proxy.plan(snap, lbResults(proxy, snap)));
+  proxy.invalidateLbPlans();
+  const second = new View(proxy.plan(snap, lbResults(proxy, snap)));
+  assert.is(second.fragment.chains.size, first.fragment.chains.size);
+  for (const [name, chain] of first.fragment.chains)
+    assert.ok(second.fragment.chains.get(name) === chain, `${name} kept its object`);
+  assert.equal(proxy.lbRequests(snap), []);
+});
 partial.run();
 
 const udp = suite("stale UDP endpoints");
