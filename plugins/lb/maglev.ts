@@ -7,24 +7,25 @@
 // quota. Quotas are exact (floor or ceil of M/N, the extra slot going to the endpoints with the lowest
 // quota hash), so slot counts differ by at most one.
 //
-// Table size: the smallest of a fixed ladder of primes >= max(200·N, 20·N²), capped at 4093 so that
-// every plan fits the service renderer's 4096-slot limit (runtime/services/selection.ts); param
-// `table-size` may ask for any prime up to 65521, and param `max-table-size` lifts the cap for the
-// ladder, which continues with 8191, 16381, 32749, 65521 (20·N² is what ≤ 1.2/N needs; measured up
-// to N = 100 in the ABI doc), for a renderer that takes such tables. Measured (test/plugins/distribution.test.ts): slots within 1% of 1/N for N <= 40, and at most
-// 1.2/N of the keys move when any one of N <= 16 endpoints leaves (N = 40 at the 4093 cap: up to
-// 1.6/N), as long as M stays on the same rung.
+// Table size: the smallest of a fixed ladder of primes 251 ... 65521 that is >= max(200·N, 20·N²)
+// (20·N² is what ≤ 1.2/N needs; measured up to N = 100 in the ABI doc), so up to 10 endpoints get
+// ≤ 2039 slots, 40 get 32749 and more than 57 get 65521 (ABI v1's limit; the service renderer draws
+// tables with many runs as one map lookup, runtime/services/selection.ts). Param `max-table-size`
+// caps the ladder (251..65536; e.g. 4093 for the smaller tables of version 1.1), param `table-size`
+// asks for any prime up to 65521. Measured (test/plugins/distribution.test.ts): slots within 1% of
+// 1/N for N <= 40, and at most 1.2/N of the keys move when any one of N <= 40 endpoints leaves, as
+// long as M stays on the same rung.
 // Crossing a rung (e.g. 11 -> 10 endpoints) remaps every key; pin M with param `table-size` to avoid
 // that. Endpoints are ordered canonically (by address, port), so input order does not matter.
-// wasmplane:manifest {"version": "1.1.0", "description": "Maglev consistent hashing of source address and port", "reads": ["key", "params", "endpoint.address", "endpoint.port"]}
+// wasmplane:manifest {"version": "1.2.0", "description": "Maglev consistent hashing of source address and port", "reads": ["key", "params", "endpoint.address", "endpoint.port"]}
 import { hashFieldsParam, sortedEndpointIndices } from "../sdk/lb-util";
 import { FNV_OFFSET, fmix32, lbPlugin, Plan, Request, SADDR, SPORT } from "../sdk/lb";
 
 export * from "../sdk/exports";
 
 const TABLE_PRIMES: u32[] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
-/** The service renderer takes at most 4096 slots per plan (runtime/services/selection.ts). */
-const DEFAULT_MAX_TABLE: u32 = 4093;
+/** Without param max-table-size the whole ladder is used (ABI v1 allows 65,536 slots per plan). */
+const DEFAULT_MAX_TABLE: u32 = 65521;
 const OFFSET_SEED: u32 = FNV_OFFSET;
 const SKIP_SEED: u32 = 0x9747b28c;
 const QUOTA_SEED: u32 = 0x5bd1e995;

@@ -44,8 +44,8 @@ export function canonicalOrder(endpoints: LbEndpoint[]): number[] {
 }
 
 const TABLE_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
-/** The default cap: the service renderer takes at most 4096 slots (runtime/services/selection.ts). */
-export const MAGLEV_DEFAULT_MAX_TABLE = 4093;
+/** The default cap: the whole ladder (ABI v1 allows 65,536 slots per plan). */
+export const MAGLEV_DEFAULT_MAX_TABLE = 65521;
 const OFFSET_SEED = FNV_OFFSET;
 const SKIP_SEED = 0x9747b28c;
 const QUOTA_SEED = 0x5bd1e995;
@@ -111,13 +111,18 @@ function allSlots(n: number): number[] {
 export const referenceAlgorithms: Record<string, (req: LbRequest) => LbPlan> = {
   random: (req) => ({ selection: { mode: "random" }, slots: allSlots(req.endpoints.length) }),
   "round-robin": (req) => ({ selection: { mode: "round-robin" }, slots: allSlots(req.endpoints.length) }),
-  maglev: (req) => ({
-    selection: { mode: "hash", fields: ["saddr", "sport"], seed: keyHash(req.key) },
-    slots: maglevTable(req.endpoints),
-  }),
+  maglev: (req) => {
+    // The plugin's table-size params, unchecked (the plugin refuses bad values; this is a reference).
+    const pinned = Number(req.params["table-size"] ?? 0);
+    const cap = Number(req.params["max-table-size"] ?? MAGLEV_DEFAULT_MAX_TABLE);
+    return {
+      selection: { mode: "hash", fields: ["saddr", "sport"], seed: keyHash(req.key) },
+      slots: maglevTable(req.endpoints, pinned || maglevTableSize(req.endpoints.length, cap)),
+    };
+  },
 };
 
-/** The reference algorithms as an LbPlanner (no params beyond the defaults). */
+/** The reference algorithms as an LbPlanner (Maglev reads its table-size params; nothing else does). */
 export function referenceLbPlanner(defaultAlgorithm: string): LbPlanner {
   return {
     async plan(requests) {

@@ -1,24 +1,44 @@
 // Endpoint selection inside one per-service-port chain, from an LB plan (a selection mode and a slot
-// table). The chain is a short cascade of rules, each `SELECTOR dnat to ENDPOINT`, with no sets or
-// maps at all: a shared named slot map would be bound by one rule per service and the kernel walks
-// every binding for every element it adds (quadratic in services), and per-service anonymous maps
-// make commits many times slower (see docs/services.md for the measurements).
+// table). The chain is a short cascade of rules, each `SELECTOR dnat to ENDPOINT`, without sets or
+// maps: a shared named slot map would be bound by one rule per service and the kernel walks every
+// binding for every element it adds (quadratic in services), and per-service anonymous maps make
+// commits many times slower (see docs/services.md for the measurements).
 //   random       rule k: `numgen random mod R < w_k` where R is the weight left after rules 0..k-1,
 //                so endpoint k is chosen with probability w_k / total; the last rule is unconditional.
 //   round-robin  rule i (slot i of N): `numgen inc mod (N-i) == 0`; each rule counts only the
 //                connections that reached it, so connection c takes slot c mod N.
 //   hash         `jhash FIELDS mod N seed S` is the same in every rule, so rule j matches the j-th run
 //                of consecutive slots naming the same endpoint (`== i` or a range `i-j`).
+// The exception is a hash table with more than MAX_CASCADE_RUNS runs (a Maglev table has about
+// M·(1 − 1/N) runs, tens of thousands for 40 endpoints): the cascade would be walked rule by rule for
+// every new connection, so it becomes one rule with an anonymous map from slot to endpoint,
+// `dnat ip to jhash … mod M map { SLOT : ADDR . PORT, … }` (one lookup). Each element is one slot,
+// or one run as an interval when that takes fewer kernel elements (an interval costs two). With
+// ClientIP affinity the cascade stays: each rule records its endpoint in that endpoint's set.
 
-import { concat, jhash, match, meta, numgen, payload, range, setRef, setUpdate } from "../../nft/build.ts";
+import {
+  concat,
+  jhash,
+  mapLookup,
+  match,
+  meta,
+  numgen,
+  payload,
+  range,
+  setRef,
+  setUpdate,
+} from "../../nft/build.ts";
 import type { DesiredRule } from "../../nft/desired.ts";
 import type { DnatStmt, Expression, Statement } from "../../nft/model.ts";
 import type { HashField, LbPlan, LbSelection } from "../lb/plan.ts";
 import { endpointId } from "./endpoints.ts";
 import type { Family } from "./names.ts";
 
-/** More slots than this would make per-connection rule cascades too long to be sensible. */
-export const MAX_SLOTS = 4096;
+/** The most slots a plan may have: ABI v1's limit (runtime/plugins/lb-codec.ts), enough for Maglev ≤ 1.2/N up to N ≈ 55. */
+export const MAX_SLOTS = 65536;
+
+/** A hash plan with more runs of equal slots than this is drawn as one map lookup instead of a cascade. */
+export const MAX_CASCADE_RUNS = 64;
 
 /** An LB plan with its slots as endpoint ids, so it survives changes to the endpoint list. */
 export interface ResolvedPlan {
@@ -174,14 +194,53 @@ export function selectionRules(input: SelectionInput, plan: ResolvedPlan): Desir
   }
   const fields = sel.fields.map((f) => hashFieldExpr(f, input.family));
   const key = jhash(fields.length === 1 ? fields[0] : concat(...fields), slots.length, { seed: sel.seed });
-  let start = 0;
-  while (start < slots.length) {
+  const runs: number[] = [];
+  for (let start = 0; start < slots.length; ) {
     let end = start;
     while (end + 1 < slots.length && slots[end + 1] === slots[start]) end++;
-    // The last run needs no test: every earlier slot was matched by an earlier rule.
-    const test = end < slots.length - 1 ? match(key, start === end ? start : range(start, end)) : undefined;
-    rules.push(endpointRule(input, slots[start], test));
+    runs.push(start);
     start = end + 1;
   }
+  if (runs.length > MAX_CASCADE_RUNS && !input.affinitySets) return [slotMapRule(input, slots, key, runs)];
+  for (let r = 0; r < runs.length; r++) {
+    const start = runs[r];
+    const end = r + 1 < runs.length ? runs[r + 1] - 1 : slots.length - 1;
+    // The last run needs no test: every earlier slot was matched by an earlier rule.
+    const test = r + 1 < runs.length ? match(key, start === end ? start : range(start, end)) : undefined;
+    rules.push(endpointRule(input, slots[start], test));
+  }
   return rules.slice();
+}
+
+/**
+ * One rule: `meta l4proto P dnat ip to KEY map { … }`, one element per slot or per run (`runs` holds
+ * each run's first slot), whichever gives the kernel fewer elements.
+ */
+function slotMapRule(
+  input: SelectionInput,
+  slots: SelectionEndpoint[],
+  key: Expression,
+  runs: number[],
+): DesiredRule {
+  const targets = new Map<SelectionEndpoint, Expression>();
+  const target = (ep: SelectionEndpoint) => {
+    let t = targets.get(ep);
+    if (!t) {
+      t = concat(ep.address, ep.port);
+      targets.set(ep, t);
+    }
+    return t;
+  };
+  const entries: [Expression, Expression][] = [];
+  if (2 * runs.length < slots.length) {
+    for (let r = 0; r < runs.length; r++) {
+      const start = runs[r];
+      const end = r + 1 < runs.length ? runs[r + 1] - 1 : slots.length - 1;
+      entries.push([start === end ? start : range(start, end), target(slots[start])]);
+    }
+  } else for (let s = 0; s < slots.length; s++) entries.push([s, target(slots[s])]);
+  const dnat: DnatStmt = {
+    dnat: { family: input.family === 4 ? "ip" : "ip6", addr: mapLookup(key, entries.slice()) },
+  };
+  return { expr: [l4Match(input.protocol), dnat] };
 }

@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import type { LbPlan } from "../../runtime/lb/plan.ts";
 import { conntrackDeleteArgs } from "../../runtime/services/conntrack.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
+import { MAX_CASCADE_RUNS, MAX_SLOTS } from "../../runtime/services/selection.ts";
 import { port, service, slice, snapshot } from "./fixtures.ts";
 import { baseConfig, lbResults, planOnce, View } from "./render.ts";
 
@@ -68,6 +69,70 @@ for (const c of selectionCases) {
     assert.equal(view.chain(C4), c.expect);
   });
 }
+// A hash plan is a rule cascade up to MAX_CASCADE_RUNS runs of equal slots, and one map lookup above.
+const hashPlan = (slots: number[]): LbPlan => ({
+  selection: { mode: "hash", fields: ["saddr"], seed: 42 },
+  slots,
+});
+const mapRule = (m: number, entries: string[]) =>
+  `meta l4proto tcp dnat ip to jhash ip saddr mod ${m} seed 0x2a map { ${entries.join(", ")} }`;
+selection(`a hash plan with ${MAX_CASCADE_RUNS} runs is a cascade, with one more a single map lookup`, () => {
+  const svc = web();
+  const plan = (slots: number[]) =>
+    planOnce(snapshot([svc], [slice(svc, three)]), {}, { "default/web:http": hashPlan(slots) }).view.chain(
+      C4,
+    )!;
+  const atThreshold = Array.from({ length: MAX_CASCADE_RUNS }, (_, i) => i % 3);
+  const cascade = plan(atThreshold);
+  assert.is(cascade.length, MAX_CASCADE_RUNS);
+  assert.is(
+    cascade[1],
+    `jhash ip saddr mod ${MAX_CASCADE_RUNS} seed 0x2a 1 meta l4proto tcp dnat ip to 10.1.0.2:8080`,
+  );
+
+  // One element per slot: fewer kernel elements than one interval (two) per run.
+  const above = Array.from({ length: MAX_CASCADE_RUNS + 1 }, (_, i) => i % 3);
+  assert.equal(plan(above), [
+    mapRule(
+      above.length,
+      above.map((e, s) => `${s} : ${three[e]} . 8080`),
+    ),
+  ]);
+
+  // Long runs: one interval per run is fewer elements than one per slot.
+  const runs = 3 * MAX_CASCADE_RUNS;
+  const long = Array.from({ length: runs * 4 }, (_, i) => Math.floor(i / 4) % 3);
+  const entries = Array.from({ length: runs }, (_, r) => `${4 * r}-${4 * r + 3} : ${three[r % 3]} . 8080`);
+  assert.equal(plan(long), [mapRule(long.length, entries)]);
+});
+selection("with ClientIP affinity a hash plan stays a cascade, whatever its runs", () => {
+  const svc = web({ sessionAffinityTimeoutSeconds: 60 });
+  const slots = Array.from({ length: MAX_CASCADE_RUNS + 1 }, (_, i) => i % 3);
+  const { view } = planOnce(
+    snapshot([svc], [slice(svc, three)]),
+    {},
+    { "default/web:http": hashPlan(slots) },
+  );
+  const rules = view.chain(C4)!;
+  assert.is(rules.length, 3 + slots.length, "an affinity rule per endpoint, then a rule per run");
+  assert.is(
+    rules[3],
+    "jhash ip saddr mod 65 seed 0x2a 0 meta l4proto tcp update @svc-a4-default/web/tcp/http/10.1.0.1/8080 { ip saddr } dnat ip to 10.1.0.1:8080",
+  );
+});
+selection(`plans up to ${MAX_SLOTS} slots are drawn; more are refused as invalid`, () => {
+  const svc = web();
+  const big = Array.from({ length: MAX_SLOTS }, (_, i) => i % 3);
+  const ok = planOnce(snapshot([svc], [slice(svc, three)]), {}, { "default/web:http": hashPlan(big) }).view;
+  assert.equal(ok.plan.problems, []);
+  assert.is(ok.fragment.chains.get(C4)!.rules.length, 1);
+  const tooBig = planOnce(
+    snapshot([svc], [slice(svc, three)]),
+    {},
+    { "default/web:http": hashPlan([...big, 0]) },
+  ).view;
+  assert.match(tooBig.plan.problems[0]?.message ?? "", `${MAX_SLOTS + 1} slots (at most ${MAX_SLOTS})`);
+});
 selection("requests carry the algorithm annotation, parameters and endpoints", () => {
   const svc = web({
     annotations: { "lb.wasmplane.io/algorithm": "maglev", "lb.wasmplane.io/table-size": "7", other: "x" },

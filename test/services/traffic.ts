@@ -1,5 +1,6 @@
 // Real traffic for kernel tests: small servers in pod namespaces that answer "NAME SOURCE-ADDRESS"
-// over TCP and UDP, and a client that runs a bounded number of attempts from inside a namespace.
+// over UDP and "NAME SOURCE-ADDRESS LOCAL-ADDRESS" over TCP (the local address tells which of a pod's
+// addresses, i.e. which endpoint, was reached), and a client that runs a bounded number of attempts from inside a namespace.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 
 const SERVER = `
@@ -8,7 +9,7 @@ const name = process.argv[1], tcpPort = Number(process.argv[2]), udpPort = Numbe
 const plain = (a) => a.replace(/^::ffff:/, "");
 let pending = 2;
 const ready = () => { if (--pending === 0) process.stdout.write("ready\\n"); };
-net.createServer((s) => { s.on("error", () => {}); s.end(name + " " + plain(s.remoteAddress) + "\\n"); })
+net.createServer((s) => { s.on("error", () => {}); s.end(name + " " + plain(s.remoteAddress) + " " + plain(s.localAddress) + "\\n"); })
   .listen({ port: tcpPort, host: "::", ipv6Only: false }, ready);
 const u = dgram.createSocket({ type: "udp6", ipv6Only: false });
 u.on("message", (m, r) => u.send(name + " " + plain(r.address), r.port, r.address));
@@ -20,11 +21,12 @@ const CLIENT = `
 const net = require("net"), dgram = require("dgram");
 const o = JSON.parse(process.argv[1]);
 const results = [];
-function tcpOnce() {
+function tcpOnce(i) {
+  const localPort = o.localPorts ? o.localPorts[i % o.localPorts.length] : o.localPort;
   return new Promise((resolve) => {
     let data = "", done = false;
     const finish = (v) => { if (!done) { done = true; s.destroy(); resolve(v); } };
-    const s = net.connect({ host: o.host, port: o.port, ...(o.localPort ? { localPort: o.localPort } : {}) });
+    const s = net.connect({ host: o.host, port: o.port, ...(localPort ? { localPort } : {}) });
     s.setTimeout(o.timeoutMs, () => finish("ERR timeout"));
     s.on("data", (d) => { data += d; });
     s.on("end", () => finish(data.trim()));
@@ -49,7 +51,7 @@ function udpOnce(sock) {
     shared = dgram.createSocket(o.host.includes(":") ? "udp6" : "udp4");
     await new Promise((r) => shared.bind(o.localPort, r));
   }
-  for (let i = 0; i < o.count; i++) results.push(o.proto === "tcp" ? await tcpOnce() : await udpOnce(shared));
+  for (let i = 0; i < o.count; i++) results.push(o.proto === "tcp" ? await tcpOnce(i) : await udpOnce(shared));
   if (shared) shared.close();
   process.stdout.write(JSON.stringify(results));
 })();
@@ -95,6 +97,8 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Fixed client port (UDP: one socket for all attempts, so they share one conntrack entry). */
   localPort?: number;
+  /** TCP: attempt i connects from port localPorts[i mod length]. */
+  localPorts?: number[];
 }
 
 /** Runs `count` attempts from `netns`; each result is "NAME SOURCE" or "ERR CODE" ("ERR timeout"). */
@@ -121,6 +125,11 @@ export function answeredBy(results: string[]): Record<string, number> {
     out[name] = (out[name] ?? 0) + 1;
   }
   return out;
+}
+
+/** The endpoint address each TCP answer came from ("ERR …" for failures), in order. */
+export function endpointsReached(results: string[]): string[] {
+  return results.map((r) => (r.startsWith("ERR") ? r : r.split(" ")[2]));
 }
 
 /** The source addresses the servers saw. */
