@@ -9,13 +9,15 @@
 // next to wall time (other work on the machine inflates wall time more than CPU time).
 
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { applyTransaction } from "../nft/apply.ts";
 import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
-import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
+import { builtinLbPlanner, type LbPlanner, type LbResult } from "../runtime/lb/plan.ts";
+import { referenceLbPlanner } from "../runtime/lb/reference.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
@@ -24,7 +26,7 @@ import { withNetns } from "../test/support/netns.ts";
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
-const SIZES = (process.env.SERVICE_SYNC_SIZES ?? "1000,10000,50000").split(",").map(Number);
+const SIZES = (process.env.SERVICE_SYNC_SIZES ?? "1000,10000,50000").split(",").filter(Boolean).map(Number);
 const PARTIAL_AT = Number(process.env.SERVICE_SYNC_PARTIAL_AT ?? 10000);
 const REPEAT = 7;
 const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -255,6 +257,82 @@ async function measureShapes(n: number): Promise<void> {
   for (const r of results) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
 }
 
+// ---- Maglev at scale (SERVICE_SYNC_MAGLEV=K[,K…]): K services × 40 endpoints with the Maglev plan of
+// runtime/lb/reference.ts (the plugin's table: 32,749 slots, or SERVICE_SYNC_MAGLEV_MAX_TABLE), so each
+// selection chain is one rule with an anonymous map. One full sync into a fresh namespace through the
+// nft executable (nft/'s netlink path cannot send maps of more than 64 KiB of elements yet), with the
+// kernel memory it took (Slab + VmallocUsed before and after, machine-wide: other work adds noise).
+const kernelMiB = () => {
+  const info = readFileSync("/proc/meminfo", "utf8");
+  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(info)?.[1] ?? 0);
+  return (kib("Slab") + kib("VmallocUsed")) / 1024;
+};
+
+async function measureMaglev(k: number, maxTable: string | undefined): Promise<string[]> {
+  const planner: LbPlanner = referenceLbPlanner("maglev");
+  const services = new Map<string, Service>();
+  const slices = new Map<string, EndpointSlice>();
+  for (let i = 0; i < k; i++) {
+    const svc = service("bench", `mg-${i}`, {
+      clusterIPs: [clusterIP(i)],
+      annotations: maxTable ? { "lb.wasmplane.io/max-table-size": maxTable } : {},
+    });
+    services.set(`bench/mg-${i}`, svc);
+    const ips = Array.from(
+      { length: 40 },
+      (_, j) => `10.${64 + (j >> 3)}.${i & 255}.${(i >> 8) * 8 + (j & 7) + 1}`,
+    );
+    slices.set(`bench/mg-${i}-abc`, makeSlice(svc, ips));
+  }
+  const proxy = new ServiceProxy({
+    nodeName: "node-0",
+    nodeIPs: ["192.168.1.1"],
+    clusterCIDRs: ["10.0.0.0/8"],
+    serviceCIDRs: ["10.96.0.0/12"],
+    masqueradeAll: false,
+    defaultLbAlgorithm: "maglev",
+  });
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  const snap: Snapshot = { ...makeSnapshot(0), services, endpointSlices: slices };
+  const requests = proxy.lbRequests(snap);
+  const results = await planner.plan(requests);
+  const t1 = performance.now();
+  const plan = proxy.plan(snap, new Map<string, LbResult>(requests.map((r, i) => [r.key, results[i]])));
+  const desired = mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]);
+  const t2 = performance.now();
+  const sp = planSync(null, desired);
+  const t3 = performance.now();
+  const slots = results[0]?.ok ? results[0].plan.slots.length : 0;
+  const before = process.env.WASMPLANE_NFT_PATH;
+  process.env.WASMPLANE_NFT_PATH = "nft";
+  try {
+    return await withNetns(["svc-bench-mg"], async ([ns]) => {
+      const kernel0 = kernelMiB();
+      const result = await applyTransaction(sp.tx, { netns: ns });
+      const kernel = kernelMiB() - kernel0;
+      gc();
+      const heap = (process.memoryUsage().heapUsed - heap0) / (1 << 20);
+      return [
+        `${k}`,
+        `${slots}`,
+        fmt(t1 - t0),
+        fmt(t2 - t1),
+        fmt(t3 - t2),
+        fmt(result.renderMs),
+        fmt(result.durationMs),
+        size(result.bytes),
+        `${kernel.toFixed(0)} MiB`,
+        `${heap.toFixed(0)} MiB`,
+      ];
+    });
+  } finally {
+    if (before === undefined) delete process.env.WASMPLANE_NFT_PATH;
+    else process.env.WASMPLANE_NFT_PATH = before;
+  }
+}
+
 // ---- table output
 const rows: string[][] = [];
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -404,6 +482,28 @@ if (process.getuid?.() !== 0) {
   );
   if (process.env.SERVICE_SYNC_SHAPES)
     await measureShapes(Number(process.env.SERVICE_SYNC_SHAPES_N ?? 10000));
+  if (process.env.SERVICE_SYNC_MAGLEV) {
+    const header = [
+      "services",
+      "slots",
+      "requests + LB",
+      "plan",
+      "diff",
+      "render",
+      "nft -f",
+      "script",
+      "kernel mem",
+      "agent heap",
+    ];
+    const table = [header];
+    for (const k of process.env.SERVICE_SYNC_MAGLEV.split(",").map(Number))
+      table.push(await measureMaglev(k, process.env.SERVICE_SYNC_MAGLEV_MAX_TABLE));
+    const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+    console.log(
+      "\nMaglev services × 40 endpoints, full sync through nft -f (selection chains as map lookups):",
+    );
+    for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+  }
   console.log(
     `load average at the end: ${loadavg()
       .map((x) => x.toFixed(1))
