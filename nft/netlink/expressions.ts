@@ -3,7 +3,7 @@
 // libnftnl 1.2 builds them, so a rule's bytes are the ones nft 1.0.6 sends. Registers are the
 // kernel's numbers (0 = verdict, 1-4 = 128-bit, 8-23 = 32-bit); nft/netlink/rule.ts chooses them.
 import { NFTA_DATA, NFTA_EXPR, NFTA_LIST_ELEM, NFTA_VERDICT, VERDICT_CODE } from "./constants.ts";
-import type { NetlinkWriter } from "./writer.ts";
+import { type NetlinkWriter, NLA_F_NESTED } from "./writer.ts";
 
 /** enum nft_cmp_ops */
 export const CMP_OP = { "==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5 } as const;
@@ -20,12 +20,32 @@ export type VerdictName = keyof typeof VERDICT_CODE;
 // Each writer opens its expression with begin() and closes it with end(): no closures, so a
 // 40,000-rule batch allocates nothing per expression.
 
+/**
+ * The opening of each expression, prebuilt: NFTA_LIST_ELEM (nested, length filled in by end()),
+ * NFTA_EXPR_NAME "name", NFTA_EXPR_DATA (nested, length filled in by end()).
+ */
+const OPENINGS = new Map<string, Uint8Array>();
+
+function opening(name: string): Uint8Array {
+  let bytes = OPENINGS.get(name);
+  if (!bytes) {
+    const nameLen = 4 + name.length + 1;
+    const padded = (nameLen + 3) & ~3;
+    bytes = new Uint8Array(4 + padded + 4);
+    const dv = new DataView(bytes.buffer);
+    dv.setUint16(2, NFTA_LIST_ELEM | NLA_F_NESTED, true);
+    dv.setUint16(4, nameLen, true);
+    dv.setUint16(6, NFTA_EXPR.NAME, true);
+    for (let i = 0; i < name.length; i++) bytes[8 + i] = name.charCodeAt(i);
+    dv.setUint16(4 + padded + 2, NFTA_EXPR.DATA | NLA_F_NESTED, true);
+    OPENINGS.set(name, bytes);
+  }
+  return bytes;
+}
+
 /** Opens NFTA_LIST_ELEM { NFTA_EXPR_NAME name, NFTA_EXPR_DATA { …; returns the token for end(). */
 function begin(w: NetlinkWriter, name: string): number {
-  const elem = w.beginNested(NFTA_LIST_ELEM);
-  w.stringAttr(NFTA_EXPR.NAME, name);
-  w.beginNested(NFTA_EXPR.DATA);
-  return elem;
+  return w.raw(opening(name));
 }
 
 /** Closes what begin() opened (the data attribute follows the padded name attribute). */

@@ -128,6 +128,35 @@ function regNumber(unit: number): number {
 
 const VERDICT_REG = -1;
 
+/** Statements after which nft refuses any other. */
+const TERMINAL = new Set([
+  "accept",
+  "drop",
+  "continue",
+  "return",
+  "jump",
+  "goto",
+  "vmap",
+  "reject",
+  "dnat",
+  "snat",
+  "masquerade",
+]);
+const VERDICT_KINDS: Record<string, true> = {
+  accept: true,
+  drop: true,
+  continue: true,
+  return: true,
+  jump: true,
+  goto: true,
+};
+
+/** A statement's or expression's kind: its only key (no array is allocated to find it). */
+function firstKey(o: object): string {
+  for (const k in o) return k;
+  return "";
+}
+
 /** One-byte values (a dependency's protocol number), allocated once. */
 const BYTE_VALUES = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
 
@@ -135,13 +164,15 @@ const BYTE_VALUES = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
  * Loads that depend only on what they load (payload fields, meta and ct keys, numgen, fib), built
  * once: their writers and typeof user data are the same in every rule.
  */
-const loadCache = new Map<string, Loaded>();
-function cachedLoad(key: string, build: () => Loaded): Loaded {
-  let hit = loadCache.get(key);
-  if (hit === undefined) {
-    hit = build();
-    loadCache.set(key, hit);
-  }
+type Key = string | number | undefined;
+const loadCache = new Map<Key, Map<Key, Map<Key, Loaded>>>();
+function cachedLoad(a: Key, b: Key, c: Key, build: () => Loaded): Loaded {
+  let level1 = loadCache.get(a);
+  if (level1 === undefined) loadCache.set(a, (level1 = new Map()));
+  let level2 = level1.get(b);
+  if (level2 === undefined) level1.set(b, (level2 = new Map()));
+  let hit = level2.get(c);
+  if (hit === undefined) level2.set(c, (hit = build()));
   return hit;
 }
 
@@ -262,13 +293,15 @@ class Linearizer {
 
   load(e: Expression, where: string): Loaded {
     if (!isObject(e)) unsupported(`${where}: ${JSON.stringify(e)} is not an expression to load`);
-    if ("payload" in e) return this.payload(e.payload as { protocol: string; field: string }, where);
-    if ("meta" in e) {
-      const key = (e.meta as { key: string }).key;
+    const kind = firstKey(e);
+    const r = e as Record<string, unknown>;
+    if (kind === "payload") return this.payload(r.payload as { protocol: string; field: string }, where);
+    if (kind === "meta") {
+      const key = (r.meta as { key: string }).key;
       const m = META_KEYS[key] ?? unsupported(`${where}: meta ${key} not supported`);
       if (key === "nfproto" && this.ctx.family !== "inet")
         unsupported(`${where}: meta nfproto in a ${this.ctx.family} table (nft refuses it outside inet)`);
-      return cachedLoad(`meta ${key}`, () => ({
+      return cachedLoad("meta", key, undefined, () => ({
         type: m[1],
         len: m[1].len,
         concat: false,
@@ -277,10 +310,10 @@ class Linearizer {
         gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
       }));
     }
-    if ("ct" in e) return this.ct(e.ct as { key: string; family?: string; dir?: string }, where);
-    if ("numgen" in e) {
-      const { mode, mod, offset } = e.numgen as { mode: string; mod: number; offset?: number };
-      return cachedLoad(`numgen ${mode} ${mod} ${offset}`, () => ({
+    if (kind === "ct") return this.ct(r.ct as { key: string; family?: string; dir?: string }, where);
+    if (kind === "numgen") {
+      const { mode, mod, offset } = r.numgen as { mode: string; mod: number; offset?: number };
+      return cachedLoad(mode === "inc" ? "numgen inc" : "numgen random", mod, offset, () => ({
         type: upTo(mod + (offset ?? 0) - 1),
         len: 4,
         concat: false,
@@ -293,8 +326,8 @@ class Linearizer {
         gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
       }));
     }
-    if ("jhash" in e) {
-      const { expr, mod, seed, offset } = e.jhash as {
+    if (kind === "jhash") {
+      const { expr, mod, seed, offset } = r.jhash as {
         expr: Expression;
         mod: number;
         seed?: number;
@@ -328,9 +361,9 @@ class Linearizer {
         },
       };
     }
-    if ("fib" in e) return this.fib(e.fib as { result: string; flags: string[] }, false, where);
-    if ("concat" in e) {
-      const parts = (e.concat as Expression[]).map((p, i) => this.load(p, `${where}.concat[${i}]`));
+    if (kind === "fib") return this.fib(r.fib as { result: string; flags: string[] }, false, where);
+    if (kind === "concat") {
+      const parts = (r.concat as Expression[]).map((p, i) => this.load(p, `${where}.concat[${i}]`));
       const len = parts.reduce((n, p) => n + padded(p.len), 0);
       const typeofs = parts.map((p) => p.typeofData);
       return {
@@ -354,8 +387,8 @@ class Linearizer {
         },
       };
     }
-    if ("map" in e) {
-      const { key, data } = e.map as { key: Expression; data: unknown };
+    if (kind === "map") {
+      const { key, data } = r.map as { key: Expression; data: unknown };
       if (isObject(data)) unsupported(`${where}: an anonymous map outside a NAT address`);
       const set = this.namedSet(setName(data, `${where}.map`), `${where}.map`);
       if (set.map === undefined || set.map === "verdict")
@@ -376,7 +409,7 @@ class Linearizer {
         gen: (l, dreg) => l.mapLookup(k, { name: set.name }, dreg),
       };
     }
-    if ("&" in e || "|" in e || "^" in e)
+    if (kind === "&" || kind === "|" || kind === "^")
       return this.binop(e as Record<string, [Expression, Expression]>, where);
     return unsupported(`${where}: expression ${Object.keys(e)[0]} not supported`);
   }
@@ -385,7 +418,7 @@ class Linearizer {
   private fib(f: { result: string; flags: string[] }, present: boolean, where: string): Loaded {
     let bits = present ? FIB_PRESENT : 0;
     for (const flag of f.flags) bits |= FIB_FLAGS[flag] ?? unsupported(`${where}: fib flag ${flag}`);
-    return cachedLoad(`fib ${f.result} ${bits}`, () => this.fibLoad(f, bits, where));
+    return cachedLoad("fib", f.result, bits, () => this.fibLoad(f, bits, where));
   }
 
   private fibLoad(f: { result: string }, bits: number, where: string): Loaded {
@@ -413,7 +446,7 @@ class Linearizer {
       unsupported(`${where}: ${p.protocol} ${p.field} not supported`);
     if (p.protocol === "ip" || p.protocol === "ip6") this.needL3(p.protocol, where);
     else if (p.protocol in L4_PROTOCOLS) this.needL4(p.protocol, where);
-    return cachedLoad(`payload ${p.protocol} ${p.field}`, () => payloadLoad(p, f));
+    return cachedLoad(p.protocol, p.field, undefined, () => payloadLoad(p, f));
   }
 
   private ct(c: { key: string; family?: string; dir?: string }, where: string): Loaded {
@@ -426,7 +459,7 @@ class Linearizer {
       if (key === undefined || dir === undefined)
         unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
       const type = c.family === "ip" ? T.ipv4 : T.ipv6;
-      return cachedLoad(`ct ${c.family} ${c.key} ${dir}`, () => ({
+      return cachedLoad(`ct ${c.family}`, c.key, dir, () => ({
         type,
         len: type.len,
         concat: false,
@@ -437,7 +470,7 @@ class Linearizer {
     }
     const k = CT_KEYS[c.key] ?? unsupported(`${where}: ct ${c.key} not supported`);
     if (dir !== undefined) unsupported(`${where}: ct ${c.dir} ${c.key} not supported`);
-    return cachedLoad(`ct ${c.key}`, () => ({
+    return cachedLoad("ct", c.key, undefined, () => ({
       type: k[1],
       len: k[1].len,
       concat: false,
@@ -665,28 +698,33 @@ class Linearizer {
    */
   rule(statements: Statement[]): void {
     refuseMergeablePayloads(statements);
-    const compiled = statements.map((s, i) => {
-      const where = `expr[${i}]`;
-      if (this.terminated) unsupported(`${where}: a statement after a terminal statement (nft refuses it)`);
-      const emit = this.compile(s, where);
-      this.terminated =
-        isVerdict(s) || "vmap" in s || "reject" in s || "dnat" in s || "snat" in s || "masquerade" in s;
-      const deps = this.pending;
-      this.pending = [];
-      return { deps, emit };
-    });
+    // Each statement's writer, preceded by the count of dependency matches it needs (in `deps`).
+    const emits: (() => void)[] = [];
+    const deps: number[] = [];
+    for (let i = 0; i < statements.length; i++) {
+      const s = statements[i];
+      if (this.terminated) unsupported(`expr[${i}]: a statement after a terminal statement (nft refuses it)`);
+      const kind = firstKey(s);
+      emits.push(this.compile(s, kind, i));
+      this.terminated = TERMINAL.has(kind);
+      deps.push(this.pending.length, ...this.pending);
+      this.pending.length = 0;
+    }
     for (const dep of this.head) this.dependency(dep);
-    for (const { deps, emit } of compiled) {
-      for (const dep of deps) this.dependency(dep);
+    let at = 0;
+    for (const emit of emits) {
+      const n = deps[at++];
+      for (let j = 0; j < n; j++) this.dependency(deps[at++]);
       emit();
     }
   }
 
-  private compile(s: Statement, where: string): () => void {
+  private compile(s: Statement, kind: string, index: number): () => void {
+    const where = `expr[${index}]`;
     if (typeof s !== "object" || s === null) unsupported(`${where}: not a statement`);
-    if ("match" in s) return this.match((s as MatchStmt).match, `${where}.match`);
-    if (isVerdict(s)) return () => this.verdict(s);
-    if ("counter" in s) return () => x.counter(this.w);
+    if (kind === "match") return this.match((s as MatchStmt).match, `${where}.match`);
+    if (kind in VERDICT_KINDS) return () => this.verdict(s as Verdict);
+    if (kind === "counter") return () => x.counter(this.w);
     if ("vmap" in s) {
       const { key, data } = s.vmap;
       const k = this.load(key, `${where}.vmap.key`);

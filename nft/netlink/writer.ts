@@ -80,7 +80,7 @@ export class NetlinkWriter {
   /** An attribute with raw bytes as payload. */
   bytesAttr(type: number, value: Uint8Array): this {
     const at = this.header(type, value.length);
-    this.u8.set(value, at);
+    this.copy(value, at);
     return this;
   }
 
@@ -111,6 +111,20 @@ export class NetlinkWriter {
     const at = this.header(type, 8);
     this.dv.setBigUint64(at, BigInt(value), false);
     return this;
+  }
+
+  /** Appends bytes as they are (a prebuilt attribute sequence); returns where they start. */
+  raw(bytes: Uint8Array): number {
+    const at = this.reserve(bytes.length);
+    this.copy(bytes, at);
+    return at;
+  }
+
+  /** TypedArray#set has a fixed cost that dominates for the few bytes of most attributes. */
+  private copy(bytes: Uint8Array, at: number): void {
+    const u8 = this.u8;
+    if (bytes.length > 32) u8.set(bytes, at);
+    else for (let i = 0; i < bytes.length; i++) u8[at + i] = bytes[i];
   }
 
   /** Starts a nested attribute; returns a token for endNested. */
