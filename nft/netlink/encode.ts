@@ -30,8 +30,8 @@ import {
   writeSetDeclaration,
   writeTableAttributes,
 } from "./declarations.ts";
-import { writeAnonymousElements, writeAnonymousSet } from "./expressions-sets.ts";
-import { type PreparedRule, prepareRule, ruleUserdata } from "./rule.ts";
+import { type AnonymousSet, writeAnonymousElements, writeAnonymousSet } from "./expressions-sets.ts";
+import { ruleUserdata, writeRuleWithSets } from "./rule.ts";
 import { encodeKey, NetlinkUnsupported } from "./values.ts";
 import { NetlinkWriter } from "./writer.ts";
 
@@ -257,38 +257,52 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     verb: "add" | "insert" | "replace",
     handle?: number,
   ): void {
-    let prepared: PreparedRule | undefined;
-    let ids: number[] = NO_IDS;
-    if (!opts.writeRule) {
-      // Anonymous sets and maps the rule looks up are declared in the same batch, just before it.
-      prepared = prepareRule(rule, prepareContext);
-      if (prepared.anonymousSets.length > 0) {
-        ids = [];
-        for (const set of prepared.anonymousSets) {
-          const id = nextSetId++;
-          let token = begin(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE);
-          writeAnonymousSet(w, set, id);
-          w.endMessage(token);
-          token = begin(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE);
-          writeAnonymousElements(w, set, id);
-          w.endMessage(token);
-          ids.push(id);
-        }
-      }
-    }
     const flags =
       verb === "replace"
         ? NETLINK.NLM_F_REPLACE
         : NETLINK.NLM_F_CREATE | (verb === "add" ? NETLINK.NLM_F_APPEND : 0);
+    const markLength = w.length;
+    const markSeq = seq;
+    const markMessages = messageOps.length;
+    const firstSetId = nextSetId;
+    const sets = writeRuleMessage(chain, rule, flags, verb, handle, firstSetId);
+    if (sets.length === 0) return;
+    // Anonymous sets and maps the rule looks up go first, in the same batch: write them, then the
+    // rule again (its lookups name the same ids).
+    w.truncate(markLength);
+    seq = markSeq;
+    messageOps.length = markMessages;
+    for (const set of sets) {
+      const id = nextSetId++;
+      let token = begin(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE);
+      writeAnonymousSet(w, set, id);
+      w.endMessage(token);
+      token = begin(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE);
+      writeAnonymousElements(w, set, id);
+      w.endMessage(token);
+    }
+    writeRuleMessage(chain, rule, flags, verb, handle, firstSetId);
+  }
+
+  function writeRuleMessage(
+    chain: string,
+    rule: DesiredRule,
+    flags: number,
+    verb: string,
+    handle: number | undefined,
+    firstSetId: number,
+  ): AnonymousSet[] {
     const token = begin(NFT_MSG.NEWRULE, flags);
     w.stringAttr(NFTA_RULE.CHAIN, chain);
     if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
-    if (prepared) prepared.writeExpressions(w, ids);
-    else opts.writeRule?.(w, rule, opts.sets);
+    let sets = NO_SETS;
+    if (opts.writeRule) opts.writeRule(w, rule, opts.sets);
+    else sets = writeRuleWithSets(w, rule, prepareContext, firstSetId);
     const userdata = ruleUserdata(rule);
     if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
     w.endMessage(token);
+    return sets;
   }
 }
 
-const NO_IDS: number[] = [];
+const NO_SETS: AnonymousSet[] = [];

@@ -21,38 +21,67 @@ export type VerdictName = keyof typeof VERDICT_CODE;
 // 40,000-rule batch allocates nothing per expression.
 
 /**
- * The opening of each expression, prebuilt: NFTA_LIST_ELEM (nested, length filled in by end()),
- * NFTA_EXPR_NAME "name", NFTA_EXPR_DATA (nested, length filled in by end()).
+ * The opening of an expression, prebuilt: NFTA_LIST_ELEM (nested, length filled in by end()),
+ * NFTA_EXPR_NAME "name", NFTA_EXPR_DATA (nested, length filled in by end()), then the headers of
+ * the leading 32-bit attributes (types `u32s`), whose values put() patches in.
  */
-const OPENINGS = new Map<string, Uint8Array>();
-
-function opening(name: string): Uint8Array {
-  let bytes = OPENINGS.get(name);
-  if (!bytes) {
+class Opening {
+  readonly bytes: Uint8Array;
+  /** Offset of NFTA_EXPR_DATA from the start. */
+  readonly data: number;
+  constructor(name: string, u32s: number[] = []) {
     const nameLen = 4 + name.length + 1;
-    const padded = (nameLen + 3) & ~3;
-    bytes = new Uint8Array(4 + padded + 4);
+    this.data = 4 + ((nameLen + 3) & ~3);
+    const bytes = new Uint8Array(this.data + 4 + 8 * u32s.length);
     const dv = new DataView(bytes.buffer);
     dv.setUint16(2, NFTA_LIST_ELEM | NLA_F_NESTED, true);
     dv.setUint16(4, nameLen, true);
     dv.setUint16(6, NFTA_EXPR.NAME, true);
     for (let i = 0; i < name.length; i++) bytes[8 + i] = name.charCodeAt(i);
-    dv.setUint16(4 + padded + 2, NFTA_EXPR.DATA | NLA_F_NESTED, true);
-    OPENINGS.set(name, bytes);
+    dv.setUint16(this.data + 2, NFTA_EXPR.DATA | NLA_F_NESTED, true);
+    u32s.forEach((type, i) => {
+      dv.setUint16(this.data + 4 + 8 * i, 8, true);
+      dv.setUint16(this.data + 4 + 8 * i + 2, type, true);
+    });
+    this.bytes = bytes;
   }
-  return bytes;
 }
 
-/** Opens NFTA_LIST_ELEM { NFTA_EXPR_NAME name, NFTA_EXPR_DATA { …; returns the token for end(). */
-function begin(w: NetlinkWriter, name: string): number {
-  return w.raw(opening(name));
+/** Opens the expression (with its leading 32-bit attributes, values to patch); returns the token for end(). */
+function begin(w: NetlinkWriter, open: Opening): number {
+  return w.raw(open.bytes);
 }
 
-/** Closes what begin() opened (the data attribute follows the padded name attribute). */
-function end(w: NetlinkWriter, elem: number, name: string): void {
-  w.endNested(elem + 4 + ((4 + name.length + 1 + 3) & ~3));
-  w.endNested(elem);
+/** Writes the value of the opening's i-th 32-bit attribute. */
+function put(w: NetlinkWriter, e: number, open: Opening, i: number, value: number): void {
+  w.putU32(e + open.data + 8 + 8 * i, value);
 }
+
+/** Closes what begin() opened. */
+function end(w: NetlinkWriter, e: number, open: Opening): void {
+  w.endNested(e + open.data);
+  w.endNested(e);
+}
+
+const PAYLOAD = new Opening("payload", [1, 2, 3, 4]);
+const META_LOAD = new Opening("meta", [2, 1]);
+const META_SET = new Opening("meta", [2, 3]);
+const CT = new Opening("ct", [2]);
+const NUMGEN = new Opening("numgen", [1, 2, 3, 4]);
+const HASH = new Opening("hash", [1, 2, 3, 4]);
+const FIB = new Opening("fib", [3, 2, 1]);
+const CMP = new Opening("cmp", [1, 2]);
+const RANGE = new Opening("range", [1, 2]);
+const BITWISE = new Opening("bitwise", [1, 2]);
+const BYTEORDER = new Opening("byteorder", [1, 2, 3, 4, 5]);
+const IMMEDIATE = new Opening("immediate", [1]);
+const LOOKUP = new Opening("lookup", [2]);
+const DYNSET = new Opening("dynset", [4, 3]);
+const COUNTER = new Opening("counter");
+const NAT = new Opening("nat", [1, 2]);
+const MASQ = new Opening("masq");
+const REJECT = new Opening("reject", [1]);
+const LOG = new Opening("log");
 
 /** A nested nft_data value: NFTA_DATA_VALUE with the raw bytes. */
 function dataAttr(w: NetlinkWriter, type: number, value: Uint8Array): void {
@@ -68,42 +97,51 @@ function u16Attr(w: NetlinkWriter, type: number, value: number): void {
 const DIRECTION = [Uint8Array.of(0), Uint8Array.of(1)];
 
 export function payloadLoad(w: NetlinkWriter, dreg: number, base: number, offset: number, len: number): void {
-  const e = begin(w, "payload");
-  w.u32Attr(1, dreg).u32Attr(2, base).u32Attr(3, offset).u32Attr(4, len);
-  end(w, e, "payload");
+  const e = begin(w, PAYLOAD);
+  put(w, e, PAYLOAD, 0, dreg);
+  put(w, e, PAYLOAD, 1, base);
+  put(w, e, PAYLOAD, 2, offset);
+  put(w, e, PAYLOAD, 3, len);
+  end(w, e, PAYLOAD);
 }
 
 export function metaLoad(w: NetlinkWriter, dreg: number, key: number): void {
-  const e = begin(w, "meta");
-  w.u32Attr(2, key).u32Attr(1, dreg);
-  end(w, e, "meta");
+  const e = begin(w, META_LOAD);
+  put(w, e, META_LOAD, 0, key);
+  put(w, e, META_LOAD, 1, dreg);
+  end(w, e, META_LOAD);
 }
 
 export function metaSet(w: NetlinkWriter, key: number, sreg: number): void {
-  const e = begin(w, "meta");
-  w.u32Attr(2, key).u32Attr(3, sreg);
-  end(w, e, "meta");
+  const e = begin(w, META_SET);
+  put(w, e, META_SET, 0, key);
+  put(w, e, META_SET, 1, sreg);
+  end(w, e, META_SET);
 }
 
 export function ctLoad(w: NetlinkWriter, dreg: number, key: number, dir?: number): void {
-  const e = begin(w, "ct");
-  w.u32Attr(2, key).u32Attr(1, dreg);
+  const e = begin(w, CT);
+  put(w, e, CT, 0, key);
+  w.u32Attr(1, dreg);
   if (dir !== undefined) w.bytesAttr(3, DIRECTION[dir]);
-  end(w, e, "ct");
+  end(w, e, CT);
 }
 
 export function ctSet(w: NetlinkWriter, key: number, sreg: number, dir?: number): void {
-  const e = begin(w, "ct");
-  w.u32Attr(2, key);
+  const e = begin(w, CT);
+  put(w, e, CT, 0, key);
   if (dir !== undefined) w.bytesAttr(3, DIRECTION[dir]);
   w.u32Attr(4, sreg);
-  end(w, e, "ct");
+  end(w, e, CT);
 }
 
 export function numgen(w: NetlinkWriter, dreg: number, type: number, mod: number, offset: number): void {
-  const e = begin(w, "numgen");
-  w.u32Attr(1, dreg).u32Attr(2, mod).u32Attr(3, type).u32Attr(4, offset);
-  end(w, e, "numgen");
+  const e = begin(w, NUMGEN);
+  put(w, e, NUMGEN, 0, dreg);
+  put(w, e, NUMGEN, 1, mod);
+  put(w, e, NUMGEN, 2, type);
+  put(w, e, NUMGEN, 3, offset);
+  end(w, e, NUMGEN);
 }
 
 export interface HashArgs {
@@ -116,24 +154,30 @@ export interface HashArgs {
 }
 
 export function jhash(w: NetlinkWriter, a: HashArgs): void {
-  const e = begin(w, "hash");
-  w.u32Attr(1, a.sreg).u32Attr(2, a.dreg).u32Attr(3, a.len).u32Attr(4, a.mod);
+  const e = begin(w, HASH);
+  put(w, e, HASH, 0, a.sreg);
+  put(w, e, HASH, 1, a.dreg);
+  put(w, e, HASH, 2, a.len);
+  put(w, e, HASH, 3, a.mod);
   if (a.seed !== undefined) w.u32Attr(5, a.seed);
   w.u32Attr(6, a.offset).u32Attr(7, 0);
-  end(w, e, "hash");
+  end(w, e, HASH);
 }
 
 export function fib(w: NetlinkWriter, dreg: number, result: number, flags: number): void {
-  const e = begin(w, "fib");
-  w.u32Attr(3, flags).u32Attr(2, result).u32Attr(1, dreg);
-  end(w, e, "fib");
+  const e = begin(w, FIB);
+  put(w, e, FIB, 0, flags);
+  put(w, e, FIB, 1, result);
+  put(w, e, FIB, 2, dreg);
+  end(w, e, FIB);
 }
 
 export function cmp(w: NetlinkWriter, sreg: number, op: CmpOp, data: Uint8Array): void {
-  const e = begin(w, "cmp");
-  w.u32Attr(1, sreg).u32Attr(2, CMP_OP[op]);
+  const e = begin(w, CMP);
+  put(w, e, CMP, 0, sreg);
+  put(w, e, CMP, 1, CMP_OP[op]);
   dataAttr(w, 3, data);
-  end(w, e, "cmp");
+  end(w, e, CMP);
 }
 
 export function range(
@@ -143,11 +187,12 @@ export function range(
   from: Uint8Array,
   to: Uint8Array,
 ): void {
-  const e = begin(w, "range");
-  w.u32Attr(1, sreg).u32Attr(2, inverted ? 1 : 0);
+  const e = begin(w, RANGE);
+  put(w, e, RANGE, 0, sreg);
+  put(w, e, RANGE, 1, inverted ? 1 : 0);
   dataAttr(w, 3, from);
   dataAttr(w, 4, to);
-  end(w, e, "range");
+  end(w, e, RANGE);
 }
 
 /** `reg = (reg & mask) ^ xor`; `withOp` adds NFTA_BITWISE_OP (nft sets it only for binary expressions). */
@@ -158,38 +203,43 @@ export function bitwise(
   xor: Uint8Array,
   withOp: boolean,
 ): void {
-  const e = begin(w, "bitwise");
-  w.u32Attr(1, reg).u32Attr(2, reg);
+  const e = begin(w, BITWISE);
+  put(w, e, BITWISE, 0, reg);
+  put(w, e, BITWISE, 1, reg);
   if (withOp) w.u32Attr(6, 0);
   w.u32Attr(3, mask.length);
   dataAttr(w, 4, mask);
   dataAttr(w, 5, xor);
-  end(w, e, "bitwise");
+  end(w, e, BITWISE);
 }
 
 export function byteorder(w: NetlinkWriter, reg: number, op: number, len: number, size: number): void {
-  const e = begin(w, "byteorder");
-  w.u32Attr(1, reg).u32Attr(2, reg).u32Attr(3, op).u32Attr(4, len).u32Attr(5, size);
-  end(w, e, "byteorder");
+  const e = begin(w, BYTEORDER);
+  put(w, e, BYTEORDER, 0, reg);
+  put(w, e, BYTEORDER, 1, reg);
+  put(w, e, BYTEORDER, 2, op);
+  put(w, e, BYTEORDER, 3, len);
+  put(w, e, BYTEORDER, 4, size);
+  end(w, e, BYTEORDER);
 }
 
 export function immediateData(w: NetlinkWriter, dreg: number, data: Uint8Array): void {
-  const e = begin(w, "immediate");
-  w.u32Attr(1, dreg);
+  const e = begin(w, IMMEDIATE);
+  put(w, e, IMMEDIATE, 0, dreg);
   dataAttr(w, 2, data);
-  end(w, e, "immediate");
+  end(w, e, IMMEDIATE);
 }
 
 export function immediateVerdict(w: NetlinkWriter, verdict: VerdictName, chain?: string): void {
-  const e = begin(w, "immediate");
-  w.u32Attr(1, 0);
+  const e = begin(w, IMMEDIATE);
+  put(w, e, IMMEDIATE, 0, 0);
   const data = w.beginNested(2);
   const v = w.beginNested(NFTA_DATA.VERDICT);
   w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[verdict]);
   if (chain !== undefined) w.stringAttr(NFTA_VERDICT.CHAIN, chain);
   w.endNested(v);
   w.endNested(data);
-  end(w, e, "immediate");
+  end(w, e, IMMEDIATE);
 }
 
 export interface LookupArgs {
@@ -203,13 +253,13 @@ export interface LookupArgs {
 }
 
 export function lookup(w: NetlinkWriter, a: LookupArgs): void {
-  const e = begin(w, "lookup");
-  w.u32Attr(2, a.sreg);
+  const e = begin(w, LOOKUP);
+  put(w, e, LOOKUP, 0, a.sreg);
   if (a.dreg !== undefined) w.u32Attr(3, a.dreg);
   w.stringAttr(1, a.set);
   if (a.setId !== undefined) w.u32Attr(4, a.setId);
   if (a.inverted) w.u32Attr(5, 1);
-  end(w, e, "lookup");
+  end(w, e, LOOKUP);
 }
 
 export interface DynsetArgs {
@@ -221,15 +271,16 @@ export interface DynsetArgs {
 }
 
 export function dynset(w: NetlinkWriter, a: DynsetArgs): void {
-  const e = begin(w, "dynset");
-  w.u32Attr(4, a.sregKey).u32Attr(3, a.op);
+  const e = begin(w, DYNSET);
+  put(w, e, DYNSET, 0, a.sregKey);
+  put(w, e, DYNSET, 1, a.op);
   if (a.timeout !== undefined) w.u64Attr(6, a.timeout);
   w.stringAttr(1, a.set);
-  end(w, e, "dynset");
+  end(w, e, DYNSET);
 }
 
 export function counter(w: NetlinkWriter): void {
-  end(w, begin(w, "counter"), "counter");
+  end(w, begin(w, COUNTER), COUNTER);
 }
 
 export interface NatArgs {
@@ -243,29 +294,30 @@ export interface NatArgs {
 }
 
 export function nat(w: NetlinkWriter, a: NatArgs): void {
-  const e = begin(w, "nat");
-  w.u32Attr(1, a.type).u32Attr(2, a.family);
+  const e = begin(w, NAT);
+  put(w, e, NAT, 0, a.type);
+  put(w, e, NAT, 1, a.family);
   if (a.addrMin !== undefined) w.u32Attr(3, a.addrMin);
   if (a.addrMax !== undefined) w.u32Attr(4, a.addrMax);
   if (a.protoMin !== undefined) w.u32Attr(5, a.protoMin);
   if (a.protoMax !== undefined) w.u32Attr(6, a.protoMax);
   if (a.flags) w.u32Attr(7, a.flags);
-  end(w, e, "nat");
+  end(w, e, NAT);
 }
 
 export function masq(w: NetlinkWriter, flags: number, protoMin?: number, protoMax?: number): void {
-  const e = begin(w, "masq");
+  const e = begin(w, MASQ);
   if (flags) w.u32Attr(1, flags);
   if (protoMin !== undefined) w.u32Attr(2, protoMin);
   if (protoMax !== undefined) w.u32Attr(3, protoMax);
-  end(w, e, "masq");
+  end(w, e, MASQ);
 }
 
 export function reject(w: NetlinkWriter, type: number, code?: number): void {
-  const e = begin(w, "reject");
-  w.u32Attr(1, type);
+  const e = begin(w, REJECT);
+  put(w, e, REJECT, 0, type);
   if (code !== undefined) w.bytesAttr(2, Uint8Array.of(code));
-  end(w, e, "reject");
+  end(w, e, REJECT);
 }
 
 export interface LogArgs {
@@ -277,11 +329,11 @@ export interface LogArgs {
 }
 
 export function log(w: NetlinkWriter, a: LogArgs): void {
-  const e = begin(w, "log");
+  const e = begin(w, LOG);
   if (a.prefix !== undefined) w.stringAttr(2, a.prefix);
   if (a.group !== undefined) u16Attr(w, 1, a.group);
   if (a.snaplen !== undefined) w.u32Attr(3, a.snaplen);
   if (a.qthreshold !== undefined) u16Attr(w, 4, a.qthreshold);
   if (a.level !== undefined) w.u32Attr(5, a.level);
-  end(w, e, "log");
+  end(w, e, LOG);
 }

@@ -232,7 +232,8 @@ class Linearizer {
     readonly w: NetlinkWriter,
     readonly ctx: RuleEncodeContext,
     /** The NFTA_SET_ID of each anonymous set, once the encoder has numbered them. */
-    private readonly setIds?: readonly number[],
+    /** Given ids, or the first of consecutive ones. */
+    private readonly setIds?: readonly number[] | number,
   ) {
     if (ctx.family === "ip") this.l3 = "ip";
     else if (ctx.family === "ip6") this.l3 = "ip6";
@@ -545,7 +546,9 @@ class Linearizer {
   private declare(set: AnonymousSet): SetRef {
     const index = this.anonymous.length;
     this.anonymous.push(set);
-    return { name: set.map ? "__map%d" : "__set%d", id: this.setIds?.[index] ?? 0 };
+    const ids = this.setIds;
+    const id = typeof ids === "number" ? ids + index : (ids?.[index] ?? 0);
+    return { name: set.map ? "__map%d" : "__set%d", id };
   }
 
   private typeId(type: ValueType, where: string): number {
@@ -1262,7 +1265,12 @@ export interface PreparedRule {
   writeExpressions(w: NetlinkWriter, setIds: readonly number[]): void;
 }
 
-function linearize(w: NetlinkWriter, rule: DesiredRule, ctx: RuleEncodeContext, ids?: readonly number[]) {
+function linearize(
+  w: NetlinkWriter,
+  rule: DesiredRule,
+  ctx: RuleEncodeContext,
+  ids?: readonly number[] | number,
+): AnonymousSet[] {
   const lin = new Linearizer(w, ctx, ids);
   const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
   lin.rule(rule.expr);
@@ -1295,6 +1303,21 @@ class Prepared implements PreparedRule {
       throw new Error(`rule: ${this.anonymousSets.length} anonymous sets, ${setIds.length} set ids given`);
     linearize(w, this.normal, this.ctx, setIds);
   }
+}
+
+/**
+ * Writes the rule's NFTA_RULE_EXPRESSIONS in one pass, numbering its anonymous sets from
+ * `firstSetId`, and returns those sets: the caller must declare them (with those ids) before the
+ * rule's message, so when there are any it discards what was written and writes them first. Most
+ * rules have none, and are walked once.
+ */
+export function writeRuleWithSets(
+  w: NetlinkWriter,
+  rule: DesiredRule,
+  ctx: RuleEncodeContext,
+  firstSetId: number,
+): AnonymousSet[] {
+  return linearize(w, normalizeRule(rule, ctx.family), ctx, firstSetId);
 }
 
 /**

@@ -31,6 +31,13 @@ export class NetlinkWriter {
     return Buffer.from(this.u8.buffer, 0, this.len);
   }
 
+  /** Drops everything written after `length` (which must be a message boundary). */
+  truncate(length: number): void {
+    if (length > this.len) throw new Error(`truncate to ${length}: only ${this.len} bytes written`);
+    this.u8.fill(0, length, this.len);
+    this.len = length;
+  }
+
   /** Advances by n bytes (zeroed, as fresh memory is) and returns where they start. */
   private reserve(n: number): number {
     const at = this.len;
@@ -125,6 +132,11 @@ export class NetlinkWriter {
     const u8 = this.u8;
     if (bytes.length > 32) u8.set(bytes, at);
     else for (let i = 0; i < bytes.length; i++) u8[at + i] = bytes[i];
+  }
+
+  /** Writes a big-endian 32-bit value at `at` (inside what was already written, e.g. by raw()). */
+  putU32(at: number, value: number): void {
+    this.dv.setUint32(at, value >>> 0, false);
   }
 
   /** Starts a nested attribute; returns a token for endNested. */
