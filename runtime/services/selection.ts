@@ -46,13 +46,15 @@ export interface ResolvedPlan {
   slots: string[];
 }
 
+const MODES = ["random", "round-robin", "hash"];
+const HASH_FIELDS: HashField[] = ["saddr", "sport", "daddr", "dport", "l4proto"];
+
 /** Why a plan cannot be used for `endpointCount` endpoints, or null when it can. */
 export function planProblem(plan: LbPlan, endpointCount: number): string | null {
   const sel = plan?.selection as LbSelection | undefined;
-  if (!sel || !["random", "round-robin", "hash"].includes(sel.mode))
-    return `unknown selection mode ${JSON.stringify(sel?.mode)}`;
+  if (!sel || !MODES.includes(sel.mode)) return `unknown selection mode ${JSON.stringify(sel?.mode)}`;
   if (sel.mode === "hash") {
-    const allowed: HashField[] = ["saddr", "sport", "daddr", "dport", "l4proto"];
+    const allowed = HASH_FIELDS;
     if (!Array.isArray(sel.fields) || sel.fields.length === 0 || sel.fields.some((f) => !allowed.includes(f)))
       return `hash fields must be a non-empty list of ${allowed.join(", ")}`;
     if (!Number.isInteger(sel.seed) || sel.seed < 0 || sel.seed > 0xffffffff)

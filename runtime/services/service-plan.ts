@@ -333,8 +333,8 @@ export function frameService(config: ResolvedConfig, prepared: PreparedService):
 
 /**
  * The service's chains with each selection chain drawn from its port's plan (`planOf`; equal-weight
- * random over the chain's endpoints without one). A selection whose plan is the one `previous` (of the same frame) was drawn
- * from keeps its chain object, so nft/ sees it unchanged.
+ * random over the chain's endpoints without one). A selection whose plan is the one `previous` (of
+ * the same frame) was drawn from keeps its chain object, so nft/ sees it unchanged.
  */
 export function drawService(
   frame: ServiceFrame,
