@@ -10,9 +10,10 @@
 //   hash         `jhash FIELDS mod N seed S` is the same in every rule, so rule j matches the j-th run
 //                of consecutive slots naming the same endpoint (`== i` or a range `i-j`).
 // The exception is a hash table with more than MAX_CASCADE_RUNS runs (a Maglev table has about
-// M·(1 − 1/N) runs, tens of thousands for 40 endpoints): the cascade would be walked rule by rule for
-// every new connection, so it becomes one rule with an anonymous map from slot to endpoint,
-// `dnat ip to jhash … mod M map { SLOT : ADDR . PORT, … }` (one lookup). Each element is one slot,
+// M·(1 − 1/N) runs, tens of thousands for 40 endpoints), or a round-robin table of more than
+// MAX_CASCADE_RUNS slots: the cascade would be walked rule by rule for every new connection, so it
+// becomes one rule with an anonymous map from slot to endpoint, `dnat ip to jhash … mod M map
+// { SLOT : ADDR . PORT, … }` (or `numgen inc mod M map …`: one counter, connection c takes slot c mod M). Each element is one slot,
 // or one run as an interval when that takes fewer kernel elements (an interval costs two). With
 // ClientIP affinity the cascade stays: each rule records its endpoint in that endpoint's set.
 
@@ -191,19 +192,16 @@ export function selectionRules(input: SelectionInput, plan: ResolvedPlan): Desir
   }
   if (sel.mode === "round-robin") {
     const n = slots.length;
+    // One counter over the whole table gives connection c slot c mod n, as the cascade does.
+    if (n > MAX_CASCADE_RUNS && !input.affinitySets)
+      return [slotMapRule(input, slots, numgen("inc", n), runsOf(slots))];
     for (let i = 0; i < n; i++)
       rules.push(endpointRule(input, slots[i], i < n - 1 ? incZero(n - i) : undefined));
     return rules.slice();
   }
   const fields = sel.fields.map((f) => hashFieldExpr(f, input.family));
   const key = jhash(fields.length === 1 ? fields[0] : concat(...fields), slots.length, { seed: sel.seed });
-  const runs: number[] = [];
-  for (let start = 0; start < slots.length; ) {
-    let end = start;
-    while (end + 1 < slots.length && slots[end + 1] === slots[start]) end++;
-    runs.push(start);
-    start = end + 1;
-  }
+  const runs = runsOf(slots);
   if (runs.length > MAX_CASCADE_RUNS && !input.affinitySets) return [slotMapRule(input, slots, key, runs)];
   for (let r = 0; r < runs.length; r++) {
     const start = runs[r];
@@ -213,6 +211,18 @@ export function selectionRules(input: SelectionInput, plan: ResolvedPlan): Desir
     rules.push(endpointRule(input, slots[start], test));
   }
   return rules.slice();
+}
+
+/** The first slot of each run of consecutive slots naming the same endpoint. */
+function runsOf(slots: SelectionEndpoint[]): number[] {
+  const runs: number[] = [];
+  for (let start = 0; start < slots.length; ) {
+    let end = start;
+    while (end + 1 < slots.length && slots[end + 1] === slots[start]) end++;
+    runs.push(start);
+    start = end + 1;
+  }
+  return runs;
 }
 
 /**

@@ -1,7 +1,8 @@
 // A Maglev service with 40 endpoints in the kernel. Its table (32,749 slots by default) is drawn as
 // one rule with a map from slot to endpoint; real connections from an off-cluster client spread over
 // the endpoints, a client address and port keeps its endpoint, and few keep-alive keys move when an
-// endpoint leaves. With ClientIP affinity the same table is a rule cascade and still answers.
+// endpoint leaves. With ClientIP affinity the same table is a rule cascade and still answers. A
+// round-robin table of 70 slots is one `numgen inc` map lookup that visits every endpoint in turn.
 // Applied through the nft executable: nft/'s netlink path cannot yet send an anonymous map whose
 // elements take more than 64 KiB (one NFTA_SET_ELEM_LIST_ELEMENTS attribute, a 16-bit length; nft
 // splits them over several NEWSETELEM messages). WASMPLANE_NFT_PATH is set only around these syncs.
@@ -20,12 +21,14 @@ let topo: Topology | undefined;
 let servers: Server[] = [];
 let h: Harness;
 
-// 20 extra addresses on each of two pods: 40 endpoints, half of them on this node.
-const extra = (pod: 1 | 2) => Array.from({ length: 20 }, (_, i) => `10.1.${pod}.${10 + i}`);
-const endpoints = [
+// 35 extra addresses on each of two pods; the Maglev service uses 20 of each: 40 endpoints, half of
+// them on this node.
+const extra = (pod: 1 | 2) => Array.from({ length: 35 }, (_, i) => `10.1.${pod}.${10 + i}`);
+const all = [
   ...extra(1).map((ip) => ({ ip, node: "node-a" })),
   ...extra(2).map((ip) => ({ ip, node: "node-b" })),
 ];
+const endpoints = [...all.slice(0, 20), ...all.slice(35, 55)];
 const chainName = "svc-c4-default/mg/tcp/http";
 
 async function sync(snap: Parameters<Harness["sync"]>[0]): Promise<void> {
@@ -170,6 +173,32 @@ kernelTest(
       reached.join(","),
     );
     assert.is(new Set(reached).size, 1, `affinity keeps one endpoint: ${reached.join(",")}`);
+  },
+);
+
+kernelTest(
+  test,
+  "round-robin over 70 endpoints: one numgen map lookup, 70 connections reach all 70",
+  async () => {
+    const svc = service("default", "rr", {
+      clusterIPs: ["10.96.0.41"],
+      annotations: { "lb.wasmplane.io/algorithm": "round-robin" },
+    });
+    await sync(snapshot([svc], [slice(svc, all)]));
+    const rules = h.last!.fragment.chains.get("svc-c4-default/rr/tcp/http")!.rules;
+    assert.is(rules.length, 1, "one rule with a map");
+    const reached = endpointsReached(
+      await probe(topo!.client, { proto: "tcp", host: "10.96.0.41", port: 80, count: all.length }),
+    );
+    assert.not.ok(
+      reached.some((r) => r.startsWith("ERR")),
+      reached.join(","),
+    );
+    assert.is(
+      new Set(reached).size,
+      all.length,
+      `consecutive connections take consecutive slots: ${reached}`,
+    );
   },
 );
 

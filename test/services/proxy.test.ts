@@ -105,6 +105,22 @@ selection(`a hash plan with ${MAX_CASCADE_RUNS} runs is a cascade, with one more
   const entries = Array.from({ length: runs }, (_, r) => `${4 * r}-${4 * r + 3} : ${three[r % 3]} . 8080`);
   assert.equal(plan(long), [mapRule(long.length, entries)]);
 });
+selection(`a round-robin table of more than ${MAX_CASCADE_RUNS} slots is one numgen map lookup`, () => {
+  const svc = web();
+  const plan = (slots: number[]) =>
+    planOnce(
+      snapshot([svc], [slice(svc, three)]),
+      {},
+      {
+        "default/web:http": { selection: { mode: "round-robin" }, slots },
+      },
+    ).view.chain(C4)!;
+  assert.is(plan(Array.from({ length: MAX_CASCADE_RUNS }, (_, i) => i % 3)).length, MAX_CASCADE_RUNS);
+  const above = Array.from({ length: MAX_CASCADE_RUNS + 1 }, (_, i) => i % 3);
+  assert.equal(plan(above), [
+    `meta l4proto tcp dnat ip to numgen inc mod ${above.length} map { ${above.map((e, s) => `${s} : ${three[e]} . 8080`).join(", ")} }`,
+  ]);
+});
 selection("with ClientIP affinity a hash plan stays a cascade, whatever its runs", () => {
   const svc = web({ sessionAffinityTimeoutSeconds: 60 });
   const slots = Array.from({ length: MAX_CASCADE_RUNS + 1 }, (_, i) => i % 3);
