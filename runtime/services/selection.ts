@@ -13,9 +13,10 @@
 // M·(1 − 1/N) runs, tens of thousands for 40 endpoints), or a round-robin table of more than
 // MAX_CASCADE_RUNS slots: the cascade would be walked rule by rule for every new connection, so it
 // becomes one rule with an anonymous map from slot to endpoint, `dnat ip to jhash … mod M map
-// { SLOT : ADDR . PORT, … }` (or `numgen inc mod M map …`: one counter, connection c takes slot c mod M). Each element is one slot,
-// or one run as an interval when that takes fewer kernel elements (an interval costs two). With
-// ClientIP affinity the cascade stays: each rule records its endpoint in that endpoint's set.
+// { SLOT : ADDR . PORT, … }` (or `numgen inc mod M map …`: one counter, connection c takes slot
+// c mod M). Each element is one slot, or one run as an interval when that takes fewer kernel
+// elements (an interval costs two). With ClientIP affinity the cascade stays: each rule records its
+// endpoint in that endpoint's set.
 
 import {
   concat,
@@ -35,7 +36,7 @@ import type { HashField, LbPlan, LbSelection } from "../lb/plan.ts";
 import { endpointId } from "./endpoints.ts";
 import type { Family } from "./names.ts";
 
-/** The most slots a plan may have: ABI v1's limit (runtime/plugins/lb-codec.ts), enough for Maglev ≤ 1.2/N up to N ≈ 55. */
+/** The most slots a plan may have: ABI v1's limit (runtime/plugins/lb-codec.ts); Maglev ≤ 1.2/N up to N ≈ 55. */
 export const MAX_SLOTS = 65536;
 
 /** A hash plan with more runs of equal slots than this is drawn as one map lookup instead of a cascade. */
