@@ -386,6 +386,48 @@ partial("an algorithm swap by annotation draws only the selection chains again",
   assert.is(dnats(fifth.chain(C4)).length, 3);
 });
 
+partial("a re-sent slice that differs in one field is planned again", () => {
+  const svc = web();
+  const base = slice(svc, [
+    { ip: "10.1.0.1", node: "node-a" },
+    { ip: "10.1.0.2", node: "node-b" },
+  ]);
+  const variants: [string, (s: typeof base) => void, (v: View) => void][] = [
+    [
+      "ready",
+      (s) => {
+        s.endpoints[1].conditions.ready = false;
+        s.endpoints[1].conditions.serving = false;
+      },
+      (v) => assert.equal(dnats(v.chain(C4)), ["10.1.0.1:8080"]),
+    ],
+    [
+      "nodeName",
+      (s) => {
+        s.endpoints[1].nodeName = "node-a";
+      },
+      (v) => assert.is(v.elements("services-hairpin4").length, 2),
+    ],
+    [
+      "port",
+      (s) => {
+        s.ports[0].port = 9090;
+      },
+      (v) => assert.equal(dnats(v.chain(C4)), ["10.1.0.1:9090", "10.1.0.2:9090"]),
+    ],
+  ];
+  for (const [field, change, check] of variants) {
+    const proxy = new ServiceProxy(baseConfig);
+    const snap1 = snapshot([svc], [base]);
+    const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
+    assert.is(first.elements("services-hairpin4").length, 1, field);
+    const changed = structuredClone(base);
+    change(changed);
+    const snap2 = snapshot([svc], [changed]);
+    check(new View(proxy.plan(snap2, lbResults(proxy, snap2))));
+  }
+});
+
 partial("after invalidateLbPlans, answers equal to the stored plans keep every chain", () => {
   const { services, slices } = many(5);
   const proxy = new ServiceProxy(baseConfig);
