@@ -158,6 +158,12 @@ test("ct state flags: bitwise then 'not zero'; a set lookup, inverted with !=", 
 test("comment: nftnl user data, type 0, length with the NUL", () => {
   assert.is(ruleUserdata({ expr: [], comment: "hi there" })?.toString("hex"), "0009686920746865726500");
   assert.is(ruleUserdata(rule()), undefined);
+  // nft accepts up to 128 bytes (NFTNL_UDATA_COMMENT_MAXLEN) and refuses more.
+  assert.is(ruleUserdata({ expr: [], comment: "c".repeat(128) })?.length, 2 + 129);
+  assert.throws(
+    () => ruleUserdata({ expr: [], comment: "c".repeat(129) }),
+    (e: Error) => e instanceof NetlinkUnsupported && /longer than 128 bytes/.test(e.message),
+  );
 });
 
 test("forms left to nft throw NetlinkUnsupported naming the statement", () => {
