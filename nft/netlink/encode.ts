@@ -138,14 +138,6 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
   const declared = new Map<string, number>();
   /** Interval sets declared in this batch that no element has gone into yet. */
   const emptyIntervalSets = new Set<string>();
-  // Anonymous sets are named "__set%d"/"__map%d" and the kernel picks the lowest free number: it
-  // scans every set of the table to find it, and then finds the set for its elements and lookups
-  // by id, walking the batch from its start; at 10,000 anonymous maps in one batch that is most of
-  // a full sync's kernel time. In a table this batch (re)created there are no others, so the
-  // encoder gives them the very names the kernel would (__map0, __map1, …), found by name.
-  let tableDeleted = false;
-  let freshTable = false;
-  const anonymousCount = { set: 0, map: 0 };
   let opIndex = 0;
   /** Starts a message of the current operation, with the table name written. */
   const begin = (type: number, flags: number): number => {
@@ -172,14 +164,6 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
           break;
         }
         const del = op.verb === "delete";
-        if (del) {
-          tableDeleted = true;
-          freshTable = false;
-        } else if (op.verb === "create" || tableDeleted) {
-          freshTable = ![...opts.sets.keys()].some((name) => name.startsWith("__"));
-          anonymousCount.set = 0;
-          anonymousCount.map = 0;
-        }
         const token = begin(del ? NFT_MSG.DELTABLE : NFT_MSG.NEWTABLE, del ? 0 : create(op.verb));
         if (!del) writeTableAttributes(w, op.comment);
         w.endMessage(token);
@@ -288,19 +272,16 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     w.truncate(markLength);
     seq = markSeq;
     messageOps.length = markMessages;
-    const names = freshTable
-      ? sets.map((set) => (set.map ? `__map${anonymousCount.map++}` : `__set${anonymousCount.set++}`))
-      : undefined;
-    sets.forEach((set, i) => {
+    for (const set of sets) {
       const id = nextSetId++;
       let token = begin(NFT_MSG.NEWSET, NETLINK.NLM_F_CREATE);
-      writeAnonymousSet(w, set, id, names?.[i]);
+      writeAnonymousSet(w, set, id);
       w.endMessage(token);
       token = begin(NFT_MSG.NEWSETELEM, NETLINK.NLM_F_CREATE);
-      writeAnonymousElements(w, set, id, names?.[i]);
+      writeAnonymousElements(w, set, id);
       w.endMessage(token);
-    });
-    writeRuleMessage(chain, rule, flags, verb, handle, firstSetId, names);
+    }
+    writeRuleMessage(chain, rule, flags, verb, handle, firstSetId);
   }
 
   function writeRuleMessage(
@@ -310,14 +291,13 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     verb: string,
     handle: number | undefined,
     firstSetId: number,
-    setNames?: readonly string[],
   ): AnonymousSet[] {
     const token = begin(NFT_MSG.NEWRULE, flags);
     w.stringAttr(NFTA_RULE.CHAIN, chain);
     if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
     let sets = NO_SETS;
     if (opts.writeRule) opts.writeRule(w, rule, opts.sets);
-    else sets = writeRuleWithSets(w, rule, prepareContext, firstSetId, setNames);
+    else sets = writeRuleWithSets(w, rule, prepareContext, firstSetId);
     const userdata = ruleUserdata(rule);
     if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
     w.endMessage(token);

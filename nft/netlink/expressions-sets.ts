@@ -146,14 +146,9 @@ function setUserdata(set: AnonymousSet): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The name nft gives an anonymous set: a template the kernel fills in with the lowest free number. */
-export function anonymousTemplate(set: AnonymousSet): string {
-  return set.map ? "__map%d" : "__set%d";
-}
-
-/** NEWSET attributes after the table name; `name` overrides the template (see encode.ts). */
-export function writeAnonymousSet(w: NetlinkWriter, set: AnonymousSet, id: number, name?: string): void {
-  w.stringAttr(NFTA_SET.NAME, name ?? anonymousTemplate(set));
+/** NEWSET attributes after the table name. */
+export function writeAnonymousSet(w: NetlinkWriter, set: AnonymousSet, id: number): void {
+  w.stringAttr(NFTA_SET.NAME, set.map ? "__map%d" : "__set%d");
   w.u32Attr(
     NFTA_SET.FLAGS,
     SET_F.anonymous | SET_F.constant | (set.interval ? SET_F.interval : 0) | (set.map ? SET_F.map : 0),
@@ -179,8 +174,8 @@ function writeVerdictData(w: NetlinkWriter, v: Verdict): void {
 }
 
 /** NEWSETELEM attributes after the table name. */
-export function writeAnonymousElements(w: NetlinkWriter, set: AnonymousSet, id: number, name?: string): void {
-  w.stringAttr(NFTA_SET_ELEM_LIST.SET, name ?? anonymousTemplate(set));
+export function writeAnonymousElements(w: NetlinkWriter, set: AnonymousSet, id: number): void {
+  w.stringAttr(NFTA_SET_ELEM_LIST.SET, set.map ? "__map%d" : "__set%d");
   w.u32Attr(4, id); // NFTA_SET_ELEM_LIST_SET_ID
   w.nested(NFTA_SET_ELEM_LIST.ELEMENTS, () => {
     set.elements.forEach((el, i) => {

@@ -39,7 +39,6 @@ import * as x from "./expressions.ts";
 import {
   type AnonymousElement,
   type AnonymousSet,
-  anonymousTemplate,
   BYTEORDER,
   intervalElements,
   type SetField,
@@ -235,8 +234,6 @@ class Linearizer {
     /** The NFTA_SET_ID of each anonymous set, once the encoder has numbered them. */
     /** Given ids, or the first of consecutive ones. */
     private readonly setIds?: readonly number[] | number,
-    /** Names given to the anonymous sets instead of nft's template (see encode.ts). */
-    private readonly setNames?: readonly string[],
   ) {
     if (ctx.family === "ip") this.l3 = "ip";
     else if (ctx.family === "ip6") this.l3 = "ip6";
@@ -551,7 +548,7 @@ class Linearizer {
     this.anonymous.push(set);
     const ids = this.setIds;
     const id = typeof ids === "number" ? ids + index : (ids?.[index] ?? 0);
-    return { name: this.setNames?.[index] ?? anonymousTemplate(set), id };
+    return { name: set.map ? "__map%d" : "__set%d", id };
   }
 
   private typeId(type: ValueType, where: string): number {
@@ -1273,9 +1270,8 @@ function linearize(
   rule: DesiredRule,
   ctx: RuleEncodeContext,
   ids?: readonly number[] | number,
-  names?: readonly string[],
 ): AnonymousSet[] {
-  const lin = new Linearizer(w, ctx, ids, names);
+  const lin = new Linearizer(w, ctx, ids);
   const token = w.beginNested(NFTA_RULE.EXPRESSIONS);
   lin.rule(rule.expr);
   w.endNested(token);
@@ -1320,9 +1316,8 @@ export function writeRuleWithSets(
   rule: DesiredRule,
   ctx: RuleEncodeContext,
   firstSetId: number,
-  setNames?: readonly string[],
 ): AnonymousSet[] {
-  return linearize(w, normalizeRule(rule, ctx.family), ctx, firstSetId, setNames);
+  return linearize(w, normalizeRule(rule, ctx.family), ctx, firstSetId);
 }
 
 /**
