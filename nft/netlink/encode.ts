@@ -38,6 +38,8 @@ import { NetlinkWriter } from "./writer.ts";
 const NFTA_TABLE_NAME = 1;
 const NFTA_SET_NAME = 2;
 const NFTA_SET_ELEM_LIST_SET_ID = 4;
+/** Start another message once an element list passes this size (one element is far below 1 KiB). */
+const ELEMENTS_PER_MESSAGE_BYTES = 60_000;
 
 /** Encodes a rule's statements (nft/netlink/rule.ts; tests may substitute their own). */
 export type RuleWriter = (w: NetlinkWriter, rule: DesiredRule, sets: ReadonlyMap<string, DesiredSet>) => void;
@@ -238,14 +240,31 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
           w.endMessage(token);
           break;
         }
-        const token = begin(del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM, del ? 0 : create(op.verb));
-        w.stringAttr(NFTA_SET_ELEM_LIST.SET, set.name);
+        // The element list is one attribute, at most 64 KiB: a long list goes in several messages
+        // (of the same operation, in the same batch), as nft splits it.
         const id = declared.get(set.name);
-        if (id !== undefined) w.u32Attr(NFTA_SET_ELEM_LIST_SET_ID, id);
-        const list = w.beginNested(NFTA_SET_ELEM_LIST.ELEMENTS);
-        for (let i = 0; i < elements.length; i++) writeElement(w, set, elements[i], !del, i + 1);
-        w.endNested(list);
-        w.endMessage(token);
+        let token = -1;
+        let list = -1;
+        let index = 0;
+        for (const el of elements) {
+          if (token >= 0 && w.length - list > ELEMENTS_PER_MESSAGE_BYTES) {
+            w.endNested(list);
+            w.endMessage(token);
+            token = -1;
+          }
+          if (token < 0) {
+            token = begin(del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM, del ? 0 : create(op.verb));
+            w.stringAttr(NFTA_SET_ELEM_LIST.SET, set.name);
+            if (id !== undefined) w.u32Attr(NFTA_SET_ELEM_LIST_SET_ID, id);
+            list = w.beginNested(NFTA_SET_ELEM_LIST.ELEMENTS);
+            index = 0;
+          }
+          writeElement(w, set, el, !del, ++index);
+        }
+        if (token >= 0) {
+          w.endNested(list);
+          w.endMessage(token);
+        }
         break;
       }
     }

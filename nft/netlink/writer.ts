@@ -9,6 +9,8 @@
 // A batch of 40,000 operations is ~13 MB written in small pieces, so this writes through a DataView
 // into one growing ArrayBuffer (no Buffer method calls or temporary buffers per attribute).
 
+import { NetlinkUnsupported } from "./values.ts";
+
 export const NLA_F_NESTED = 0x8000;
 const align4 = (n: number) => (n + 3) & ~3;
 
@@ -147,7 +149,10 @@ export class NetlinkWriter {
   }
 
   endNested(token: number): void {
-    this.dv.setUint16(token, this.len - token, true);
+    const length = this.len - token;
+    // An attribute's length is 16 bits: a longer one would be cut short, silently.
+    if (length > 0xffff) throw new NetlinkUnsupported(`attribute of ${length} bytes (more than 64 KiB)`);
+    this.dv.setUint16(token, length, true);
   }
 
   /** Writes a nested attribute whose body `fill` writes. */

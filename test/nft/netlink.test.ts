@@ -223,4 +223,41 @@ kernelTest(
   },
 );
 
+kernelTest(
+  test,
+  "element lists longer than one attribute holds go in several messages and read back whole",
+  async () => {
+    await withNetns(["nlink"], async ([ns]) => {
+      const f = emptyFragment();
+      addChain(f, chain("svc-1", [rule({ accept: null })]));
+      const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      addSet(
+        f,
+        namedSet(
+          "many",
+          "ipv4_addr",
+          Array.from({ length: 6000 }, (_, i) => element(ip(i))),
+        ),
+      );
+      addSet(
+        f,
+        namedMap(
+          "services",
+          ["ipv4_addr", "inet_proto", "inet_service"],
+          "verdict",
+          Array.from({ length: 3000 }, (_, i) => element(concat(ip(i), "tcp", 80), goto("svc-1"))),
+        ),
+      );
+      const desired = mergeFragments("inet", "wasmplane", [f]);
+      const tx = planSync(null, desired).tx;
+      const batch = encodeTransaction(tx, { sets: desired.sets });
+      const elementOps = tx.ops.flatMap((op, i) => (op.kind === "element" ? [i] : []));
+      for (const i of elementOps)
+        assert.ok(batch.messageOps.filter((m) => m === i).length > 1, `operation ${i} split`);
+      assert.is((await applyTransaction(tx, { netns: ns, path: "netlink" })).format, "netlink");
+      assert.equal(tableDifferences(desired, (await readTable("inet", "wasmplane", { netns: ns }))!), []);
+    });
+  },
+);
+
 test.run();
