@@ -3,9 +3,8 @@
 // the endpoints, a client address and port keeps its endpoint, and few keep-alive keys move when an
 // endpoint leaves. With ClientIP affinity the same table is a rule cascade and still answers. A
 // round-robin table of 70 slots is one `numgen inc` map lookup that visits every endpoint in turn.
-// Applied through the nft executable: nft/'s netlink path cannot yet send an anonymous map whose
-// elements take more than 64 KiB (one NFTA_SET_ELEM_LIST_ELEMENTS attribute, a 16-bit length; nft
-// splits them over several NEWSETELEM messages). WASMPLANE_NFT_PATH is set only around these syncs.
+// The 32,749-element anonymous map is more than one netlink attribute can hold (64 KiB), which the
+// netlink encoder leaves to nft: the sync takes the nft path on its own.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { referenceLbPlanner } from "../../runtime/lb/reference.ts";
@@ -32,14 +31,7 @@ const endpoints = [...all.slice(0, 20), ...all.slice(35, 55)];
 const chainName = "svc-c4-default/mg/tcp/http";
 
 async function sync(snap: Parameters<Harness["sync"]>[0]): Promise<void> {
-  const before = process.env.WASMPLANE_NFT_PATH;
-  process.env.WASMPLANE_NFT_PATH = "nft";
-  try {
-    await h.sync(snap);
-  } finally {
-    if (before === undefined) delete process.env.WASMPLANE_NFT_PATH;
-    else process.env.WASMPLANE_NFT_PATH = before;
-  }
+  await h.sync(snap);
 }
 
 test.before(async () => {
