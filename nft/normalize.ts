@@ -282,7 +282,9 @@ export function normalizeSetSpec(set: DesiredSet): Omit<DesiredSet, "elements"> 
   if (spec.map !== undefined) out.map = spec.map;
   if (flags?.length) out.flags = flags;
   if (spec.timeout !== undefined) out.timeout = spec.timeout;
-  if (spec.size !== undefined && spec.size !== DEFAULT_DYNAMIC_SIZE) out.size = spec.size;
+  // nor the size of a constant set (nft sends none for it).
+  if (spec.size !== undefined && spec.size !== DEFAULT_DYNAMIC_SIZE && !set.flags?.includes("constant"))
+    out.size = spec.size;
   if (spec.comment !== undefined) out.comment = spec.comment;
   return out;
 }

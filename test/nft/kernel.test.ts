@@ -282,4 +282,19 @@ kernelTest(test, "the node rules read back equal: interval sets compare in nft's
   });
 });
 
+kernelTest(
+  test,
+  "a constant set declared with a size reads back equal (nft sends no size for it)",
+  async () => {
+    await withNetns(["nft"], async ([ns]) => {
+      const f = emptyFragment();
+      addSet(f, namedSet("fixed", "ipv4_addr", [element("10.0.0.1")], { flags: ["constant"], size: 16 }));
+      const desired = mergeFragments("inet", "wasmplane", [f]);
+      await applyTransaction(diffTables(null, desired), { netns: ns });
+      const back = await readTable("inet", "wasmplane", { netns: ns });
+      assert.equal(tableDifferences(desired, back!), []);
+    });
+  },
+);
+
 test.run();
