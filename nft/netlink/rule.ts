@@ -168,11 +168,20 @@ type Key = string | number | undefined;
 const loadCache = new Map<Key, Map<Key, Map<Key, Loaded>>>();
 function cachedLoad(a: Key, b: Key, c: Key, build: () => Loaded): Loaded {
   let level1 = loadCache.get(a);
-  if (level1 === undefined) loadCache.set(a, (level1 = new Map()));
+  if (level1 === undefined) {
+    level1 = new Map();
+    loadCache.set(a, level1);
+  }
   let level2 = level1.get(b);
-  if (level2 === undefined) level1.set(b, (level2 = new Map()));
+  if (level2 === undefined) {
+    level2 = new Map();
+    level1.set(b, level2);
+  }
   let hit = level2.get(c);
-  if (hit === undefined) level2.set(c, (hit = build()));
+  if (hit === undefined) {
+    hit = build();
+    level2.set(c, hit);
+  }
   return hit;
 }
 

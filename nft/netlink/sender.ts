@@ -176,7 +176,7 @@ export async function sendBatch(batch: Buffer, netns?: string): Promise<BatchOut
   const key = netns ?? "";
   const identity = netnsIdentity(netns);
   let session = sessions.get(key);
-  if (!session || !session.alive || session.identity !== identity) {
+  if (!session?.alive || session.identity !== identity) {
     session?.close();
     session = new NetlinkSession(binary, netns, identity);
     sessions.set(key, session);

@@ -117,14 +117,21 @@ function hashFieldExpr(field: HashField, family: Family): Expression {
 const l4Matches = new Map<string, Statement>();
 const l4Match = (protocol: string) => {
   let s = l4Matches.get(protocol);
-  if (!s) l4Matches.set(protocol, (s = match(meta("l4proto"), protocol)));
+  if (!s) {
+    s = match(meta("l4proto"), protocol);
+    l4Matches.set(protocol, s);
+  }
   return s;
 };
 const randomBelows = new Map<number, Statement[]>();
 const randomBelow = (mod: number, below: number) => {
   let byBelow = randomBelows.get(mod);
-  if (!byBelow) randomBelows.set(mod, (byBelow = []));
-  return (byBelow[below] ??= match(numgen("random", mod), below, "<"));
+  if (!byBelow) {
+    byBelow = [];
+    randomBelows.set(mod, byBelow);
+  }
+  byBelow[below] ??= match(numgen("random", mod), below, "<");
+  return byBelow[below];
 };
 const incZeros: Statement[] = [];
 const incZero = (mod: number) => (incZeros[mod] ??= match(numgen("inc", mod), 0));
