@@ -11,9 +11,16 @@ import { encodeTransaction } from "../nft/netlink/encode.ts";
 import { closeSession, sendBatch } from "../nft/netlink/sender.ts";
 import { renderText } from "../nft/render-text.ts";
 import { Transaction } from "../nft/transaction.ts";
-import { serviceIP, serviceShapedNativeText, serviceShapedTable } from "../test/nft/service-shape.ts";
+import {
+  type ServicePick,
+  serviceIP,
+  serviceShapedNativeText,
+  serviceShapedTable,
+} from "../test/nft/service-shape.ts";
 
 const SERVICES = Number(process.env.NFT_BENCH_SERVICES ?? 10_000);
+/** How each service chain picks its endpoint chain (test/nft/service-shape.ts). */
+const PICK = (process.env.NFT_BENCH_PICK ?? "anonymous") as ServicePick;
 const JSON_SERVICES = Math.min(SERVICES, 2_500);
 const ns = `wpt-nft-bench-${process.pid}`;
 
@@ -45,9 +52,9 @@ async function dropTable(): Promise<void> {
 async function main(): Promise<void> {
   const rows: Row[] = [];
   let t = performance.now();
-  const desired = serviceShapedTable(SERVICES);
+  const desired = serviceShapedTable(SERVICES, "wasmplane", undefined, PICK);
   const buildMs = performance.now() - t;
-  const native = serviceShapedNativeText(SERVICES);
+  const native = serviceShapedNativeText(SERVICES, "wasmplane", undefined, PICK);
 
   // Baseline: the same rule set as hand-written native text, applied with nft -f directly.
   const nativeMs = await nftOk(["-f", "-"], native);
@@ -180,7 +187,9 @@ async function main(): Promise<void> {
     baselineMs: textRun.durationMs,
   });
 
-  console.log(`nft ${execFileSync("nft", ["--version"], { encoding: "utf8" }).trim()}, netns ${ns}`);
+  console.log(
+    `nft ${execFileSync("nft", ["--version"], { encoding: "utf8" }).trim()}, netns ${ns}, service chains pick endpoints by ${PICK} (NFT_BENCH_PICK)`,
+  );
   console.log(`building the desired table (planner side, not counted): ${buildMs.toFixed(0)} ms`);
   const header = [
     "case",

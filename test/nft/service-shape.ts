@@ -39,6 +39,13 @@ export function endpointIP(i: number, j: number): string {
 }
 
 /**
+ * How a service chain picks one of its endpoint chains: kube-proxy's anonymous `numgen … vmap`
+ * ("anonymous"), one shared named slot map ("slots"), or a rule cascade of `numgen random mod R < 1
+ * goto ep-…` (wasmplane's own service shape does this, with DNAT in place of the goto).
+ */
+export type ServicePick = "anonymous" | "slots" | "cascade";
+
+/**
  * `services` services → services verdict-map elements and services × (1 + ENDPOINTS_PER_SERVICE)
  * chains. `pick` chooses how a service chain picks an endpoint: "anonymous" (an anonymous vmap per
  * chain, the default) or "slots" (one shared named map; nft 1.0.6 JSON cannot declare it).
@@ -47,7 +54,7 @@ export function serviceShapedTable(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
-  pick: "slots" | "anonymous" = "anonymous",
+  pick: ServicePick = "anonymous",
 ): DesiredTable {
   const f = emptyFragment();
   const elements = [];
@@ -68,11 +75,21 @@ export function serviceShapedTable(
       slots.push(element(i * ENDPOINTS_PER_SERVICE + j, goto(ep)));
       anonymous.push([j, goto(ep)]);
     }
-    const select =
-      pick === "slots"
-        ? vmap(numgen("random", ENDPOINTS_PER_SERVICE, i * ENDPOINTS_PER_SERVICE), "endpoint-slots")
-        : vmap(numgen("random", ENDPOINTS_PER_SERVICE), anonymous);
-    addChain(f, chain(svc, [rule(select)]));
+    const rules =
+      pick === "cascade"
+        ? Array.from({ length: ENDPOINTS_PER_SERVICE }, (_, j) =>
+            j === ENDPOINTS_PER_SERVICE - 1
+              ? rule(goto(`ep-${i}-${j}`))
+              : rule(match(numgen("random", ENDPOINTS_PER_SERVICE - j), 1, "<"), goto(`ep-${i}-${j}`)),
+          )
+        : [
+            rule(
+              pick === "slots"
+                ? vmap(numgen("random", ENDPOINTS_PER_SERVICE, i * ENDPOINTS_PER_SERVICE), "endpoint-slots")
+                : vmap(numgen("random", ENDPOINTS_PER_SERVICE), anonymous),
+            ),
+          ];
+    addChain(f, chain(svc, rules));
     elements.push(element(concat(serviceIP(i), "tcp", port(i)), goto(svc)));
   }
   if (pick === "slots") addSet(f, namedMap("endpoint-slots", "integer", "verdict", slots));
@@ -97,7 +114,7 @@ export function serviceShapedNativeText(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
-  pick: "slots" | "anonymous" = "anonymous",
+  pick: ServicePick = "anonymous",
 ): string {
   const lines: string[] = [`table inet ${name} {`];
   const elements: string[] = [];
@@ -117,9 +134,15 @@ export function serviceShapedNativeText(
     }
     const offset = i * ENDPOINTS_PER_SERVICE;
     const select =
-      pick === "slots"
-        ? `numgen random mod ${ENDPOINTS_PER_SERVICE}${offset ? ` offset ${offset}` : ""} vmap @endpoint-slots`
-        : `numgen random mod ${ENDPOINTS_PER_SERVICE} vmap { ${anonymous.join(", ")} }`;
+      pick === "cascade"
+        ? Array.from({ length: ENDPOINTS_PER_SERVICE }, (_, j) =>
+            j === ENDPOINTS_PER_SERVICE - 1
+              ? `goto ep-${i}-${j}`
+              : `numgen random mod ${ENDPOINTS_PER_SERVICE - j} < 1 goto ep-${i}-${j}`,
+          ).join("\n")
+        : pick === "slots"
+          ? `numgen random mod ${ENDPOINTS_PER_SERVICE}${offset ? ` offset ${offset}` : ""} vmap @endpoint-slots`
+          : `numgen random mod ${ENDPOINTS_PER_SERVICE} vmap { ${anonymous.join(", ")} }`;
     lines.push(`chain svc-${i} {`, select, "}");
     elements.push(`${serviceIP(i)} . tcp . ${port(i)} : goto svc-${i}`);
   }
