@@ -1,5 +1,6 @@
-// Applies a transaction as one `nft -f -` run (atomic: all or nothing), in a named network
-// namespace or the current one. The thin I/O edge of nft/: everything before it is pure.
+// Applies a transaction atomically (all or nothing) in a named network namespace or the current one:
+// as one netlink batch (nft/netlink/) when the encoder covers every operation, else as one `nft -f -`
+// run. The thin I/O edge of nft/: everything before it is pure.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -36,9 +37,9 @@ export interface ApplyResult {
   /** "netlink" when the batch went through nft/netlink/, else the nft script format. */
   format: ScriptFormat | "netlink";
   operations: number;
-  /** Size of the script sent to nft. */
+  /** Size of what was sent: the nft script, or the netlink batch. */
   bytes: number;
-  /** Wall-clock time of the nft run. */
+  /** Wall-clock time of the nft run, or of sending the batch until the kernel answered. */
   durationMs: number;
   /** Time spent rendering the script (or encoding the netlink batch). */
   renderMs: number;
