@@ -8,7 +8,7 @@ import type { DesiredChain, DesiredSet } from "../desired.ts";
 import type { BaseChainSpec, DataType, Expression, SetElement, Verdict } from "../model.ts";
 import { priorityNumber } from "../render-text.ts";
 import { NFTA_CHAIN, NFTA_DATA, NFTA_SET_ELEM, NFTA_SET_ELEM_LIST } from "./constants.ts";
-import { intervalElements, typeofUdata, udata, udataU32 } from "./expressions-sets.ts";
+import { increment, intervalElements, typeofUdata, udata, udataU32 } from "./expressions-sets.ts";
 import { encodeValue, NetlinkUnsupported } from "./values.ts";
 import type { NetlinkWriter } from "./writer.ts";
 
@@ -376,17 +376,4 @@ export function writeIntervalElements(
     w.endNested(item);
   }
   w.endNested(list);
-}
-
-/** The big-endian number one greater, or undefined when it would overflow. */
-function increment(b: Buffer): Buffer | undefined {
-  const out = Buffer.from(b);
-  for (let i = out.length - 1; i >= 0; i--) {
-    if (out[i] < 255) {
-      out[i]++;
-      return out;
-    }
-    out[i] = 0;
-  }
-  return undefined;
 }

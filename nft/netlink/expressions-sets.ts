@@ -121,7 +121,7 @@ export function intervalElements(ranges: [Buffer, Buffer][]): { elements: Anonym
 }
 
 /** The big-endian number one greater, or undefined when it would overflow. */
-function increment(b: Buffer): Buffer | undefined {
+export function increment(b: Buffer): Buffer | undefined {
   const out = Buffer.from(b);
   for (let i = out.length - 1; i >= 0; i--) {
     if (out[i] < 255) {
