@@ -63,3 +63,48 @@ export const VERDICT_CODE = {
   goto: 0xfffffffc, // NFT_GOTO = -4
   return: 0xfffffffb, // NFT_RETURN = -5
 } as const;
+
+/** NFTA_SET attributes. */
+export const NFTA_SET = {
+  NAME: 2,
+  FLAGS: 3,
+  KEY_TYPE: 4,
+  KEY_LEN: 5,
+  DATA_TYPE: 6,
+  DATA_LEN: 7,
+  DESC: 9,
+  ID: 10,
+  TIMEOUT: 11,
+  USERDATA: 13,
+} as const;
+export const NFTA_SET_DESC = { SIZE: 1, CONCAT: 2 } as const;
+/** Set flags (enum nft_set_flags); `eval` is nft's "dynamic". */
+export const SET_F = {
+  anonymous: 0x1,
+  constant: 0x2,
+  interval: 0x4,
+  map: 0x8,
+  timeout: 0x10,
+  eval: 0x20,
+  concat: 0x80,
+} as const;
+/** NFT_DATA_VERDICT: a map's data type when its values are verdicts. */
+export const NFT_DATA_VERDICT = 0xffffff00;
+/** NFT_SET_ELEM_INTERVAL_END: the element that ends a range. */
+export const ELEM_INTERVAL_END = 0x1;
+
+/** nftnl set user-data TLV types (libnftnl/udata.h NFTNL_UDATA_SET_*). */
+export const UDATA_SET = {
+  keyByteorder: 0,
+  dataByteorder: 1,
+  mergeElements: 2,
+  keyTypeof: 3,
+  dataTypeof: 4,
+  dataInterval: 6,
+  comment: 7,
+} as const;
+/** nftnl element user data: flags, with "interval open" (a range that runs to the end of the key space). */
+export const UDATA_ELEM_FLAGS = 1;
+export const ELEM_F_INTERVAL_OPEN = 1;
+/** nft's byte order of a value, as stored in a set's user data. */
+export const BYTEORDER = { invalid: 0, host: 1, big: 2 } as const;

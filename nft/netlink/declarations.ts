@@ -7,8 +7,30 @@
 import type { DesiredChain, DesiredSet } from "../desired.ts";
 import type { BaseChainSpec, DataType, Expression, SetElement, Verdict } from "../model.ts";
 import { priorityNumber } from "../render-text.ts";
-import { NFTA_CHAIN, NFTA_DATA, NFTA_SET_ELEM, NFTA_SET_ELEM_LIST } from "./constants.ts";
-import { increment, intervalElements, typeofUdata, udata, udataU32 } from "./expressions-sets.ts";
+import {
+  BYTEORDER,
+  ELEM_F_INTERVAL_OPEN,
+  ELEM_INTERVAL_END,
+  NFT_DATA_VERDICT,
+  NFTA_CHAIN,
+  NFTA_DATA,
+  NFTA_SET,
+  NFTA_SET_DESC,
+  NFTA_SET_ELEM,
+  NFTA_SET_ELEM_LIST,
+  SET_F,
+  UDATA_ELEM_FLAGS,
+  UDATA_SET,
+} from "./constants.ts";
+import {
+  increment,
+  intervalElements,
+  typeofUdata,
+  udata,
+  udataU32,
+  VERDICT_TYPEOF,
+  writeVerdict,
+} from "./expressions-sets.ts";
 import { encodeValue, NetlinkUnsupported } from "./values.ts";
 import type { NetlinkWriter } from "./writer.ts";
 
@@ -104,32 +126,7 @@ export function writeChainAttributes(w: NetlinkWriter, chain: DesiredChain, fami
 // ---------------------------------------------------------------------------------------------
 // Named sets and maps
 
-const NFTA_SET = {
-  NAME: 2,
-  FLAGS: 3,
-  KEY_TYPE: 4,
-  KEY_LEN: 5,
-  DATA_TYPE: 6,
-  DATA_LEN: 7,
-  DESC: 9,
-  ID: 10,
-  TIMEOUT: 11,
-  USERDATA: 13,
-} as const;
-const NFTA_SET_DESC = { SIZE: 1, CONCAT: 2 } as const;
 const NFTA_SET_FIELD_LEN = 1;
-const SET_F = { constant: 0x2, interval: 0x4, map: 0x8, timeout: 0x10, eval: 0x20, concat: 0x80 } as const;
-const NFT_DATA_VERDICT = 0xffffff00;
-/** nftnl set user-data TLV types (NFTNL_UDATA_SET_*). */
-const UDATA_SET = {
-  keyByteorder: 0,
-  dataByteorder: 1,
-  keyTypeof: 3,
-  dataTypeof: 4,
-  dataInterval: 6,
-  comment: 7,
-} as const;
-const BYTEORDER = { invalid: 0, host: 1, big: 2 } as const;
 
 /** nft's datatype of each DataType: id, length in bytes, byte order. */
 const TYPES: Partial<Record<DataType, { id: number; len: number; order: number }>> = {
@@ -171,7 +168,6 @@ function field(set: string, types: DataType | DataType[]): Field {
 const CONCAT_TYPEOF = typeofUdata(13, []);
 /** `typeof numgen inc mod 1`: how nft/render-text.ts declares an integer key. */
 const NUMGEN_TYPEOF = typeofUdata(23, [udataU32(0, 0), udataU32(1, 1), udataU32(2, 0)]);
-const VERDICT_TYPEOF = typeofUdata(1, []);
 
 function setUserdata(set: DesiredSet, key: Field, data: Field | "verdict" | undefined): Buffer {
   const parts = [udataU32(UDATA_SET.keyByteorder, key.order)];
@@ -244,10 +240,6 @@ export function writeSetDeclaration(w: NetlinkWriter, set: DesiredSet, id: numbe
 // ---------------------------------------------------------------------------------------------
 // Elements of interval sets (declared in the same batch: nothing in the kernel to merge with)
 
-const ELEM_INTERVAL_END = 0x1;
-/** nftnl element user data: flags, with "interval open" (a range that runs to the end of the key space). */
-const UDATA_ELEM_FLAGS = 1;
-const ELEM_F_INTERVAL_OPEN = 1;
 const BIG_ENDIAN_TYPES = new Set<DataType>([
   "ipv4_addr",
   "ipv6_addr",
@@ -289,7 +281,7 @@ function padTo4(parts: Buffer[]): Buffer {
   return Buffer.concat(parts.flatMap((b) => (b.length % 4 ? [b, Buffer.alloc(4 - (b.length % 4))] : [b])));
 }
 
-function writeData(w: NetlinkWriter, set: DesiredSet, value: unknown, writeVerdict: VerdictWriter): void {
+function writeData(w: NetlinkWriter, set: DesiredSet, value: unknown): void {
   if (value === undefined) unsupported(`map ${set.name}: element without a value`);
   const token = w.beginNested(NFTA_SET_ELEM.DATA);
   if (set.map === "verdict") writeVerdict(w, value as Verdict);
@@ -308,8 +300,6 @@ function writeData(w: NetlinkWriter, set: DesiredSet, value: unknown, writeVerdi
   w.endNested(token);
 }
 
-export type VerdictWriter = (w: NetlinkWriter, verdict: Verdict) => void;
-
 function writeKey(w: NetlinkWriter, type: number, key: Buffer): void {
   const token = w.beginNested(type);
   w.bytesAttr(NFTA_DATA.VALUE, key);
@@ -326,7 +316,6 @@ export function writeIntervalElements(
   set: DesiredSet,
   setId: number,
   elements: SetElement[],
-  writeVerdict: VerdictWriter,
 ): void {
   for (const el of elements)
     if (el.timeout !== undefined || el.comment !== undefined)
@@ -348,7 +337,7 @@ export function writeIntervalElements(
       const item = w.beginNested(++index);
       writeKey(w, NFTA_SET_ELEM.KEY, padTo4(ranges.map((r) => r[0])));
       writeKey(w, NFTA_SET_ELEM.KEY_END, padTo4(ranges.map((r) => r[1])));
-      if (set.map !== undefined) writeData(w, set, el.value, writeVerdict);
+      if (set.map !== undefined) writeData(w, set, el.value);
       w.endNested(item);
     }
     w.endNested(list);
@@ -369,7 +358,7 @@ export function writeIntervalElements(
     if (e.end) w.u32Attr(NFTA_SET_ELEM.FLAGS, ELEM_INTERVAL_END);
     writeKey(w, NFTA_SET_ELEM.KEY, e.key);
     if (!e.end) {
-      if (set.map !== undefined) writeData(w, set, ranges[start].el.value, writeVerdict);
+      if (set.map !== undefined) writeData(w, set, ranges[start].el.value);
       start++;
     }
     if (e.open) w.bytesAttr(NFTA_SET_ELEM.USERDATA, udataU32(UDATA_ELEM_FLAGS, ELEM_F_INTERVAL_OPEN));

@@ -19,9 +19,7 @@ import {
   NFTA_RULE,
   NFTA_SET_ELEM,
   NFTA_SET_ELEM_LIST,
-  NFTA_VERDICT,
   nftMsgType,
-  VERDICT_CODE,
 } from "./constants.ts";
 import {
   commentUserdata,
@@ -30,7 +28,12 @@ import {
   writeSetDeclaration,
   writeTableAttributes,
 } from "./declarations.ts";
-import { type AnonymousSet, writeAnonymousElements, writeAnonymousSet } from "./expressions-sets.ts";
+import {
+  type AnonymousSet,
+  writeAnonymousElements,
+  writeAnonymousSet,
+  writeVerdict,
+} from "./expressions-sets.ts";
 import { ruleUserdata, writeRuleWithSets } from "./rule.ts";
 import { encodeKey, NetlinkUnsupported } from "./values.ts";
 import { NetlinkWriter } from "./writer.ts";
@@ -70,25 +73,6 @@ function keyParts(key: Expression): unknown[] {
       `element key ${JSON.stringify(key)}: only values and concatenations are encoded`,
     );
   return [key];
-}
-
-function isVerdict(v: unknown): v is Verdict {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  const k = Object.keys(v)[0];
-  return k in VERDICT_CODE;
-}
-
-export function writeVerdict(w: NetlinkWriter, verdict: Verdict): void {
-  if (!isVerdict(verdict)) throw new NetlinkUnsupported(`${JSON.stringify(verdict)} is not a verdict`);
-  const kind = Object.keys(verdict)[0] as keyof typeof VERDICT_CODE;
-  const token = w.beginNested(NFTA_DATA.VERDICT);
-  w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[kind]);
-  if (kind === "jump" || kind === "goto") {
-    const target = (verdict as { jump?: { target: string }; goto?: { target: string } })[kind]?.target;
-    if (!target) throw new NetlinkUnsupported(`${kind} without a target chain`);
-    w.stringAttr(NFTA_VERDICT.CHAIN, target);
-  }
-  w.endNested(token);
 }
 
 // Attribute order as libnftnl builds an element: flags, timeout, key, data, user data.
@@ -236,7 +220,7 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
             );
           emptyIntervalSets.delete(set.name);
           const token = begin(NFT_MSG.NEWSETELEM, create(op.verb));
-          writeIntervalElements(w, set, id, elements, writeVerdict);
+          writeIntervalElements(w, set, id, elements);
           w.endMessage(token);
           break;
         }

@@ -4,42 +4,24 @@
 // in the same batch. This file builds both messages' attributes as nft 1.0.6 does, user data
 // included: nft lists a set's values by the key byte order and "typeof" it stored there.
 import type { Verdict } from "../model.ts";
-import { NFTA_DATA, NFTA_SET_ELEM, NFTA_SET_ELEM_LIST, NFTA_VERDICT, VERDICT_CODE } from "./constants.ts";
+import {
+  BYTEORDER,
+  ELEM_F_INTERVAL_OPEN,
+  ELEM_INTERVAL_END,
+  NFT_DATA_VERDICT,
+  NFTA_DATA,
+  NFTA_SET,
+  NFTA_SET_DESC,
+  NFTA_SET_ELEM,
+  NFTA_SET_ELEM_LIST,
+  NFTA_VERDICT,
+  SET_F,
+  UDATA_ELEM_FLAGS,
+  UDATA_SET,
+  VERDICT_CODE,
+} from "./constants.ts";
 import { unsupported } from "./expressions-types.ts";
 import type { NetlinkWriter } from "./writer.ts";
-
-const SET_F = { anonymous: 0x1, constant: 0x2, interval: 0x4, map: 0x8 } as const;
-const ELEM_INTERVAL_END = 0x1;
-/** NFTA_SET attributes (linux/netfilter/nf_tables.h). */
-const NFTA_SET = {
-  NAME: 2,
-  FLAGS: 3,
-  KEY_TYPE: 4,
-  KEY_LEN: 5,
-  DATA_TYPE: 6,
-  DATA_LEN: 7,
-  DESC: 9,
-  ID: 10,
-  USERDATA: 13,
-} as const;
-const NFTA_SET_DESC_SIZE = 1;
-const NFT_DATA_VERDICT = 0xffffff00;
-
-/** nftnl set user-data TLV types (libnftnl/udata.h NFTNL_UDATA_SET_*). */
-const UDATA = {
-  keyByteorder: 0,
-  dataByteorder: 1,
-  mergeElements: 2,
-  keyTypeof: 3,
-  dataTypeof: 4,
-  dataInterval: 6,
-};
-/** nftnl element user data: flags, with "interval open" (a range that runs to the end of the key space). */
-const UDATA_ELEM_FLAGS = 1;
-const ELEM_F_INTERVAL_OPEN = 1;
-
-/** nft's byte order of an expression: what it stores as the key's byte order. */
-export const BYTEORDER = { invalid: 0, host: 1, big: 2 } as const;
 
 /** One TLV of nftnl user data: type, length (of the value), value. */
 export function udata(type: number, value: Buffer): Buffer {
@@ -58,7 +40,8 @@ export function typeofUdata(etype: number, data: Buffer[]): Buffer {
   return Buffer.concat([udataU32(0, etype), udata(1, Buffer.concat(data))]);
 }
 
-const VERDICT_TYPEOF = typeofUdata(1, []);
+/** The typeof user data of a verdict map's values. */
+export const VERDICT_TYPEOF = typeofUdata(1, []);
 
 /** What a set's key or a map's value is made of. */
 export interface SetField {
@@ -134,15 +117,15 @@ export function increment(b: Buffer): Buffer | undefined {
 }
 
 function setUserdata(set: AnonymousSet): Buffer {
-  const parts = [udataU32(UDATA.keyByteorder, set.key.byteorder)];
+  const parts = [udataU32(UDATA_SET.keyByteorder, set.key.byteorder)];
   if (set.map) {
     const data = set.data === "verdict" ? BYTEORDER.invalid : (set.data?.byteorder ?? 0);
-    parts.push(udataU32(UDATA.dataByteorder, data));
+    parts.push(udataU32(UDATA_SET.dataByteorder, data));
   }
-  if (set.interval) parts.push(udataU32(UDATA.mergeElements, 1));
-  if (set.key.typeof) parts.push(udata(UDATA.keyTypeof, set.key.typeof));
-  if (set.data === "verdict") parts.push(udata(UDATA.dataTypeof, VERDICT_TYPEOF));
-  if (set.map) parts.push(udataU32(UDATA.dataInterval, 0));
+  if (set.interval) parts.push(udataU32(UDATA_SET.mergeElements, 1));
+  if (set.key.typeof) parts.push(udata(UDATA_SET.keyTypeof, set.key.typeof));
+  if (set.data === "verdict") parts.push(udata(UDATA_SET.dataTypeof, VERDICT_TYPEOF));
+  if (set.map) parts.push(udataU32(UDATA_SET.dataInterval, 0));
   return Buffer.concat(parts);
 }
 
@@ -160,17 +143,24 @@ export function writeAnonymousSet(w: NetlinkWriter, set: AnonymousSet, id: numbe
     w.u32Attr(NFTA_SET.DATA_LEN, set.data === "verdict" ? 0 : (set.data?.len ?? 0));
   }
   w.u32Attr(NFTA_SET.ID, id);
-  w.nested(NFTA_SET.DESC, () => w.u32Attr(NFTA_SET_DESC_SIZE, set.size));
+  w.nested(NFTA_SET.DESC, () => w.u32Attr(NFTA_SET_DESC.SIZE, set.size));
   w.bytesAttr(NFTA_SET.USERDATA, setUserdata(set));
 }
 
-function writeVerdictData(w: NetlinkWriter, v: Verdict): void {
-  const kind = Object.keys(v)[0] as keyof typeof VERDICT_CODE;
-  w.nested(NFTA_DATA.VERDICT, () => {
-    w.u32Attr(NFTA_VERDICT.CODE, VERDICT_CODE[kind]);
-    if (kind === "jump" || kind === "goto")
-      w.stringAttr(NFTA_VERDICT.CHAIN, (v as Record<string, { target: string }>)[kind].target);
-  });
+/** NFTA_DATA_VERDICT: a verdict as map data (an element's value). */
+export function writeVerdict(w: NetlinkWriter, verdict: Verdict): void {
+  const kind = typeof verdict === "object" && verdict !== null ? Object.keys(verdict)[0] : undefined;
+  if (kind === undefined || !(kind in VERDICT_CODE))
+    unsupported(`${JSON.stringify(verdict)} is not a verdict`);
+  const code = VERDICT_CODE[kind as keyof typeof VERDICT_CODE];
+  const token = w.beginNested(NFTA_DATA.VERDICT);
+  w.u32Attr(NFTA_VERDICT.CODE, code);
+  if (kind === "jump" || kind === "goto") {
+    const target = (verdict as Record<string, { target?: string }>)[kind]?.target;
+    if (!target) unsupported(`${kind} without a target chain`);
+    w.stringAttr(NFTA_VERDICT.CHAIN, target);
+  }
+  w.endNested(token);
 }
 
 /** NEWSETELEM attributes after the table name. */
@@ -187,7 +177,7 @@ export function writeAnonymousElements(w: NetlinkWriter, set: AnonymousSet, id: 
           w.nested(NFTA_SET_ELEM.DATA, () => w.bytesAttr(NFTA_DATA.VALUE, value));
         } else if (el.data) {
           const verdict = el.data.verdict;
-          w.nested(NFTA_SET_ELEM.DATA, () => writeVerdictData(w, verdict));
+          w.nested(NFTA_SET_ELEM.DATA, () => writeVerdict(w, verdict));
         }
         if (el.open) w.bytesAttr(NFTA_SET_ELEM.USERDATA, udataU32(UDATA_ELEM_FLAGS, ELEM_F_INTERVAL_OPEN));
       });

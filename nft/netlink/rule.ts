@@ -33,13 +33,12 @@ import type {
   Verdict,
 } from "../model.ts";
 import { normalizeRule } from "../normalize.ts";
-import { NFPROTO, NFTA_RULE } from "./constants.ts";
+import { BYTEORDER, NFPROTO, NFTA_RULE } from "./constants.ts";
 import { commentUserdata } from "./declarations.ts";
 import * as x from "./expressions.ts";
 import {
   type AnonymousElement,
   type AnonymousSet,
-  BYTEORDER,
   intervalElements,
   type SetField,
   typeofUdata,
