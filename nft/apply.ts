@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeTransaction, type RuleWriter } from "./netlink/encode.ts";
+import { encodeTransaction } from "./netlink/encode.ts";
 import { type BatchOutcome, sendBatch, senderBinary } from "./netlink/sender.ts";
 import { NetlinkUnsupported } from "./netlink/values.ts";
 import { renderJson } from "./render-json.ts";
@@ -149,13 +149,6 @@ function describeFailure(
   );
 }
 
-let ruleWriter: RuleWriter | undefined;
-
-/** Replaces the rule encoder of nft/netlink/rule.ts (tests); undefined restores it. */
-export function setNetlinkRuleWriter(writer: RuleWriter | undefined): void {
-  ruleWriter = writer;
-}
-
 function chosenPath(opts: ApplyOptions): ApplyPath {
   if (process.env.WASMPLANE_NFT_PATH === "nft") return "nft";
   if (opts.format === "json") return "nft";
@@ -176,7 +169,7 @@ async function applyNetlink(
   const renderStart = performance.now();
   let batch: ReturnType<typeof encodeTransaction>;
   try {
-    batch = encodeTransaction(tx, { sets: tx.schema ?? new Map(), writeRule: ruleWriter });
+    batch = encodeTransaction(tx, { sets: tx.schema ?? new Map() });
   } catch (err) {
     if (err instanceof NetlinkUnsupported && !required) return null;
     throw err;

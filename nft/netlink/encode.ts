@@ -44,14 +44,9 @@ const NFTA_SET_ELEM_LIST_SET_ID = 4;
 /** Start another message once an element list passes this size (one element is far below 1 KiB). */
 const ELEMENTS_PER_MESSAGE_BYTES = 60_000;
 
-/** Encodes a rule's statements (nft/netlink/rule.ts; tests may substitute their own). */
-export type RuleWriter = (w: NetlinkWriter, rule: DesiredRule, sets: ReadonlyMap<string, DesiredSet>) => void;
-
 export interface EncodeOptions {
   /** The table's named sets and maps (their key and value types); element operations need them. */
   sets: ReadonlyMap<string, DesiredSet>;
-  /** Encodes rule statements; nft/netlink/rule.ts by default. */
-  writeRule?: RuleWriter;
   /** First sequence number (the batch begin message). */
   seq?: number;
 }
@@ -298,14 +293,10 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     const token = begin(NFT_MSG.NEWRULE, flags);
     w.stringAttr(NFTA_RULE.CHAIN, chain);
     if (handle !== undefined) w.u64Attr(verb === "replace" ? NFTA_RULE.HANDLE : NFTA_RULE.POSITION, handle);
-    let sets = NO_SETS;
-    if (opts.writeRule) opts.writeRule(w, rule, opts.sets);
-    else sets = writeRuleWithSets(w, rule, prepareContext, firstSetId);
+    const sets = writeRuleWithSets(w, rule, prepareContext, firstSetId);
     const userdata = ruleUserdata(rule);
     if (userdata) w.bytesAttr(NFTA_RULE.USERDATA, userdata);
     w.endMessage(token);
     return sets;
   }
 }
-
-const NO_SETS: AnonymousSet[] = [];
