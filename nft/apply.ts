@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeTransaction } from "./netlink/encode.ts";
-import { type BatchOutcome, sendBatch, senderBinary } from "./netlink/sender.ts";
+import { type BatchOutcome, sendBatch, senderBinary, senderProblem } from "./netlink/sender.ts";
 import { NetlinkUnsupported } from "./netlink/values.ts";
 import { renderJson } from "./render-json.ts";
 import { operationText, renderText } from "./render-text.ts";
@@ -163,7 +163,7 @@ async function applyNetlink(
 ): Promise<ApplyResult | null> {
   if (!senderBinary()) {
     if (required)
-      throw new Error("netlink path requested, but the sender could not be built (no C compiler?)");
+      throw new Error(`netlink path requested, but the sender could not be built: ${senderProblem()}`);
     return null;
   }
   const renderStart = performance.now();
