@@ -4,7 +4,7 @@
 // declarations, elements (of interval sets only while the batch that declared the set fills it),
 // rules with their anonymous sets (nft/netlink/rule.ts), flushes and deletes. Anything else throws
 // NetlinkUnsupported and nft/apply.ts sends the whole transaction through the nft executable.
-import type { DesiredRule, DesiredSet } from "../desired.ts";
+import type { DesiredChain, DesiredRule, DesiredSet } from "../desired.ts";
 import type { Expression, SetElement, Verdict } from "../model.ts";
 import type { Operation, Transaction } from "../transaction.ts";
 import {
@@ -119,6 +119,8 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
   const declared = new Map<string, number>();
   /** Interval sets declared in this batch that no element has gone into yet. */
   const emptyIntervalSets = new Set<string>();
+  /** Chains declared in this batch, with the spec they were declared with (chainSpecKey). */
+  const declaredChains = new Map<string, string>();
   let opIndex = 0;
   /** Starts a message of the current operation, with the table name written. */
   const begin = (type: number, flags: number): number => {
@@ -151,6 +153,7 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
         if (del) {
           declared.clear();
           emptyIntervalSets.clear();
+          declaredChains.clear();
         }
         break;
       }
@@ -160,12 +163,21 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
           const token = begin(del ? NFT_MSG.DELCHAIN : NFT_MSG.DELRULE, 0);
           w.stringAttr(del ? NFTA_CHAIN.NAME : NFTA_RULE.CHAIN, op.name);
           w.endMessage(token);
+          if (del) declaredChains.delete(op.name);
           break;
         }
         const chain = op.chain;
-        const token = begin(NFT_MSG.NEWCHAIN, create(op.verb));
-        writeChainAttributes(w, chain, tx.family);
-        w.endMessage(token);
+        // `add chain C { rules }` after `add chain C` in the same batch: nft sends a second NEWCHAIN,
+        // which the kernel turns into an empty update transaction. It changes nothing, but tens of
+        // thousands of them make the commit measurably slower, so an unchanged re-declaration is
+        // left out and only the rules follow.
+        const spec = chainSpecKey(chain);
+        if (op.verb !== "add" || declaredChains.get(chain.name) !== spec) {
+          const token = begin(NFT_MSG.NEWCHAIN, create(op.verb));
+          writeChainAttributes(w, chain, tx.family);
+          w.endMessage(token);
+          declaredChains.set(chain.name, spec);
+        }
         if (op.withRules) for (const rule of chain.rules) addRule(chain.name, rule, "add");
         break;
       }
@@ -299,4 +311,9 @@ export function encodeTransaction(tx: Transaction, opts: EncodeOptions): Encoded
     w.endMessage(token);
     return sets;
   }
+}
+
+/** What a NEWCHAIN carries besides the name: two declarations with equal keys send equal bytes. */
+function chainSpecKey(chain: DesiredChain): string {
+  return JSON.stringify([chain.base ?? null, chain.comment ?? null]);
 }

@@ -137,6 +137,51 @@ function table(elements: { svc: number; port: number }[], extraChains: string[] 
   return mergeFragments("inet", "wasmplane", [f]);
 }
 
+/** The nf_tables message types of an encoded batch, in order (NEWCHAIN = 3, NEWRULE = 6, ...). */
+function messageTypes(bytes: Uint8Array): number[] {
+  const b = Buffer.from(bytes);
+  const types: number[] = [];
+  for (let off = 0; off + 16 <= b.length; off += (b.readUInt32LE(off) + 3) & ~3) {
+    const type = b.readUInt16LE(off + 4);
+    if (type >> 8 === 10) types.push(type & 0xff);
+  }
+  return types;
+}
+
+test("encoder: a chain declared again unchanged in the same batch is declared once", () => {
+  const NEWCHAIN = 3;
+  const DELCHAIN = 5;
+  const NEWRULE = 6;
+  const ep = chain("ep", [rule(match(meta("l4proto"), "tcp"), { accept: null })]);
+  const full = planSync(
+    null,
+    mergeFragments("inet", "wasmplane", [{ chains: new Map([["ep", ep]]), sets: new Map() }]),
+  );
+  const types = messageTypes(encodeTransaction(full.tx, { sets: new Map() }).bytes);
+  assert.equal(
+    types.filter((t) => t === NEWCHAIN || t === NEWRULE),
+    [NEWCHAIN, NEWRULE],
+    "full sync: `add chain ep` then `add chain ep { rule }` → one NEWCHAIN and the rule",
+  );
+  const changedSpec = new Transaction("inet", "wasmplane")
+    .addChain(ep)
+    .addChain({ ...ep, comment: "now with a comment" }, true)
+    .createChain({ name: "other", rules: [] })
+    .createChain({ name: "other", rules: [] });
+  assert.equal(
+    messageTypes(encodeTransaction(changedSpec, { sets: new Map() }).bytes).filter((t) => t === NEWCHAIN)
+      .length,
+    4,
+    "a changed declaration, and a repeated create (the kernel refuses it), are still sent",
+  );
+  const deleted = new Transaction("inet", "wasmplane").addChain(ep).deleteChain("ep").addChain(ep, true);
+  assert.equal(
+    messageTypes(encodeTransaction(deleted, { sets: new Map() }).bytes),
+    [NEWCHAIN, DELCHAIN, NEWCHAIN, NEWRULE],
+    "after DELCHAIN the chain is declared again",
+  );
+});
+
 kernelTest(test, "elements, chains and flushes go through netlink and read back equal", async () => {
   await withNetns(["nlink"], async ([ns]) => {
     let applied = table([{ svc: 1, port: 80 }]);
