@@ -46,15 +46,26 @@ export function endpointIP(i: number, j: number): string {
 export type ServicePick = "anonymous" | "slots" | "cascade";
 
 /**
+ * The variant to build: how a service chain picks (`pick`), and whether endpoint chains hold their
+ * hairpin mark and DNAT rules or stay empty (`emptyEndpoints`: the smallest graph with the same
+ * chains, which shows the kernel's floor for revalidating it).
+ */
+export interface ShapeVariant {
+  pick?: ServicePick;
+  emptyEndpoints?: boolean;
+}
+
+/**
  * `services` services → services verdict-map elements and services × (1 + ENDPOINTS_PER_SERVICE)
- * chains. `pick` chooses how a service chain picks an endpoint: "anonymous" (an anonymous vmap per
- * chain, the default) or "slots" (one shared named map; nft 1.0.6 JSON cannot declare it).
+ * chains. `variant.pick` chooses how a service chain picks an endpoint: "anonymous" (an anonymous
+ * vmap per chain, the default), "slots" (one shared named map; nft 1.0.6 JSON cannot declare it) or
+ * "cascade".
  */
 export function serviceShapedTable(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
-  pick: ServicePick = "anonymous",
+  { pick = "anonymous", emptyEndpoints = false }: ShapeVariant = {},
 ): DesiredTable {
   const f = emptyFragment();
   const elements = [];
@@ -67,10 +78,15 @@ export function serviceShapedTable(
       const ip = endpointIP(i, j);
       addChain(
         f,
-        chain(ep, [
-          rule(match(payload("ip", "saddr"), ip), markSet(bitOr(meta("mark"), 0x4000))),
-          rule(match(meta("l4proto"), "tcp"), dnat(ip, 8080)),
-        ]),
+        chain(
+          ep,
+          emptyEndpoints
+            ? []
+            : [
+                rule(match(payload("ip", "saddr"), ip), markSet(bitOr(meta("mark"), 0x4000))),
+                rule(match(meta("l4proto"), "tcp"), dnat(ip, 8080)),
+              ],
+        ),
       );
       slots.push(element(i * ENDPOINTS_PER_SERVICE + j, goto(ep)));
       anonymous.push([j, goto(ep)]);
@@ -114,7 +130,7 @@ export function serviceShapedNativeText(
   services: number,
   name = "wasmplane",
   port = (i: number) => 80 + (i % 2),
-  pick: ServicePick = "anonymous",
+  { pick = "anonymous", emptyEndpoints = false }: ShapeVariant = {},
 ): string {
   const lines: string[] = [`table inet ${name} {`];
   const elements: string[] = [];
@@ -126,8 +142,9 @@ export function serviceShapedNativeText(
       anonymous.push(`${j} : goto ep-${i}-${j}`);
       lines.push(
         `chain ep-${i}-${j} {`,
-        `ip saddr ${ip} meta mark set meta mark | 0x4000`,
-        `meta l4proto tcp dnat ip to ${ip}:8080`,
+        ...(emptyEndpoints
+          ? []
+          : [`ip saddr ${ip} meta mark set meta mark | 0x4000`, `meta l4proto tcp dnat ip to ${ip}:8080`]),
         "}",
       );
       slots.push(`${i * ENDPOINTS_PER_SERVICE + j} : goto ep-${i}-${j}`);
