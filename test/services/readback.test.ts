@@ -13,47 +13,12 @@ import { renderText } from "../../nft/render-text.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { withNetns } from "../support/netns.ts";
-import { port, service, slice, snapshot } from "./fixtures.ts";
+import { serviceMix, slice, snapshot } from "./fixtures.ts";
 import { baseConfig, lbResults } from "./render.ts";
 
 const test = suite("read-back");
 
-const web = service("default", "web", {
-  type: "LoadBalancer",
-  clusterIPs: ["10.96.0.10", "fd96::10"],
-  externalIPs: ["192.168.5.5"],
-  loadBalancerIPs: ["192.168.6.6", "2001:db8::6"],
-  loadBalancerSourceRanges: ["192.168.0.0/16", "2001:db8::/32"],
-  ports: [
-    port("http", "TCP", 80, 8080, 30080),
-    port("dns", "UDP", 53, 5353, 30053),
-    port("sig", "SCTP", 9, 9),
-  ],
-  sessionAffinityTimeoutSeconds: 60,
-  externalTrafficPolicy: "Local",
-});
-const rr = service("default", "rr", { clusterIPs: ["10.96.0.11"] });
-const hash = service("default", "hash", { clusterIPs: ["fd96::12"] });
-const ilocal = service("default", "ilocal", { clusterIPs: ["10.96.0.13"], internalTrafficPolicy: "Local" });
-const empty = service("default", "empty", {
-  clusterIPs: ["10.96.0.14"],
-  type: "NodePort",
-  ports: [port("http", "TCP", 80, 8080, 30081)],
-});
-const slices = [
-  slice(web, [{ ip: "10.1.0.5", node: "node-a" }, "10.1.1.5"], { suffix: "v4" }),
-  slice(web, [{ ip: "fd01::5", node: "node-a" }], { suffix: "v6" }),
-  slice(rr, ["10.1.0.1", "10.1.0.2", "10.1.0.3"]),
-  slice(hash, ["fd01::1", "fd01::2"]),
-  slice(ilocal, ["10.1.3.3"]),
-];
-const plans = {
-  "default/rr:http": { selection: { mode: "round-robin" as const }, slots: [0, 1, 2, 1] },
-  "default/hash:http": {
-    selection: { mode: "hash" as const, fields: ["saddr" as const, "sport" as const], seed: 9 },
-    slots: [0, 0, 1, 0],
-  },
-};
+const { services, rr, slices, plans } = serviceMix();
 
 kernelTest(
   test,
@@ -61,7 +26,7 @@ kernelTest(
   async () => {
     await withNetns(["svc-rb"], async ([ns]) => {
       const proxy = new ServiceProxy(baseConfig);
-      const snap = snapshot([web, rr, hash, ilocal, empty], slices);
+      const snap = snapshot(services, slices);
       const desired = mergeFragments("inet", "wasmplane", [
         proxy.plan(snap, lbResults(proxy, snap, plans)).fragment,
       ]);
@@ -79,7 +44,7 @@ kernelTest(
       assert.is(resync.tx.size, 0, renderText(resync.tx));
 
       const changed = snapshot(
-        [web, rr, hash, ilocal, empty],
+        services,
         slices.map((s) => (s.serviceName === "rr" ? slice(rr, ["10.1.0.1", "10.1.0.4"]) : s)),
       );
       const next = mergeFragments("inet", "wasmplane", [
