@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const buildMs = performance.now() - t;
   const native = serviceShapedNativeText(SERVICES, "wasmplane", undefined, VARIANT);
 
-  await applyTransaction(planSync(null, desired).tx, { netns: nsWarm }); // warm-up, untimed
+  const warmUp = await applyTransaction(planSync(null, desired).tx, { netns: nsWarm }); // not in the table
 
   // Through the layer: diff from nothing, render, apply; then the baseline.
   t = performance.now();
@@ -221,6 +221,9 @@ async function main(): Promise<void> {
     `nft ${execFileSync("nft", ["--version"], { encoding: "utf8" }).trim()}, netns ${ns} (baseline ${nsNft}), service chains pick endpoints by ${PICK} (NFT_BENCH_PICK)${EMPTY_ENDPOINTS ? ", endpoint chains empty (NFT_BENCH_EMPTY_ENDPOINTS)" : ""}`,
   );
   console.log(`building the desired table (planner side, not counted): ${buildMs.toFixed(0)} ms`);
+  console.log(
+    `warm-up copy in ${nsWarm} (not counted): ${warmUp.durationMs.toFixed(0)} ms, kernel ${ms(warmUp.kernelMs)} ms`,
+  );
   const header = [
     "case",
     "path",
