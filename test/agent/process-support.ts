@@ -25,10 +25,20 @@ export interface Child {
 }
 
 export function startWasmplane(args: string[]): Child {
-  const child = spawn(process.execPath, [...runner, main, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: root,
-  });
+  return watch(
+    spawn(process.execPath, [...runner, main, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: root }),
+  );
+}
+
+/**
+ * `npm <script>` in the project, as the README runs it. Signals go to npm, as a supervisor (or
+ * `timeout`) would send them: npm relays them to the script's process.
+ */
+export function startNpmScript(script: string): Child {
+  return watch(spawn("npm", [script], { stdio: ["ignore", "pipe", "pipe"], cwd: root }));
+}
+
+function watch(child: ChildProcess): Child {
   let output = "";
   const listeners = new Set<() => void>();
   const onData = (b: Buffer) => {
