@@ -25,11 +25,11 @@ const PICK = (process.env.NFT_BENCH_PICK ?? "anonymous") as ServicePick;
 const EMPTY_ENDPOINTS = process.env.NFT_BENCH_EMPTY_ENDPOINTS === "1";
 const VARIANT = { pick: PICK, emptyEndpoints: EMPTY_ENDPOINTS };
 const JSON_SERVICES = Math.min(SERVICES, 2_500);
-// Two namespaces, so that neither full sync runs while the kernel frees the other's 40,000 chains
-// (table deletion is finished by a kernel worker after the commit returns): the layer's table lives
-// in `ns`, the baseline's in `nsNft`, and each one-element baseline runs on the baseline's table.
-// A third namespace takes an untimed warm-up copy first: on this machine the first large rule set
-// after a pause costs the kernel up to twice as long as the next one, whoever sends it.
+// Each full sync starts in an empty namespace of its own: the layer's table lives in `ns`, the
+// baseline's in `nsNft`, and each one-element baseline runs on the baseline's table (no undo steps).
+// A third namespace takes an untimed warm-up copy first: on this machine the first rule set with
+// thousands of anonymous maps after a pause costs the kernel up to twice as long as the next one,
+// whoever sends it.
 const ns = `wpt-nft-bench-${process.pid}`;
 const nsNft = `wpt-nft-bench-${process.pid}-b`;
 const nsWarm = `wpt-nft-bench-${process.pid}-w`;
