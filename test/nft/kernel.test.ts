@@ -24,11 +24,10 @@ import { diffTables, planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
 import { Transaction } from "../../nft/transaction.ts";
 import { NftValidationError } from "../../nft/validate.ts";
-import { HOST_IF_PREFIX } from "../../runtime/cni/attachment.ts";
-import { planNodeRules } from "../../runtime/cni/node-rules.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { inNetns, withNetns } from "../support/netns.ts";
 import { everyKindTable } from "./every-kind.ts";
+import { nodeRulesTable } from "./node-rules-table.ts";
 import { serviceShapedTable } from "./service-shape.ts";
 
 const test = suite("nft kernel");
@@ -266,15 +265,7 @@ kernelTest(test, "refuses tables not named for wasmplane", async () => {
 
 kernelTest(test, "the node rules read back equal: interval sets compare in nft's listing order", async () => {
   await withNetns(["nft"], async ([ns]) => {
-    const fragment = planNodeRules({
-      podCIDRs: ["10.244.1.0/24", "fd44:1::/64"],
-      clusterCIDRs: ["10.244.0.0/16", "fd44::/48"],
-      attachments: [
-        { hostInterface: `${HOST_IF_PREFIX}a1b2c3`, addresses: ["10.244.1.2", "fd44:1::2"] },
-        { hostInterface: `${HOST_IF_PREFIX}f0f0f0`, addresses: ["10.244.1.3"] },
-      ],
-    });
-    const desired = mergeFragments("inet", "wasmplane", [fragment]);
+    const desired = nodeRulesTable();
     await applyTransaction(diffTables(null, desired), { netns: ns });
     const back = await readTable("inet", "wasmplane", { netns: ns });
     assert.equal(tableDifferences(desired, back!), []);

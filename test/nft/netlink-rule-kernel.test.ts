@@ -74,14 +74,14 @@ import { normalizeRule } from "../../nft/normalize.ts";
 import { readTable } from "../../nft/readback.ts";
 import { operationText, quoteString, renderText, ruleText } from "../../nft/render-text.ts";
 import { Transaction } from "../../nft/transaction.ts";
-import { HOST_IF_PREFIX } from "../../runtime/cni/attachment.ts";
-import { planNodeRules } from "../../runtime/cni/node-rules.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
+import { seededRandom } from "../plugins/fixtures.ts";
 import { serviceMix, snapshot } from "../services/fixtures.ts";
 import { baseConfig, lbResults } from "../services/render.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { withNetns } from "../support/netns.ts";
 import { everyKindTable } from "./every-kind.ts";
+import { nodeRulesTable } from "./node-rules-table.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Reading `nft --debug=mnl` output back into bytes (libmnl's mnl_nlmsg_fprintf layout: one row per
@@ -639,18 +639,6 @@ function servicesTable(name: string): DesiredTable {
 }
 const family = "inet";
 
-function nodeRulesTable(name: string): DesiredTable {
-  const fragment = planNodeRules({
-    podCIDRs: ["10.244.1.0/24", "fd44:1::/64"],
-    clusterCIDRs: ["10.244.0.0/16", "fd44::/48"],
-    attachments: [
-      { hostInterface: `${HOST_IF_PREFIX}a1b2c3`, addresses: ["10.244.1.2", "fd44:1::2"] },
-      { hostInterface: `${HOST_IF_PREFIX}f0f0f0`, addresses: ["10.244.1.3"] },
-    ],
-  });
-  return mergeFragments("inet", name, [fragment]);
-}
-
 // ---------------------------------------------------------------------------------------------
 
 const test = suite("netlink rule encoder vs nft");
@@ -722,19 +710,8 @@ kernelTest(test, "node (CNI) rules: every rule byte-identical", async () => {
 // nobody wrote by hand. Whatever nft accepts, the encoder must encode byte-identically or leave to
 // nft; it must never encode a rule nft refuses (that rule would reach the kernel only through us).
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomRules(seed: number, count: number): DesiredRule[] {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(items: T[]): T => items[Math.floor(rnd() * items.length)];
   const eqOp = () => pick<MatchOperator>(["==", "==", "!="]);
   const ordOp = () => pick<MatchOperator>(["<", ">", "<=", ">="]);
