@@ -31,6 +31,8 @@ export interface AgentOptions {
   plugins?: PluginHost;
   log?: (line: string) => void;
   timers?: Timers;
+  /** How long stop() waits for each of its steps. Default 10 s. */
+  stopStepTimeoutMs?: number;
 }
 
 export class Agent {
@@ -48,6 +50,7 @@ export class Agent {
   private syncCount = 0;
   private failedCount = 0;
   private planProblems: string[] = [];
+  private actuationProblems: string[] = [];
   private loggedProblems = new Set<string>();
   private syncWaiters: (() => void)[] = [];
   private podNetworking: PodNetworkPlanner | null = null;
@@ -90,9 +93,15 @@ export class Agent {
     this.podNetworking = pods;
   }
 
+  /** Asks for a sync after the minimum interval, without waiting for it (safe inside a sync). */
+  requestSync(): void {
+    this.scheduler.request();
+  }
+
   /**
    * Syncs as soon as possible (no minimum interval) and resolves once a sync that started after this
-   * call has finished: a CNI ADD answers only when its pod's rules are in the kernel.
+   * call has finished: a CNI ADD answers only when its pod's rules are in the kernel. Never call it
+   * from inside a sync (a planner, an actuator): it would wait on itself. Use `requestSync` there.
    */
   syncNow(): Promise<void> {
     const seq = ++this.requestSeq;
@@ -101,14 +110,37 @@ export class Agent {
     return done;
   }
 
-  /** Stops watching and syncing; the rules stay in the kernel (traffic keeps flowing). */
+  /**
+   * Stops watching and syncing; the rules stay in the kernel (traffic keeps flowing). Each step gets
+   * at most `stopStepTimeoutMs`: a step that hangs (a sync stuck in the kernel, a source that does not
+   * answer) is logged and left behind, so stop() returns in bounded time in every state.
+   */
   async stop(): Promise<void> {
-    await this.options.source.stop();
-    await this.scheduler.stop();
-    await this.podNetworking?.close();
-    await this.options.plugins?.close();
+    const steps: [string, () => Promise<void> | undefined][] = [
+      ["stopping the source", () => this.options.source.stop()],
+      ["waiting for the running sync", () => this.scheduler.stop()],
+      ["closing pod networking", () => this.podNetworking?.close()],
+      ["closing the plugins", () => this.options.plugins?.close()],
+    ];
+    for (const [what, step] of steps) await this.boundedStep(what, step);
     for (const w of this.seqWaiters) w.resolve();
     this.seqWaiters = [];
+  }
+
+  private async boundedStep(what: string, step: () => Promise<void> | undefined): Promise<void> {
+    const limit = this.options.stopStepTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), limit);
+    });
+    try {
+      const outcome = await Promise.race([Promise.resolve(step()).then(() => "done" as const), timedOut]);
+      if (outcome === "timeout") this.log(`stop: ${what} did not finish within ${limit} ms; going on`);
+    } catch (err) {
+      this.log(`stop: ${what} failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -174,18 +206,13 @@ export class Agent {
       const plan = planner.plan(snapshot, lb);
       const fragments = [plan.fragment];
       const labels = ["services"];
-      let podProblems: string[] = [];
-      if (this.podNetworking) {
-        // Pod CIDRs and peer routes failing to follow the store must not hold the services back.
-        podProblems = await this.podNetworking.update(snapshot).then(
-          (r) => r.peerProblems.map((p) => `pod networking: ${p}`),
-          (err: Error) => [`pod networking: ${err.message}`],
-        );
-        fragments.push(this.podNetworking.fragment());
+      const pods = this.podNetworking?.plan(snapshot);
+      if (pods) {
+        fragments.push(pods.fragment);
         labels.push("pod networking");
       }
       this.planProblems = [
-        ...podProblems,
+        ...(pods?.problems ?? []).map((p) => `pod networking: ${p}`),
         ...plan.problems.map(formatProblem),
         ...[...lb]
           .filter(([, r]) => !r.ok)
@@ -203,6 +230,14 @@ export class Agent {
       }
       this.applied = applied;
       record.ok = true;
+      // Effects outside nftables follow the commit. A failure there must not hold the services back;
+      // it stays a problem until a later sync carries the plan out.
+      this.actuationProblems = pods
+        ? await pods.actuate().then(
+            () => [],
+            (err: Error) => [`pod networking: ${err.message}`],
+          )
+        : [];
       const stale = planner.staleUdpEndpoints();
       if (stale.length > 0) {
         await dataplane.deleteUdpConntrack(stale).catch((err: Error) => {
@@ -268,16 +303,23 @@ export class Agent {
       );
   }
 
-  /** Source problems, rejected objects, then planner problems. */
+  /** Source problems, rejected objects, then planner and actuation problems. */
   private problems(): string[] {
-    return [...this.sourceProblems(), ...this.rejectedProblems(), ...this.planProblems];
+    return [
+      ...this.sourceProblems(),
+      ...this.rejectedProblems(),
+      ...this.planProblems,
+      ...this.actuationProblems,
+    ];
   }
 
   /** Logs each problem once when it appears, and once when it is resolved. */
   private reportProblems(): void {
     const current = new Map<string, string>([
       ...this.rejectedProblems().map((p): [string, string] => [p, "rejected"]),
-      ...[...this.sourceProblems(), ...this.planProblems].map((p): [string, string] => [p, "problem"]),
+      ...[...this.sourceProblems(), ...this.planProblems, ...this.actuationProblems].map(
+        (p): [string, string] => [p, "problem"],
+      ),
     ]);
     for (const [p, label] of current) if (!this.loggedProblems.has(p)) this.log(`${label}: ${p}`);
     for (const p of this.loggedProblems) if (!current.has(p)) this.log(`resolved: ${p}`);

@@ -78,12 +78,22 @@ export interface Dataplane {
 export const tableFamily = "inet";
 export const tableName = "wasmplane";
 
+/**
+ * One sync's share of pod networking: the node-rules fragment for the transaction, and the effects
+ * outside nftables (pod CIDRs, routes, the reconcile) to carry out once the transaction committed.
+ */
+export interface PodNetworkStep {
+  fragment: TableFragment;
+  /** Problems that do not stop the sync (a peer node without an address, …). */
+  problems: string[];
+  /** Runs after the commit, inside the sync: it may request a sync, never wait for one. */
+  actuate(): Promise<void>;
+}
+
 /** Pod networking (runtime/cni/pod-networking.ts PodNetworking): the CNI server and its node rules. */
 export interface PodNetworkPlanner {
-  /** Follows the store: own pod CIDRs, peer routes, reconcile. */
-  update(snapshot: Snapshot): Promise<{ peerProblems: string[] }>;
-  /** The node-rules fragment (`pod-…` names) for the next transaction. */
-  fragment(): TableFragment;
+  /** Plans this sync's node rules and effects from the snapshot, without I/O. */
+  plan(snapshot: Snapshot): PodNetworkStep;
   /** The IPAM allocations (one per pod address), for the agent's status. */
   allocations?(): PodAllocation[];
   close(): Promise<void>;

@@ -6,7 +6,7 @@ import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
 import type { Transaction } from "../../nft/transaction.ts";
 import { parseCniSection } from "../cni/config.ts";
-import { PodNetworking } from "../cni/pod-networking.ts";
+import { PodNetworking, podNetworkProblems } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
@@ -115,12 +115,19 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
       // A manifest directory rarely lists every Pod: releasing "unknown" pods would free live addresses.
       reconcilePods: cni.reconcilePods ?? !config.manifests,
       ...(cni.reconcileIntervalMs ? { reconcileIntervalMs: cni.reconcileIntervalMs } : {}),
-      requestSync: () => agent.syncNow(),
+      syncNow: () => agent.syncNow(),
+      requestSync: () => agent.requestSync(),
       log,
     });
     agent.setPodNetworking({
-      update: (snapshot) => pods.update(snapshot),
-      fragment: () => pods.fragment(),
+      plan: (snapshot) => {
+        const plan = pods.plan(snapshot);
+        return {
+          fragment: plan.fragment,
+          problems: podNetworkProblems(plan),
+          actuate: async () => void (await pods.actuate(plan)),
+        };
+      },
       close: () => pods.close(),
       allocations: () =>
         pods.server.allocations().map((a) => ({

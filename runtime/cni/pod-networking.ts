@@ -1,12 +1,16 @@
-// Everything the agent mounts for pod networking, behind one object: the CNI server, the node-rules
-// fragment for each sync, pod-CIDR and peer-route updates from Node objects, and (when the source
-// knows every pod) the periodic reconcile. The agent calls `update(snapshot)` after each store
-// change and merges `fragment()` into its transaction.
-import type { DesiredRule, TableFragment } from "../../nft/desired.ts";
+// Everything the agent mounts for pod networking, behind one object: the CNI server, and for each
+// sync a pure plan (node rules, own pod CIDRs, peer routes, whether the pod reconcile is due) that
+// the agent commits with its nftables transaction and then hands back to `actuate`, which carries
+// out the effects outside nftables (sysctls, routes, releasing stale allocations).
+//
+// Nothing here waits for a sync from inside one: `actuate` runs inside the agent's sync, so when the
+// reconcile released addresses it only *requests* the next sync. CNI commands do wait for a sync
+// (an ADD answers once its pod's rules are in the kernel), but they run outside any sync.
+import type { TableFragment } from "../../nft/desired.ts";
 import type { IpamDecider } from "../ipam/decider.ts";
 import { ipamDeciderFromSpec } from "../ipam/select.ts";
 import type { Snapshot } from "../store/objects.ts";
-import { planNodeRules } from "./node-rules.ts";
+import { type NodeAttachment, type NodeRulesInput, planNodeRules } from "./node-rules.ts";
 import {
   type PeerRoutesPlan,
   type PeerRoutingMode,
@@ -41,13 +45,75 @@ export interface PodNetworkingOptions {
   reconcilePods?: boolean;
   /** Default 60 s. */
   reconcileIntervalMs?: number;
-  /** Called (and awaited) when attachments changed: re-plan and apply so `fragment()` reaches the kernel. */
-  requestSync: () => Promise<void>;
+  /**
+   * Called (and awaited) by a CNI ADD, DEL or GC that changed the node's attachments, before it
+   * answers: resolves once a sync put the new node rules in the kernel. Never called from a sync.
+   */
+  syncNow: () => Promise<void>;
+  /** Asks for a sync soon without waiting for it (the reconcile, which runs inside a sync, uses it). */
+  requestSync: () => void;
   log?: (line: string) => void;
 }
 
+/** What pod networking needs for one sync; computed without I/O. */
+export interface PodNetworkPlan {
+  /** The node-rules fragment for this sync's transaction. */
+  fragment: TableFragment;
+  /** This node's pod CIDRs from its Node object. */
+  podCIDRs: string[];
+  /** Routes to the other nodes' pod CIDRs; null when routing is "none". */
+  peerRoutes: PeerRoutesPlan | null;
+  /** Pods ("namespace/name") the snapshot knows, when the reconcile is due; null otherwise. */
+  reconcile: { knownPods: Set<string> } | null;
+}
+
+export interface PodNetworkPlanInput {
+  snapshot: Snapshot;
+  nodeName: string;
+  attachments: NodeAttachment[];
+  routing: PeerRoutingMode | "none";
+  vxlan?: VxlanOptions;
+  clusterCIDRs?: string[];
+  masquerade?: boolean;
+  hooks?: NodeRulesInput["hooks"];
+  /** The reconcile is enabled and its interval has passed. */
+  reconcileDue: boolean;
+}
+
+/** The pure half: the snapshot and the current attachments in, the plan out. */
+export function planPodNetwork(input: PodNetworkPlanInput): PodNetworkPlan {
+  const { snapshot } = input;
+  const podCIDRs = snapshot.nodes.get(input.nodeName)?.podCIDRs ?? [];
+  return {
+    fragment: planNodeRules({
+      attachments: input.attachments,
+      podCIDRs,
+      clusterCIDRs: input.clusterCIDRs,
+      masquerade: input.masquerade,
+      hooks: input.hooks,
+    }),
+    podCIDRs: [...podCIDRs],
+    peerRoutes:
+      input.routing === "none"
+        ? null
+        : planPeerRoutes({
+            nodeName: input.nodeName,
+            nodes: [...snapshot.nodes.values()],
+            mode: input.routing,
+            vxlan: input.vxlan,
+          }),
+    reconcile: input.reconcileDue ? { knownPods: new Set(snapshot.pods.keys()) } : null,
+  };
+}
+
+/** Problems of a plan that do not stop the sync (a peer node without an address, …). */
+export function podNetworkProblems(plan: PodNetworkPlan): string[] {
+  return plan.peerRoutes?.problems ?? [];
+}
+
 export class PodNetworking {
-  private podCIDRs: string[] = [];
+  /** What `actuate` last carried out; the next plan is compared with it so unchanged effects are skipped. */
+  private podCIDRs: string[];
   private peerPlanText = "";
   private lastReconcile = Date.now();
   private snapshot: Snapshot | undefined;
@@ -56,9 +122,15 @@ export class PodNetworking {
     private readonly options: PodNetworkingOptions,
     readonly server: CniServer,
     private ipam: IpamDecider,
-  ) {}
+    podCIDRs: string[],
+  ) {
+    this.podCIDRs = podCIDRs;
+  }
 
-  /** Starts the CNI server; pod CIDRs come from the first `update` (until then ADD answers 100). */
+  /**
+   * Starts the CNI server with the pod CIDRs of `initial` (none: ADD answers 100 until the first
+   * actuated plan brings them) and routes to the peers it knows.
+   */
   static async start(options: PodNetworkingOptions, initial?: Snapshot): Promise<PodNetworking> {
     const ipam = await ipamDeciderFromSpec(options.ipam ?? "range", { lockPath: options.pluginLock });
     let self: PodNetworking | undefined;
@@ -71,48 +143,60 @@ export class PodNetworking {
       mtu: options.mtu,
       ipam,
       lookupPod: (namespace, name) => self?.snapshot?.pods.get(`${namespace}/${name}`),
-      onAttachmentsChanged: () => options.requestSync(),
+      onAttachmentsChanged: () => options.syncNow(),
       log: options.log,
     });
-    self = new PodNetworking(options, server, ipam);
-    self.podCIDRs = podCIDRs;
-    if (initial) await self.update(initial);
+    self = new PodNetworking(options, server, ipam, [...podCIDRs]);
+    if (initial) await self.actuate(self.plan(initial));
     return self;
   }
 
-  /** Follows the store: own pod CIDRs, peer routes, and the reconcile when it is due. */
-  async update(snapshot: Snapshot): Promise<{ peerProblems: string[] }> {
+  /**
+   * This sync's plan: pure apart from reading the current attachments and the clock. The snapshot
+   * is kept for CNI commands (a pod's requested addresses come from its annotations).
+   */
+  plan(snapshot: Snapshot, hooks?: NodeRulesInput["hooks"]): PodNetworkPlan {
     this.snapshot = snapshot;
-    const self = snapshot.nodes.get(this.options.nodeName);
-    const podCIDRs = self?.podCIDRs ?? [];
-    if (podCIDRs.join(",") !== this.podCIDRs.join(",")) {
-      await this.server.setPodCIDRs(podCIDRs);
-      this.podCIDRs = [...podCIDRs];
-      this.options.log?.(`cni: pod CIDRs now ${podCIDRs.join(", ") || "(none)"}`);
+    const interval = this.options.reconcileIntervalMs ?? 60_000;
+    return planPodNetwork({
+      snapshot,
+      nodeName: this.options.nodeName,
+      attachments: this.server.attachments(),
+      routing: this.options.routing ?? "host-gw",
+      vxlan: this.options.vxlan,
+      clusterCIDRs: this.options.clusterCIDRs,
+      masquerade: this.options.masquerade,
+      hooks,
+      reconcileDue: this.options.reconcilePods === true && Date.now() - this.lastReconcile >= interval,
+    });
+  }
+
+  /**
+   * Carries out a plan after its transaction was committed: pod CIDRs (and forwarding sysctls),
+   * peer routes, and the reconcile. Runs inside the agent's sync, so it never waits for a sync:
+   * released addresses only request one (their anti-spoofing entries go in the next transaction).
+   */
+  async actuate(plan: PodNetworkPlan): Promise<{ released: string[] }> {
+    if (plan.podCIDRs.join(",") !== this.podCIDRs.join(",")) {
+      await this.server.setPodCIDRs(plan.podCIDRs);
+      this.podCIDRs = [...plan.podCIDRs];
+      this.options.log?.(`cni: pod CIDRs now ${plan.podCIDRs.join(", ") || "(none)"}`);
     }
-    let peerProblems: string[] = [];
-    const routing = this.options.routing ?? "host-gw";
-    if (routing !== "none") {
-      const plan: PeerRoutesPlan = planPeerRoutes({
-        nodeName: this.options.nodeName,
-        nodes: [...snapshot.nodes.values()],
-        mode: routing,
-        vxlan: this.options.vxlan,
-      });
-      peerProblems = plan.problems;
-      const text = JSON.stringify(plan);
+    if (plan.peerRoutes) {
+      const text = JSON.stringify(plan.peerRoutes);
       if (text !== this.peerPlanText) {
-        await this.server.applyPeerRoutes(plan);
+        await this.server.applyPeerRoutes(plan.peerRoutes);
         this.peerPlanText = text;
       }
     }
-    const interval = this.options.reconcileIntervalMs ?? 60_000;
-    if (this.options.reconcilePods && Date.now() - this.lastReconcile >= interval) {
-      this.lastReconcile = Date.now();
-      const { released } = await this.server.reconcilePods(new Set(snapshot.pods.keys()));
-      if (released.length > 0) this.options.log?.(`cni: reconcile released ${released.join(", ")}`);
+    if (!plan.reconcile) return { released: [] };
+    this.lastReconcile = Date.now();
+    const { released } = await this.server.reconcilePods(plan.reconcile.knownPods);
+    if (released.length > 0) {
+      this.options.log?.(`cni: reconcile released ${released.join(", ")}`);
+      this.options.requestSync();
     }
-    return { peerProblems };
+    return { released };
   }
 
   /**
@@ -124,17 +208,6 @@ export class PodNetworking {
     const previous = await this.server.setIpam(next);
     this.ipam = next;
     await (previous as { close?: () => Promise<void> }).close?.();
-  }
-
-  /** The node-rules fragment for the next transaction. */
-  fragment(hooks?: { egress?: DesiredRule[]; ingress?: DesiredRule[] }): TableFragment {
-    return planNodeRules({
-      attachments: this.server.attachments(),
-      podCIDRs: this.podCIDRs,
-      clusterCIDRs: this.options.clusterCIDRs,
-      masquerade: this.options.masquerade,
-      hooks,
-    });
   }
 
   async close(): Promise<void> {

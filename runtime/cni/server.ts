@@ -56,8 +56,8 @@ export interface CniServerOptions {
   /** fsync each allocation (default true); off only in benchmarks. */
   fsync?: boolean;
   /**
-   * Called (and awaited) after an ADD, DEL or GC changed the node's attachments, before the answer
-   * goes back: the agent re-plans the node rules (anti-spoofing set) so a new pod's first packet is
+   * Called (and awaited) after an ADD, DEL or GC command changed the node's attachments, before the
+   * answer goes back: the agent re-plans the node rules (anti-spoofing set) so a new pod's first packet is
    * not dropped. A failure is logged; the CNI command still succeeds. It runs outside the command
    * queue, so it may call this server's methods.
    */
@@ -83,7 +83,8 @@ export interface CniServer {
   /**
    * Periodic reconcile against known pods: releases allocations (and their veths) whose pod
    * ("namespace/name") is not in `knownPods` and that are older than `minAgeMs` (default 60 s,
-   * so a pod the watch has not delivered yet keeps its fresh address).
+   * so a pod the watch has not delivered yet keeps its fresh address). It does not call
+   * `onAttachmentsChanged`: the agent runs it inside a sync and requests the next one itself.
    */
   reconcilePods(knownPods: Set<string>, minAgeMs?: number): Promise<{ released: string[] }>;
   close(): Promise<void>;
@@ -296,7 +297,7 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
     attachments,
     async reconcilePods(knownPods, minAgeMs = 60_000) {
       const now = Date.now();
-      const out = await serialized(() =>
+      return serialized(() =>
         collectGarbage(ctx, (containerId, ifName) =>
           ctx.store
             .forAttachment(containerId, ifName)
@@ -309,8 +310,6 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
             ),
         ),
       );
-      if (out.released.length > 0) await notifyChanged();
-      return out;
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,5 +1,6 @@
 // PodNetworking, the object the agent mounts: the CNI server follows the snapshot's Node objects
-// (own pod CIDRs, peer routes), and an ADD waits for the agent's sync, which may call back into it.
+// (own pod CIDRs, peer routes) through plan + actuate, and an ADD waits for the agent's sync, which
+// calls back into it.
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -36,6 +37,15 @@ kernelTest(test, "follows Node objects, and an ADD's sync may call back into it"
     let current = snapshot([self, peer]);
     let applied: DesiredTable | null = null;
     let syncs = 0;
+    let requested = 0;
+    // What the agent does per sync: plan, commit the node rules, then actuate the plan.
+    const sync = async () => {
+      const plan = pn!.plan(current);
+      const desired = mergeFragments("inet", "wasmplane", [plan.fragment]);
+      await applyTransaction(diffTables(applied, desired), { netns: node.node });
+      applied = desired;
+      await pn!.actuate(plan);
+    };
     const socket = join(dir.dir, "cni.sock");
     pn = await PodNetworking.start(
       {
@@ -44,12 +54,12 @@ kernelTest(test, "follows Node objects, and an ADD's sync may call back into it"
         socketPath: socket,
         stateDir: join(dir.dir, "state"),
         clusterCIDRs: ["10.73.0.0/16"],
-        requestSync: async () => {
+        syncNow: async () => {
           syncs++;
-          await pn!.update(current);
-          const desired = mergeFragments("inet", "wasmplane", [pn!.fragment()]);
-          await applyTransaction(diffTables(applied, desired), { netns: node.node });
-          applied = desired;
+          await sync();
+        },
+        requestSync: () => {
+          requested++;
         },
       },
       current,
@@ -76,7 +86,7 @@ kernelTest(test, "follows Node objects, and an ADD's sync may call back into it"
     assert.match(inNetns(node.node, ["ip", "route", "show", "10.73.2.0/24"]), "via 10.250.0.2");
 
     current = snapshot([{ ...self, podCIDRs: ["10.73.1.0/24"] }, peer]);
-    await pn.update(current);
+    await sync();
     const add = await call();
     assert.is(add.code, 0, add.stdout);
     assert.match(resultIPs(add)[0].address, /^10\.73\.1\./);
@@ -86,8 +96,9 @@ kernelTest(test, "follows Node objects, and an ADD's sync may call back into it"
 
     // The peer leaves: its route goes.
     current = snapshot([{ ...self, podCIDRs: ["10.73.1.0/24"] }]);
-    await pn.update(current);
+    await sync();
     assert.is(inNetns(node.node, ["ip", "route", "show", "10.73.2.0/24"]).trim(), "");
+    assert.is(requested, 0, "no reconcile ran, so nothing requested a sync");
   } finally {
     await pn?.close().catch(() => {});
     node.destroy();
