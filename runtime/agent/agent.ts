@@ -174,6 +174,9 @@ export class Agent {
   }
 
   private async sync(full: boolean): Promise<boolean> {
+    // The periodic resync (or a CNI command) may ask before the source's first complete listing; an
+    // empty store would then delete every rule on the node. Nothing happens until the source synced.
+    if (!this.sourceSynced) return true;
     const { planner, lbPlanner, dataplane } = this.options;
     const started = performance.now();
     const seq = this.requestSeq;

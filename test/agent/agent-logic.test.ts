@@ -119,6 +119,30 @@ test("no sync before the initial listing; a bad service is reported and the rest
   await agent.stop();
 });
 
+test("the periodic resync never runs before the source's initial listing (an empty store would wipe the table)", async () => {
+  const { kernel, dataplane } = fakeKernel();
+  kernel.table = { family: "inet", name: "wasmplane", chains: new Map(), sets: new Map() } as DesiredTable;
+  const source = new ManualSource();
+  const agent = new Agent({
+    nodeName: "n1",
+    minSyncIntervalMs: 0,
+    resyncIntervalMs: 5,
+    source,
+    planner,
+    lbPlanner: builtinLbPlanner,
+    dataplane,
+    log: () => {},
+  });
+  await agent.start();
+  const nudged = agent.syncNow();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(kernel.applies, [], "applied a transaction before the source synced");
+  assert.is(kernel.reads, 0, "read the table back before the source synced");
+  assert.is(agent.status().lastSync, null);
+  await agent.stop();
+  await nudged;
+});
+
 test("a restarted agent reads the table back and sends nothing when nothing changed", async () => {
   const { kernel, dataplane } = fakeKernel();
   const first = new ManualSource();
