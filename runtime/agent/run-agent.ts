@@ -21,6 +21,9 @@ export async function startAgent(config: AgentConfig, log: (line: string) => voi
   try {
     await agent.start();
   } catch (err) {
+    // A start that fails leaves the node's rules as they are and exits: stop everything createAgent
+    // started (the resync clock, the CNI server), or the process would linger half-started.
+    await agent.stop();
     await status?.close();
     throw err;
   }

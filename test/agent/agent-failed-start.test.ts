@@ -1,0 +1,62 @@
+// A start that fails exits non-zero and leaves the node's rules as they were: here the manifest
+// directory is missing, and the table a previous run left must stay byte-identical.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { kernelTest } from "../support/kernel.ts";
+import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
+import { startWasmplane } from "./process-support.ts";
+
+const test = suite("agent failed start");
+
+kernelTest(
+  test,
+  "a missing manifest directory: exit 1, the table untouched, the CNI socket gone",
+  async () => {
+    const node = uniqueNetnsName("fst");
+    const dir = mkdtempSync(join(tmpdir(), "wpt-fst-"));
+    try {
+      createNetns(node);
+      // What a previous run left: a table with a service rule.
+      execFileSync("ip", ["netns", "exec", node, "nft", "-f", "-"], {
+        input:
+          "table inet wasmplane {\n chain svc-a { ip daddr 10.96.0.10 tcp dport 80 counter accept; }\n}\n",
+      });
+      const before = execFileSync("ip", ["netns", "exec", node, "nft", "list", "ruleset"], {
+        encoding: "utf8",
+      });
+      const config = join(dir, "agent.yaml");
+      const socket = join(dir, "cni.sock");
+      writeFileSync(
+        config,
+        `manifests: ${join(dir, "missing")}\nnetns: ${node}\nnodeName: n1\nnodeIPs: [10.250.0.1]\nclusterCIDRs: [10.73.0.0/16]\nserviceCIDRs: [10.96.0.0/16]\nresyncInterval: 1s\ncni: {socket: ${socket}, stateDir: ${join(dir, "state")}, routing: none}\n`,
+      );
+      const agent = startWasmplane(["agent", "--config", config]);
+      const exited = await Promise.race([
+        new Promise<number | null>((resolve) => agent.process.once("exit", (code) => resolve(code))),
+        new Promise<"running">((resolve) => setTimeout(() => resolve("running"), 15_000)),
+      ]);
+      if (exited === "running") await agent.stop("SIGKILL");
+      assert.is(exited, 1, `exit code; output:\n${agent.output()}`);
+      assert.match(agent.output(), `manifests directory ${join(dir, "missing")} does not exist`);
+      const after = execFileSync("ip", ["netns", "exec", node, "nft", "list", "ruleset"], {
+        encoding: "utf8",
+      });
+      assert.is(after, before, "the table changed");
+      assert.not.ok(
+        execFileSync("sh", ["-c", `test -e ${socket} && echo yes || echo no`], {
+          encoding: "utf8",
+        }).trim() === "yes",
+        "the CNI socket was left behind",
+      );
+    } finally {
+      deleteNetns(node);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test.run();
