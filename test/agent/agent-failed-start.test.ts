@@ -1,7 +1,7 @@
 // A start that fails exits non-zero and leaves the node's rules as they were: here the manifest
 // directory is missing, and the table a previous run left must stay byte-identical.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -46,12 +46,7 @@ kernelTest(
         encoding: "utf8",
       });
       assert.is(after, before, "the table changed");
-      assert.not.ok(
-        execFileSync("sh", ["-c", `test -e ${socket} && echo yes || echo no`], {
-          encoding: "utf8",
-        }).trim() === "yes",
-        "the CNI socket was left behind",
-      );
+      assert.not.ok(existsSync(socket), "the CNI socket was left behind");
     } finally {
       deleteNetns(node);
       rmSync(dir, { recursive: true, force: true });
