@@ -144,6 +144,9 @@ export class PodNetworking {
       ipam,
       lookupPod: (namespace, name) => self?.snapshot?.pods.get(`${namespace}/${name}`),
       onAttachmentsChanged: () => options.syncNow(),
+      // Without a snapshot the pod CIDRs are unknown until the agent's source synced and the first
+      // plan is actuated: ADD answers "try again" until then, not "no pod CIDR".
+      awaitClusterState: initial === undefined,
       log: options.log,
     });
     self = new PodNetworking(options, server, ipam, [...podCIDRs]);
@@ -182,6 +185,8 @@ export class PodNetworking {
       this.podCIDRs = [...plan.podCIDRs];
       this.options.log?.(`cni: pod CIDRs now ${plan.podCIDRs.join(", ") || "(none)"}`);
     }
+    // Only now: an ADD queued before the new pod CIDRs must not be refused for lacking them.
+    this.server.clusterStateKnown();
     if (plan.peerRoutes) {
       const text = JSON.stringify(plan.peerRoutes);
       if (text !== this.peerPlanText) {

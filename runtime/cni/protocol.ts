@@ -13,3 +13,9 @@ export type CniWireResponse =
   /** `output` is printed on stdout (absent for DEL, CHECK, GC, STATUS). */
   | { ok: true; output?: Record<string, unknown> }
   | { ok: false; error: { code: number; msg: string; details?: string } };
+
+/**
+ * The largest request line the agent reads. A network configuration list is a few KiB; 1 MiB is far
+ * above any real one and keeps a runaway client from growing the agent's memory.
+ */
+export const MAX_REQUEST_BYTES = 1 << 20;

@@ -21,7 +21,7 @@ import { NodeShell, runNodeScript } from "./netexec.ts";
 import type { NodeAttachment } from "./node-rules.ts";
 import type { PeerRoutesPlan } from "./peer-routes.ts";
 import { PeerRouter } from "./peer-routes-apply.ts";
-import type { CniWireRequest, CniWireResponse } from "./protocol.ts";
+import { type CniWireRequest, type CniWireResponse, MAX_REQUEST_BYTES } from "./protocol.ts";
 import {
   type CniEnvironment,
   CniError,
@@ -62,11 +62,18 @@ export interface CniServerOptions {
    * queue, so it may call this server's methods.
    */
   onAttachmentsChanged?: () => Promise<void> | void;
+  /**
+   * The pod CIDRs are not known yet (the agent's source has not synced): ADD and STATUS answer 11
+   * (try again later) until `clusterStateKnown()`, rather than "no pod CIDR".
+   */
+  awaitClusterState?: boolean;
   log?: (line: string) => void;
 }
 
 export interface CniServer {
   readonly socketPath: string;
+  /** The agent has read the cluster state: pod CIDRs from now on are the Node object's. */
+  clusterStateKnown(): void;
   /** The pod CIDRs changed (Node object update). Existing allocations stay. */
   setPodCIDRs(podCIDRs: string[]): Promise<void>;
   /**
@@ -178,7 +185,41 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
     return [...byIf.values()];
   }
 
-  async function dispatch(raw: unknown): Promise<CniWireResponse> {
+  let stateKnown = options.awaitClusterState !== true;
+
+  /** A command for which the client is gone is not carried out: the runtime saw it fail. */
+  function checkClientWaiting(clientGone: () => boolean, command: string): void {
+    if (clientGone())
+      throw new CniError(
+        ErrorCode.tryAgainLater,
+        `${command}: the caller gave up before it ran; not carried out`,
+      );
+  }
+
+  function checkStateKnown(command: string): void {
+    if (!stateKnown)
+      throw new CniError(
+        ErrorCode.tryAgainLater,
+        `${command}: the agent has not read the cluster state yet (pod CIDRs unknown); try again later`,
+      );
+  }
+
+  /** An ADD whose caller left while it ran is undone, so no veth or address outlives a failed call. */
+  async function addOrRollBack(
+    env: CniEnvironment,
+    config: Record<string, unknown>,
+    clientGone: () => boolean,
+  ): Promise<Awaited<ReturnType<typeof handleAdd>>> {
+    const result = await handleAdd(ctx, env, config);
+    if (!clientGone()) return result;
+    await handleDel(ctx, env);
+    throw new CniError(
+      ErrorCode.tryAgainLater,
+      `ADD ${env.containerId}: the caller gave up while it ran; rolled back`,
+    );
+  }
+
+  async function dispatch(raw: unknown, clientGone: () => boolean): Promise<CniWireResponse> {
     let version: string | undefined;
     try {
       const { env, config } = validateWireRequest(raw);
@@ -188,9 +229,11 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       const started = performance.now();
       let changed = false;
       const output = await serialized(async () => {
+        checkClientWaiting(clientGone, env.command);
         switch (env.command) {
           case "ADD": {
-            const result = await handleAdd(ctx, env, config);
+            checkStateKnown("ADD");
+            const result = await addOrRollBack(env, config, clientGone);
             changed = true;
             return renderResult(version!, result);
           }
@@ -202,6 +245,7 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
             await handleCheck(ctx, env, config);
             return undefined;
           case "STATUS":
+            checkStateKnown("STATUS");
             handleStatus(ctx);
             return undefined;
           case "GC": {
@@ -236,30 +280,59 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
     }
   }
 
+  function answer(conn: Socket, response: CniWireResponse): void {
+    conn.end(`${JSON.stringify(response)}\n`);
+  }
+
   function onConnection(conn: Socket): void {
     let buffer = "";
+    let tooLarge = false;
+    let answered = false;
+    let gone = false;
     conn.setEncoding("utf8");
     conn.on("error", () => {});
-    conn.on("data", (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf("\n");
-      if (nl < 0) {
-        if (buffer.length > 1 << 20) conn.destroy();
+    conn.on("close", () => {
+      if (!answered) gone = true;
+    });
+    const onData = (chunk: string) => {
+      const nl = chunk.indexOf("\n");
+      // Past the limit the rest of the line is read and dropped, then answered with the reason.
+      if (tooLarge || buffer.length + (nl < 0 ? chunk.length : nl) > MAX_REQUEST_BYTES) {
+        tooLarge = true;
+        buffer = "";
+        if (nl < 0) return;
+        conn.off("data", onData);
+        answered = true;
+        answer(conn, {
+          ok: false,
+          error: {
+            code: ErrorCode.invalidConfig,
+            msg: `request larger than ${MAX_REQUEST_BYTES} bytes: the network configuration is too large`,
+          },
+        });
         return;
       }
-      const line = buffer.slice(0, nl);
-      conn.removeAllListeners("data");
+      buffer += chunk;
+      if (nl < 0) return;
+      const line = buffer.slice(0, buffer.length - chunk.length + nl);
+      conn.off("data", onData);
       let parsed: unknown;
       try {
         parsed = JSON.parse(line);
       } catch (err) {
-        conn.end(
-          `${JSON.stringify({ ok: false, error: { code: ErrorCode.decodeFailure, msg: `request is not JSON: ${(err as Error).message}` } })}\n`,
-        );
+        answered = true;
+        answer(conn, {
+          ok: false,
+          error: { code: ErrorCode.decodeFailure, msg: `request is not JSON: ${(err as Error).message}` },
+        });
         return;
       }
-      dispatch(parsed).then((response) => conn.end(`${JSON.stringify(response)}\n`));
-    });
+      dispatch(parsed, () => gone).then((response) => {
+        answered = true;
+        answer(conn, response);
+      });
+    };
+    conn.on("data", onData);
   }
 
   mkdirSync(dirname(socketPath), { recursive: true });
@@ -278,6 +351,9 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
 
   return {
     socketPath,
+    clusterStateKnown() {
+      stateKnown = true;
+    },
     async setPodCIDRs(podCIDRs) {
       parsePodCidrs(podCIDRs);
       await serialized(async () => {

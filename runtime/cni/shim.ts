@@ -4,7 +4,7 @@
 // its start-up cost is that of Node itself.
 import { readFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import type { CniWireRequest, CniWireResponse } from "./protocol.ts";
+import { type CniWireRequest, type CniWireResponse, MAX_REQUEST_BYTES } from "./protocol.ts";
 import {
   type CniCommand,
   CniError,
@@ -104,11 +104,23 @@ function forward(socket: string, request: CniWireRequest, timeoutMs: number): Pr
   });
 }
 
+/** The cniVersion the configuration asks for, if it can be read at all (errors are answered in it). */
+function peekVersion(text: string): string | undefined {
+  try {
+    const value = JSON.parse(text) as { cniVersion?: unknown };
+    return typeof value?.cniVersion === "string" ? value.cniVersion : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
   let version: string | undefined;
   try {
-    const env = readEnvironment(process.env);
+    // stdin first, so that even an error in the environment is answered in the config's version.
     const text = readStdin();
+    version = peekVersion(text);
+    const env = readEnvironment(process.env);
     if (env.command === "VERSION") {
       // Some callers send nothing for VERSION; answer with our current version then.
       const requested = text.trim() === "" ? undefined : parseConfig(text).cniVersion;
@@ -116,14 +128,20 @@ async function main(): Promise<number> {
       return 0;
     }
     const config = parseConfig(text);
-    if (typeof config.cniVersion === "string") version = config.cniVersion;
     checkConfigVersion(env.command, config);
+    const request: CniWireRequest = { env, config };
+    const bytes = Buffer.byteLength(JSON.stringify(request));
+    if (bytes > MAX_REQUEST_BYTES)
+      throw new CniError(
+        ErrorCode.invalidConfig,
+        `network configuration too large: the request is ${bytes} bytes, the agent reads at most ${MAX_REQUEST_BYTES}`,
+      );
     const socket = typeof config.agentSocket === "string" ? config.agentSocket : DEFAULT_AGENT_SOCKET;
     const timeoutSeconds =
       typeof config.timeoutSeconds === "number" && config.timeoutSeconds > 0
         ? config.timeoutSeconds
         : DEFAULT_TIMEOUT_SECONDS;
-    const response = await forward(socket, { env, config }, timeoutSeconds * 1000);
+    const response = await forward(socket, request, timeoutSeconds * 1000);
     if (!response.ok) {
       const { code, msg, details } = response.error;
       print(errorResult(version, new CniError(code, msg, details)));

@@ -11,6 +11,7 @@ import { hostInterfaceName } from "../../runtime/cni/attachment.ts";
 import { installCni } from "../../runtime/cni/install.ts";
 import { REQUESTED_IPS_ANNOTATION } from "../../runtime/cni/request.ts";
 import { type CniServer, type CniServerOptions, startCniServer } from "../../runtime/cni/server.ts";
+import { rangeDecider } from "../../runtime/ipam/range.ts";
 import { ipamDeciderFromSpec, shippedPluginPath } from "../../runtime/ipam/select.ts";
 import type { WasmIpamDecider } from "../../runtime/ipam/wasm.ts";
 import { buildPlugins } from "../../runtime/plugins/build.ts";
@@ -368,6 +369,150 @@ kernelTest(
         w.server.attachments().map((a) => a.hostInterface),
         [hostInterfaceName("known", "eth0")],
       );
+    } finally {
+      await w.stop();
+    }
+  },
+);
+
+/** Sends one request over the socket as a client that gives up: it closes before any answer. */
+function abandon(
+  socket: string,
+  containerId: string,
+  netns: string,
+  cfg: Record<string, unknown>,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const conn = createConnection(socket);
+    const env = { command: "ADD", containerId, netns, ifName: "eth0", path: "/opt/cni/bin", args: {} };
+    conn.on("connect", () =>
+      conn.write(`${JSON.stringify({ env, config: cfg })}\n`, () => {
+        conn.destroy();
+        resolve();
+      }),
+    );
+    conn.on("error", reject);
+  });
+}
+
+kernelTest(test, "an ADD whose caller gave up is not carried out, or is rolled back", async () => {
+  let gate: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    gate = resolve;
+  });
+  let entered: () => void = () => {};
+  const slowEntered = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  const decided: string[] = [];
+  const w = await world({
+    ipam: {
+      name: "gated",
+      allocate: async (input) => {
+        decided.push(input.request.containerId);
+        if (input.request.containerId === "slow") {
+          entered();
+          await opened;
+        }
+        return rangeDecider.allocate(input);
+      },
+    },
+  });
+  try {
+    const [, slowPath] = w.node.pod();
+    const [, queuedPath] = w.node.pod();
+    // "slow" is mid-ADD when its caller leaves: it is rolled back once it finishes.
+    const conn = createConnection(w.socket);
+    const env = {
+      command: "ADD",
+      containerId: "slow",
+      netns: slowPath,
+      ifName: "eth0",
+      path: "/x",
+      args: {},
+    };
+    conn.on("error", () => {});
+    conn.write(`${JSON.stringify({ env, config: config(w.socket) })}\n`);
+    await slowEntered;
+    // "queued" waits behind it and its caller leaves too: it never runs.
+    await abandon(w.socket, "queued", queuedPath, config(w.socket));
+    conn.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    gate();
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(decided, ["slow"], "the abandoned queued ADD reached the IPAM decider");
+    assert.equal(w.server.allocations(), [], "an abandoned ADD kept its address");
+    assert.not.ok(
+      interfaceExists(w.node.node, hostInterfaceName("slow", "eth0")),
+      "the rolled-back veth is there",
+    );
+    assert.not.ok(interfaceExists(w.node.node, hostInterfaceName("queued", "eth0")));
+  } finally {
+    gate();
+    await w.stop();
+  }
+});
+
+kernelTest(
+  test,
+  "before the cluster state is known ADD answers 11, and a config over 1 MiB says so",
+  async () => {
+    const w = await world({ podCIDRs: [], awaitClusterState: true });
+    try {
+      const [, path] = w.node.pod();
+      const early = await call(w, "ADD", "early", path, config(w.socket, "1.0.0"));
+      assert.is(early.json?.code, 11, early.stdout);
+      assert.match(String(early.json?.msg), "has not read the cluster state yet");
+      assert.is(early.json?.cniVersion, "1.0.0");
+      w.server.clusterStateKnown();
+      const known = await call(w, "ADD", "early", path, config(w.socket, "1.0.0"));
+      assert.is(known.json?.code, 100, "with the state known and no pod CIDR, the pool is exhausted");
+      // The executable refuses to send an oversized config, naming the problem.
+      const big = await call(
+        w,
+        "ADD",
+        "big",
+        path,
+        config(w.socket, "1.0.0", { pad: "x".repeat(1_100_000) }),
+      );
+      assert.is(big.json?.code, 7, big.stdout);
+      assert.match(String(big.json?.msg), "network configuration too large");
+      // A client of the socket that sends one anyway gets the reason, not a reset.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const conn = createConnection(w.socket);
+        let buf = "";
+        conn.setEncoding("utf8");
+        conn.on("connect", () => conn.end(`{"pad":"${"y".repeat(1_200_000)}"}\n`));
+        conn.on("data", (d: string) => {
+          buf += d;
+        });
+        conn.on("error", reject);
+        conn.on("close", () => resolve(buf));
+      });
+      assert.match(answer, "network configuration is too large");
+    } finally {
+      await w.stop();
+    }
+  },
+);
+
+kernelTest(
+  test,
+  "an error found before the command runs is answered in the config's cniVersion",
+  async () => {
+    const w = await world();
+    try {
+      const res = await invoke({
+        bin: w.bin,
+        command: "ADD",
+        containerId: "v",
+        netns: "/run/netns/none",
+        ifName: "eth0",
+        config: config(w.socket, "0.4.0"),
+        env: { CNI_CONTAINERID: undefined },
+      });
+      assert.is(res.code, 1);
+      assert.is(res.json?.cniVersion, "0.4.0", res.stdout);
     } finally {
       await w.stop();
     }
