@@ -2,6 +2,9 @@
 // resourceVersion, re-list on 410 Gone) per watched kind. `synced` fires once every kind has been
 // listed. The library stops an informer on any other error; we restart it with backoff and report
 // the error as a source problem until it recovers.
+// A kind served by a CRD (ClusterNetworkPolicy) is optional: when the API server does not serve it
+// (404), the kind counts as listed-empty for `synced`, the absence is a source problem, and the
+// informer keeps retrying with backoff so that installing the CRD later is picked up.
 // The library is imported when the source starts, not with this module: loading it costs about
 // 130 MiB of RSS, which a standalone agent (manifest directory) should not pay.
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
@@ -21,6 +24,8 @@ interface Resource {
   kind: WatchedKind;
   /** The collection path the informer watches. */
   path: string;
+  /** Served by a CRD that may be missing: what to tell the operator when the API server answers 404. */
+  optional?: string;
   list(kc: KubeConfig, lib: ClientLibrary): () => Promise<KubernetesListObject<KubernetesObject>>;
 }
 
@@ -75,7 +80,27 @@ export const watchedResources: Resource[] = [
       return (() => api.listNetworkPolicyForAllNamespaces()) as Lister;
     },
   },
+  {
+    kind: "ClusterNetworkPolicy",
+    path: "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
+    optional:
+      "ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is not served: the CRD of the Network Policy API is not installed",
+    list: (kc, lib) => {
+      const api = kc.makeApiClient(lib.CustomObjectsApi);
+      return (() =>
+        api.listClusterCustomObject({
+          group: "policy.networking.k8s.io",
+          version: "v1alpha2",
+          plural: "clusternetworkpolicies",
+        })) as Lister;
+    },
+  },
 ];
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  return e?.code === 404 || e?.statusCode === 404;
+}
 
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
@@ -158,10 +183,15 @@ export class KubernetesSource implements Source {
         );
         const message =
           err instanceof Error ? err.message : String((err as { message?: string })?.message ?? err);
+        const missingCrd = resource.optional !== undefined && isNotFound(err);
         this.problems.set(resource.kind, {
           origin: `${resource.path}`,
-          message: `list/watch failed (retrying with backoff): ${message}`,
+          message: missingCrd
+            ? `${resource.optional}; the other kinds are unaffected (retrying with backoff)`
+            : `list/watch failed (retrying with backoff): ${message}`,
         });
+        // An absent CRD is an empty listing, not a reason to hold back every other kind.
+        if (missingCrd) markListed(resource.kind);
         report();
         const timer = setTimeout(() => {
           this.retryTimers.delete(timer);

@@ -9,6 +9,7 @@ export const watchedKinds = [
   "Namespace",
   "Pod",
   "NetworkPolicy",
+  "ClusterNetworkPolicy",
 ] as const;
 export type WatchedKind = (typeof watchedKinds)[number];
 
@@ -18,7 +19,7 @@ export function isWatchedKind(kind: unknown): kind is WatchedKind {
 
 /** Cluster-scoped kinds are keyed by name alone; the others by "namespace/name". */
 export function isClusterScoped(kind: WatchedKind): boolean {
-  return kind === "Node" || kind === "Namespace";
+  return kind === "Node" || kind === "Namespace" || kind === "ClusterNetworkPolicy";
 }
 
 /** A Kubernetes object as it came from the source: parsed JSON/YAML, not yet validated. */

@@ -94,6 +94,18 @@ export class FieldReader {
     return cidr;
   }
 
+  /** Records a problem for every key of `object` not in `known` (API fields this code does not implement). */
+  onlyKnownFields(object: Record<string, unknown>, field: string, known: readonly string[]): void {
+    for (const key of Object.keys(object)) {
+      if (!known.includes(key)) {
+        this.fail(
+          field ? `${field}.${key}` : key,
+          `unknown or unsupported field; supported: ${known.join(", ")}`,
+        );
+      }
+    }
+  }
+
   stringMap(value: Json, field: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.record(value, field))) {

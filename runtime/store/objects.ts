@@ -80,6 +80,14 @@ export interface Namespace {
   labels: Record<string, string>;
 }
 
+/** A container port of a pod (spec.containers[].ports and sidecar initContainers' ports). */
+export interface ContainerPort {
+  /** "" when the port is unnamed. */
+  name: string;
+  protocol: Protocol;
+  port: number;
+}
+
 export interface Pod {
   namespace: string;
   name: string;
@@ -88,6 +96,11 @@ export interface Pod {
   podIPs: string[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Ports of the containers and of the restartable (sidecar) init containers, in spec order. */
+  containerPorts: ContainerPort[];
+  hostNetwork: boolean;
+  /** status.phase ("Pending", "Running", "Succeeded", "Failed", "Unknown"); "" when absent. */
+  phase: string;
 }
 
 export interface LabelSelectorRequirement {
@@ -132,6 +145,67 @@ export interface NetworkPolicy {
   egress: NetworkPolicyRule[];
 }
 
+/** Pods in the namespaces a selector picks (policy.networking.k8s.io NamespacedPod). */
+export interface NamespacedPodSelector {
+  namespaceSelector: LabelSelector;
+  podSelector: LabelSelector;
+}
+
+/** Exactly one field is set. */
+export interface ClusterNetworkPolicySubject {
+  namespaces?: LabelSelector;
+  pods?: NamespacedPodSelector;
+}
+
+/** Exactly one field is set. */
+export interface ClusterNetworkPolicyPeer {
+  namespaces?: LabelSelector;
+  pods?: NamespacedPodSelector;
+  /** Egress only: CIDRs (canonical network addresses). */
+  networks?: string[];
+  /**
+   * A peer type this implementation does not enforce (`nodes`, `domainNames`, or a field it does not
+   * know): its field path. The API asks implementations to fail closed on it: an Accept rule with
+   * such a peer matches nothing, a Deny or Pass rule matches all traffic.
+   */
+  unsupported?: string;
+}
+
+/**
+ * One entry of a rule's `protocols`, in NetworkPolicyPort's shape: `tcp: {destinationPort: {number}}`
+ * is {protocol, port}; a `range` is {protocol, port: start, endPort: end}; no destinationPort is
+ * {protocol} (every port); `destinationNamedPort` is {port: name} without a protocol (the named
+ * container port's own protocol).
+ */
+export interface ClusterNetworkPolicyPort {
+  protocol?: Protocol;
+  port?: number | string;
+  endPort?: number;
+}
+
+export type ClusterNetworkPolicyAction = "Accept" | "Deny" | "Pass";
+
+export interface ClusterNetworkPolicyRule {
+  /** "" when unnamed. */
+  name: string;
+  action: ClusterNetworkPolicyAction;
+  /** `from` for ingress, `to` for egress; at least one. */
+  peers: ClusterNetworkPolicyPeer[];
+  /** From `protocols`. Empty: all protocols and ports. */
+  ports: ClusterNetworkPolicyPort[];
+}
+
+/** policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy (cluster-scoped). */
+export interface ClusterNetworkPolicy {
+  name: string;
+  tier: "Admin" | "Baseline";
+  /** 0-1000; lower is evaluated first within the tier. */
+  priority: number;
+  subject: ClusterNetworkPolicySubject;
+  ingress: ClusterNetworkPolicyRule[];
+  egress: ClusterNetworkPolicyRule[];
+}
+
 /** The validated state the planners work from. Keys are "namespace/name" (Node, Namespace: "name"). */
 export interface Snapshot {
   services: Map<ObjectKey, Service>;
@@ -141,4 +215,6 @@ export interface Snapshot {
   pods: Map<ObjectKey, Pod>;
   /** Optional so snapshots built by hand for service tests need not carry it; the store always fills it. */
   networkPolicies?: Map<ObjectKey, NetworkPolicy>;
+  /** Keyed by name (cluster-scoped). Optional like networkPolicies; the store always fills it. */
+  clusterNetworkPolicies?: Map<string, ClusterNetworkPolicy>;
 }

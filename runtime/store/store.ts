@@ -25,6 +25,7 @@ export class Store {
     Namespace: new Map(),
     Pod: new Map(),
     NetworkPolicy: new Map(),
+    ClusterNetworkPolicy: new Map(),
   };
   private readonly rejections = new Map<string, Rejection>();
   /** The maps handed out by the last snapshot; a kind absent here changed since and is copied again. */
@@ -95,6 +96,7 @@ export class Store {
       namespaces: this.view("Namespace"),
       pods: this.view("Pod"),
       networkPolicies: this.view("NetworkPolicy"),
+      clusterNetworkPolicies: this.view("ClusterNetworkPolicy"),
     };
   }
 

@@ -1,6 +1,7 @@
 // Validation of the context objects: Node, Namespace and Pod.
-import type { FieldReader, Json } from "./fields.ts";
-import type { Namespace, Node, Pod } from "./objects.ts";
+import { type FieldReader, isPortName, type Json } from "./fields.ts";
+import type { ContainerPort, Namespace, Node, Pod } from "./objects.ts";
+import { show } from "./problems.ts";
 import type { Validated } from "./validated.ts";
 
 const zoneLabel = "topology.kubernetes.io/zone";
@@ -39,6 +40,36 @@ export function validateNamespace(raw: Record<string, Json>, r: FieldReader): Va
   return { ok: true, value: { name: r.name, labels: { "kubernetes.io/metadata.name": r.name, ...labels } } };
 }
 
+function readContainerPorts(value: Json, field: string, r: FieldReader, out: ContainerPort[]): void {
+  r.array(value, field).forEach((v, i) => {
+    const f = `${field}[${i}]`;
+    const p = r.record(v, f);
+    const name = r.string(p.name, `${f}.name`);
+    if (name !== "" && !isPortName(name))
+      r.fail(`${f}.name`, `must be a port name (IANA_SVC_NAME), got ${show(name)}`);
+    if (p.containerPort === undefined || p.containerPort === null) r.fail(`${f}.containerPort`, "required");
+    const port = r.integer(p.containerPort, `${f}.containerPort`, 1, 65535, 0);
+    const protocol = r.oneOf(p.protocol, `${f}.protocol`, ["TCP", "UDP", "SCTP"] as const, "TCP");
+    out.push({ name, protocol, port });
+  });
+}
+
+/** Ports of the containers, then of the init containers that keep running (restartPolicy Always). */
+function readPodPorts(spec: Record<string, Json>, r: FieldReader): ContainerPort[] {
+  const ports: ContainerPort[] = [];
+  r.array(spec.containers, "spec.containers").forEach((c, i) => {
+    const field = `spec.containers[${i}]`;
+    readContainerPorts(r.record(c, field).ports, `${field}.ports`, r, ports);
+  });
+  r.array(spec.initContainers, "spec.initContainers").forEach((c, i) => {
+    const field = `spec.initContainers[${i}]`;
+    const container = r.record(c, field);
+    if (r.string(container.restartPolicy, `${field}.restartPolicy`) !== "Always") return;
+    readContainerPorts(container.ports, `${field}.ports`, r, ports);
+  });
+  return ports;
+}
+
 export function validatePod(raw: Record<string, Json>, r: FieldReader): Validated<Pod> {
   const metadata = r.record(raw.metadata, "metadata");
   const spec = r.record(raw.spec, "spec");
@@ -61,6 +92,9 @@ export function validatePod(raw: Record<string, Json>, r: FieldReader): Validate
     podIPs,
     labels: r.stringMap(metadata.labels, "metadata.labels"),
     annotations: r.stringMap(metadata.annotations, "metadata.annotations"),
+    containerPorts: readPodPorts(spec, r),
+    hostNetwork: r.boolean(spec.hostNetwork, "spec.hostNetwork", false),
+    phase: r.string(status.phase, "status.phase"),
   };
   const nodeName = r.string(spec.nodeName, "spec.nodeName");
   if (nodeName) pod.nodeName = nodeName;

@@ -13,7 +13,8 @@ import type { Validated } from "./validated.ts";
 
 const operators = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
 
-function readSelector(value: Json, field: string, r: FieldReader): LabelSelector {
+/** A metav1.LabelSelector; absent or empty selects everything. */
+export function readSelector(value: Json, field: string, r: FieldReader): LabelSelector {
   const s = r.record(value, field);
   const matchExpressions: LabelSelectorRequirement[] = [];
   r.array(s.matchExpressions, `${field}.matchExpressions`).forEach((v, i) => {

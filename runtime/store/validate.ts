@@ -1,10 +1,19 @@
 // One entry point: validate any watched raw object into its normalised store type.
-import type { RawObject, WatchedKind } from "../sources/source.ts";
+import { isClusterScoped, type RawObject, type WatchedKind } from "../sources/source.ts";
 import { compactArrays } from "./compact.ts";
 import { FieldReader, isDnsSubdomain, isRecord } from "./fields.ts";
-import type { EndpointSlice, Namespace, NetworkPolicy, Node, Pod, Service } from "./objects.ts";
+import type {
+  ClusterNetworkPolicy,
+  EndpointSlice,
+  Namespace,
+  NetworkPolicy,
+  Node,
+  Pod,
+  Service,
+} from "./objects.ts";
 import { show } from "./problems.ts";
 import { validateNamespace, validateNode, validatePod } from "./validate-cluster.ts";
+import { validateClusterNetworkPolicy } from "./validate-clusternetworkpolicy.ts";
 import { validateEndpointSlice } from "./validate-endpointslice.ts";
 import { validateNetworkPolicy } from "./validate-networkpolicy.ts";
 import { validateService } from "./validate-service.ts";
@@ -17,6 +26,7 @@ export interface KindTypes {
   Namespace: Namespace;
   Pod: Pod;
   NetworkPolicy: NetworkPolicy;
+  ClusterNetworkPolicy: ClusterNetworkPolicy;
 }
 
 const validators: {
@@ -28,14 +38,13 @@ const validators: {
   Namespace: validateNamespace,
   Pod: validatePod,
   NetworkPolicy: validateNetworkPolicy,
+  ClusterNetworkPolicy: validateClusterNetworkPolicy,
 };
-
-const clusterScoped: ReadonlySet<WatchedKind> = new Set(["Node", "Namespace"]);
 
 export function validateObject<K extends WatchedKind>(kind: K, raw: RawObject): Validated<KindTypes[K]> {
   const metadata = isRecord(raw.metadata) ? raw.metadata : { name: "" };
   const name = typeof metadata.name === "string" ? metadata.name : "";
-  const namespace = clusterScoped.has(kind)
+  const namespace = isClusterScoped(kind)
     ? ""
     : typeof metadata.namespace === "string" && metadata.namespace
       ? metadata.namespace

@@ -340,6 +340,9 @@ test("node, namespace, pod and policy normalise", () => {
     podIPs: ["10.244.1.5"],
     labels: { app: "web" },
     annotations: {},
+    containerPorts: [],
+    hostNetwork: false,
+    phase: "",
     nodeName: "n1",
   });
   const policy = validateObject("NetworkPolicy", {

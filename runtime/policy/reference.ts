@@ -1,0 +1,30 @@
+// The reference policy decider: NetworkPolicy and ClusterNetworkPolicy over a store snapshot, as the
+// Kubernetes and Network Policy APIs define them, into the PolicyDecision contract (types.ts). The
+// Wasm policy plugin is compared with this. Pure: same snapshot and node, same decision.
+import type { Snapshot } from "../store/objects.ts";
+import type { Range } from "./address-sets.ts";
+import { buildClusterView } from "./cluster-view.ts";
+import { compileClusterNetworkPolicies } from "./clusternetworkpolicy-rules.ts";
+import { DecisionBuilder } from "./decision-builder.ts";
+import { compileNetworkPolicies } from "./networkpolicy-rules.ts";
+import type { PolicyDecision } from "./types.ts";
+
+export interface EvaluateOptions {
+  /** This node's name: pods with this spec.nodeName are the ones policed here. */
+  nodeName: string;
+}
+
+function sortedValues<T>(map: Map<string, T> | undefined): T[] {
+  return [...(map ?? new Map<string, T>()).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, v]) => v);
+}
+
+export function evaluatePolicies(snapshot: Snapshot, options: EvaluateOptions): PolicyDecision {
+  const view = buildClusterView(snapshot, options.nodeName);
+  const out = new DecisionBuilder();
+  const addressCache = new Map<string, Range>();
+  compileClusterNetworkPolicies(view, sortedValues(snapshot.clusterNetworkPolicies), out, addressCache);
+  compileNetworkPolicies(view, sortedValues(snapshot.networkPolicies), out, addressCache);
+  return out.finish();
+}
