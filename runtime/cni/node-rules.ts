@@ -7,7 +7,10 @@
 //   pod-input      (filter, input)             pod → node: egress policy hook
 //   pod-forward    (filter, forward)           policy hooks, then accept pod traffic
 //   pod-postrouting (nat, postrouting, srcnat) masquerade local pods leaving the cluster CIDRs
-//   pod-egress-hook, pod-ingress-hook          jump targets for NetworkPolicy (empty unless given)
+//   pod-egress-hook, pod-ingress-hook          jump targets for NetworkPolicy (empty unless given);
+//                                              their bodies come from runtime/policy/render.ts, which
+//                                              returns (allow) or drops: an egress allow must still
+//                                              reach the ingress hook, so no hook rule may accept
 
 import {
   accept,

@@ -1,0 +1,177 @@
+// The peer sets of a PolicyDecision as named nft sets. Every address set becomes four sets, per
+// family one of single addresses (a plain hash set) and one of CIDRs (an interval set), all four
+// always present even when empty, so a later change is an element operation only. Single addresses
+// stay out of the interval sets because changing the elements of an interval set that holds
+// elements is left to `nft -f` by nft/netlink/ (nft merges with what the kernel holds), which costs
+// a ruleset dump per sync at 10,000 services; pod addresses, the part that changes with every pod
+// and label, stay on the netlink path that way.
+//
+// Elements are canonical and sorted, so equal contents render equal: a CIDR nested in another one
+// of the same set is dropped (an interval set refuses overlaps, and we do not ask the kernel to
+// merge, so that the kernel holds exactly what the diff believes it holds).
+import { cidr, concat, element } from "../../nft/build.ts";
+import type { DesiredSet } from "../../nft/desired.ts";
+import type { SetElement } from "../../nft/model.ts";
+import { canonicalIp, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
+import { type AddressFamily, addressPortSetName, addressSetName, nftComment } from "./render-names.ts";
+import type { AddressPort } from "./types.ts";
+
+const ADDRESS_TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
+const FAMILIES: AddressFamily[] = [4, 6];
+
+interface Net {
+  base: bigint;
+  last: bigint;
+  text: string;
+}
+
+interface SplitFamily {
+  hosts: { value: bigint; text: string }[];
+  nets: Net[];
+}
+
+function splitAddresses(id: string, entries: string[]): Record<AddressFamily, SplitFamily> {
+  const out: Record<AddressFamily, SplitFamily> = { 4: { hosts: [], nets: [] }, 6: { hosts: [], nets: [] } };
+  entries.forEach((entry, i) => {
+    try {
+      if (!entry.includes("/")) {
+        const text = canonicalIp(entry);
+        out[ipFamily(text)].hosts.push({ value: ipToBigInt(text), text });
+        return;
+      }
+      const c = parseCidr(entry);
+      const bits = c.family === 4 ? 32 : 128;
+      if (c.prefixLength === bits) {
+        const text = c.text.slice(0, c.text.indexOf("/"));
+        out[c.family].hosts.push({ value: c.base, text });
+      } else out[c.family].nets.push({ base: c.base, last: c.base + c.size - 1n, text: c.text });
+    } catch (err) {
+      throw new Error(`address set "${id}" [${i}]: ${(err as Error).message}`);
+    }
+  });
+  return out;
+}
+
+const byValue = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+
+function hostElements(hosts: SplitFamily["hosts"]): SetElement[] {
+  const sorted = [...hosts].sort((a, b) => byValue(a.value, b.value));
+  const out: SetElement[] = [];
+  let previous: bigint | undefined;
+  for (const h of sorted) {
+    if (h.value === previous) continue;
+    previous = h.value;
+    out.push(element(h.text));
+  }
+  return out;
+}
+
+/** Sorted by start, widest first; CIDRs nest or are disjoint, so a nested one is inside the last kept. */
+function netElements(nets: Net[]): SetElement[] {
+  const sorted = [...nets].sort((a, b) => byValue(a.base, b.base) || byValue(b.last, a.last));
+  const out: SetElement[] = [];
+  let keptLast = -1n;
+  for (const n of sorted) {
+    if (n.last <= keptLast) continue;
+    keptLast = n.last;
+    out.push(element(cidr(n.text)));
+  }
+  return out;
+}
+
+/** The four named sets of one address set (IPv4 and IPv6, single addresses and CIDRs). */
+export function addressSets(id: string, entries: string[]): DesiredSet[] {
+  const split = splitAddresses(id, entries);
+  const comment = nftComment(`policy peers: ${id}`);
+  const sets: DesiredSet[] = [];
+  for (const family of FAMILIES) {
+    const type = ADDRESS_TYPE[family];
+    sets.push({
+      name: addressSetName(id, family, "h"),
+      type,
+      comment,
+      elements: hostElements(split[family].hosts),
+    });
+    sets.push({
+      name: addressSetName(id, family, "n"),
+      type,
+      flags: ["interval"],
+      comment,
+      elements: netElements(split[family].nets),
+    });
+  }
+  return sets;
+}
+
+const PROTOCOLS = { TCP: "tcp", UDP: "udp", SCTP: "sctp" } as const;
+
+export function nftProtocol(protocol: string, where: string): "tcp" | "udp" | "sctp" {
+  const p = PROTOCOLS[protocol as keyof typeof PROTOCOLS];
+  if (!p) throw new Error(`${where}.protocol: "${protocol}" is not TCP, UDP or SCTP`);
+  return p;
+}
+
+export function checkPort(port: number, where: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`${where}: ${JSON.stringify(port)} is not a port (1..65535)`);
+}
+
+/** The IPv4 and IPv6 `address . protocol . port` sets of one address-port set. */
+export function addressPortSets(id: string, entries: AddressPort[]): DesiredSet[] {
+  const keyed: Record<AddressFamily, { sort: [bigint, string, number]; el: SetElement; text: string }[]> = {
+    4: [],
+    6: [],
+  };
+  entries.forEach((e, i) => {
+    const where = `address-port set "${id}" [${i}]`;
+    let address: string;
+    try {
+      address = canonicalIp(e.address);
+    } catch (err) {
+      throw new Error(`${where}.address: ${(err as Error).message}`);
+    }
+    const proto = nftProtocol(e.protocol, where);
+    checkPort(e.port, `${where}.port`);
+    keyed[ipFamily(address)].push({
+      sort: [ipToBigInt(address), proto, e.port],
+      el: element(concat(address, proto, e.port)),
+      text: `${address} ${proto} ${e.port}`,
+    });
+  });
+  const comment = nftComment(`policy address ports: ${id}`);
+  return FAMILIES.map((family) => {
+    const sorted = keyed[family].sort(
+      (a, b) =>
+        byValue(a.sort[0], b.sort[0]) ||
+        (a.sort[1] < b.sort[1] ? -1 : a.sort[1] > b.sort[1] ? 1 : 0) ||
+        a.sort[2] - b.sort[2],
+    );
+    const seen = new Set<string>();
+    const elements = sorted.filter((k) => !seen.has(k.text) && seen.add(k.text)).map((k) => k.el);
+    return {
+      name: addressPortSetName(id, family),
+      type: [ADDRESS_TYPE[family], "inet_proto", "inet_service"],
+      comment,
+      elements,
+    };
+  });
+}
+
+const elementKey = (el: SetElement) =>
+  el.value === undefined ? JSON.stringify(el.key) : `${JSON.stringify(el.key)} : ${JSON.stringify(el.value)}`;
+
+/**
+ * `fresh` with the element objects of `previous` wherever an element is the same, or `previous`
+ * itself when nothing differs: nft/'s diff skips unchanged objects by identity and caches texts
+ * per object, so a sync then costs what changed, not the size of the set.
+ */
+export function reuseElements(fresh: DesiredSet, previous: DesiredSet | undefined): DesiredSet {
+  if (!previous || previous.name !== fresh.name) return fresh;
+  const known = new Map(previous.elements.map((el) => [elementKey(el), el]));
+  const elements = fresh.elements.map((el) => known.get(elementKey(el)) ?? el);
+  const same =
+    elements.length === previous.elements.length &&
+    elements.every((el, i) => el === previous.elements[i]) &&
+    JSON.stringify({ ...fresh, elements: [] }) === JSON.stringify({ ...previous, elements: [] });
+  return same ? previous : { ...fresh, elements };
+}

@@ -1,0 +1,180 @@
+// A PolicyDecision as nftables rules in the shared `inet wasmplane` table: decision in, one
+// TableFragment plus the rules of the node's two policy hook chains (runtime/cni/node-rules.ts,
+// `pod-egress-hook` and `pod-ingress-hook`, jumped to from pod-forward and, for egress, pod-input).
+//
+//   hook chain         ct state established,related return; then the pod's address (saddr for
+//                      egress, daddr for ingress) in verdict map pol-eg4/6 or pol-in4/6 → goto
+//                      the pod's chain; a pod not in the map is not policed (falls through)
+//   pol-i-H / pol-e-H  per pod and direction, the tiers in order (render-chains.ts)
+//   pol-a…, pol-p…     the peer sets (render-sets.ts)
+//
+// "return" is the allow verdict, never accept: the forward chain judges the source's egress first
+// and then the destination's ingress, and an egress allow must reach the ingress hook. A goto from
+// the hook means a return in the pod's chain goes straight back to the base chain. The node's own
+// traffic to its pods (kubelet probes) leaves through the output hook, so no pod's ingress judges it;
+// its replies are established.
+//
+// Peers are named sets, so a pod relabelled or added somewhere in the cluster changes set elements
+// only, never a chain or a verdict-map element: a plain element batch does not make the kernel
+// revalidate the table's jump graph (docs/nft.md).
+//
+// The output is a function of the decision alone. Passing the previous result lets the renderer
+// hand back the very same chain, set and element objects for whatever did not change, which makes
+// nft/'s diff (identity first, texts cached per object) cost what changed.
+import { element, goto, namedMap } from "../../nft/build.ts";
+import {
+  addChain,
+  addSet,
+  type DesiredRule,
+  type DesiredSet,
+  emptyFragment,
+  type TableFragment,
+} from "../../nft/desired.ts";
+import { ipToBigInt } from "../net/cidr.ts";
+import { checkReferences, hookRules, type PodChains, renderPodChains } from "./render-chains.ts";
+import { type AddressFamily, dispatchMapName } from "./render-names.ts";
+import { addressPortSets, addressSets, reuseElements } from "./render-sets.ts";
+import type { AddressPort, PolicyDecision, PolicyDirection } from "./types.ts";
+
+export interface RenderedPolicy {
+  /** The `pol-` chains, sets and dispatch maps. */
+  fragment: TableFragment;
+  /** Rules for planNodeRules' `hooks` input (the bodies of pod-egress-hook and pod-ingress-hook). */
+  hooks: { egress: DesiredRule[]; ingress: DesiredRule[] };
+  /** What the next call may reuse (pass this whole result as `previous`); not part of the output. */
+  memo: RenderMemo;
+}
+
+export interface RenderMemo {
+  readonly addressSets: ReadonlyMap<string, { entries: string[]; sets: DesiredSet[] }>;
+  readonly addressPortSets: ReadonlyMap<string, { entries: AddressPort[]; sets: DesiredSet[] }>;
+  /** By "pod\0direction": the pod's policy as JSON, and what it rendered to. */
+  readonly pods: ReadonlyMap<string, { policy: string; rendered: PodChains }>;
+}
+
+const FAMILIES: AddressFamily[] = [4, 6];
+const ADDRESS_TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
+
+/** Claims an nft name for one source object; two sources hashing to one name is an error naming both. */
+function claim(owners: Map<string, string>, name: string, owner: string): void {
+  const previous = owners.get(name);
+  if (previous !== undefined && previous !== owner)
+    throw new Error(`policy render: ${owner} and ${previous} both map to the nft name ${name}`);
+  owners.set(name, owner);
+}
+
+const sameAddress = (a: string, b: string) => a === b;
+const sameAddressPort = (a: AddressPort, b: AddressPort) =>
+  a.address === b.address && a.protocol === b.protocol && a.port === b.port;
+
+function sameEntries<E>(a: E[], b: E[], same: (x: E, y: E) => boolean): boolean {
+  return a.length === b.length && a.every((x, i) => same(x, b[i]));
+}
+
+/** Renders (or reuses) the named sets of every set id, sorted by id. */
+function peerSets<E>(
+  ids: Map<string, E[]>,
+  previous: ReadonlyMap<string, { entries: E[]; sets: DesiredSet[] }> | undefined,
+  render: (id: string, entries: E[]) => DesiredSet[],
+  same: (x: E, y: E) => boolean,
+): Map<string, { entries: E[]; sets: DesiredSet[] }> {
+  const out = new Map<string, { entries: E[]; sets: DesiredSet[] }>();
+  for (const id of [...ids.keys()].sort()) {
+    const entries = ids.get(id)!;
+    const before = previous?.get(id);
+    if (before && sameEntries(before.entries, entries, same)) {
+      out.set(id, before);
+      continue;
+    }
+    const sets = render(id, entries).map((s, i) => reuseElements(s, before?.sets[i]));
+    // A copy: the decision's arrays are the caller's, and equality is checked by content next time.
+    out.set(id, { entries: [...entries], sets });
+  }
+  return out;
+}
+
+function renderPods(
+  decision: PolicyDecision,
+  previous: RenderMemo["pods"] | undefined,
+): Map<string, { policy: string; rendered: PodChains }> {
+  const out = new Map<string, { policy: string; rendered: PodChains }>();
+  const keyed = decision.pods.map((p) => ({ p, key: `${p.pod}\u0000${p.direction}` }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const { p, key } of keyed) {
+    if (out.has(key)) throw new Error(`policy of pod ${p.pod} ${p.direction}: listed twice in the decision`);
+    const policy = JSON.stringify(p);
+    const before = previous?.get(key);
+    if (before && before.policy === policy) {
+      checkReferences(p, decision);
+      out.set(key, before);
+    } else out.set(key, { policy, rendered: renderPodChains(p, decision) });
+  }
+  return out;
+}
+
+/** The four dispatch maps: pod address → goto the pod's chain. Two pods on one address is an error. */
+function dispatchMaps(pods: RenderMemo["pods"], previous: TableFragment | undefined): DesiredSet[] {
+  const maps: DesiredSet[] = [];
+  for (const direction of ["ingress", "egress"] as PolicyDirection[])
+    for (const family of FAMILIES) {
+      const entries: { value: bigint; address: string; pod: string; chain: string }[] = [];
+      for (const [key, { rendered }] of pods) {
+        const [pod, dir] = key.split("\u0000");
+        if (dir !== direction) continue;
+        for (const address of rendered.own[family])
+          entries.push({ value: ipToBigInt(address), address, pod, chain: rendered.chains[0].name });
+      }
+      entries.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+      for (let i = 1; i < entries.length; i++)
+        if (entries[i].value === entries[i - 1].value)
+          throw new Error(
+            `policy render: pods ${entries[i - 1].pod} and ${entries[i].pod} share the address ${entries[i].address} (${direction})`,
+          );
+      const name = dispatchMapName(direction, family);
+      const fresh = namedMap(
+        name,
+        ADDRESS_TYPE[family],
+        "verdict",
+        entries.map((e) => element(e.address, goto(e.chain))),
+        { comment: `pod IPv${family} address : its ${direction} policy chain` },
+      );
+      maps.push(reuseElements(fresh, previous?.sets.get(name)));
+    }
+  return maps;
+}
+
+/**
+ * Renders a decision; `previous` (the last result) only makes unchanged objects identical to the
+ * last ones. Throws on an inconsistent decision, naming the pod, rule and field.
+ */
+export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy): RenderedPolicy {
+  const memo: RenderMemo = {
+    addressSets: peerSets(decision.addressSets, previous?.memo.addressSets, addressSets, sameAddress),
+    addressPortSets: peerSets(
+      decision.addressPortSets,
+      previous?.memo.addressPortSets,
+      addressPortSets,
+      sameAddressPort,
+    ),
+    pods: renderPods(decision, previous?.memo.pods),
+  };
+  const fragment = emptyFragment();
+  const owners = new Map<string, string>();
+  const peers = [
+    ...[...memo.addressSets].map(([id, m]) => [`address set "${id}"`, m.sets] as const),
+    ...[...memo.addressPortSets].map(([id, m]) => [`address-port set "${id}"`, m.sets] as const),
+  ];
+  for (const [owner, sets] of peers)
+    for (const set of sets) {
+      claim(owners, set.name, owner);
+      addSet(fragment, set);
+    }
+  for (const [key, { rendered }] of memo.pods)
+    for (const chain of rendered.chains) {
+      claim(owners, chain.name, `pod ${key.replace("\u0000", " ")}`);
+      addChain(fragment, chain);
+    }
+  for (const map of dispatchMaps(memo.pods, previous?.fragment)) addSet(fragment, map);
+  const hooks = previous?.hooks ?? { egress: hookRules("egress"), ingress: hookRules("ingress") };
+  return { fragment, hooks, memo };
+}
