@@ -1,12 +1,32 @@
 // The standalone source: a directory of YAML/JSON manifests. It re-reads the directory when fs.watch
 // reports a change (debounced, since editors and `cp` write in several steps) and on a periodic rescan
-// (fs.watch can miss events, e.g. on some bind mounts), and delivers only what changed.
+// (fs.watch can miss events, e.g. on some bind mounts, or in the targets of symlinks), and delivers
+// only what changed. A file is acted on only once it has stopped changing (see `settled`), and a file
+// that cannot be read whole (too big, a syntax error, a limit) keeps the objects of its last good
+// version: what the source delivers never shrinks because of a half-written or hostile file.
 import { type FSWatcher, watch } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { stat } from "node:fs/promises";
+import { relative } from "node:path";
 import { diffListings, type ListedObject, listingKey, objectFromText } from "./diff-objects.ts";
+import {
+  type FileIdentity,
+  identityOf,
+  type Listing,
+  listManifestFiles,
+  readManifestFile,
+  sameIdentity,
+} from "./manifest-files.ts";
 import { parseManifestText } from "./parse-manifests.ts";
 import { objectKey, type RawObject, type Source, type SourceProblem, type SourceSink } from "./source.ts";
+
+/**
+ * 4 MiB. A real manifest file is far smaller: a ConfigMap volume holds 1 MiB in all, the API server
+ * stores objects of at most ~1.5 MiB, and 9,000 Services with their EndpointSlices as kubectl writes
+ * them are 4 MiB of YAML (split a set that large into several files). Parsing YAML costs 0.1-1 s per
+ * MiB of one core, during which the agent does nothing else, and its heap grows with the file (a
+ * 50 MB file blocked the scan for 5.8 s and left RSS at 1.9 GB): a bigger file is not read at all.
+ */
+export const defaultMaxFileBytes = 4 * 1024 * 1024;
 
 export interface ManifestDirOptions {
   dir: string;
@@ -14,81 +34,109 @@ export interface ManifestDirOptions {
   debounceMs?: number;
   /** Periodic full re-read (ms); 0 disables. */
   rescanMs?: number;
+  /**
+   * A changed file is read once its mtime is this old, or it looked the same this long ago (ms):
+   * a writer that pauses for less than this mid-file is never read half-way.
+   */
+  settleMs?: number;
+  /** Files larger than this are reported and not read (bytes). */
+  maxFileBytes?: number;
+  /** How long `start` waits for files that are still changing before it resolves without `synced` (ms). */
+  startWaitMs?: number;
 }
 
 interface FileState {
-  mtimeMs: number;
-  size: number;
-  /** Objects of the last version that parsed; kept while a later version has errors. */
+  identity: FileIdentity;
+  /** Objects of the last version that could be read whole; kept while a later version cannot. */
   objects: ListedObject[];
   problems: SourceProblem[];
 }
 
-const manifestExtensions = [".yaml", ".yml", ".json"];
-
-function isManifestFile(name: string): boolean {
-  return !name.startsWith(".") && manifestExtensions.some((ext) => name.endsWith(ext));
+/** A changed file seen but not read yet: its identity at the last look, and since when it changes. */
+interface Look {
+  identity: FileIdentity;
+  at: number;
+  since: number;
 }
 
-async function listManifestFiles(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name.startsWith(".")) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...(await listManifestFiles(path)));
-    else if (entry.isFile() && isManifestFile(entry.name)) found.push(path);
-  }
-  return found.sort();
+interface ScanResult {
+  files: Map<string, FileState>;
+  /** Changed files not read yet because they are still changing. */
+  deferred: string[];
 }
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class ManifestDirSource implements Source {
   readonly description: string;
   private readonly dir: string;
   private readonly debounceMs: number;
   private readonly rescanMs: number;
+  private readonly settleMs: number;
+  private readonly maxFileBytes: number;
+  private readonly startWaitMs: number;
   private files = new Map<string, FileState>();
+  private looks = new Map<string, Look>();
   private listing = new Map<string, ListedObject>();
   private sink: SourceSink | null = null;
   private watcher: FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
+  private settleTimer: NodeJS.Timeout | null = null;
   private rescan: NodeJS.Timeout | null = null;
   private scanning: Promise<void> | null = null;
   private rescanRequested = false;
+  /** The first listing is done: changes are scanned from now on. */
+  private started = false;
+  private syncedSent = false;
   private stopped = false;
 
   constructor(options: ManifestDirOptions) {
     this.dir = options.dir;
     this.debounceMs = options.debounceMs ?? 100;
     this.rescanMs = options.rescanMs ?? 10_000;
+    this.settleMs = options.settleMs ?? 500;
+    this.maxFileBytes = options.maxFileBytes ?? defaultMaxFileBytes;
+    this.startWaitMs = options.startWaitMs ?? 5_000;
     this.description = `manifests ${options.dir}`;
   }
 
+  /**
+   * Rejects, without calling `synced`, when the directory is missing or cannot be listed: a caller
+   * must not sync from a source that never listed anything. Resolves after the first listing; calls
+   * `synced` then, or later once files that were still being written have settled.
+   */
   async start(sink: SourceSink): Promise<void> {
-    const info = await stat(this.dir).catch(() => null);
-    if (!info?.isDirectory())
-      throw new Error(`manifests directory ${this.dir} does not exist or is not a directory`);
+    const info = await stat(this.dir).catch((err: NodeJS.ErrnoException) => {
+      const why = err.code === "ENOENT" ? "does not exist" : `cannot be read (${err.message})`;
+      throw new Error(`manifests directory ${this.dir} ${why}`);
+    });
+    if (!info.isDirectory()) throw new Error(`manifests directory ${this.dir} is not a directory`);
     this.sink = sink;
-    await this.scan();
-    sink.synced();
+    const complete = await this.initialScan();
+    if (this.stopped) return;
+    this.started = true;
     this.watcher = watch(this.dir, { recursive: true }, () => this.changed());
     this.watcher.on("error", () => this.changed());
     if (this.rescanMs > 0) {
       this.rescan = setInterval(() => this.changed(), this.rescanMs);
       this.rescan.unref();
     }
+    if (complete) this.markSynced();
+    else this.armSettle();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.watcher?.close();
     if (this.debounce) clearTimeout(this.debounce);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.rescan) clearInterval(this.rescan);
     await this.scanning;
   }
 
   /** Re-reads now (after the debounce); also used by tests that do not want to wait for fs.watch. */
   changed(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = null;
@@ -96,42 +144,96 @@ export class ManifestDirSource implements Source {
     }, this.debounceMs);
   }
 
-  /** One re-read at a time; a change during a scan triggers one more scan afterwards. */
+  private markSynced(): void {
+    if (this.syncedSent || this.stopped) return;
+    this.syncedSent = true;
+    this.sink?.synced();
+  }
+
+  /** A scan after the settle time, for files that were still changing. */
+  private armSettle(): void {
+    if (this.settleTimer || this.stopped) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      void this.scan();
+    }, this.settleMs);
+  }
+
+  /** Until nothing is still changing, or startWaitMs; a listing that fails rejects. */
+  private async initialScan(): Promise<boolean> {
+    const deadline = Date.now() + this.startWaitMs;
+    for (;;) {
+      let listing: Listing;
+      try {
+        listing = await listManifestFiles(this.dir);
+      } catch (err) {
+        throw new Error(`manifests directory ${this.dir} cannot be listed: ${message(err)}`);
+      }
+      const { deferred } = await this.scanFiles(listing);
+      if (deferred.length === 0 || this.stopped || Date.now() >= deadline) return deferred.length === 0;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.settleMs, deadline - Date.now())));
+    }
+  }
+
+  /** One re-read at a time; a change during a scan triggers one more scan afterwards. Never rejects. */
   private scan(): Promise<void> {
     if (this.scanning) {
       this.rescanRequested = true;
       return this.scanning;
     }
-    this.scanning = this.scanOnce().finally(() => {
-      this.scanning = null;
-      if (this.rescanRequested && !this.stopped) {
-        this.rescanRequested = false;
-        void this.scan();
-      }
-    });
+    this.scanning = this.scanOnce()
+      .catch((err) => this.sink?.problems([{ origin: this.dir, message: `scan failed: ${message(err)}` }]))
+      .finally(() => {
+        this.scanning = null;
+        if (this.rescanRequested && !this.stopped) {
+          this.rescanRequested = false;
+          void this.scan();
+        }
+      });
     return this.scanning;
   }
 
   private async scanOnce(): Promise<void> {
-    const problems: SourceProblem[] = [];
-    let paths: string[] = [];
+    let listing: Listing;
     try {
-      paths = await listManifestFiles(this.dir);
+      listing = await listManifestFiles(this.dir);
     } catch (err) {
-      problems.push({ origin: this.dir, message: `cannot list directory: ${(err as Error).message}` });
       // Keep what we had: an unreadable directory is not the same as an empty one.
-      this.sink?.problems(problems);
+      this.sink?.problems([{ origin: this.dir, message: `cannot list directory: ${message(err)}` }]);
       return;
     }
-    const files = new Map<string, FileState>();
-    // Objects parsed in this scan, by entry: delivered as they are; older entries are rebuilt from text.
-    const parsed = new Map<ListedObject, RawObject>();
-    for (const path of paths) {
-      const state = await this.readFileState(path, parsed);
-      if (state) files.set(path, state);
-    }
-    this.files = files;
+    const { deferred } = await this.scanFiles(listing);
+    if (deferred.length > 0) this.armSettle();
+    else this.markSynced();
+  }
 
+  /** Reads the listed files, delivers the changes and the problems. */
+  private async scanFiles(listing: Listing): Promise<ScanResult> {
+    const parsed = new Map<ListedObject, RawObject>();
+    const result: ScanResult = { files: new Map(), deferred: [] };
+    for (const path of listing.files) {
+      const state = await this.readFileState(path, parsed);
+      if (state === "deferred") {
+        result.deferred.push(path);
+        const previous = this.files.get(path);
+        if (previous) result.files.set(path, previous);
+      } else if (state) result.files.set(path, state);
+    }
+    this.files = result.files;
+    for (const path of this.looks.keys()) if (!result.deferred.includes(path)) this.looks.delete(path);
+
+    const problems = [...listing.problems, ...this.waitingProblems(result.deferred)];
+    const next = this.mergeFiles(result.files, problems);
+    const events = diffListings(this.listing, next, (entry) => parsed.get(entry) ?? objectFromText(entry));
+    this.listing = next;
+    if (this.stopped) return result;
+    if (events.length > 0) this.sink?.events(events);
+    this.sink?.problems(problems);
+    return result;
+  }
+
+  /** The listing of all files: the first file that defines an object wins, later ones are reported. */
+  private mergeFiles(files: Map<string, FileState>, problems: SourceProblem[]): Map<string, ListedObject> {
     const next = new Map<string, ListedObject>();
     const origins = new Map<string, string>();
     for (const [path, state] of files) {
@@ -150,46 +252,113 @@ export class ManifestDirSource implements Source {
         next.set(id, entry);
       }
     }
-    const events = diffListings(this.listing, next, (entry) => parsed.get(entry) ?? objectFromText(entry));
-    this.listing = next;
-    if (this.stopped) return;
-    if (events.length > 0) this.sink?.events(events);
-    this.sink?.problems(problems);
+    return next;
   }
 
+  /** Files changing for much longer than a write takes: the operator should know why nothing happens. */
+  private waitingProblems(deferred: string[]): SourceProblem[] {
+    const now = Date.now();
+    return deferred.flatMap((path) => {
+      const since = this.looks.get(path)?.since ?? now;
+      if (now - since < 10 * this.settleMs) return [];
+      const seconds = Math.round((now - since) / 1000);
+      return [
+        {
+          origin: relative(this.dir, path),
+          message: `still changing after ${seconds} s; not read until it stops`,
+        },
+      ];
+    });
+  }
+
+  /**
+   * Whether a changed file has stopped changing: its mtime is settleMs old, or it looked the same
+   * settleMs ago (for an mtime in the future). Otherwise this look is remembered.
+   */
+  private settled(path: string, identity: FileIdentity, now: number): boolean {
+    if (identity.mtimeMs <= now - this.settleMs) return true;
+    const look = this.looks.get(path);
+    if (look && sameIdentity(look.identity, identity)) return now - look.at >= this.settleMs;
+    this.looks.set(path, { identity, at: now, since: look?.since ?? now });
+    return false;
+  }
+
+  /** A file's state now: read, kept, not read yet ("deferred"), or gone (null). Never rejects. */
   private async readFileState(
     path: string,
-    parsedObjects: Map<ListedObject, RawObject>,
-  ): Promise<FileState | null> {
+    parsed: Map<ListedObject, RawObject>,
+  ): Promise<FileState | "deferred" | null> {
     const previous = this.files.get(path);
-    let info: Awaited<ReturnType<typeof stat>>;
-    let text: string;
     try {
-      info = await stat(path);
-      if (previous && previous.mtimeMs === info.mtimeMs && previous.size === info.size) return previous;
-      text = await readFile(path, "utf8");
-    } catch {
-      return null; // removed between listing and reading
-    }
-    const name = relative(this.dir, path);
-    const parsed = parseManifestText(text, name);
-    const syntaxBroken = parsed.problems.some((p) => p.message.startsWith("invalid "));
-    const objects: ListedObject[] = parsed.objects.map(({ object }) => {
-      const entry = {
-        kind: object.kind,
-        key: objectKey(object.kind, object.metadata),
-        text: JSON.stringify(object),
+      return await this.readChangedFile(path, previous, parsed);
+    } catch (err) {
+      // An I/O error on one file: report it, keep what we had, and try again on the next scan.
+      const kept = previous ? " (keeping the last good version)" : "";
+      return {
+        identity: { dev: -1, ino: -1, size: -1, mtimeMs: -1 },
+        objects: previous?.objects ?? [],
+        problems: [{ origin: relative(this.dir, path), message: `cannot read: ${message(err)}${kept}` }],
       };
+    }
+  }
+
+  private async readChangedFile(
+    path: string,
+    previous: FileState | undefined,
+    parsed: Map<ListedObject, RawObject>,
+  ): Promise<FileState | "deferred" | null> {
+    const info = await stat(path).catch(() => null);
+    if (!info) return null; // removed between listing and reading
+    const identity = identityOf(info);
+    if (previous && sameIdentity(previous.identity, identity)) return previous;
+    if (identity.size > this.maxFileBytes) return this.tooBig(path, identity, previous);
+    const now = Date.now();
+    if (!this.settled(path, identity, now)) return "deferred";
+    const read = await readManifestFile(path, this.maxFileBytes);
+    if (read.kind === "gone") return null;
+    if (read.kind === "too-big") return this.tooBig(path, { ...identity, size: read.size }, previous);
+    // Changed while we read it: a writer is at work; look again later.
+    if (!sameIdentity(read.before, identity) || !sameIdentity(read.before, read.after)) {
+      this.looks.set(path, { identity: read.after, at: now, since: this.looks.get(path)?.since ?? now });
+      return "deferred";
+    }
+    return this.parseFile(path, read.text, identity, previous, parsed);
+  }
+
+  private tooBig(path: string, identity: FileIdentity, previous: FileState | undefined): FileState {
+    const kept = previous ? " (keeping the last good version)" : "";
+    return {
+      identity,
+      objects: previous?.objects ?? [],
+      problems: [
+        {
+          origin: relative(this.dir, path),
+          message: `${identity.size} bytes, over the limit of ${this.maxFileBytes} per manifest file; not read${kept}`,
+        },
+      ],
+    };
+  }
+
+  private parseFile(
+    path: string,
+    text: string,
+    identity: FileIdentity,
+    previous: FileState | undefined,
+    parsedObjects: Map<ListedObject, RawObject>,
+  ): FileState {
+    const parsed = parseManifestText(text, relative(this.dir, path));
+    const objects: ListedObject[] = parsed.objects.map(({ object, text }) => {
+      const entry = { kind: object.kind, key: objectKey(object.kind, object.metadata), text };
       parsedObjects.set(entry, object);
       return entry;
     });
+    // A file that could not be read whole keeps the objects of its last good version.
+    const keep = parsed.invalid && previous !== undefined;
     return {
-      mtimeMs: info.mtimeMs,
-      size: info.size,
-      // A half-written or mistyped file keeps the objects of its last good version.
-      objects: syntaxBroken && previous ? previous.objects : objects,
+      identity,
+      objects: keep ? previous.objects : objects,
       problems: parsed.problems.map((p) =>
-        syntaxBroken && previous ? { ...p, message: `${p.message} (keeping the last good version)` } : p,
+        keep ? { ...p, message: `${p.message} (keeping the last good version)` } : p,
       ),
     };
   }

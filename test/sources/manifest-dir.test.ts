@@ -4,31 +4,9 @@ import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ManifestDirSource } from "../../runtime/sources/manifest-dir.ts";
-import type { SourceEvent, SourceProblem } from "../../runtime/sources/source.ts";
+import { recorder, waitFor } from "./source-recorder.ts";
 
 const test = suite("manifest directory source");
-
-function recorder() {
-  const state = { events: [] as SourceEvent[], problems: [] as SourceProblem[], synced: 0 };
-  return {
-    state,
-    sink: {
-      events: (e: SourceEvent[]) => state.events.push(...e),
-      synced: () => state.synced++,
-      problems: (p: SourceProblem[]) => {
-        state.problems = p;
-      },
-    },
-  };
-}
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const svc = (name: string, port: number) =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: 10.96.0.10, ports: [{port: ${port}}]}\n`;

@@ -68,7 +68,7 @@ metadata: {name: c}
     parsed.objects.map((o) => [o.object.metadata.name, o.origin]),
     [
       ["a", "m.yaml#0"],
-      ["c", "m.yaml#1"],
+      ["c", "m.yaml#2"],
     ],
   );
   assert.is(parsed.problems.length, 1);
