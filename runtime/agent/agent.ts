@@ -4,13 +4,16 @@
 import { performance } from "node:perf_hooks";
 import { type DesiredTable, mergeFragments } from "../../nft/desired.ts";
 import type { LbPlanner, LbResult } from "../lb/plan.ts";
+import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
+import type { Snapshot } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { Store } from "../store/store.ts";
 import {
   type Dataplane,
   type PluginHost,
   type PodNetworkPlanner,
+  type PolicyPlanner,
   type ServicePlanner,
   tableFamily,
   tableName,
@@ -29,6 +32,8 @@ export interface AgentOptions {
   dataplane: Dataplane;
   /** The Wasm plugin host behind `lbPlanner`, when plugins are configured (reload, status). */
   plugins?: PluginHost;
+  /** NetworkPolicy enforcement; used only with pod networking, whose hook chains it fills. */
+  policy?: PolicyPlanner;
   log?: (line: string) => void;
   timers?: Timers;
   /** How long stop() waits for each of its steps. Default 10 s. */
@@ -51,6 +56,7 @@ export class Agent {
   private failedCount = 0;
   private planProblems: string[] = [];
   private actuationProblems: string[] = [];
+  private policyPods: PodPolicyStatus[] | null = null;
   private loggedProblems = new Set<string>();
   private syncWaiters: (() => void)[] = [];
   private podNetworking: PodNetworkPlanner | null = null;
@@ -121,6 +127,7 @@ export class Agent {
       ["waiting for the running sync", () => this.scheduler.stop()],
       ["closing pod networking", () => this.podNetworking?.close()],
       ["closing the plugins", () => this.options.plugins?.close()],
+      ["closing the policy decider", () => this.options.policy?.close()],
     ];
     for (const [what, step] of steps) await this.boundedStep(what, step);
     for (const w of this.seqWaiters) w.resolve();
@@ -209,13 +216,22 @@ export class Agent {
       const plan = planner.plan(snapshot, lb);
       const fragments = [plan.fragment];
       const labels = ["services"];
-      const pods = this.podNetworking?.plan(snapshot);
+      const policy =
+        this.podNetworking && this.options.policy ? await this.options.policy.plan(snapshot) : null;
+      const pods = this.podNetworking?.plan(snapshot, policy?.hooks);
       if (pods) {
         fragments.push(pods.fragment);
         labels.push("pod networking");
       }
+      if (policy) {
+        fragments.push(policy.fragment);
+        labels.push("policy");
+      }
+      this.policyPods = policy?.pods ?? null;
       this.planProblems = [
         ...(pods?.problems ?? []).map((p) => `pod networking: ${p}`),
+        ...(policy?.problems ?? []).map((p) => `policy: ${p}`),
+        ...this.unenforcedPolicies(snapshot),
         ...plan.problems.map(formatProblem),
         ...[...lb]
           .filter(([, r]) => !r.ok)
@@ -262,6 +278,15 @@ export class Agent {
     this.finishSync(record);
     if (record.ok) this.releaseWaiters(seq);
     return record.ok;
+  }
+
+  /** Policies in the store that nothing enforces: a visible problem, never silence. */
+  private unenforcedPolicies(snapshot: Snapshot): string[] {
+    if (this.podNetworking && this.options.policy) return [];
+    const count = (snapshot.networkPolicies?.size ?? 0) + (snapshot.clusterNetworkPolicies?.size ?? 0);
+    if (count === 0) return [];
+    const why = this.podNetworking ? "policy enforcement is off" : "pod networking (config cni:) is off";
+    return [`policy: ${count} NetworkPolicies/ClusterNetworkPolicies are not enforced: ${why}`];
   }
 
   private releaseWaiters(served: number): void {
@@ -350,6 +375,9 @@ export class Agent {
       },
       rssBytes: process.memoryUsage.rss(),
       ...(this.options.plugins ? { lbPlugins: this.options.plugins.status() } : {}),
+      ...(this.options.policy && this.policyPods
+        ? { policy: { decider: this.options.policy.deciderName, pods: this.policyPods } }
+        : {}),
       ...(this.podNetworking?.allocations
         ? { podNetworking: { allocations: this.podNetworking.allocations() } }
         : {}),

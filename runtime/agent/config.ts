@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { parseCniSection } from "../cni/config.ts";
+import { defaultPolicyConfig, type PolicyConfig, parsePolicySection } from "../policy/config.ts";
 import { parseCIDR, parseIP } from "../store/ip.ts";
 import { parseDuration } from "./duration.ts";
 import { applyLbSection, defaultLbConfig, type LbConfig } from "./lb-config.ts";
@@ -35,6 +36,8 @@ export interface AgentConfig {
   lb: LbConfig;
   /** Pod networking (the CNI server and node rules), when present and not `enabled: false`; see docs/cni.md. */
   cni: Record<string, unknown>;
+  /** NetworkPolicy enforcement (with pod networking); see docs/policy.md. */
+  policy: PolicyConfig;
 }
 
 export const defaultStatusAddress = "unix:/run/wasmplane/status.sock";
@@ -52,6 +55,7 @@ export function defaultConfig(): AgentConfig {
     statusAddress: defaultStatusAddress,
     lb: defaultLbConfig(),
     cni: {},
+    policy: defaultPolicyConfig(),
   };
 }
 
@@ -211,6 +215,13 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
         config.cni = section(value, where(key));
         try {
           parseCniSection(config.cni, where(key));
+        } catch (err) {
+          throw new ConfigError((err as Error).message);
+        }
+        break;
+      case "policy":
+        try {
+          config.policy = parsePolicySection(value, where(key));
         } catch (err) {
           throw new ConfigError((err as Error).message);
         }

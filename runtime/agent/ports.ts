@@ -1,7 +1,8 @@
 // What the agent needs from the planners and from the nftables layer, as narrow interfaces. The real
 // implementations are wired in runtime/agent/wiring.ts; tests of the agent's logic may pass fakes.
-import type { DesiredTable, TableFragment } from "../../nft/desired.ts";
+import type { DesiredRule, DesiredTable, TableFragment } from "../../nft/desired.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
+import type { PolicyStep } from "../policy/enforcer.ts";
 import type { Snapshot } from "../store/objects.ts";
 
 export interface PlanProblem {
@@ -90,10 +91,16 @@ export interface PodNetworkStep {
   actuate(): Promise<void>;
 }
 
+/** Rules for the node's NetworkPolicy hook chains (pod-egress-hook, pod-ingress-hook). */
+export interface PolicyHooks {
+  egress: DesiredRule[];
+  ingress: DesiredRule[];
+}
+
 /** Pod networking (runtime/cni/pod-networking.ts PodNetworking): the CNI server and its node rules. */
 export interface PodNetworkPlanner {
   /** Plans this sync's node rules and effects from the snapshot, without I/O. */
-  plan(snapshot: Snapshot): PodNetworkStep;
+  plan(snapshot: Snapshot, hooks?: PolicyHooks): PodNetworkStep;
   /** The IPAM allocations (one per pod address), for the agent's status. */
   allocations?(): PodAllocation[];
   close(): Promise<void>;
@@ -105,4 +112,12 @@ export interface PodAllocation {
   ifName: string;
   /** "namespace/name", when the runtime passed K8S_POD_NAMESPACE and K8S_POD_NAME. */
   pod?: string;
+}
+
+/** NetworkPolicy enforcement (runtime/policy/enforcer.ts PolicyEnforcer); needs pod networking. */
+export interface PolicyPlanner {
+  readonly deciderName: string;
+  /** The decision for this sync, rendered; a failing decider keeps the last good one (or fails closed). */
+  plan(snapshot: Snapshot): Promise<PolicyStep>;
+  close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 // The agent's status: what it serves, how the last syncs went, and every problem it knows of. Built
 // from the store snapshot plus the sync records; printed by `wasmplane status`.
+import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatDuration } from "./duration.ts";
 
@@ -55,6 +56,8 @@ export interface AgentStatus {
   lbPlugins?: { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
   /** Pod networking, when the `cni:` section mounts it: the addresses IPAM handed out. */
   podNetworking?: { allocations: { ip: string; containerId: string; ifName: string; pod?: string }[] };
+  /** NetworkPolicy enforcement: the decider, and per local pod the policies selecting it per direction. */
+  policy?: { decider: string; pods: PodPolicyStatus[] };
   problems: string[];
 }
 
@@ -150,6 +153,16 @@ export function formatStatus(st: AgentStatus): string {
     }
     lines.push(`pod attachments (${byAttachment.size}):`);
     for (const [key, ips] of byAttachment) lines.push(`  ${key}  ${ips.join(", ")}`);
+  }
+  if (st.policy) {
+    lines.push(`policy (decider ${st.policy.decider}), policed pods (${st.policy.pods.length}):`);
+    for (const p of st.policy.pods) {
+      const side = (name: string, d: PodPolicyStatus["ingress"]) =>
+        d
+          ? `${name} ${d.isolated ? "isolated" : "open"}, ${d.rules} rules, by ${d.selectedBy.join(", ")}`
+          : `${name} not policed`;
+      lines.push(`  ${p.pod}  ${side("ingress", p.ingress)}; ${side("egress", p.egress)}`);
+    }
   }
   lines.push(`services (${st.services.length}):`);
   for (const s of st.services) {

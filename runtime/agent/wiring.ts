@@ -9,6 +9,7 @@ import { parseCniSection } from "../cni/config.ts";
 import { PodNetworking, podNetworkProblems } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
+import { PolicyEnforcer, referenceDecider } from "../policy/enforcer.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
 import { ServiceProxy } from "../services/proxy.ts";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes.ts";
@@ -75,6 +76,15 @@ export async function createLbPlanner(
   return { planner: host, host };
 }
 
+/** The policy decider named by the config's `policy.decider`. */
+export function createPolicyPlanner(config: AgentConfig): PolicyEnforcer {
+  if (config.policy.decider !== "builtin")
+    throw new Error(
+      `config policy.decider: ${JSON.stringify(config.policy.decider)} is not available (known: builtin)`,
+    );
+  return new PolicyEnforcer(referenceDecider, config.nodeName);
+}
+
 export async function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Promise<Agent> {
   const log = options.log ?? ((line: string) => console.log(line));
   const lb = options.lbPlanner ? { planner: options.lbPlanner } : await createLbPlanner(config.lb, log);
@@ -87,6 +97,8 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     defaultLbAlgorithm: config.lb.default,
   });
+  const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
+  const policy = cni?.enabled && config.policy.enabled ? createPolicyPlanner(config) : undefined;
   const agent = new Agent({
     nodeName: config.nodeName,
     ...(config.netns ? { netns: config.netns } : {}),
@@ -96,10 +108,10 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     planner,
     lbPlanner: lb.planner,
     ...(lb.host ? { plugins: lb.host } : {}),
+    ...(policy ? { policy } : {}),
     dataplane: nftDataplane(config.netns),
     ...(options.log ? { log: options.log } : {}),
   });
-  const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
   if (cni?.enabled) {
     const pods = await PodNetworking.start({
       nodeName: config.nodeName,
@@ -120,8 +132,8 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
       log,
     });
     agent.setPodNetworking({
-      plan: (snapshot) => {
-        const plan = pods.plan(snapshot);
+      plan: (snapshot, hooks) => {
+        const plan = pods.plan(snapshot, hooks);
         return {
           fragment: plan.fragment,
           problems: podNetworkProblems(plan),

@@ -22,7 +22,8 @@ import type { DecisionBuilder } from "./decision-builder.ts";
 import { emitRule } from "./emit-rule.ts";
 import type { PolicyDirection, PolicyTier, PolicyVerdict } from "./types.ts";
 
-function subjectPods(view: ClusterView, cnp: ClusterNetworkPolicy): PolicyPod[] {
+/** The local pods a ClusterNetworkPolicy's subject picks. */
+export function subjectPods(view: ClusterView, cnp: ClusterNetworkPolicy): PolicyPod[] {
   const { namespaces, pods } = cnp.subject;
   if (namespaces) return selectLocalPodsAcross(view, namespaces);
   if (pods) return selectLocalPodsAcross(view, pods.namespaceSelector, pods.podSelector);

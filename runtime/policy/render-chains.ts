@@ -58,7 +58,8 @@ function portConditions(ports: PortRange[], where: string): Statement[][] {
   const byProtocol = new Map<string, [number, number][]>();
   ports.forEach((p, i) => {
     const proto = nftProtocol(p.protocol, `${where}.ports[${i}]`);
-    checkPort(p.first, `${where}.ports[${i}].first`);
+    // first 0 with last 65535 is how a decision says "every port of this protocol".
+    if (p.first !== 0) checkPort(p.first, `${where}.ports[${i}].first`);
     checkPort(p.last, `${where}.ports[${i}].last`);
     if (p.last < p.first) throw new Error(`${where}.ports[${i}]: last ${p.last} is below first ${p.first}`);
     const list = byProtocol.get(proto) ?? [];
@@ -76,6 +77,11 @@ function portConditions(ports: PortRange[], where: string): Statement[][] {
       if (top && first <= top[1] + 1) top[1] = Math.max(top[1], last);
       else merged.push([first, last]);
     }
+    if (merged[0][0] === 0 && merged[0][1] === 65535) {
+      out.push([match(meta("l4proto"), proto)]);
+      continue;
+    }
+    if (merged[0][0] === 0) merged[0][0] = 1;
     const items: Expression[] = merged.map(([f, l]) => (f === l ? f : range(f, l)));
     const value = items.length === 1 ? items[0] : anonSet(...items);
     out.push([match(meta("l4proto"), proto), match(payload("th", "dport"), value)]);

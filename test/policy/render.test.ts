@@ -227,6 +227,17 @@ test("ports: per protocol, sorted and merged, single ports, ranges and sets; SCT
   ]);
 });
 
+test("ports: 0-65535 (a protocol without a port) is the protocol alone; a range from 0 starts at 1", () => {
+  const ports: PortRange[] = [tcp(0, 65535), tcp(80), { protocol: "UDP", first: 0, last: 100 }];
+  const f = renderPolicy(
+    decision([pod(A, "ingress", true, [r("networkpolicy", "allow", { ports })])]),
+  ).fragment;
+  assert.equal(rules(f, ingressA).slice(1, 3), [
+    "meta l4proto tcp return",
+    "meta l4proto udp th dport 1-100 return",
+  ]);
+});
+
 test("peers: egress matches the destination; a dual-stack pod gets both families", () => {
   const f = renderPolicy(
     decision(
@@ -430,7 +441,7 @@ test("inconsistent decisions are errors naming the pod, the rule and the field",
   );
   assert.throws(
     one(r("networkpolicy", "allow", { ports: [tcp(0)] })),
-    /rules\[1\]\.ports\[0\]\.first: 0 is not a port/,
+    /rules\[1\]\.ports\[0\]\.last: 0 is not a port/,
   );
   assert.throws(
     one(r("networkpolicy", "allow", { ports: [{ protocol: "ICMP" as "TCP", first: 1, last: 1 }] })),

@@ -1,0 +1,95 @@
+// Policy in the agent's sync: ask the decider (the TypeScript reference or a Wasm policy plugin),
+// render its decision, and hand the node's hook rules and the policy fragment to the transaction.
+// A decider that fails (or answers a decision that cannot be rendered) keeps the last good
+// decision; with none yet, pods that a policy selects are isolated (fail closed). Both are problems.
+import type { DesiredRule, TableFragment } from "../../nft/desired.ts";
+import type { Snapshot } from "../store/objects.ts";
+import { failClosedDecision } from "./fail-closed.ts";
+import { evaluatePolicies } from "./reference.ts";
+import { type RenderedPolicy, renderPolicy } from "./render.ts";
+import type { PolicyDecision, PolicyProblem } from "./types.ts";
+
+export interface PolicyDecider {
+  /** For status and problems: "builtin", "wasm:networkpolicy", … */
+  readonly name: string;
+  decide(snapshot: Snapshot, nodeName: string): PolicyDecision | Promise<PolicyDecision>;
+  close?(): Promise<void>;
+}
+
+export const referenceDecider: PolicyDecider = {
+  name: "builtin",
+  decide: (snapshot, nodeName) => evaluatePolicies(snapshot, { nodeName }),
+};
+
+/** Per local pod: which policies select it, and whether it is isolated, per direction. */
+export interface PodPolicyStatus {
+  pod: string;
+  ingress?: { isolated: boolean; selectedBy: string[]; rules: number };
+  egress?: { isolated: boolean; selectedBy: string[]; rules: number };
+}
+
+export interface PolicyStep {
+  fragment: TableFragment;
+  /** Bodies of the node's pod-egress-hook and pod-ingress-hook chains. */
+  hooks: { egress: DesiredRule[]; ingress: DesiredRule[] };
+  problems: string[];
+  pods: PodPolicyStatus[];
+}
+
+function formatProblem(p: PolicyProblem): string {
+  const object = p.namespace ? `${p.namespace}/${p.name}` : p.name;
+  return `${p.kind} ${object}: ${p.field}: ${p.message}`;
+}
+
+function podStatus(decision: PolicyDecision): PodPolicyStatus[] {
+  const byPod = new Map<string, PodPolicyStatus>();
+  for (const p of decision.pods) {
+    const entry = byPod.get(p.pod) ?? { pod: p.pod };
+    entry[p.direction] = { isolated: p.isolated, selectedBy: p.selectedBy, rules: p.rules.length };
+    byPod.set(p.pod, entry);
+  }
+  return [...byPod.values()];
+}
+
+export class PolicyEnforcer {
+  private lastGood: PolicyDecision | null = null;
+  private rendered: RenderedPolicy | undefined;
+
+  constructor(
+    private readonly decider: PolicyDecider,
+    private readonly nodeName: string,
+  ) {}
+
+  get deciderName(): string {
+    return this.decider.name;
+  }
+
+  async plan(snapshot: Snapshot): Promise<PolicyStep> {
+    const problems: string[] = [];
+    let decision: PolicyDecision;
+    let rendered: RenderedPolicy;
+    try {
+      decision = await this.decider.decide(snapshot, this.nodeName);
+      rendered = renderPolicy(decision, this.rendered);
+      this.lastGood = decision;
+    } catch (err) {
+      const fallback = this.lastGood
+        ? "keeping the last good policy rules"
+        : "failing closed: every local pod a policy selects is isolated";
+      problems.push(`policy decider ${this.decider.name} failed: ${(err as Error).message}; ${fallback}`);
+      decision = this.lastGood ?? failClosedDecision(snapshot, this.nodeName);
+      rendered = renderPolicy(decision, this.rendered);
+    }
+    this.rendered = rendered;
+    return {
+      fragment: rendered.fragment,
+      hooks: rendered.hooks,
+      problems: [...decision.problems.map(formatProblem), ...problems],
+      pods: podStatus(decision),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.decider.close?.();
+  }
+}
