@@ -144,6 +144,15 @@ function normalizeFlags<T extends { flags?: string[] | string }>(args: T): T {
   return args;
 }
 
+function isMetaL4proto(e: Expression): boolean {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    "meta" in e &&
+    (e as { meta: { key: string } }).meta.key === "l4proto"
+  );
+}
+
 export function normalizeStatement(s: Statement, family: Family): Statement {
   if ("match" in s) {
     const left = normalizeExpr(s.match.left);
@@ -153,6 +162,8 @@ export function normalizeStatement(s: Statement, family: Family): Statement {
       const only = right.set[0];
       if (!Array.isArray(only) || typeof only[0] === "string") right = only as Expression;
     }
+    // nft lists protocol 58 by its /etc/protocols name, ipv6-icmp; the model writes icmpv6.
+    if (right === "ipv6-icmp" && isMetaL4proto(left)) right = "icmpv6";
     const op = s.match.op === "in" ? "==" : s.match.op;
     if (left === s.match.left && right === s.match.right && op === s.match.op) return s;
     return { match: { op, left, right } };
