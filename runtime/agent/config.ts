@@ -38,6 +38,8 @@ export interface AgentConfig {
   cni: Record<string, unknown>;
   /** NetworkPolicy enforcement (with pod networking); see docs/policy.md. */
   policy: PolicyConfig;
+  /** Where the one-agent-per-namespace lock files live (default /run/wasmplane). */
+  lockDir?: string;
 }
 
 export const defaultStatusAddress = "unix:/run/wasmplane/status.sock";
@@ -218,6 +220,9 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
         } catch (err) {
           throw new ConfigError((err as Error).message);
         }
+        break;
+      case "lockDir":
+        config.lockDir = text(value, where(key));
         break;
       case "policy":
         try {

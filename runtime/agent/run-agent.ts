@@ -2,6 +2,7 @@
 // it stops watching and exits, leaving the rules in place so traffic keeps flowing across restarts.
 import type { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
+import { acquireAgentLock } from "./lock.ts";
 import { type StatusServer, startStatusServer } from "./status-server.ts";
 import { createAgent, resolveConfig } from "./wiring.ts";
 
@@ -14,7 +15,14 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig, log: (line: string) => void): Promise<RunningAgent> {
   const resolved = resolveConfig(config);
-  const agent = await createAgent(resolved, { log });
+  const lock = acquireAgentLock(resolved.netns, resolved.lockDir);
+  let agent: Agent;
+  try {
+    agent = await createAgent(resolved, { log });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const status = resolved.statusAddress
     ? await startStatusServer(resolved.statusAddress, () => agent.status())
     : null;
@@ -25,6 +33,7 @@ export async function startAgent(config: AgentConfig, log: (line: string) => voi
     // started (the resync clock, the CNI server), or the process would linger half-started.
     await agent.stop();
     await status?.close();
+    lock.release();
     throw err;
   }
   return {
@@ -34,6 +43,7 @@ export async function startAgent(config: AgentConfig, log: (line: string) => voi
     stop: async () => {
       await agent.stop();
       await status?.close();
+      lock.release();
     },
   };
 }

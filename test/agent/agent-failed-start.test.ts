@@ -1,14 +1,14 @@
 // A start that fails exits non-zero and leaves the node's rules as they were: here the manifest
 // directory is missing, and the table a previous run left must stay byte-identical.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { startWasmplane } from "./process-support.ts";
+import { type Child, startWasmplane } from "./process-support.ts";
 
 const test = suite("agent failed start");
 
@@ -48,6 +48,50 @@ kernelTest(
       assert.is(after, before, "the table changed");
       assert.not.ok(existsSync(socket), "the CNI socket was left behind");
     } finally {
+      deleteNetns(node);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+kernelTest(
+  test,
+  "a second agent on the same namespace refuses to start; a dead agent's lock is taken over",
+  async () => {
+    const node = uniqueNetnsName("lck");
+    const dir = mkdtempSync(join(tmpdir(), "wpt-lck-"));
+    const agents: Child[] = [];
+    try {
+      createNetns(node);
+      mkdirSync(join(dir, "manifests"));
+      const config = (name: string) => {
+        const path = join(dir, `${name}.yaml`);
+        writeFileSync(
+          path,
+          `manifests: ${join(dir, "manifests")}\nnetns: ${node}\nnodeName: n1\nnodeIPs: [10.250.0.1]\nclusterCIDRs: [10.73.0.0/16]\nserviceCIDRs: [10.96.0.0/16]\nstatusAddress: "unix:${join(dir, `${name}.sock`)}"\nlockDir: ${dir}\n`,
+        );
+        return path;
+      };
+      const first = startWasmplane(["agent", "--config", config("first")]);
+      agents.push(first);
+      await first.waitFor(/sync full/);
+      const second = startWasmplane(["agent", "--config", config("second")]);
+      agents.push(second);
+      const code = await new Promise<number | null>((resolve) => second.process.once("exit", resolve));
+      assert.is(code, 1, second.output());
+      assert.match(
+        second.output(),
+        `another agent (pid ${first.process.pid}) programs network namespace ${node}`,
+      );
+      // The first agent dies without cleaning up; its lock names a dead PID and is taken over.
+      await first.stop("SIGKILL");
+      const third = startWasmplane(["agent", "--config", config("third")]);
+      agents.push(third);
+      await third.waitFor(/sync full/);
+      assert.is(await third.stop("SIGTERM"), 0, third.output());
+      assert.not.ok(existsSync(join(dir, `agent-${node}.lock`)), "the lock file outlived a clean stop");
+    } finally {
+      for (const a of agents) await a.stop("SIGKILL");
       deleteNetns(node);
       rmSync(dir, { recursive: true, force: true });
     }
