@@ -47,6 +47,8 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     console.error(`wasmplane: ${err instanceof Error ? err.message : String(err)}`);
     if (process.env.WASMPLANE_DEBUG && err instanceof Error) console.error(err.stack);
-    process.exitCode = 1;
+    // A command that failed is over, even if something it started still holds the event loop
+    // (commands close what they opened, but a leak must not turn a failure into a hang).
+    process.exit(1);
   },
 );

@@ -1,6 +1,7 @@
 // `wasmplane cni serve`: the CNI server without the rest of the agent. Prints "ready" on stdout once
 // the socket listens; stops on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
+import { parsePodCidrs } from "../ipam/range.ts";
 import { ipamDeciderFromSpec } from "../ipam/select.ts";
 import type { NodeAttachment } from "./node-rules.ts";
 import { createNodeRulesApplier } from "./node-rules-applier.ts";
@@ -26,6 +27,12 @@ export async function serve(args: string[]): Promise<number> {
   const podCIDRs = values["pod-cidr"] ?? [];
   if (podCIDRs.length === 0) {
     process.stderr.write("cni serve: at least one --pod-cidr is required\n");
+    return 2;
+  }
+  try {
+    parsePodCidrs(podCIDRs);
+  } catch (err) {
+    process.stderr.write(`cni serve: --pod-cidr: ${(err as Error).message}\n`);
     return 2;
   }
   const mtu = values.mtu ? Number(values.mtu) : undefined;

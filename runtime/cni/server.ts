@@ -133,29 +133,44 @@ function validateWireRequest(raw: unknown): CniWireRequest {
   return req;
 }
 
+/**
+ * The handlers' context: pod CIDRs checked first, then the allocation store, then the node shell.
+ * A failure on the way closes what was opened, so a start that fails leaves no process behind.
+ */
+async function openContext(options: CniServerOptions): Promise<HandlerContext> {
+  parsePodCidrs(options.podCIDRs);
+  const store = AllocationStore.open(join(options.stateDir ?? DEFAULT_STATE_DIR, "ipam"), {
+    fsync: options.fsync,
+  });
+  const shell = new NodeShell(options.nodeNetns);
+  try {
+    const ipv6Default = await runNodeScript(
+      shell,
+      "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null || echo 1",
+      "reading disable_ipv6",
+    );
+    await enableForwarding(shell, options.podCIDRs);
+    return {
+      shell,
+      ipv6DisabledByDefault: ipv6Default.trim() !== "0",
+      podCIDRs: [...options.podCIDRs],
+      mtu: options.mtu ?? DEFAULT_MTU,
+      ipam: options.ipam ?? rangeDecider,
+      store,
+      lookupPod: options.lookupPod,
+    };
+  } catch (err) {
+    shell.close();
+    store.close();
+    throw err;
+  }
+}
+
 export async function startCniServer(options: CniServerOptions): Promise<CniServer> {
   const socketPath = options.socketPath ?? DEFAULT_AGENT_SOCKET;
   const log = options.log ?? (() => {});
-  const shell = new NodeShell(options.nodeNetns);
-  const ipv6Default = await runNodeScript(
-    shell,
-    "cat /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null || echo 1",
-    "reading disable_ipv6",
-  );
-  const ctx: HandlerContext = {
-    shell,
-    ipv6DisabledByDefault: ipv6Default.trim() !== "0",
-    podCIDRs: [...options.podCIDRs],
-    mtu: options.mtu ?? DEFAULT_MTU,
-    ipam: options.ipam ?? rangeDecider,
-    store: AllocationStore.open(join(options.stateDir ?? DEFAULT_STATE_DIR, "ipam"), {
-      fsync: options.fsync,
-    }),
-    lookupPod: options.lookupPod,
-  };
-  parsePodCidrs(ctx.podCIDRs);
-  await enableForwarding(shell, ctx.podCIDRs);
-
+  const ctx = await openContext(options);
+  const { shell } = ctx;
   const peerRouter = new PeerRouter(shell);
 
   // One command at a time.
@@ -345,6 +360,10 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       server.off("error", reject);
       resolve();
     });
+  }).catch((err: Error) => {
+    shell.close();
+    ctx.store.close();
+    throw new Error(`cni: listening on ${socketPath}: ${err.message}`);
   });
   chmodSync(socketPath, 0o600);
   log(`cni: listening on ${socketPath} (pod CIDRs ${ctx.podCIDRs.join(", ")}, IPAM ${ctx.ipam.name})`);

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { JOURNAL_NAME } from "../../runtime/ipam/store.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
 import { type Child, startWasmplane } from "./process-support.ts";
@@ -92,6 +93,48 @@ kernelTest(
       assert.not.ok(existsSync(join(dir, `agent-${node}.lock`)), "the lock file outlived a clean stop");
     } finally {
       for (const a of agents) await a.stop("SIGKILL");
+      deleteNetns(node);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+kernelTest(
+  test,
+  "a corrupt IPAM journal, a bad --pod-cidr: exit non-zero at once, naming the file or flag",
+  async () => {
+    const node = uniqueNetnsName("jrn");
+    const dir = mkdtempSync(join(tmpdir(), "wpt-jrn-"));
+    try {
+      createNetns(node);
+      mkdirSync(join(dir, "manifests"));
+      mkdirSync(join(dir, "state", "ipam"), { recursive: true });
+      const journal = join(dir, "state", "ipam", JOURNAL_NAME);
+      writeFileSync(journal, '{"op":"add","allocs":[]}\nGARBAGE\n{"op":"add","allocs":[]}\n');
+      const config = join(dir, "agent.yaml");
+      writeFileSync(
+        config,
+        `manifests: ${join(dir, "manifests")}\nnetns: ${node}\nnodeName: n1\nnodeIPs: [10.250.0.1]\nstatusAddress: ""\nlockDir: ${dir}\ncni: {socket: ${join(dir, "cni.sock")}, stateDir: ${join(dir, "state")}, routing: none}\n`,
+      );
+      const exitOf = async (child: Child) =>
+        Promise.race([
+          new Promise<number | null>((resolve) => child.process.once("exit", resolve)),
+          new Promise<"running">((resolve) => setTimeout(() => resolve("running"), 15_000)),
+        ]).finally(() => child.stop("SIGKILL"));
+      const agent = startWasmplane(["agent", "--config", config]);
+      assert.is(await exitOf(agent), 1, agent.output());
+      assert.match(agent.output(), `${journal}: line 2 is not JSON`);
+      const serve = startWasmplane([
+        "cni",
+        "serve",
+        "--pod-cidr",
+        "10.0.0.0/99",
+        "--socket",
+        join(dir, "x.sock"),
+      ]);
+      assert.is(await exitOf(serve), 2, serve.output());
+      assert.match(serve.output(), "--pod-cidr: '10.0.0.0/99': prefix length must be 0-32");
+    } finally {
       deleteNetns(node);
       rmSync(dir, { recursive: true, force: true });
     }
