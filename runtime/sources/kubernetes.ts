@@ -248,9 +248,13 @@ export class KubernetesSource implements Source {
 export async function loadKubeConfig(file?: string): Promise<KubeConfig> {
   const { KubeConfig } = await import("@kubernetes/client-node");
   const kubeConfig = new KubeConfig();
-  if (file) kubeConfig.loadFromFile(file);
-  else kubeConfig.loadFromDefault();
-  if (!kubeConfig.getCurrentCluster())
-    throw new Error(`kubeconfig${file ? ` ${file}` : ""}: no current cluster`);
+  const what = file ? `--kubeconfig ${file}` : "kubeconfig ($KUBECONFIG, ~/.kube/config or in-cluster)";
+  try {
+    if (file) kubeConfig.loadFromFile(file);
+    else kubeConfig.loadFromDefault();
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  }
+  if (!kubeConfig.getCurrentCluster()) throw new Error(`${what}: no current cluster`);
   return kubeConfig;
 }
