@@ -79,7 +79,12 @@ export class ManifestDirSource implements Source {
   private looks = new Map<string, Look>();
   private listing = new Map<string, ListedObject>();
   private sink: SourceSink | null = null;
-  private watcher: FSWatcher | null = null;
+  /**
+   * One non-recursive watcher per directory read. Node 20's recursive watcher on Linux watches each
+   * file's inode, so once a file was replaced by rename, later renames onto the same name went
+   * unreported until the periodic rescan; a directory watcher sees every rename.
+   */
+  private readonly watchers = new Map<string, FSWatcher>();
   private debounce: NodeJS.Timeout | null = null;
   private settleTimer: NodeJS.Timeout | null = null;
   private rescan: NodeJS.Timeout | null = null;
@@ -115,8 +120,6 @@ export class ManifestDirSource implements Source {
     const complete = await this.initialScan();
     if (this.stopped) return;
     this.started = true;
-    this.watcher = watch(this.dir, { recursive: true }, () => this.changed());
-    this.watcher.on("error", () => this.changed());
     if (this.rescanMs > 0) {
       this.rescan = setInterval(() => this.changed(), this.rescanMs);
       this.rescan.unref();
@@ -127,7 +130,8 @@ export class ManifestDirSource implements Source {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     if (this.debounce) clearTimeout(this.debounce);
     if (this.settleTimer) clearTimeout(this.settleTimer);
     if (this.rescan) clearInterval(this.rescan);
@@ -208,7 +212,29 @@ export class ManifestDirSource implements Source {
   }
 
   /** Reads the listed files, delivers the changes and the problems. */
+  /** Watches the directories of the latest listing, and only those. */
+  private watchDirectories(directories: string[]): void {
+    if (this.stopped) return;
+    const wanted = new Set(directories);
+    for (const [dir, w] of this.watchers)
+      if (!wanted.has(dir)) {
+        w.close();
+        this.watchers.delete(dir);
+      }
+    for (const dir of wanted) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, () => this.changed());
+        w.on("error", () => this.changed());
+        this.watchers.set(dir, w);
+      } catch {
+        // Gone since the listing: the next listing drops it; the periodic rescan covers the gap.
+      }
+    }
+  }
+
   private async scanFiles(listing: Listing): Promise<ScanResult> {
+    this.watchDirectories(listing.directories);
     const parsed = new Map<ListedObject, RawObject>();
     const result: ScanResult = { files: new Map(), deferred: [] };
     for (const path of listing.files) {

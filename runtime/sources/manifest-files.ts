@@ -31,6 +31,8 @@ export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
 
 export interface Listing {
   files: string[];
+  /** Every directory read (the root first), for the caller's watchers. */
+  directories: string[];
   /** Links that lead nowhere or back to a directory already read; they do not fail the listing. */
   problems: SourceProblem[];
 }
@@ -51,8 +53,10 @@ export async function listManifestFiles(root: string, maxEntries = defaultMaxEnt
   const files: string[] = [];
   const problems: SourceProblem[] = [];
   const pending = [root];
+  const directories: string[] = [];
   let entries = 0;
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    directories.push(dir);
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       if (++entries > maxEntries)
         throw new Error(`more than ${maxEntries} entries (a symlink to a large tree?); not listed`);
@@ -84,7 +88,7 @@ export async function listManifestFiles(root: string, maxEntries = defaultMaxEnt
       }
     }
   }
-  return { files: files.sort(), problems };
+  return { files: files.sort(), directories, problems };
 }
 
 export type FileRead =

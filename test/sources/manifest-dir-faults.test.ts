@@ -53,6 +53,31 @@ async function withSource(
   }
 }
 
+test("every rename onto the same name is seen without the periodic rescan, in subdirectories too", async () => {
+  await withSource({}, async (dir, source) => {
+    mkdirSync(join(dir, "sub"));
+    const { state, sink } = recorder();
+    await source.start(sink);
+    const sub = join(dir, "sub");
+    const steps: [string, string][] = [
+      [dir, "a"],
+      [dir, "a"],
+      [sub, "b"],
+      [sub, "b"],
+      [dir, "a"],
+    ];
+    for (const [i, [where, name]] of steps.entries()) {
+      writeOld(join(dir, ".next"), svc(name, 80 + i));
+      renameSync(join(dir, ".next"), join(where, `${name}.yaml`));
+      await waitFor(
+        () => JSON.stringify(state.events.at(-1)?.object ?? {}).includes(`"port":${80 + i}`),
+        `rename ${i} into ${where}`,
+        3000,
+      );
+    }
+  });
+});
+
 test("a missing directory, or a file in its place, rejects start without synced", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wpt-src-faults-"));
   try {
