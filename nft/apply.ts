@@ -1,11 +1,12 @@
 // Applies a transaction atomically (all or nothing) in a named network namespace or the current one:
 // as one netlink batch (nft/netlink/) when the encoder covers every operation, else as one `nft -f -`
-// run. The thin I/O edge of nft/: everything before it is pure.
+// run. A batch the kernel refuses through netlink is tried once more through `nft -f -`. The thin
+// I/O edge of nft/: everything before it is pure.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeTransaction } from "./netlink/encode.ts";
+import { type EncodedBatch, type EncodeOptions, encodeTransaction } from "./netlink/encode.ts";
 import { type BatchOutcome, sendBatch, senderBinary, senderProblem } from "./netlink/sender.ts";
 import { NetlinkUnsupported } from "./netlink/values.ts";
 import { renderJson } from "./render-json.ts";
@@ -31,6 +32,8 @@ export interface ApplyOptions extends NftRunOptions {
   /** Native text (default: faster on nft 1.0.6, see bench/nft-apply.ts) or libnftables JSON. */
   format?: ScriptFormat;
   path?: ApplyPath;
+  /** The netlink encoder; encodeTransaction unless a test injects a faulty one. */
+  encode?: (tx: Transaction, opts: EncodeOptions) => EncodedBatch;
 }
 
 export interface ApplyResult {
@@ -45,6 +48,11 @@ export interface ApplyResult {
   renderMs: number;
   /** Netlink path only: the kernel's share, from sendmsg to its last reply, as the sender measured it. */
   kernelMs?: number;
+  /**
+   * Set when the kernel refused the netlink batch and the retry through `nft -f` applied the
+   * transaction (`format` is then the script's): why the netlink batch was refused.
+   */
+  netlinkRefused?: NftError;
 }
 
 /** Why nft refused a transaction: its own message, and the operation and script line that failed. */
@@ -64,6 +72,40 @@ export class NftError extends Error {
 }
 
 /** Tables we may write: `wasmplane` and `wasmplane-…`. Everything else belongs to someone else. */
+/** The kernel refused a netlink batch (nothing of it was applied). */
+export class NetlinkRefused extends NftError {
+  constructor(
+    message: string,
+    nftMessage: string,
+    command: string | undefined,
+    operationIndex: number | undefined,
+  ) {
+    super(message, nftMessage, command, operationIndex, null);
+    this.name = "NetlinkRefused";
+  }
+}
+
+/**
+ * The kernel refused the netlink batch and the retry through `nft -f` failed too; nothing of either
+ * was applied. The NftError fields are the retry's; `netlinkError` is the first refusal.
+ */
+export class NftRetryFailed extends NftError {
+  constructor(
+    readonly netlinkError: NetlinkRefused,
+    readonly retryError: Error,
+  ) {
+    const retry = retryError instanceof NftError ? retryError : undefined;
+    super(
+      `${netlinkError.message}\n  retried once through nft -f, which failed too: ${retryError.message}`,
+      retry?.nftMessage ?? retryError.message,
+      retry?.command,
+      retry?.operationIndex,
+      retry?.exitCode ?? null,
+    );
+    this.name = "NftRetryFailed";
+  }
+}
+
 export const OWNED_TABLE = /^wasmplane(?:-[a-z0-9][a-z0-9-]*)?$/;
 
 export function assertOwnedTable(name: string): void {
@@ -169,7 +211,7 @@ async function applyNetlink(
   const renderStart = performance.now();
   let batch: ReturnType<typeof encodeTransaction>;
   try {
-    batch = encodeTransaction(tx, { sets: tx.schema ?? new Map() });
+    batch = (opts.encode ?? encodeTransaction)(tx, { sets: tx.schema ?? new Map() });
   } catch (err) {
     if (err instanceof NetlinkUnsupported && !required) return null;
     throw err;
@@ -194,32 +236,57 @@ function describeNetlinkFailure(
   firstSeq: number,
   messageOps: number[],
   outcome: BatchOutcome,
-): NftError {
+): NetlinkRefused {
   const first = outcome.errors[0];
   const nftMessage = first ? first.message : "the kernel refused the batch";
   const operationIndex = first ? messageOps[first.seq - firstSeq - 1] : undefined;
   const op = operationIndex === undefined ? undefined : tx.ops[operationIndex];
   const command = op ? operationText(op, tx.family, tx.table) : undefined;
   const shown = command && command.length > 300 ? `${command.slice(0, 300)}…` : command;
-  return new NftError(
-    `the kernel refused the transaction on table ${tx.family} ${tx.table}: ${nftMessage}${shown ? `\n  failing command: ${shown}` : ""}`,
+  return new NetlinkRefused(
+    `the kernel refused the netlink batch on table ${tx.family} ${tx.table}: ${nftMessage}${shown ? `\n  failing command: ${shown}` : ""}`,
     nftMessage,
     command,
     operationIndex,
-    null,
   );
 }
 
-/** Applies the transaction atomically. An empty transaction does nothing. */
+/**
+ * Applies the transaction atomically. An empty transaction does nothing. On path "auto", a netlink
+ * batch the kernel refuses (which it applied none of) is sent once more through `nft -f`: the result
+ * then carries `netlinkRefused`, and a retry that fails too throws NftRetryFailed with both errors.
+ * A sender that dies mid-batch is not retried: the kernel may have committed it.
+ */
 export async function applyTransaction(tx: Transaction, opts: ApplyOptions = {}): Promise<ApplyResult> {
   assertOwnedTable(tx.table);
   const format = opts.format ?? "text";
   if (tx.size === 0) return { format, operations: 0, bytes: 0, durationMs: 0, renderMs: 0 };
   const path = chosenPath(opts);
-  if (path !== "nft") {
-    const viaNetlink = await applyNetlink(tx, opts, path === "netlink");
-    if (viaNetlink) return viaNetlink;
+  if (path === "nft") return applyScript(tx, opts, format);
+  let viaNetlink: ApplyResult | null;
+  try {
+    viaNetlink = await applyNetlink(tx, opts, path === "netlink");
+  } catch (err) {
+    if (path !== "auto" || !(err instanceof NetlinkRefused)) throw err;
+    return retryThroughNft(tx, opts, err);
   }
+  return viaNetlink ?? applyScript(tx, opts, format);
+}
+
+async function retryThroughNft(
+  tx: Transaction,
+  opts: ApplyOptions,
+  refused: NetlinkRefused,
+): Promise<ApplyResult> {
+  try {
+    return { ...(await applyScript(tx, opts, "text")), netlinkRefused: refused };
+  } catch (err) {
+    throw new NftRetryFailed(refused, err as Error);
+  }
+}
+
+/** Renders the transaction as an nft script and runs `nft -f` on it. */
+async function applyScript(tx: Transaction, opts: ApplyOptions, format: ScriptFormat): Promise<ApplyResult> {
   const renderStart = performance.now();
   let script: string;
   let commandOps: number[] | null = null;

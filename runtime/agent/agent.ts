@@ -373,6 +373,7 @@ export class Agent {
         failed: this.failedCount,
         consecutiveFailures: this.scheduler.consecutiveFailures,
       },
+      ...(this.options.dataplane.applyStats ? { applyPath: this.options.dataplane.applyStats() } : {}),
       rssBytes: process.memoryUsage.rss(),
       ...(this.options.plugins ? { lbPlugins: this.options.plugins.status() } : {}),
       ...(this.options.policy && this.policyPods

@@ -1,5 +1,6 @@
 // What the agent needs from the planners and from the nftables layer, as narrow interfaces. The real
 // implementations are wired in runtime/agent/wiring.ts; tests of the agent's logic may pass fakes.
+import type { ApplyPathStats } from "../../nft/apply-guard.ts";
 import type { DesiredRule, DesiredTable, TableFragment } from "../../nft/desired.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
 import type { PolicyStep } from "../policy/enforcer.ts";
@@ -74,6 +75,8 @@ export interface Dataplane {
   ): { tx: PendingTransaction; applied: DesiredTable };
   apply(tx: PendingTransaction): Promise<ApplyOutcome>;
   deleteUdpConntrack(entries: StaleUdpEndpoint[]): Promise<void>;
+  /** How transactions reach the kernel (self-test result) and the fallbacks so far; for status. */
+  applyStats?(): ApplyPathStats;
 }
 
 export const tableFamily = "inet";

@@ -1,5 +1,6 @@
 // The agent's status: what it serves, how the last syncs went, and every problem it knows of. Built
 // from the store snapshot plus the sync records; printed by `wasmplane status`.
+import type { ApplyPathStats } from "../../nft/apply-guard.ts";
 import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatDuration } from "./duration.ts";
@@ -50,6 +51,8 @@ export interface AgentStatus {
   lastSync: SyncRecord | null;
   lastSuccessfulSync: SyncRecord | null;
   syncs: { total: number; failed: number; consecutiveFailures: number };
+  /** How transactions reach the kernel (netlink self-test) and how often it fell back to nft -f. */
+  applyPath?: ApplyPathStats;
   /** Resident memory of the agent process. */
   rssBytes: number;
   /** LB plugins, when the Wasm plugin host is configured. */
@@ -120,6 +123,24 @@ function formatSync(s: SyncRecord): string {
   return `${s.at} (${s.full ? "full" : "partial"}, ${s.ok ? "ok" : "FAILED"}) in ${formatDuration(s.durationMs)}: ${what}${s.error ? `\n    error: ${s.error}` : ""}`;
 }
 
+/** "apply path: …" and, once anything was applied or refused, the counters. */
+export function formatApplyPath(a: ApplyPathStats): string[] {
+  const t = a.selfTest;
+  const why =
+    t.state === "passed"
+      ? "self-test passed"
+      : t.state === "failed"
+        ? `self-test failed: ${t.reason ?? "no reason given"}`
+        : t.state === "skipped"
+          ? `self-test skipped: ${t.reason ?? "no reason given"}`
+          : "self-test not run yet";
+  const path = a.path === "netlink" ? "netlink" : a.path === "nft" ? "nft -f" : "not chosen yet";
+  return [
+    `apply path: ${path} (${why})`,
+    `  applied: ${a.applied.netlink} via netlink, ${a.applied.nft} via nft -f; netlink batches refused: ${a.netlinkRefused} (retried through nft -f: ${a.nftRetries.ok} ok, ${a.nftRetries.failed} failed)`,
+  ];
+}
+
 /** The human-readable form `wasmplane status` prints. */
 export function formatStatus(st: AgentStatus): string {
   const lines: string[] = [];
@@ -137,6 +158,7 @@ export function formatStatus(st: AgentStatus): string {
   lines.push(
     `syncs: ${st.syncs.total} total, ${st.syncs.failed} failed${st.syncs.consecutiveFailures ? `, ${st.syncs.consecutiveFailures} in a row now` : ""}`,
   );
+  if (st.applyPath) lines.push(...formatApplyPath(st.applyPath));
   lines.push(`memory: ${formatBytes(st.rssBytes)} resident`);
   if (st.lbPlugins) {
     lines.push(`LB plugins (${st.lbPlugins.length}):`);

@@ -1,7 +1,7 @@
 // Wires the real parts together: the manifest source, the service planner, the built-in LB planner,
 // and nft/ for diff, apply and read-back in the configured network namespace.
 
-import { applyTransaction } from "../../nft/apply.ts";
+import { ApplyGuard, type ApplyGuardOptions } from "../../nft/apply-guard.ts";
 import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
 import type { Transaction } from "../../nft/transaction.ts";
@@ -21,8 +21,10 @@ import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
 import { globalAddresses } from "./node-addresses.ts";
 import { type Dataplane, type PluginHost, tableFamily, tableName } from "./ports.ts";
 
-export function nftDataplane(netns?: string): Dataplane {
+/** The nft/ dataplane; `guard` options reach the ApplyGuard (log, an injected self-test or encoder). */
+export function nftDataplane(netns?: string, guard: Omit<ApplyGuardOptions, "netns"> = {}): Dataplane {
   const opts = netns ? { netns } : {};
+  const applier = new ApplyGuard({ ...guard, ...opts });
   return {
     readBack: () => readTable(tableFamily, tableName, opts),
     diff: (applied, desired) => {
@@ -30,9 +32,10 @@ export function nftDataplane(netns?: string): Dataplane {
       return { tx: plan.tx, applied: plan.applied };
     },
     apply: async (tx) => {
-      const result = await applyTransaction(tx as Transaction, opts);
+      const result = await applier.apply(tx as Transaction);
       return { bytes: result.bytes, durationMs: result.durationMs, path: result.format };
     },
+    applyStats: () => applier.stats(),
     deleteUdpConntrack: (entries) => deleteUdpConntrack(entries, opts),
   };
 }
@@ -109,7 +112,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     lbPlanner: lb.planner,
     ...(lb.host ? { plugins: lb.host } : {}),
     ...(policy ? { policy } : {}),
-    dataplane: nftDataplane(config.netns),
+    dataplane: nftDataplane(config.netns, { log }),
     ...(options.log ? { log: options.log } : {}),
   });
   if (cni?.enabled) {
