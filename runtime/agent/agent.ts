@@ -40,6 +40,12 @@ export interface AgentOptions {
   stopStepTimeoutMs?: number;
 }
 
+/** What a problem is about: the text before its first ": " ("Service default/web", a file, …). */
+function problemSubject(problem: string): string {
+  const i = problem.indexOf(": ");
+  return i < 0 ? problem : problem.slice(0, i);
+}
+
 export class Agent {
   readonly store = new Store();
   private readonly scheduler: SyncScheduler;
@@ -238,7 +244,7 @@ export class Agent {
           .map(([key, r]) => `LB plan ${key}: ${r.ok ? "" : r.error} (keeping the last good plan)`),
       ];
       const desired = mergeFragments(tableFamily, tableName, fragments, labels);
-      const { tx, applied } = dataplane.diff(this.applied, desired);
+      const { tx, applied, deferredChains } = dataplane.diff(this.applied, desired);
       record.planMs = performance.now() - planStart;
       record.operations = tx.size;
       if (tx.size > 0) {
@@ -249,6 +255,9 @@ export class Agent {
       }
       this.applied = applied;
       record.ok = true;
+      // Chains still referenced by the state just replaced were only flushed; the next sync deletes
+      // them, so ask for it now rather than leaving them until something else changes.
+      if ((deferredChains ?? 0) > 0) this.scheduler.request();
       // Effects outside nftables follow the commit. A failure there must not hold the services back;
       // it stays a problem until a later sync carries the plan out.
       this.actuationProblems = pods
@@ -349,8 +358,16 @@ export class Agent {
         (p): [string, string] => [p, "problem"],
       ),
     ]);
-    for (const [p, label] of current) if (!this.loggedProblems.has(p)) this.log(`${label}: ${p}`);
-    for (const p of this.loggedProblems) if (!current.has(p)) this.log(`resolved: ${p}`);
+    const gone = [...this.loggedProblems].filter((p) => !current.has(p));
+    const replaced = new Set<string>();
+    for (const [p, label] of current) {
+      if (this.loggedProblems.has(p)) continue;
+      // A new problem about the object of a gone one replaces it: the old one was not resolved.
+      const old = gone.find((g) => !replaced.has(g) && problemSubject(g) === problemSubject(p));
+      if (old) replaced.add(old);
+      this.log(`${label}: ${p}${old ? ` (replacing: ${old.slice(problemSubject(old).length + 2)})` : ""}`);
+    }
+    for (const p of gone) if (!replaced.has(p)) this.log(`resolved: ${p}`);
     this.loggedProblems = new Set(current.keys());
   }
 

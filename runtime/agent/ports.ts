@@ -72,7 +72,12 @@ export interface Dataplane {
   diff(
     applied: DesiredTable | null,
     desired: DesiredTable,
-  ): { tx: PendingTransaction; applied: DesiredTable };
+  ): {
+    tx: PendingTransaction;
+    applied: DesiredTable;
+    /** Chains this transaction only flushes (still referenced before it); the next one deletes them. */
+    deferredChains?: number;
+  };
   apply(tx: PendingTransaction): Promise<ApplyOutcome>;
   deleteUdpConntrack(entries: StaleUdpEndpoint[]): Promise<void>;
   /** How transactions reach the kernel (self-test result) and the fallbacks so far; for status. */

@@ -29,7 +29,7 @@ export function nftDataplane(netns?: string, guard: Omit<ApplyGuardOptions, "net
     readBack: () => readTable(tableFamily, tableName, opts),
     diff: (applied, desired) => {
       const plan = planSync(applied, desired);
-      return { tx: plan.tx, applied: plan.applied };
+      return { tx: plan.tx, applied: plan.applied, deferredChains: plan.deferredChains.length };
     },
     apply: async (tx) => {
       const result = await applier.apply(tx as Transaction);

@@ -3,7 +3,7 @@
 // and keeping the last good state when an apply fails.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { accept, chain, counter, match, payload, rule } from "../../nft/build.ts";
+import { accept, chain, counter, element, goto, match, namedMap, payload, rule } from "../../nft/build.ts";
 import type { DesiredTable } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
 import { Agent } from "../../runtime/agent/agent.ts";
@@ -61,7 +61,7 @@ function fakeKernel() {
     diff: (applied, desired) => {
       const plan = planSync(applied, desired);
       next = plan.applied;
-      return { tx: plan.tx, applied: plan.applied };
+      return { tx: plan.tx, applied: plan.applied, deferredChains: plan.deferredChains.length };
     },
     apply: async (tx) => {
       if (kernel.fail) throw new Error("nft: Could not process rule: Device or resource busy");
@@ -141,6 +141,75 @@ test("the periodic resync never runs before the source's initial listing (an emp
   assert.is(agent.status().lastSync, null);
   await agent.stop();
   await nudged;
+});
+
+/** Like `planner`, plus a verdict map that goes to each service's chain (so chains are referenced). */
+const mapPlanner: ServicePlanner = {
+  ...planner,
+  plan(snapshot, lb) {
+    const out = planner.plan(snapshot, lb);
+    const elements = [...snapshot.services.values()].map((s) =>
+      element(s.ports[0].port, goto(`svc-${s.namespace}-${s.name}`)),
+    );
+    out.fragment.sets.set("dispatch", namedMap("dispatch", "inet_service", "verdict", elements));
+    return out;
+  },
+};
+
+test("a removed chain still referenced is flushed, then deleted by a follow-up sync nobody else asks for", async () => {
+  const { kernel, dataplane } = fakeKernel();
+  const source = new ManualSource();
+  const agent = new Agent({
+    nodeName: "n1",
+    minSyncIntervalMs: 0,
+    resyncIntervalMs: 0,
+    source,
+    planner: mapPlanner,
+    lbPlanner: builtinLbPlanner,
+    dataplane,
+    log: () => {},
+  });
+  await agent.start();
+  source.send([svc("a", 80), svc("b", 81)]);
+  let s = agent.nextSync();
+  source.sink?.synced();
+  await s;
+  s = agent.nextSync();
+  source.send([{ ...svc("b", 81), type: "delete" }]);
+  await s;
+  assert.ok(kernel.table?.chains.has("svc-default-b"), "deleted in the same transaction as its reference");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal([...(kernel.table?.chains.keys() ?? [])], ["svc-default-a"], "the flushed chain stayed");
+  await agent.stop();
+});
+
+test("a problem replaced by another about the same object is not logged as resolved", async () => {
+  const { dataplane } = fakeKernel();
+  const source = new ManualSource();
+  const lines: string[] = [];
+  const agent = new Agent({
+    nodeName: "n1",
+    minSyncIntervalMs: 0,
+    resyncIntervalMs: 0,
+    source,
+    planner,
+    lbPlanner: builtinLbPlanner,
+    dataplane,
+    log: (line) => lines.push(line),
+  });
+  await agent.start();
+  source.send([svc("bad", 70000)]);
+  source.send([{ ...svc("bad", 0), type: "update" }]);
+  assert.equal(
+    lines.filter((l) => l.includes("default/bad")),
+    [
+      "rejected: Service default/bad: spec.ports[0].port: must be 1-65535, got 70000",
+      "rejected: Service default/bad: spec.ports[0].port: must be 1-65535, got 0 (replacing: spec.ports[0].port: must be 1-65535, got 70000)",
+    ],
+  );
+  source.send([{ ...svc("bad", 80), type: "update" }]);
+  assert.equal(lines.at(-1), "resolved: Service default/bad: spec.ports[0].port: must be 1-65535, got 0");
+  await agent.stop();
 });
 
 test("a restarted agent reads the table back and sends nothing when nothing changed", async () => {
