@@ -9,7 +9,13 @@
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { SetElement } from "./model.ts";
 import { normalizeSetSpec } from "./normalize.ts";
-import { chainCanonicalText, chainRulesText, elementTexts, setSpecText } from "./render-text.ts";
+import {
+  chainCanonicalText,
+  chainRulesText,
+  elementTexts,
+  priorityNumber,
+  setSpecText,
+} from "./render-text.ts";
 import { Transaction } from "./transaction.ts";
 import { validateAddedElements, validateTable } from "./validate.ts";
 
@@ -64,9 +70,15 @@ function addTargets(text: string, into: Set<string>): void {
   for (const m of text.matchAll(JUMP_TARGET)) into.add(m[1]);
 }
 
+/** A base chain's type, hook, device and priority cannot change in place (the kernel refuses). */
 function sameBaseHook(a: DesiredChain, b: DesiredChain): boolean {
   if (!a.base || !b.base) return !a.base && !b.base;
-  return a.base.type === b.base.type && a.base.hook === b.base.hook && a.base.device === b.base.device;
+  return (
+    a.base.type === b.base.type &&
+    a.base.hook === b.base.hook &&
+    a.base.device === b.base.device &&
+    priorityNumber(a.base.priority) === priorityNumber(b.base.priority)
+  );
 }
 
 /**
@@ -221,6 +233,8 @@ export function planSync(
 
   // 2. declare new chains (empty), so rules and elements below may refer to them
   for (const chain of newChains) tx.addChain(chain);
+  // Flushed first: older kernels refuse to delete a chain that still holds rules.
+  for (const chain of recreatedChains) tx.flushChain(chain.name);
   for (const chain of recreatedChains) tx.deleteChain(chain.name);
   for (const chain of recreatedChains) tx.addChain(chain);
   stats.chainsAdded = newChains.length;

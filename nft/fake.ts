@@ -7,7 +7,14 @@ import { assertOwnedTable } from "./apply.ts";
 import type { DesiredChain, DesiredRule, DesiredSet, DesiredTable } from "./desired.ts";
 import type { Family, SetElement } from "./model.ts";
 import { normalizeElement, normalizeRule } from "./normalize.ts";
-import { chainRulesText, elementKeyText, elementText, renderText, ruleText } from "./render-text.ts";
+import {
+  chainRulesText,
+  elementKeyText,
+  elementText,
+  priorityNumber,
+  renderText,
+  ruleText,
+} from "./render-text.ts";
 import type { Operation, Transaction } from "./transaction.ts";
 
 interface FakeChain {
@@ -176,7 +183,18 @@ export class FakeNft {
         const existing = t.chains.get(op.chain.name);
         if (existing && op.verb === "create") throw new Error("Could not process rule: File exists");
         const c = existing ?? { spec: { ...op.chain, rules: [] }, rules: [] };
-        if (existing && op.chain.base) c.spec = { ...op.chain, rules: [] };
+        if (existing && op.chain.base) {
+          // As the kernel: a base chain's policy may change in place, its hook and priority not.
+          const was = existing.spec.base;
+          if (
+            !was ||
+            was.type !== op.chain.base.type ||
+            was.hook !== op.chain.base.hook ||
+            priorityNumber(was.priority) !== priorityNumber(op.chain.base.priority)
+          )
+            throw new Error("Could not process rule: Operation not supported");
+          c.spec = { ...op.chain, rules: [] };
+        }
         t.chains.set(op.chain.name, c);
         if (op.withRules) for (const rule of op.chain.rules) this.checkRefs(t, rule, op.chain.name);
         if (op.withRules)

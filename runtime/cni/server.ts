@@ -123,7 +123,7 @@ function validateWireRequest(raw: unknown): CniWireRequest {
     DEL: ["containerId", "ifName"],
     CHECK: ["containerId", "netns", "ifName"],
   };
-  for (const field of needs[env.command] ?? [])
+  for (const field of Object.hasOwn(needs, env.command) ? needs[env.command] : [])
     if (!env[field])
       throw new CniError(ErrorCode.invalidEnvironment, `request: ${env.command} needs env.${field}`);
   // The executable checked these too; a client of the socket need not be the executable.

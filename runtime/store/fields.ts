@@ -99,7 +99,11 @@ export class FieldReader {
     for (const key of Object.keys(object)) {
       if (!known.includes(key)) {
         this.fail(
-          field ? `${field}.${key}` : key,
+          /^[A-Za-z][A-Za-z0-9]*$/.test(key)
+            ? field
+              ? `${field}.${key}`
+              : key
+            : `${field}[${JSON.stringify(key)}]`,
           `unknown or unsupported field; supported: ${known.join(", ")}`,
         );
       }
@@ -109,11 +113,16 @@ export class FieldReader {
   stringMap(value: Json, field: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.record(value, field))) {
-      if (typeof v !== "string") this.fail(`${field}[${k}]`, `must be a string, got ${show(v)}`);
+      if (typeof v !== "string") this.fail(`${field}[${mapKey(k)}]`, `must be a string, got ${show(v)}`);
       else out[k] = v;
     }
     return out;
   }
+}
+
+/** A map key in a field path: bare when it reads unambiguously ("app", "kubernetes.io/name"), else quoted. */
+function mapKey(key: string): string {
+  return key !== "" && !/[[\]\s"]/.test(key) ? key : JSON.stringify(key);
 }
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -16,7 +16,7 @@ import type { RawObject } from "../../runtime/sources/source.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
 import { mutate, mutation, oddValue, type Path } from "./manifest-gen.ts";
-import { holds, knownBugs } from "./support.ts";
+import { holds } from "./support.ts";
 
 const test = suite("property: fuzzed CNI requests");
 
@@ -121,17 +121,11 @@ export function badAnswer(answer: Answer, paths: Path[]): string | null {
   return null;
 }
 
-/**
- * Known defect: validateWireRequest (runtime/cni/server.ts) looks the command up in a plain object
- * (`needs[env.command] ?? []`), so "valueOf", "toString", "constructor", "__proto__" or
- * "hasOwnProperty" find an Object.prototype member and the request fails with a TypeError answered
- * as code 5 ("function is not iterable …") instead of code 4 naming CNI_COMMAND. Those names are
- * sent only with WASMPLANE_PROPERTIES_KNOWN_BUGS=1 until it is fixed.
- */
+/** Command names that are Object.prototype members: a plain-object lookup would find those. */
 const PROTOTYPE_NAMES = ["toString", "constructor", "__proto__", "valueOf", "hasOwnProperty"];
 const commandText = fc.oneof(
-  fc.string({ maxLength: 12 }).filter((c) => knownBugs || !PROTOTYPE_NAMES.includes(c)),
-  fc.constantFrom("add", "ADD ", "", ...(knownBugs ? PROTOTYPE_NAMES : [])),
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom("add", "ADD ", "", ...PROTOTYPE_NAMES),
 );
 
 const fuzzedRequest = fc.oneof(
@@ -149,8 +143,7 @@ const fuzzedRequest = fc.oneof(
           paths,
           command: (object as { env?: { command?: unknown } }).env?.command,
         };
-      })
-      .filter((r) => knownBugs || !PROTOTYPE_NAMES.includes(r.command as string)),
+      }),
   },
   {
     weight: 2,

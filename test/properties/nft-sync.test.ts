@@ -13,19 +13,15 @@ import { FakeNft } from "../../nft/fake.ts";
 import { chainCanonicalText, renderText } from "../../nft/render-text.ts";
 import type { Transaction } from "../../nft/transaction.ts";
 import { buildTable, type TableShape, tableShape } from "./nft-gen.ts";
-import { holds, knownBugs } from "./support.ts";
+import { holds } from "./support.ts";
 
 const test = suite("property: planSync through FakeNft");
 
 type Start = "previous" | "planApplied" | "readBack" | "unknown";
 const start = fc.constantFrom<Start>("previous", "previous", "planApplied", "readBack", "unknown");
 
-/**
- * Base chain priorities changing between states: the kernel refuses to change the priority of an
- * existing base chain (EOPNOTSUPP, checked with nft 1.0.6), and planSync does not recreate it
- * (see the report of issue 12). Off unless WASMPLANE_PROPERTIES_KNOWN_BUGS=1.
- */
-const shapes = tableShape.map((s): TableShape => (knownBugs ? s : { ...s, inputPriority: 0 }));
+/** Base chain priorities change between states too: such a chain must be recreated. */
+const shapes = tableShape;
 
 async function held(fake: FakeNft): Promise<DesiredTable> {
   const t = await fake.readTable("inet", "wasmplane");

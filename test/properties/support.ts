@@ -9,12 +9,6 @@ const SEED_TEXT = process.env.WASMPLANE_PROPERTIES_SEED;
 /** Whether the long mode was asked for. */
 export const longMode = LONG;
 
-/**
- * Whether to generate the inputs of defects found by these tests and not yet fixed (each is named
- * where the generator leaves it out). Off by default so `npm test` passes; on to check a fix.
- */
-export const knownBugs = process.env.WASMPLANE_PROPERTIES_KNOWN_BUGS === "1";
-
 function seed(): number {
   if (SEED_TEXT !== undefined) {
     const n = Number(SEED_TEXT);
