@@ -97,6 +97,7 @@ export class PolicyCluster {
     this.writeManifest("pods.yaml", podsManifest(false));
     this.writeManifest("policies.yaml", policiesManifest());
     this.writeManifest("cluster-policies.yaml", clusterPoliciesManifest());
+    this.writeManifest("extra.yaml", stepFiles({ title: "base" }).get("extra.yaml") ?? "");
     const config = join(this.dir, "agent.yaml");
     writeFileSync(
       config,
@@ -216,6 +217,44 @@ export class PolicyCluster {
     }
     await this.nodeSide.whenReady();
     return this.nodeSide;
+  }
+
+  /**
+   * A pod of another node, as far as this node can tell: a namespace reached through a plain veth
+   * (not a pod veth, so no policy of this node polices it) with a host route, whose address the
+   * test announces with a Pod object on node n2. Started on first use.
+   */
+  async remotePod(key: string, ip: string): Promise<PodProber> {
+    const existing = this.probers.get(key);
+    if (existing) return existing;
+    const netns = uniqueNetnsName("npt");
+    createNetns(netns);
+    this.podNetns.set(key, netns);
+    const hostSide = `rp${this.podNetns.size}`;
+    execFileSync("ip", [
+      "-n",
+      this.nodeNetns,
+      "link",
+      "add",
+      hostSide,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth0",
+      "netns",
+      netns,
+    ]);
+    execFileSync("ip", ["-n", this.nodeNetns, "link", "set", hostSide, "up"]);
+    execFileSync("ip", ["-n", this.nodeNetns, "route", "add", `${ip}/32`, "dev", hostSide]);
+    execFileSync("ip", ["-n", netns, "addr", "add", `${ip}/32`, "dev", "eth0"]);
+    execFileSync("ip", ["-n", netns, "link", "set", "eth0", "up"]);
+    execFileSync("ip", ["-n", netns, "route", "add", nodeIP, "dev", "eth0"]);
+    execFileSync("ip", ["-n", netns, "route", "add", "default", "via", nodeIP, "dev", "eth0"]);
+    const prober = new PodProber(key, netns);
+    this.probers.set(key, prober);
+    await prober.whenReady();
+    return prober;
   }
 
   prober(key: string): PodProber {

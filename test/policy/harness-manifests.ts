@@ -100,5 +100,6 @@ export function stepFiles(step: PolicyState): ManifestFiles {
     ["pods.yaml", podsManifest(true, step.podLabels)],
     ["policies.yaml", policiesManifest(step.policies)],
     ["cluster-policies.yaml", clusterPoliciesManifest(step.clusterPolicies)],
+    ["extra.yaml", list(step.extraObjects ?? [])],
   ]);
 }

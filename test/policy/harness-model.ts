@@ -126,6 +126,8 @@ export interface PolicyState {
   namespaceLabels?: Record<string, Record<string, string>>;
   /** Extra pod labels by pod key ("x/a"), merged over the base labels. */
   podLabels?: Record<string, Record<string, string>>;
+  /** Any other objects (Services, EndpointSlices, pods of other nodes), written to extra.yaml. */
+  extraObjects?: Record<string, unknown>[];
 }
 
 export interface ScenarioStep extends PolicyState {

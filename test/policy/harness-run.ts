@@ -12,6 +12,7 @@ import {
   type Scenario,
   type ScenarioStep,
 } from "./harness-model.ts";
+import type { PodProber } from "./harness-probe.ts";
 
 export interface ProbeTiming {
   /** How long a probe waits before it counts as denied (policy drops, so a denial is a timeout). */
@@ -197,5 +198,116 @@ export async function checkNodeToPods(cluster: PolicyCluster, timing: ProbeTimin
     .map((r) => `node -> ${r.to} ${r.kind}: ${r.outcome.error ?? `answered by ${r.outcome.answer}`}`);
   if (await reaches(cluster, "x/a", "y/a", timing))
     failures.push("x/a reaches y/a although every pod is isolated (policy not enforced)");
+  return failures;
+}
+
+const serviceIP = "10.96.0.50";
+const remoteIP = "10.73.2.5";
+
+/** Service y/web (ClusterIP serviceIP, port 80) whose one endpoint is y/b. */
+function webService(): Record<string, unknown>[] {
+  return [
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { namespace: "y", name: "web" },
+      spec: { clusterIP: serviceIP, ports: [{ port: 80, targetPort: 80 }] },
+    },
+    {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { namespace: "y", name: "web-1", labels: { "kubernetes.io/service-name": "web" } },
+      addressType: "IPv4",
+      ports: [{ port: 80 }],
+      endpoints: [{ addresses: [podIP("y/b")] }],
+    },
+  ];
+}
+
+/** y/b admits ingress only from the pods `from` picks (a NetworkPolicy peer). */
+function onlyInto(name: string, from: Record<string, unknown>): Record<string, unknown> {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { namespace: "y", name },
+    spec: { podSelector: { matchLabels: { pod: "b" } }, ingress: [{ from: [from] }] },
+  };
+}
+
+async function answers(prober: PodProber, ip: string, timing: ProbeTiming): Promise<string | null> {
+  const [result] = await prober.probe([{ to: ip, ip }], ["tcp/80"], timing.timeoutMs);
+  return result.outcome.ok ? result.outcome.answer : null;
+}
+
+/**
+ * Traffic to a Service is judged after DNAT, against the endpoint pod (as kube-proxy with Calico):
+ * y/b admits only x/a, and y/b is the one endpoint of y/web. x/a reaches y/b through the ClusterIP,
+ * x/b reaches neither the ClusterIP nor y/b, and y/b reaches itself through its own Service
+ * (hairpin: a pod always reaches itself).
+ */
+export async function checkServiceAfterDnat(cluster: PolicyCluster, timing: ProbeTiming): Promise<string[]> {
+  const only = onlyInto("only-x-a", {
+    namespaceSelector: { matchLabels: { ns: "x" } },
+    podSelector: { matchLabels: { pod: "a" } },
+  });
+  await mustApply(
+    cluster,
+    { title: "y/web, y/b only from x/a", policies: [only], extraObjects: webService() },
+    "service",
+  );
+  const failures: string[] = [];
+  const expect = async (from: string, ip: string, want: string | null) => {
+    const got = await answers(cluster.prober(from), ip, timing);
+    if (got !== want)
+      failures.push(`${from} -> ${ip}:80: expected ${want ?? "denied"}, got ${got ?? "denied"}`);
+  };
+  await expect("x/a", serviceIP, "y/b");
+  await expect("x/b", serviceIP, null);
+  await expect("x/b", podIP("y/b"), null);
+  await expect("y/b", serviceIP, "y/b");
+  await mustApply(cluster, { title: "y/web, no policy", extraObjects: webService() }, "service");
+  await expect("x/b", serviceIP, "y/b");
+  return failures;
+}
+
+/**
+ * Peers anywhere in the cluster: a pod of another node (Pod object r/a on node n2, its traffic
+ * arriving through a plain interface) is matched by selectors like a local one, and a relabel
+ * of it changes what it may reach.
+ */
+export async function checkRemotePeer(cluster: PolicyCluster, timing: ProbeTiming): Promise<string[]> {
+  const remote = await cluster.remotePod("r/a", remoteIP);
+  const world = (labels: Record<string, string>) => [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "r", labels: { ns: "r" } } },
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { namespace: "r", name: "a", uid: "remote-a", labels },
+      spec: { nodeName: "n2", containers: [{ name: "c" }] },
+      status: { phase: "Running", podIP: remoteIP, podIPs: [{ ip: remoteIP }] },
+    },
+  ];
+  const fromRemoteA = onlyInto("only-r-a", {
+    namespaceSelector: { matchLabels: { ns: "r" } },
+    podSelector: { matchLabels: { pod: "a" } },
+  });
+  const failures: string[] = [];
+  const expect = async (who: string, prober: PodProber, want: boolean) => {
+    const got = (await answers(prober, podIP("y/b"), timing)) === "y/b";
+    if (got !== want) failures.push(`${who} -> y/b:80: expected ${want ? "allowed" : "denied"}`);
+  };
+  await mustApply(
+    cluster,
+    { title: "y/b only from r/a (node n2)", policies: [fromRemoteA], extraObjects: world({ pod: "a" }) },
+    "remote peer",
+  );
+  await expect("r/a (remote)", remote, true);
+  await expect("x/a", cluster.prober("x/a"), false);
+  await mustApply(
+    cluster,
+    { title: "r/a relabelled", policies: [fromRemoteA], extraObjects: world({ pod: "other" }) },
+    "remote peer",
+  );
+  await expect("r/a relabelled (remote)", remote, false);
   return failures;
 }

@@ -1,5 +1,5 @@
 // Every truth-table scenario, and the selection by POLICY_SCENARIOS (comma-separated names; unset or
-// empty: all, plus the "established" and "node-to-pods" checks). `no-policy` always runs first: it
+// empty: all, plus the checks beyond the matrix: established, node-to-pods, service, remote-peer). `no-policy` always runs first: it
 // proves the harness itself (every pair answers).
 import { allowedByDefault, type Scenario } from "./harness-model.ts";
 import { clusterPolicyScenarios } from "./scenarios-cluster.ts";
@@ -14,13 +14,12 @@ export const noPolicy: Scenario = {
 export const allScenarios: Scenario[] = [noPolicy, ...networkPolicyScenarios, ...clusterPolicyScenarios];
 
 /** The checks beyond the matrix, selectable like scenarios. */
-export const establishedCheck = "established";
-export const nodeCheck = "node-to-pods";
+export const extraChecks = ["established", "node-to-pods", "service", "remote-peer"] as const;
+export type ExtraCheck = (typeof extraChecks)[number];
 
 export interface Selection {
   scenarios: Scenario[];
-  established: boolean;
-  nodeToPods: boolean;
+  checks: ExtraCheck[];
 }
 
 export function selectScenarios(value: string | undefined, scenarios: Scenario[] = allScenarios): Selection {
@@ -28,14 +27,13 @@ export function selectScenarios(value: string | undefined, scenarios: Scenario[]
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  if (names.length === 0) return { scenarios, established: true, nodeToPods: true };
-  const known = new Set([...scenarios.map((s) => s.name), establishedCheck, nodeCheck]);
+  if (names.length === 0) return { scenarios, checks: [...extraChecks] };
+  const known = new Set<string>([...scenarios.map((s) => s.name), ...extraChecks]);
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0)
     throw new Error(`POLICY_SCENARIOS: unknown ${unknown.join(", ")}; known: ${[...known].join(", ")}`);
   return {
     scenarios: scenarios.filter((s) => s.name === noPolicy.name || names.includes(s.name)),
-    established: names.includes(establishedCheck),
-    nodeToPods: names.includes(nodeCheck),
+    checks: extraChecks.filter((c) => names.includes(c)),
   };
 }

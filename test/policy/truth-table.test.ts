@@ -3,8 +3,8 @@
 // process; per scenario step the policies go in by rename, and all 81 ordered pod pairs are probed on
 // TCP and UDP 80 and 81 against a matrix written by hand.
 //
-//   POLICY_SCENARIOS=deny-all-ingress,allow-from-ns   only these (plus no-policy); "established" selects
-//                                                     the established-connection check
+//   POLICY_SCENARIOS=deny-all-ingress,allow-from-ns   only these (plus no-policy); "established",
+//                                                     "node-to-pods", "service", "remote-peer" select checks
 //   POLICY_PROBE_TIMEOUT_MS=1000                      how long a denied probe waits
 //   POLICY_VERBOSE=1                                  one timing line per scenario
 import { suite } from "uvu";
@@ -25,8 +25,16 @@ import {
   fillMatrix,
   podKeys,
 } from "./harness-model.ts";
-import { checkEstablished, checkNodeToPods, probeTiming, runScenario } from "./harness-run.ts";
-import { allScenarios, selectScenarios } from "./scenarios.ts";
+import {
+  checkEstablished,
+  checkNodeToPods,
+  checkRemotePeer,
+  checkServiceAfterDnat,
+  type ProbeTiming,
+  probeTiming,
+  runScenario,
+} from "./harness-run.ts";
+import { allScenarios, type ExtraCheck, selectScenarios } from "./scenarios.ts";
 
 const test = suite("policy truth table");
 const selection = selectScenarios(process.env.POLICY_SCENARIOS);
@@ -134,28 +142,26 @@ for (const scenario of selection.scenarios) {
   });
 }
 
-if (selection.established) {
-  kernelTest(
-    test,
-    "established: an allowed TCP connection survives policy changes; new ones follow the policy",
-    async () => {
-      const c = await cluster.get();
-      const failures = await checkEstablished(c, timing);
-      assert.equal(failures, [], `${failures.join("\n")}\n--- agent output (tail) ---\n${c.agentOutput()}`);
-    },
-  );
-}
+const checks: Record<ExtraCheck, [string, (c: PolicyCluster, t: ProbeTiming) => Promise<string[]>]> = {
+  established: [
+    "an allowed TCP connection survives policy changes; new ones follow the policy",
+    checkEstablished,
+  ],
+  "node-to-pods": ["the node reaches every pod while every pod is isolated both ways", checkNodeToPods],
+  service: ["traffic to a Service is judged after DNAT, against the endpoint pod", checkServiceAfterDnat],
+  "remote-peer": [
+    "a pod of another node is matched by selectors, and its relabel takes effect",
+    checkRemotePeer,
+  ],
+};
 
-if (selection.nodeToPods) {
-  kernelTest(
-    test,
-    "node-to-pods: the node reaches every pod while every pod is isolated both ways",
-    async () => {
-      const c = await cluster.get();
-      const failures = await checkNodeToPods(c, timing);
-      assert.equal(failures, [], failures.join("\n"));
-    },
-  );
+for (const name of selection.checks) {
+  const [description, check] = checks[name];
+  kernelTest(test, `${name}: ${description}`, async () => {
+    const c = await cluster.get();
+    const failures = await check(c, timing);
+    assert.equal(failures, [], `${failures.join("\n")}\n--- agent output (tail) ---\n${c.agentOutput()}`);
+  });
 }
 
 test.after(async () => {
