@@ -1,10 +1,11 @@
 // The conformance kit: admits a module like the agent would, then runs its kind's vectors and fault
 // checks against it in a real worker. Used by `wasmplane plugin test FILE` and by our own tests; a
-// vendor runs it in CI. Kinds register their kit in KITS (lb now; ipam and policy add theirs).
+// vendor runs it in CI. Kinds register their kit in KITS (lb and policy now; ipam adds its own).
 import { readFileSync } from "node:fs";
 import { type AdmittedPlugin, admitPlugin, PluginRefused } from "./admission.ts";
 import type { Capability } from "./capabilities.ts";
 import { lbConformance } from "./conformance-lb.ts";
+import { policyConformance } from "./conformance-policy.ts";
 import type { PluginKind } from "./kinds.ts";
 import { PluginWorker } from "./plugin-worker.ts";
 
@@ -37,7 +38,7 @@ export type KindKit = (
   options: Required<ConformanceOptions>,
 ) => Promise<Check[]>;
 
-export const KITS: Partial<Record<PluginKind, KindKit>> = { lb: lbConformance };
+export const KITS: Partial<Record<PluginKind, KindKit>> = { lb: lbConformance, policy: policyConformance };
 
 export async function runConformance(
   file: string,

@@ -1,0 +1,238 @@
+// The policy decider backed by a Wasm `policy` plugin: admitted like every plugin (lock file, ABI,
+// grants, memory cap), run in its own worker with a time budget, its answer checked field by field.
+// One call per decision: the world (policies, pods, namespaces) and the local pods to decide for. A
+// trap, a timeout, a batch error or an invalid answer is a PolicyPluginError; the caller keeps its
+// last good rules (or fails closed when it has none).
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { buildClusterView } from "../policy/cluster-view.ts";
+import type { PolicyDecision } from "../policy/types.ts";
+import type { Snapshot } from "../store/objects.ts";
+import { type AdmittedPlugin, admitPlugin } from "./admission.ts";
+import type { Capability } from "./capabilities.ts";
+import { ByteWriter, inputHeader } from "./envelope.ts";
+import { lockedSha256, readLock } from "./lock.ts";
+import { writeErr } from "./platform.ts";
+import { PluginWorker, type PluginWorkerStats } from "./plugin-worker.ts";
+import {
+  decodePolicyMemberships,
+  decodePolicyOutput,
+  type EncodedWorld,
+  encodePolicyRequest,
+  POLICY_KIND_CODE,
+  POLICY_OP_DECIDE,
+  POLICY_OP_MEMBERSHIPS,
+  type PodMemberships,
+} from "./policy-codec.ts";
+
+export interface WasmPolicyPlannerOptions {
+  /** Path of the policy module (e.g. build/plugins/policy/networkpolicy.wasm). */
+  file: string;
+  /** The lock file the module must be in, with the same sha256. */
+  lockFile: string;
+  /** This node: pods with this spec.nodeName are the local pods. */
+  nodeName: string;
+  /** Capabilities granted to the plugin (default none). */
+  grants?: Capability[];
+  /** Linear memory cap (default 64 MiB). */
+  memoryCapBytes?: number;
+  /** Time budget per call (default 1000 ms) plus `budgetPerPodMs` per pod in the world. */
+  callBudgetMs?: number;
+  /** Default 0.5 ms: a world of 5,000 pods gets 2.5 s more. */
+  budgetPerPodMs?: number;
+  /** Where plugin log lines and failures go (default stderr). */
+  log?: (line: string) => void;
+}
+
+export type PolicyFailureReason =
+  | "trap"
+  | "timeout"
+  | "protocol"
+  | "unavailable"
+  | "batch-error"
+  | "invalid"
+  /** The host could not encode the request (e.g. a pod asked about that is not in the snapshot). */
+  | "request";
+
+/** A decision the plugin did not deliver; `reason` says how it failed. Keep the last good rules. */
+export class PolicyPluginError extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly reason: PolicyFailureReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PolicyPluginError";
+  }
+}
+
+export interface PolicyPlannerStatus {
+  plugin: string;
+  path: string;
+  sha256: string;
+  version: string;
+  stats: PluginWorkerStats & { batchErrors: number; invalidAnswers: number };
+  /** The last failure, if the last call failed. */
+  lastError?: string;
+}
+
+export interface WasmPolicyPlanner {
+  readonly plugin: AdmittedPlugin;
+  /**
+   * The decision for `localPods` ("namespace/name" keys; default: every local pod policy applies to).
+   * Pods, sets and problems of the answer concern only those pods. Rejects with PolicyPluginError.
+   */
+  decide(snapshot: Snapshot, localPods?: readonly string[]): Promise<PolicyDecision>;
+  /**
+   * Per pod ("namespace/name", any pod of the snapshot): the sets of the full decision (every local
+   * pod) that its pod peers pick, so a relabelled pod's addresses can be added to or removed from
+   * exactly those sets, and only the local pods naming a changed set re-asked. Op 1 (§11).
+   */
+  memberships(snapshot: Snapshot, pods: readonly string[]): Promise<Map<string, PodMemberships>>;
+  status(): PolicyPlannerStatus;
+  close(): Promise<void>;
+}
+
+const DEFAULTS = { memoryCapBytes: 64 * 1024 * 1024, callBudgetMs: 1000, budgetPerPodMs: 0.5 };
+
+/** Local pods policy applies to, as the reference picks them: on this node, with IPs, not host-network, not finished. */
+export function localPolicyPods(snapshot: Snapshot, nodeName: string): string[] {
+  return buildClusterView(snapshot, nodeName).localPods.map((p) => p.key);
+}
+
+export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions): Promise<WasmPolicyPlanner> {
+  const opts = { ...DEFAULTS, ...options };
+  const log = options.log ?? writeErr;
+  const path = resolve(options.file);
+  const bytes = readFileSync(path);
+  const plugin = admitPlugin(bytes, path, {
+    grants: options.grants ?? [],
+    memoryCapBytes: opts.memoryCapBytes,
+    expectedKind: "policy",
+    expectedSha256: lockedSha256(readLock(options.lockFile), options.lockFile, path),
+    grantHint: (name, caps) =>
+      `grant it in the agent config: policy: { grants: [${caps.map((c) => `"${c}"`).join(", ")}] } (plugin ${name})`,
+  });
+  const worker = new PluginWorker(plugin, {
+    callBudgetMs: opts.callBudgetMs,
+    randomSeed: 1,
+    onLog: (name, line) => log(`policy plugin ${name}: ${line}`),
+  });
+  await worker.start();
+  const counters = { batchErrors: 0, invalidAnswers: 0 };
+  let lastError: string | undefined;
+  let writer = new ByteWriter(1 << 20);
+  let writerBusy = false;
+
+  function fail(reason: PolicyFailureReason, call: number, message: string): never {
+    const which = call > 0 ? `call #${call}` : "request";
+    const text = `policy plugin ${plugin.name} ${which} failed: ${message}; the last good rules stay`;
+    lastError = text;
+    log(`wasmplane: ${text}`);
+    throw new PolicyPluginError(plugin.name, reason, text);
+  }
+
+  /** One call of operation `op` for `pods`; `decode` reads the answer (throws on an invalid one). */
+  async function call<T>(
+    op: number,
+    snapshot: Snapshot,
+    pods: readonly string[],
+    decode: (output: Uint8Array, world: EncodedWorld) => T | { batchError: string },
+  ): Promise<T> {
+    // The reused buffer is sent as a view: a concurrent call gets its own instead of overwriting it.
+    const own = !writerBusy;
+    const w = own ? writer : new ByteWriter(1 << 20);
+    w.length = 0;
+    if (own) writerBusy = true;
+    try {
+      let world: EncodedWorld;
+      try {
+        world = encodePolicyRequest(w, snapshot, options.nodeName, pods);
+      } catch (err) {
+        return fail("request", 0, `the request cannot be encoded: ${(err as Error).message}`);
+      }
+      const header = inputHeader(POLICY_KIND_CODE, op, pods.length);
+      const budget = opts.callBudgetMs + snapshot.pods.size * opts.budgetPerPodMs;
+      const outcome = await worker.call([header, w.bytes.subarray(0, w.length)], budget, {
+        reuseOutput: true,
+      });
+      if (!outcome.ok) return fail(outcome.reason, outcome.call, outcome.error);
+      let decoded: T | { batchError: string };
+      try {
+        decoded = decode(outcome.output, world);
+      } catch (err) {
+        counters.invalidAnswers++;
+        return fail("invalid", outcome.call, `invalid answer: ${(err as Error).message}`);
+      }
+      if (decoded !== null && typeof decoded === "object" && "batchError" in decoded) {
+        counters.batchErrors++;
+        return fail("batch-error", outcome.call, `plugin reported: ${decoded.batchError}`);
+      }
+      lastError = undefined;
+      return decoded as T;
+    } finally {
+      if (own) {
+        writerBusy = false;
+        // Keep a buffer a normal world fills; let go of one a rare huge world grew.
+        if (w.bytes.length > 64 << 20) writer = new ByteWriter(1 << 20);
+      }
+    }
+  }
+
+  return {
+    plugin,
+    decide: (snapshot, localPods) =>
+      call(
+        POLICY_OP_DECIDE,
+        snapshot,
+        localPods ?? localPolicyPods(snapshot, options.nodeName),
+        decodePolicyOutput,
+      ),
+    memberships: (snapshot, pods) => call(POLICY_OP_MEMBERSHIPS, snapshot, pods, decodePolicyMemberships),
+    status: () => ({
+      plugin: plugin.name,
+      path,
+      sha256: plugin.inspected.sha256,
+      version: plugin.manifest.version,
+      stats: { ...worker.stats, ...counters },
+      ...(lastError ? { lastError } : {}),
+    }),
+    close: () => worker.close(),
+  };
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * `held` with the answer for `asked` pods merged in: their entries replaced, the answer's sets (fresh:
+ * a set's content does not depend on which pods were asked about) replacing held ones of the same id,
+ * sets no entry names any more dropped, problems taken from the answer (they concern the whole
+ * world). Sets that only unasked pods name keep their held content: ask about every pod whose sets
+ * may have changed (a changed pod was or becomes a member), or about all of them.
+ */
+export function mergePolicyDecision(
+  held: PolicyDecision,
+  answer: PolicyDecision,
+  asked: readonly string[],
+): PolicyDecision {
+  const replaced = new Set(asked);
+  const pods = [...held.pods.filter((p) => !replaced.has(p.pod)), ...answer.pods].sort(
+    (a, b) => byText(a.pod, b.pod) || byText(a.direction, b.direction),
+  );
+  const used = new Set<string>();
+  const usedPorts = new Set<string>();
+  for (const p of pods) {
+    for (const r of p.rules) {
+      if (r.peers) used.add(r.peers);
+      if (r.addressPorts) usedPorts.add(r.addressPorts);
+    }
+  }
+  const pick = <T>(fresh: Map<string, T>, old: Map<string, T>, ids: Set<string>) =>
+    new Map([...ids].sort(byText).map((id) => [id, (fresh.get(id) ?? old.get(id)) as T]));
+  return {
+    pods,
+    addressSets: pick(answer.addressSets, held.addressSets, used),
+    addressPortSets: pick(answer.addressPortSets, held.addressPortSets, usedPorts),
+    problems: answer.problems,
+  };
+}
