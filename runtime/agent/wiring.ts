@@ -9,7 +9,8 @@ import { parseCniSection } from "../cni/config.ts";
 import { PodNetworking, podNetworkProblems } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
-import { PolicyEnforcer, referenceDecider } from "../policy/enforcer.ts";
+import { policyDeciderFromSpec } from "../policy/deciders.ts";
+import { PolicyEnforcer } from "../policy/enforcer.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
 import { ServiceProxy } from "../services/proxy.ts";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes.ts";
@@ -79,13 +80,17 @@ export async function createLbPlanner(
   return { planner: host, host };
 }
 
-/** The policy decider named by the config's `policy.decider`. */
-export function createPolicyPlanner(config: AgentConfig): PolicyEnforcer {
-  if (config.policy.decider !== "builtin")
-    throw new Error(
-      `config policy.decider: ${JSON.stringify(config.policy.decider)} is not available (known: builtin)`,
-    );
-  return new PolicyEnforcer(referenceDecider, config.nodeName);
+/** Policy enforcement with the decider the config's `policy.decider` names. */
+export async function createPolicyPlanner(
+  config: AgentConfig,
+  log: (line: string) => void,
+): Promise<PolicyEnforcer> {
+  const decider = await policyDeciderFromSpec(config.policy.decider, {
+    nodeName: config.nodeName,
+    lockFile: config.policy.pluginLock ?? defaultLockFile,
+    log: (line) => log(`policy: ${line}`),
+  });
+  return new PolicyEnforcer(decider, config.nodeName);
 }
 
 export async function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Promise<Agent> {
@@ -101,7 +106,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     defaultLbAlgorithm: config.lb.default,
   });
   const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
-  const policy = cni?.enabled && config.policy.enabled ? createPolicyPlanner(config) : undefined;
+  const policy = cni?.enabled && config.policy.enabled ? await createPolicyPlanner(config, log) : undefined;
   const agent = new Agent({
     nodeName: config.nodeName,
     ...(config.netns ? { netns: config.netns } : {}),

@@ -67,7 +67,12 @@ function failClosed(
   }
   if (rule.action === "Accept") return true;
   for (const pod of pods) {
-    out.entry(pod, spec.direction).tiers[spec.tier].push({ ...spec, verdict: "deny", ports: [] });
+    out.entry(pod, spec.direction).tiers[spec.tier].push({
+      tier: spec.tier,
+      verdict: "deny",
+      origin: spec.origin,
+      ports: [],
+    });
   }
   return true;
 }

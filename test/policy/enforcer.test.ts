@@ -3,6 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parsePolicySection } from "../../runtime/policy/config.ts";
+import { policyDeciderFromSpec } from "../../runtime/policy/deciders.ts";
 import { type PolicyDecider, PolicyEnforcer, referenceDecider } from "../../runtime/policy/enforcer.ts";
 import { failClosedDecision } from "../../runtime/policy/fail-closed.ts";
 import { baseWorld, clusterPolicy, networkPolicy, snapshotOf } from "./reference-fixtures.ts";
@@ -90,6 +91,18 @@ test("the policy config section names bad keys and values", () => {
     () => parsePolicySection({ decider: "" }, "policy"),
     /policy\.decider: want a non-empty string/,
   );
+});
+
+test("a policy decider spec that names nothing usable is an error naming the key", async () => {
+  const options = { nodeName: "n1", lockFile: "/nonexistent/lock.json" };
+  assert.is((await policyDeciderFromSpec("builtin", options)).name, "builtin");
+  const error = (spec: string) =>
+    policyDeciderFromSpec(spec, options).then(
+      () => "",
+      (err: Error) => err.message,
+    );
+  assert.match(await error("wasm:nope"), /policy\.decider: .*nope\.wasm does not exist/);
+  assert.match(await error("rules.txt"), /policy\.decider: want "builtin"/);
 });
 
 test.run();

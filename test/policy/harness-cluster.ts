@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fetchStatus } from "../../runtime/agent/status-server.ts";
 import { installCni } from "../../runtime/cni/install.ts";
+import { writeLock } from "../../runtime/plugins/lock.ts";
+import { shippedPolicyPluginPath } from "../../runtime/policy/deciders.ts";
 import { type Child, startWasmplane, waitUntil } from "../agent/process-support.ts";
 import { invoke, resultIPs } from "../cni/harness.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
@@ -63,13 +65,16 @@ export class PolicyCluster {
   /** Last resort when the test process exits without stop(): no namespace or agent outlives it. */
   private readonly onExit = () => this.releaseNow();
 
-  private constructor() {
+  private constructor(private readonly decider: string) {
     process.once("exit", this.onExit);
   }
 
-  /** Builds the whole node; on any failure removes what it built and throws. */
-  static async start(): Promise<PolicyCluster> {
-    const cluster = new PolicyCluster();
+  /**
+   * Builds the whole node; on any failure removes what it built and throws. `decider` is the agent's
+   * policy.decider ("builtin", or "wasm:<name>": a shipped plugin, pinned in a lock file of its own).
+   */
+  static async start(decider = "builtin"): Promise<PolicyCluster> {
+    const cluster = new PolicyCluster(decider);
     try {
       await cluster.startAgent();
       await cluster.attachPods();
@@ -113,6 +118,7 @@ export class PolicyCluster {
         "resyncInterval: 0s",
         `statusAddress: "${this.status}"`,
         `cni: {socket: ${this.cniSocket}, stateDir: ${join(this.dir, "state")}, routing: none}`,
+        `policy: ${JSON.stringify(this.policyConfig())}`,
         "",
       ].join("\n"),
     );
@@ -122,6 +128,13 @@ export class PolicyCluster {
       async () => ((await fetchStatus(this.status)).lastSync?.ok ? true : null),
       30_000,
     );
+  }
+
+  private policyConfig(): { decider: string; pluginLock?: string } {
+    if (!this.decider.startsWith("wasm:")) return { decider: this.decider };
+    const pluginLock = join(this.dir, "plugins.lock.json");
+    writeLock(pluginLock, [shippedPolicyPluginPath(this.decider.slice("wasm:".length))]);
+    return { decider: this.decider, pluginLock };
   }
 
   private async attachPods(): Promise<void> {

@@ -7,13 +7,12 @@
 //                                                     "node-to-pods", "service", "remote-peer" select checks
 //   POLICY_PROBE_TIMEOUT_MS=1000                      how long a denied probe waits
 //   POLICY_VERBOSE=1                                  one timing line per scenario
+//   POLICY_DECIDER=wasm:networkpolicy                 the Wasm plugin decides instead of the reference
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseManifestText } from "../../runtime/sources/parse-manifests.ts";
 import { objectKey, type SourceEvent } from "../../runtime/sources/source.ts";
 import { Store } from "../../runtime/store/store.ts";
-import { kernelTest } from "../support/kernel.ts";
-import { PolicyCluster } from "./harness-cluster.ts";
 import { nodeManifest, stepFiles } from "./harness-manifests.ts";
 import { compareMatrices, type ProbeOutcome, renderDiff } from "./harness-matrix.ts";
 import {
@@ -25,21 +24,16 @@ import {
   fillMatrix,
   podKeys,
 } from "./harness-model.ts";
-import {
-  checkEstablished,
-  checkNodeToPods,
-  checkRemotePeer,
-  checkServiceAfterDnat,
-  type ProbeTiming,
-  probeTiming,
-  runScenario,
-} from "./harness-run.ts";
-import { allScenarios, type ExtraCheck, selectScenarios } from "./scenarios.ts";
+import { probeTiming } from "./harness-run.ts";
+import { registerTruthTable } from "./harness-suite.ts";
+import { allScenarios, selectScenarios } from "./scenarios.ts";
 
 const test = suite("policy truth table");
 const selection = selectScenarios(process.env.POLICY_SCENARIOS);
 const timing = probeTiming();
 const verbose = process.env.POLICY_VERBOSE === "1";
+/** The agent's policy decider: the TypeScript reference, or e.g. POLICY_DECIDER=wasm:networkpolicy. */
+const decider = process.env.POLICY_DECIDER ?? "builtin";
 
 test("expectations: default, ordered exceptions, kinds, and a pod always reaching itself", () => {
   const m = expectedMatrix(
@@ -108,69 +102,6 @@ test("scenarios: at least 40, unique names, and every manifest they write is acc
   }
 });
 
-/** The node is built once for the whole suite (about ten seconds) and removed after it. */
-function sharedCluster() {
-  let started: Promise<PolicyCluster> | null = null;
-  return {
-    get: () => {
-      started ??= PolicyCluster.start();
-      return started;
-    },
-    stats: async () => (await started?.catch(() => null))?.watchStats(),
-    stop: async () => {
-      const cluster = await started?.catch(() => null);
-      await cluster?.stop();
-    },
-  };
-}
-const cluster = sharedCluster();
-
-for (const scenario of selection.scenarios) {
-  kernelTest(test, `${scenario.name}: ${scenario.description}`, async () => {
-    const setupStarted = Date.now();
-    const c = await cluster.get();
-    const started = Date.now();
-    const setup = started - setupStarted > 100 ? `, after ${started - setupStarted} ms of setup` : "";
-    const reports = await runScenario(c, scenario, timing);
-    assert.is(reports.length, scenario.steps.length);
-    if (verbose || scenario === allScenarios[0]) {
-      const steps = reports.map(
-        (r) => `apply ${r.applied.ms} ms + probe ${r.probeMs} ms${r.reprobed ? " (re-probed)" : ""}`,
-      );
-      console.log(`  ${scenario.name}: ${Date.now() - started} ms (${steps.join("; ")})${setup}`);
-    }
-  });
-}
-
-const checks: Record<ExtraCheck, [string, (c: PolicyCluster, t: ProbeTiming) => Promise<string[]>]> = {
-  established: [
-    "an allowed TCP connection survives policy changes; new ones follow the policy",
-    checkEstablished,
-  ],
-  "node-to-pods": ["the node reaches every pod while every pod is isolated both ways", checkNodeToPods],
-  service: ["traffic to a Service is judged after DNAT, against the endpoint pod", checkServiceAfterDnat],
-  "remote-peer": [
-    "a pod of another node is matched by selectors, and its relabel takes effect",
-    checkRemotePeer,
-  ],
-};
-
-for (const name of selection.checks) {
-  const [description, check] = checks[name];
-  kernelTest(test, `${name}: ${description}`, async () => {
-    const c = await cluster.get();
-    const failures = await check(c, timing);
-    assert.equal(failures, [], `${failures.join("\n")}\n--- agent output (tail) ---\n${c.agentOutput()}`);
-  });
-}
-
-test.after(async () => {
-  const stats = await cluster.stats();
-  if (stats && stats.nudged > 0)
-    console.log(
-      `  note: the agent noticed ${stats.nudged} of ${stats.changes} manifest renames only after a nudge (see nudgeWatcher in harness-sync.ts)`,
-    );
-  await cluster.stop();
-});
+registerTruthTable(test, { decider, selection, timing, verbose });
 
 test.run();
