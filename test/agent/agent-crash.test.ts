@@ -67,12 +67,12 @@ kernelTest(
         if (partial) {
           // During a partial sync: a new generation after the first sync. The source acts on a file
           // once it has been still for 500 ms, so the sync starts about then.
-          await agent.waitFor(/sync full/, 60_000);
+          await agent.waitFor(/sync full/, 120_000);
           write(++g);
           await new Promise((r) => setTimeout(r, 450 + Math.floor(random() * 400)));
         } else {
           // During the first (full) sync after start.
-          await agent.waitFor(/agent started/, 60_000);
+          await agent.waitFor(/agent started/, 120_000);
           await new Promise((r) => setTimeout(r, Math.floor(random() * 250)));
         }
         const finished = (partial ? /sync partial/ : /sync full/).test(agent.output());
