@@ -6,16 +6,13 @@
 // jumps to it, and a chain or set can only be deleted once nothing refers to it:
 //   1 table (only when rebuilding)   2 new chains (declared empty)   3 new/recreated sets   4 flush changed and removed chains
 //   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
+// Each phase is a function below; what refers to what (jump and goto targets, @set lookups) is
+// read from the typed rules and elements (nft/references.ts).
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { SetElement } from "./model.ts";
 import { normalizeSetSpec } from "./normalize.ts";
-import {
-  chainCanonicalText,
-  chainRulesText,
-  elementTexts,
-  priorityNumber,
-  setSpecText,
-} from "./render-text.ts";
+import { elementRefs, rulesRefs } from "./references.ts";
+import { chainCanonicalText, elementTexts, priorityNumber, setSpecText } from "./render-text.ts";
 import { Transaction } from "./transaction.ts";
 import { validateAddedElements, validateTable } from "./validate.ts";
 
@@ -29,6 +26,17 @@ export interface DiffOptions {
   deferReferencedChainDeletes?: boolean;
   /** Validate new and changed objects before building the transaction. Default true. */
   validate?: boolean;
+}
+
+/**
+ * A table as a sync left it. `pendingChainDeletes` names removed chains that sync only flushed (see
+ * deferReferencedChainDeletes): the kernel still holds them, empty, and the next sync from this
+ * table deletes them. planSync records them on the `desired` table it is given, so a caller that
+ * keeps `desired` as its applied state passes them back; the plan's `applied` lists them as empty
+ * chains instead.
+ */
+export interface AppliedTable extends DesiredTable {
+  pendingChainDeletes?: readonly string[];
 }
 
 export interface SyncPlan {
@@ -49,25 +57,22 @@ export interface SyncPlan {
   };
 }
 
-// Chains the kernel still holds because their deletion was deferred, keyed by the DesiredTable
-// passed as `desired` in that sync. Callers that keep `applied = desired` after a successful apply
-// (the agent does) then get the deletion in the next diff without tracking it themselves.
-const pendingDeletes = new WeakMap<DesiredTable, string[]>();
-
-const setSpecCache = new WeakMap<DesiredSet, string>();
-function setSpecKey(set: DesiredSet): string {
-  let hit = setSpecCache.get(set);
-  if (hit === undefined) {
-    hit = setSpecText(normalizeSetSpec(set));
-    setSpecCache.set(set, hit);
-  }
-  return hit;
+/** How the chains differ; `changed` chains keep their base hook, `recreated` ones cannot. */
+interface ChainChanges {
+  added: DesiredChain[];
+  changed: DesiredChain[];
+  recreated: DesiredChain[];
+  /** Names of chains to remove, whether they are deleted now or deferred. */
+  removed: string[];
 }
 
-const JUMP_TARGET = /\b(?:jump|goto) ([A-Za-z][A-Za-z0-9_/.-]*)/g;
-
-function addTargets(text: string, into: Set<string>): void {
-  for (const m of text.matchAll(JUMP_TARGET)) into.add(m[1]);
+interface SetChanges {
+  added: DesiredSet[];
+  /** The declaration changed: delete and declare again. */
+  recreated: DesiredSet[];
+  /** [applied, desired] pairs with the same declaration; their elements are diffed. */
+  kept: [DesiredSet, DesiredSet][];
+  removed: DesiredSet[];
 }
 
 /** A base chain's type, hook, device and priority cannot change in place (the kernel refuses). */
@@ -79,6 +84,107 @@ function sameBaseHook(a: DesiredChain, b: DesiredChain): boolean {
     a.base.device === b.base.device &&
     priorityNumber(a.base.priority) === priorityNumber(b.base.priority)
   );
+}
+
+function classifyChains(base: AppliedTable, desired: DesiredTable): ChainChanges {
+  const out: ChainChanges = { added: [], changed: [], recreated: [], removed: [] };
+  // A planner that changed no chain may hand over the very same map: nothing to compare then.
+  const sameChains = desired.chains === base.chains;
+  if (!sameChains) {
+    for (const [key, chain] of desired.chains) {
+      const old = base.chains.get(key);
+      if (!old) out.added.push(chain);
+      else if (
+        old !== chain &&
+        chainCanonicalText(old, desired.family) !== chainCanonicalText(chain, desired.family)
+      )
+        (sameBaseHook(old, chain) ? out.changed : out.recreated).push(chain);
+    }
+    for (const key of base.chains.keys()) if (!desired.chains.has(key)) out.removed.push(key);
+  }
+  for (const key of base.pendingChainDeletes ?? [])
+    if (!desired.chains.has(key) && !base.chains.has(key)) out.removed.push(key);
+  return out;
+}
+
+function classifySets(base: DesiredTable, desired: DesiredTable): SetChanges {
+  const out: SetChanges = { added: [], recreated: [], kept: [], removed: [] };
+  const spec = (set: DesiredSet) => setSpecText(normalizeSetSpec(set));
+  for (const [key, set] of desired.sets) {
+    const old = base.sets.get(key);
+    if (!old) out.added.push(set);
+    else if (old !== set && spec(old) !== spec(set)) out.recreated.push(set);
+    else out.kept.push([old, set]);
+  }
+  for (const [key, set] of base.sets) if (!desired.sets.has(key)) out.removed.push(set);
+  return out;
+}
+
+/**
+ * A recreated or removed set must lose every reference first: chains that stay and look it up are
+ * flushed and refilled, so they are appended to `chains.changed`.
+ */
+function chainsUsingGoneSets(
+  base: DesiredTable,
+  desired: DesiredTable,
+  chains: ChainChanges,
+  sets: SetChanges,
+): void {
+  if (sets.recreated.length === 0 && sets.removed.length === 0) return;
+  const gone = new Set([...sets.recreated, ...sets.removed].map((s) => `@${s.name}`));
+  const listed = new Set([...chains.changed, ...chains.recreated].map((c) => c.name));
+  for (const [key, chain] of desired.chains) {
+    if (listed.has(key) || !base.chains.has(key)) continue;
+    const used = new Set<string>();
+    rulesRefs(chain.rules, { sets: used });
+    for (const ref of used)
+      if (gone.has(ref)) {
+        chains.changed.push(chain);
+        listed.add(key);
+        break;
+      }
+  }
+}
+
+/** Chains the applied state jumps or goes to, from its rules and verdict map elements. */
+function referencedChains(base: DesiredTable): Set<string> {
+  const chains = new Set<string>();
+  const into = { chains };
+  for (const chain of base.chains.values()) rulesRefs(chain.rules, into);
+  for (const set of base.sets.values())
+    if (set.map === "verdict") for (const el of set.elements) elementRefs(el, into);
+  return chains;
+}
+
+/** Removed chains the state being replaced still refers to are only flushed now (see DiffOptions). */
+function splitRemovedChains(
+  base: DesiredTable,
+  removed: string[],
+  defer: boolean,
+): { deferred: string[]; deleteNow: string[] } {
+  const deferred: string[] = [];
+  const deleteNow: string[] = [];
+  if (removed.length === 0) return { deferred, deleteNow };
+  const referenced = defer ? referencedChains(base) : new Set<string>();
+  for (const key of removed) (referenced.has(key) ? deferred : deleteNow).push(key);
+  return { deferred, deleteNow };
+}
+
+/** Phases 2 to 4: declare new chains and sets, flush what changes or goes, recreate sets. */
+function emitDeclarations(tx: Transaction, base: DesiredTable, chains: ChainChanges, sets: SetChanges): void {
+  // 2. new chains (empty), so rules and elements below may refer to them
+  for (const chain of chains.added) tx.addChain(chain);
+  // Flushed first: older kernels refuse to delete a chain that still holds rules.
+  for (const chain of chains.recreated) tx.flushChain(chain.name);
+  for (const chain of chains.recreated) tx.deleteChain(chain.name);
+  for (const chain of chains.recreated) tx.addChain(chain);
+  // 3. new sets; recreated ones once the chains that refer to them are flushed
+  for (const set of sets.added) tx.addSet(set);
+  // 4. flush changed and removed chains (drops their references to sets and other chains)
+  for (const chain of chains.changed) tx.flushChain(chain.name);
+  for (const key of chains.removed) tx.flushChain(key);
+  for (const set of sets.recreated)
+    tx.deleteSet(set.name, base.sets.get(set.name)!.map !== undefined).addSet(set);
 }
 
 /**
@@ -132,180 +238,131 @@ export function diffElements(
   return { toAdd, toDelete };
 }
 
-/** Builds the transaction and the state it leaves. Throws NftValidationError on bad input. */
-export function planSync(
-  applied: DesiredTable | null,
+/** Phases 5 and 6: every element of new and recreated sets, the changes of kept ones. */
+function emitElements(
+  tx: Transaction,
   desired: DesiredTable,
-  opts: DiffOptions = {},
-): SyncPlan {
-  const defer = opts.deferReferencedChainDeletes ?? true;
-  const { family, name } = desired;
-  const tx = new Transaction(family, name);
-  const stats: SyncPlan["stats"] = {
-    chainsAdded: 0,
-    chainsChanged: 0,
-    chainsDeleted: 0,
-    setsAdded: 0,
-    setsRecreated: 0,
-    setsDeleted: 0,
-    elementsAdded: 0,
-    elementsDeleted: 0,
-  };
-  if (applied && (applied.family !== family || applied.name !== name))
-    throw new Error(
-      `diff: applied table ${applied.family} ${applied.name} is not desired table ${family} ${name}`,
-    );
-
-  // Without a known previous state, replace the table atomically: whatever an earlier run left
-  // (stale chains, sets) goes, and no packet sees a half-built table.
-  const base: DesiredTable = applied ?? { family, name, chains: new Map(), sets: new Map() };
-  if (!applied) tx.addTable().deleteTable().addTable();
-
-  // --- classify chains
-  const newChains: DesiredChain[] = [];
-  const changedChains: DesiredChain[] = [];
-  const recreatedChains: DesiredChain[] = [];
-  // A planner that changed no chain may hand over the very same map: nothing to compare then.
-  const sameChains = desired.chains === base.chains;
-  for (const [key, chain] of sameChains ? [] : desired.chains) {
-    const old = base.chains.get(key);
-    if (!old) newChains.push(chain);
-    else if (old !== chain && chainCanonicalText(old, family) !== chainCanonicalText(chain, family)) {
-      if (sameBaseHook(old, chain)) changedChains.push(chain);
-      else recreatedChains.push(chain);
-    }
-  }
-  const pending = applied ? (pendingDeletes.get(applied) ?? []) : [];
-  const removedChains: string[] = [];
-  if (!sameChains)
-    for (const key of base.chains.keys()) if (!desired.chains.has(key)) removedChains.push(key);
-  for (const key of pending) if (!desired.chains.has(key) && !base.chains.has(key)) removedChains.push(key);
-
-  // --- classify sets
-  const newSets: DesiredSet[] = [];
-  const recreatedSets: DesiredSet[] = [];
-  const keptSets: [DesiredSet, DesiredSet][] = [];
-  for (const [key, set] of desired.sets) {
-    const old = base.sets.get(key);
-    if (!old) newSets.push(set);
-    else if (old !== set && setSpecKey(old) !== setSpecKey(set)) recreatedSets.push(set);
-    else keptSets.push([old, set]);
-  }
-  const removedSets: DesiredSet[] = [];
-  for (const [key, set] of base.sets) if (!desired.sets.has(key)) removedSets.push(set);
-
-  // A recreated set must lose every reference first: rewrite the chains that mention it.
-  if (recreatedSets.length > 0 || removedSets.length > 0) {
-    const names = new Set([...recreatedSets, ...removedSets].map((s) => `@${s.name}`));
-    const listed = new Set([...changedChains, ...recreatedChains].map((c) => c.name));
-    for (const [key, chain] of desired.chains) {
-      if (listed.has(key) || !base.chains.has(key)) continue;
-      const text = chainRulesText(chain, family);
-      for (const n of names)
-        if (text.includes(n)) {
-          changedChains.push(chain);
-          listed.add(key);
-          break;
-        }
-    }
-  }
-
-  if (opts.validate ?? true) {
-    validateTable(desired, {
-      chains: [...newChains, ...changedChains, ...recreatedChains].map((c) => c.name),
-      sets: [...newSets, ...recreatedSets].map((s) => s.name),
-    });
-  }
-
-  // --- which removed chains are still referenced by the state being replaced
-  const deferred: string[] = [];
-  const deleteNow: string[] = [];
-  if (removedChains.length > 0) {
-    const referenced = new Set<string>();
-    if (defer) {
-      for (const chain of base.chains.values()) addTargets(chainRulesText(chain, family), referenced);
-      for (const set of base.sets.values())
-        if (set.map === "verdict")
-          for (const el of set.elements) addTargets(elementTexts(el).full, referenced);
-    }
-    for (const key of removedChains) (referenced.has(key) ? deferred : deleteNow).push(key);
-  }
-
-  // 2. declare new chains (empty), so rules and elements below may refer to them
-  for (const chain of newChains) tx.addChain(chain);
-  // Flushed first: older kernels refuse to delete a chain that still holds rules.
-  for (const chain of recreatedChains) tx.flushChain(chain.name);
-  for (const chain of recreatedChains) tx.deleteChain(chain.name);
-  for (const chain of recreatedChains) tx.addChain(chain);
-  stats.chainsAdded = newChains.length;
-  stats.chainsChanged = changedChains.length + recreatedChains.length;
-
-  // 3. sets: new ones, and recreated ones after their referencing chains are flushed (below)
-  for (const set of newSets) tx.addSet(set);
-  stats.setsAdded = newSets.length;
-
-  // 4. flush changed and removed chains (drops their references to sets and other chains)
-  for (const chain of changedChains) tx.flushChain(chain.name);
-  for (const key of removedChains) tx.flushChain(key);
-
-  for (const set of recreatedSets)
-    tx.deleteSet(set.name, base.sets.get(set.name)!.map !== undefined).addSet(set);
-  stats.setsRecreated = recreatedSets.length;
-
-  // 5./6. elements
-  for (const set of [...newSets, ...recreatedSets]) {
+  sets: SetChanges,
+  validate: boolean,
+): { added: number; deleted: number } {
+  let added = 0;
+  let deleted = 0;
+  for (const set of [...sets.added, ...sets.recreated]) {
     tx.addElements(set.name, set.elements, set.map !== undefined);
-    stats.elementsAdded += set.elements.length;
+    added += set.elements.length;
   }
   const adds: [DesiredSet, SetElement[]][] = [];
-  for (const [old, set] of keptSets) {
+  for (const [old, set] of sets.kept) {
     if (old.elements === set.elements) continue;
     const { toAdd, toDelete } = diffElements(
       old.elements,
       set.elements,
       set.flags?.includes("dynamic") ?? false,
     );
-    const isMap = set.map !== undefined;
-    tx.deleteElements(set.name, toDelete, isMap);
-    stats.elementsDeleted += toDelete.length;
+    tx.deleteElements(set.name, toDelete, set.map !== undefined);
+    deleted += toDelete.length;
     if (toAdd.length > 0) {
-      if (opts.validate ?? true) validateAddedElements(desired, set, toAdd);
+      if (validate) validateAddedElements(desired, set, toAdd);
       adds.push([set, toAdd]);
     }
   }
   for (const [set, toAdd] of adds) {
     tx.addElements(set.name, toAdd, set.map !== undefined);
-    stats.elementsAdded += toAdd.length;
+    added += toAdd.length;
   }
+  return { added, deleted };
+}
 
-  // 7. rules of new, recreated and changed chains. When rebuilding, every set is created in this
-  // same batch and a chain body (`add chain T C { rule; … }`) is the compact form. On an existing
-  // table nft 1.0.6 does not load the kernel's sets into its cache for a chain body, so a rule
-  // naming `@set` would fail with "No such file or directory": append rules one by one instead.
-  if (!applied) {
-    for (const chain of newChains) if (chain.rules.length > 0 || chain.base) tx.addChain(chain, true);
-  } else {
-    for (const chain of [...newChains, ...recreatedChains, ...changedChains]) {
-      if (chain.base && changedChains.includes(chain)) tx.addChain(chain); // a new policy, if any
-      for (const rule of chain.rules) tx.addRule(chain.name, rule);
-    }
+/**
+ * Phase 7: rules of new, recreated and changed chains. When rebuilding, every set is created in this
+ * same batch and a chain body (`add chain T C { rule; … }`) is the compact form. On an existing
+ * table nft 1.0.6 does not load the kernel's sets into its cache for a chain body, so a rule
+ * naming `@set` would fail with "No such file or directory": append rules one by one instead.
+ */
+function emitRules(tx: Transaction, chains: ChainChanges, rebuilding: boolean): void {
+  if (rebuilding) {
+    for (const chain of chains.added) if (chain.rules.length > 0 || chain.base) tx.addChain(chain, true);
+    return;
   }
+  const changed = new Set(chains.changed);
+  for (const chain of [...chains.added, ...chains.recreated, ...chains.changed]) {
+    if (chain.base && changed.has(chain)) tx.addChain(chain); // a new policy, if any
+    for (const rule of chain.rules) tx.addRule(chain.name, rule);
+  }
+}
 
-  // 8./9. deletions, once nothing refers to them
-  for (const set of removedSets) tx.deleteSet(set.name, set.map !== undefined);
-  stats.setsDeleted = removedSets.length;
+/** Phases 8 and 9: deletions, once nothing refers to them. */
+function emitDeletions(tx: Transaction, sets: SetChanges, deleteNow: string[]): void {
+  for (const set of sets.removed) tx.deleteSet(set.name, set.map !== undefined);
   for (const key of deleteNow) tx.deleteChain(key);
-  stats.chainsDeleted = deleteNow.length;
+}
 
-  tx.schema = removedSets.length > 0 ? new Map([...base.sets, ...desired.sets]) : desired.sets;
-
-  let result = desired;
-  if (deferred.length > 0) {
-    pendingDeletes.set(desired, [...deferred]);
-    result = { ...desired, chains: new Map(desired.chains) };
-    for (const key of deferred) result.chains.set(key, { name: key, rules: [] });
+/**
+ * What the kernel holds after the sync: `desired`, plus the deferred chains, empty. Records the
+ * deferred chains on `desired` too (AppliedTable), for a caller that keeps `desired`.
+ */
+function appliedAfter(desired: AppliedTable, deferred: string[]): DesiredTable {
+  if (deferred.length === 0) {
+    if (desired.pendingChainDeletes !== undefined) delete desired.pendingChainDeletes;
+    return desired;
   }
-  return { tx, applied: result, deferredChains: deferred, stats };
+  desired.pendingChainDeletes = [...deferred];
+  const chains = new Map(desired.chains);
+  for (const key of deferred) chains.set(key, { name: key, rules: [] });
+  return { family: desired.family, name: desired.name, chains, sets: desired.sets };
+}
+
+/**
+ * Builds the transaction from `applied` (null: unknown, rebuild the table) to `desired`, and the
+ * state it leaves. Throws NftValidationError on bad input.
+ */
+export function planSync(
+  applied: AppliedTable | null,
+  desired: AppliedTable,
+  opts: DiffOptions = {},
+): SyncPlan {
+  const { family, name } = desired;
+  if (applied && (applied.family !== family || applied.name !== name))
+    throw new Error(
+      `diff: applied table ${applied.family} ${applied.name} is not desired table ${family} ${name}`,
+    );
+  const validate = opts.validate ?? true;
+  const base: AppliedTable = applied ?? { family, name, chains: new Map(), sets: new Map() };
+  const chains = classifyChains(base, desired);
+  const sets = classifySets(base, desired);
+  chainsUsingGoneSets(base, desired, chains, sets);
+  if (validate)
+    validateTable(desired, {
+      chains: [...chains.added, ...chains.changed, ...chains.recreated].map((c) => c.name),
+      sets: [...sets.added, ...sets.recreated].map((s) => s.name),
+    });
+  const { deferred, deleteNow } = splitRemovedChains(
+    base,
+    chains.removed,
+    opts.deferReferencedChainDeletes ?? true,
+  );
+
+  const tx = new Transaction(family, name);
+  // Without a known previous state, replace the table atomically: whatever an earlier run left
+  // (stale chains, sets) goes, and no packet sees a half-built table.
+  if (!applied) tx.addTable().deleteTable().addTable();
+  emitDeclarations(tx, base, chains, sets);
+  const elements = emitElements(tx, desired, sets, validate);
+  emitRules(tx, chains, !applied);
+  emitDeletions(tx, sets, deleteNow);
+  tx.schema = sets.removed.length > 0 ? new Map([...base.sets, ...desired.sets]) : desired.sets;
+
+  const stats: SyncPlan["stats"] = {
+    chainsAdded: chains.added.length,
+    chainsChanged: chains.changed.length + chains.recreated.length,
+    chainsDeleted: deleteNow.length,
+    setsAdded: sets.added.length,
+    setsRecreated: sets.recreated.length,
+    setsDeleted: sets.removed.length,
+    elementsAdded: elements.added,
+    elementsDeleted: elements.deleted,
+  };
+  return { tx, applied: appliedAfter(desired, deferred), deferredChains: deferred, stats };
 }
 
 /** The minimal transaction from `applied` (null: unknown, rebuild the table) to `desired`. */

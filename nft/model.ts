@@ -119,7 +119,6 @@ export interface ElemExpr {
   elem: { val: Expression; timeout?: number; expires?: number; comment?: string };
 }
 
-export type BinaryOperator = "&" | "|" | "^" | "<<" | ">>";
 export type BinaryExpr =
   | { "&": [Expression, Expression] }
   | { "|": [Expression, Expression] }
@@ -242,13 +241,7 @@ export type Statement =
   | Verdict;
 
 // ---------------------------------------------------------------------------------------------
-// Objects
-
-export interface Table {
-  family: Family;
-  name: string;
-  comment?: string;
-}
+// Chains and sets (their declarations; nft/desired.ts holds the objects themselves)
 
 export type ChainType = "filter" | "nat" | "route";
 export type ChainHook = "prerouting" | "input" | "forward" | "output" | "postrouting" | "ingress" | "egress";
@@ -265,24 +258,6 @@ export interface BaseChainSpec {
   policy?: ChainPolicy;
   /** For the netdev ingress/egress hooks. */
   device?: string;
-}
-
-export interface Chain {
-  family: Family;
-  table: string;
-  name: string;
-  base?: BaseChainSpec;
-  comment?: string;
-}
-
-export interface Rule {
-  family: Family;
-  table: string;
-  chain: string;
-  expr: Statement[];
-  comment?: string;
-  /** Set by read-back and for delete/replace; never rendered on add. */
-  handle?: number;
 }
 
 export type SetFlag = "constant" | "interval" | "timeout" | "dynamic";
@@ -311,20 +286,4 @@ export interface SetElement {
   /** Seconds; only in sets with the timeout flag. */
   timeout?: number;
   comment?: string;
-}
-
-export interface NamedSet {
-  family: Family;
-  table: string;
-  name: string;
-  /** One type, or several for a concatenated key (`ipv4_addr . inet_service`). */
-  type: DataType | DataType[];
-  /** Present for maps: the value type ("verdict" for a verdict map), or several for a concatenated value. */
-  map?: DataType | DataType[];
-  flags?: SetFlag[];
-  /** Default element timeout in seconds. */
-  timeout?: number;
-  size?: number;
-  comment?: string;
-  elements?: SetElement[];
 }

@@ -7,9 +7,9 @@ import { normalizeElement, normalizeRule } from "./normalize.ts";
 import { priorityNumber } from "./render-text.ts";
 import type { Operation, Transaction } from "./transaction.ts";
 
-export type JsonCommand = Record<string, Record<string, unknown>>;
+type JsonCommand = Record<string, Record<string, unknown>>;
 
-export function chainJson(chain: DesiredChain, family: Family, table: string): Record<string, unknown> {
+function chainJson(chain: DesiredChain, family: Family, table: string): Record<string, unknown> {
   const out: Record<string, unknown> = { family, table, name: chain.name };
   if (chain.base) {
     out.type = chain.base.type;
@@ -22,19 +22,14 @@ export function chainJson(chain: DesiredChain, family: Family, table: string): R
   return out;
 }
 
-export function ruleJson(
-  rule: DesiredRule,
-  family: Family,
-  table: string,
-  chain: string,
-): Record<string, unknown> {
+function ruleJson(rule: DesiredRule, family: Family, table: string, chain: string): Record<string, unknown> {
   const n = normalizeRule(rule, family);
   const out: Record<string, unknown> = { family, table, chain, expr: n.expr };
   if (n.comment !== undefined) out.comment = n.comment;
   return out;
 }
 
-export function setJson(set: DesiredSet, family: Family, table: string): Record<string, unknown> {
+function setJson(set: DesiredSet, family: Family, table: string): Record<string, unknown> {
   const out: Record<string, unknown> = { family, table, name: set.name, type: set.type };
   if (set.map !== undefined) out.map = set.map;
   // nft 1.0.6's JSON parser knows no "dynamic" flag; nft sets it itself on a set that a rule updates.
@@ -46,7 +41,7 @@ export function setJson(set: DesiredSet, family: Family, table: string): Record<
   return out;
 }
 
-export function elementJson(raw: SetElement, keyOnly = false): unknown {
+function elementJson(raw: SetElement, keyOnly = false): unknown {
   const el = normalizeElement(raw);
   const key: Expression =
     !keyOnly && (el.timeout !== undefined || el.comment !== undefined)

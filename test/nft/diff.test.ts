@@ -3,18 +3,24 @@ import * as assert from "uvu/assert";
 import {
   accept,
   chain,
+  commentedRule,
   concat,
+  dnat,
   drop,
   element,
   goto,
   jump,
+  log,
+  mapLookup,
   match,
+  meta,
   namedMap,
   namedSet,
   payload,
   rule,
   setRef,
   setUpdate,
+  vmap,
 } from "../../nft/build.ts";
 import { tableDifferences } from "../../nft/compare.ts";
 import {
@@ -25,8 +31,9 @@ import {
   mergeFragments,
   type TableFragment,
 } from "../../nft/desired.ts";
-import { diffElements, diffTables, planSync } from "../../nft/diff.ts";
+import { type AppliedTable, diffElements, diffTables, planSync } from "../../nft/diff.ts";
 import { FakeNft } from "../../nft/fake.ts";
+import { rulesRefs } from "../../nft/references.ts";
 import { renderText } from "../../nft/render-text.ts";
 import { serviceShapedTable } from "./service-shape.ts";
 
@@ -281,6 +288,95 @@ test("diffElements: appends, removals and a change between unchanged runs are fo
   // equal keys with a new value: the old element goes, the new one comes
   const revalued = els.map((e, i) => (i === 7 ? element(`10.0.0.7`, undefined, { comment: "c" }) : e));
   assert.equal(diffElements(els, revalued, false), { toAdd: [revalued[7]], toDelete: [els[7]] });
+});
+
+test("deferred chains travel as data: on plan.applied as empty chains, on desired as pendingChainDeletes", () => {
+  const a = table((f) => {
+    addChain(f, chain("svc-1", [rule(accept())]));
+    addChain(f, chain("svc-2", [rule(accept())]));
+    addSet(
+      f,
+      namedMap("m", "ipv4_addr", "verdict", [
+        element("10.0.0.1", goto("svc-1")),
+        element("10.0.0.2", goto("svc-2")),
+      ]),
+    );
+  });
+  const deferOne = () => {
+    const b: AppliedTable = table((f) => {
+      addChain(f, chain("svc-2", [rule(accept())]));
+      addSet(f, namedMap("m", "ipv4_addr", "verdict", [element("10.0.0.2", goto("svc-2"))]));
+    });
+    return { b, plan: planSync(a, b) };
+  };
+  const deleteText = "flush chain inet wasmplane svc-1\ndelete chain inet wasmplane svc-1\n";
+
+  // The caller keeps plan.applied (the agent does): the flushed chain is in it, empty.
+  const first = deferOne();
+  assert.equal(first.plan.deferredChains, ["svc-1"]);
+  assert.equal(first.plan.applied.chains.get("svc-1"), { name: "svc-1", rules: [] });
+  assert.is(renderText(planSync(first.plan.applied, first.b).tx), deleteText);
+
+  // The caller keeps desired: the deferred chains are recorded on it, and cleared by the sync that
+  // deletes them.
+  const second = deferOne();
+  assert.equal(second.b.pendingChainDeletes, ["svc-1"], "recorded on the desired table");
+  assert.is(renderText(planSync(second.b, second.b).tx), deleteText);
+  assert.is(second.b.pendingChainDeletes, undefined);
+  assert.is(planSync(second.b, second.b).tx.size, 0, "a third sync has nothing left to delete");
+
+  // A copy without the marker knows nothing of the flushed chain: the state is the data, not a
+  // hidden map keyed by the object.
+  const third = deferOne();
+  const { family, name, chains, sets } = third.b;
+  const copy: DesiredTable = { family, name, chains, sets };
+  assert.is(planSync(copy, copy).tx.size, 0);
+});
+
+test("references come from the typed model: jumps in anonymous vmaps and map lookups, set names exactly", () => {
+  const chains = new Set<string>();
+  const sets = new Set<string>();
+  rulesRefs(
+    [
+      rule(
+        vmap(meta("mark"), [
+          [1, goto("a")],
+          [2, jump("b")],
+        ]),
+      ),
+      rule(match(payload("ip", "saddr"), setRef("s")), dnat(mapLookup(payload("ip", "daddr"), "m"))),
+      rule(setUpdate("add", "dyn", payload("ip", "saddr")), jump("c")),
+      commentedRule("jump d", log({ prefix: "goto e" }), accept()),
+      rule(vmap(payload("ip", "daddr"), "v")),
+    ],
+    { chains, sets },
+  );
+  assert.equal([...chains].sort(), ["a", "b", "c"], "comments and log prefixes are not references");
+  assert.equal([...sets].sort(), ["@dyn", "@m", "@s", "@v"]);
+});
+
+test("a comment that reads like a jump does not defer a chain delete", () => {
+  const a = table((f) => {
+    addChain(f, chain("old", [rule(accept())]));
+    addChain(f, chain("keep", [commentedRule("jump old", accept())]));
+  });
+  const b = table((f) => addChain(f, chain("keep", [commentedRule("jump old", accept())])));
+  const plan = planSync(a, b);
+  assert.equal(plan.deferredChains, []);
+  assert.is(renderText(plan.tx), "flush chain inet wasmplane old\ndelete chain inet wasmplane old\n");
+});
+
+test("removing set a does not rewrite a chain that only uses set ab", () => {
+  const a = table((f) => {
+    addSet(f, namedSet("a", "ipv4_addr", [element("10.0.0.1")]));
+    addSet(f, namedSet("ab", "ipv4_addr", [element("10.0.0.2")]));
+    addChain(f, chain("c", [rule(match(payload("ip", "saddr"), setRef("ab")), accept())]));
+  });
+  const b = table((f) => {
+    addSet(f, namedSet("ab", "ipv4_addr", [element("10.0.0.2")]));
+    addChain(f, chain("c", [rule(match(payload("ip", "saddr"), setRef("ab")), accept())]));
+  });
+  assert.is(renderText(diffTables(a, b)), "delete set inet wasmplane a\n");
 });
 
 test.run();
