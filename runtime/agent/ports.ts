@@ -4,21 +4,11 @@ import type { ApplyPathStats } from "../../nft/apply-guard.ts";
 import type { DesiredRule, DesiredTable, TableFragment } from "../../nft/desired.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
 import type { PolicyStep } from "../policy/enforcer.ts";
+import type { PlanProblem } from "../services/service-plan.ts";
+import type { StaleUdpEndpoint } from "../services/stale-udp.ts";
 import type { Snapshot } from "../store/objects.ts";
 
-export interface PlanProblem {
-  kind: string;
-  namespace: string;
-  name: string;
-  field: string;
-  message: string;
-}
-
-export interface StaleUdpEndpoint {
-  address: string;
-  port: number;
-  serviceIP?: string;
-}
+export type { PlanProblem, StaleUdpEndpoint };
 
 /** The service planner (runtime/services/proxy.ts ServiceProxy). */
 export interface ServicePlanner {

@@ -86,68 +86,97 @@ export async function handleAdd(
       ErrorCode.invalidConfig,
       "wasmplane must be the first plugin of the chain (ADD got a prevResult)",
     );
+  checkPodNetns(env);
+  // An ADD repeated after a lost answer (agent restart, runtime retry) gets the same addresses.
+  const existing = ctx.store.forAttachment(env.containerId, env.ifName);
+  if (existing.length > 0) {
+    const spec = specFor(ctx, env, existing);
+    await attachOrRollBack(ctx, spec, existing, false);
+    return attachmentResult(spec);
+  }
+  const decision = await decideAddresses(ctx, env, config);
+  const allocs = commitDecision(ctx, env, decision);
+  const spec = specFor(ctx, env, allocs, decision);
+  await attachOrRollBack(ctx, spec, allocs, true);
+  return attachmentResult(spec);
+}
+
+function checkPodNetns(env: CniEnvironment): void {
   if (!existsSync(env.netns))
     throw new CniError(
       ErrorCode.invalidEnvironment,
       `CNI_NETNS: network namespace ${env.netns} does not exist`,
     );
+}
+
+/** Who an allocation belongs to: the attachment, and its pod when the runtime named it. */
+function owner(env: CniEnvironment) {
   const pod = podIdentity(env.args);
-  // An ADD repeated after a lost answer (agent restart, runtime retry) gets the same addresses.
-  let allocs = ctx.store.forAttachment(env.containerId, env.ifName);
-  let decision: IpamDecision | undefined;
-  const fresh = allocs.length === 0;
-  if (fresh) {
-    const annotations =
-      pod.namespace && pod.name ? ctx.lookupPod?.(pod.namespace, pod.name)?.annotations : undefined;
-    const requested = requestedIPs(config, env.args, annotations);
-    try {
-      decision = await ctx.ipam.allocate({
-        podCIDRs: ctx.podCIDRs,
-        allocations: ctx.store.list(),
-        lastAllocated: ctx.store.lastAllocated(),
-        request: {
-          containerId: env.containerId,
-          ifName: env.ifName,
-          podNamespace: pod.namespace,
-          podName: pod.name,
-          requestedIPs: requested,
-        },
-      });
-    } catch (err) {
-      // A plugin that trapped, timed out or answered nonsense: nothing was allocated; the runtime
-      // retries, by when the host has restarted the plugin (or an operator has replaced it).
-      throw new CniError(
-        ErrorCode.tryAgainLater,
-        `IPAM (${ctx.ipam.name}) failed: ${(err as Error).message}`,
-      );
-    }
-    if (!decision.ok) throw refusalError(decision, ctx.ipam.name);
-    if (decision.addresses.length === 0)
-      throw new CniError(ErrorCode.poolExhausted, `IPAM (${ctx.ipam.name}): no address decided`);
-    const now = Date.now();
-    allocs = decision.addresses.map((a) => ({
-      ip: canonicalIp(a.ip),
-      containerId: env.containerId,
-      ifName: env.ifName,
-      podNamespace: pod.namespace,
-      podName: pod.name,
-      allocatedAt: now,
-    }));
-    try {
-      ctx.store.commitAllocations(allocs);
-    } catch (err) {
-      throw new CniError(
-        ErrorCode.requestedAddressUnavailable,
-        `IPAM (${ctx.ipam.name}): ${(err as Error).message}`,
-      );
-    }
+  return { containerId: env.containerId, ifName: env.ifName, podNamespace: pod.namespace, podName: pod.name };
+}
+
+/** Asks the IPAM decider for the attachment's addresses; a refusal or a failing plugin is a CniError. */
+async function decideAddresses(
+  ctx: HandlerContext,
+  env: CniEnvironment,
+  config: Record<string, unknown>,
+): Promise<Extract<IpamDecision, { ok: true }>> {
+  const pod = podIdentity(env.args);
+  const annotations =
+    pod.namespace && pod.name ? ctx.lookupPod?.(pod.namespace, pod.name)?.annotations : undefined;
+  let decision: IpamDecision;
+  try {
+    decision = await ctx.ipam.allocate({
+      podCIDRs: ctx.podCIDRs,
+      allocations: ctx.store.list(),
+      lastAllocated: ctx.store.lastAllocated(),
+      request: { ...owner(env), requestedIPs: requestedIPs(config, env.args, annotations) },
+    });
+  } catch (err) {
+    // A plugin that trapped, timed out or answered nonsense: nothing was allocated; the runtime
+    // retries, by when the host has restarted the plugin (or an operator has replaced it).
+    throw new CniError(ErrorCode.tryAgainLater, `IPAM (${ctx.ipam.name}) failed: ${(err as Error).message}`);
   }
-  const spec = specFor(ctx, env, allocs, decision);
+  if (!decision.ok) throw refusalError(decision, ctx.ipam.name);
+  if (decision.addresses.length === 0)
+    throw new CniError(ErrorCode.poolExhausted, `IPAM (${ctx.ipam.name}): no address decided`);
+  return decision;
+}
+
+/** Records the decided addresses durably, before anything is created in the kernel. */
+function commitDecision(
+  ctx: HandlerContext,
+  env: CniEnvironment,
+  decision: Extract<IpamDecision, { ok: true }>,
+): IpamAllocation[] {
+  const now = Date.now();
+  const allocs = decision.addresses.map((a) => ({ ip: canonicalIp(a.ip), ...owner(env), allocatedAt: now }));
+  try {
+    ctx.store.commitAllocations(allocs);
+  } catch (err) {
+    throw new CniError(
+      ErrorCode.requestedAddressUnavailable,
+      `IPAM (${ctx.ipam.name}): ${(err as Error).message}`,
+    );
+  }
+  return allocs;
+}
+
+/**
+ * Creates the veth and addresses. On failure the node side is removed and, for a fresh allocation,
+ * the addresses are released, so a failed ADD leaves nothing behind.
+ */
+async function attachOrRollBack(
+  ctx: HandlerContext,
+  spec: AttachmentSpec,
+  allocs: IpamAllocation[],
+  fresh: boolean,
+): Promise<void> {
   const attach = (removeLeftover: boolean) =>
     runNodeScript(
       ctx.shell,
       planAttachmentScript(spec, { removeLeftover, ipv6DisabledByDefault: ctx.ipv6DisabledByDefault }),
-      `attaching ${env.ifName} of ${env.containerId}`,
+      `attaching ${spec.ifName} of ${spec.containerId}`,
     );
   try {
     // A repeated ADD may find the veth of its interrupted first try.
@@ -156,11 +185,10 @@ export async function handleAdd(
       throw err;
     });
   } catch (err) {
-    await teardownHost(ctx, env.containerId, env.ifName).catch(() => {});
+    await teardownHost(ctx, spec.containerId, spec.ifName).catch(() => {});
     if (fresh) ctx.store.commitRelease(allocs.map((a) => a.ip));
     throw err;
   }
-  return attachmentResult(spec);
 }
 
 export async function handleDel(ctx: HandlerContext, env: CniEnvironment): Promise<void> {
@@ -204,11 +232,7 @@ export async function handleCheck(
           `CHECK: prevResult does not list ${ip}, which is allocated to ${env.containerId}`,
         );
   }
-  if (!existsSync(env.netns))
-    throw new CniError(
-      ErrorCode.invalidEnvironment,
-      `CNI_NETNS: network namespace ${env.netns} does not exist`,
-    );
+  checkPodNetns(env);
   const links = await ipJson<IpAddrInfo[]>(
     ctx.shell,
     ["addr", "show"],
@@ -224,6 +248,11 @@ export async function handleCheck(
       throw new CniError(ErrorCode.checkFailed, `CHECK: ${env.ifName} in ${env.netns} lacks address ${ip}`);
   if (link.mtu !== ctx.mtu)
     throw new CniError(ErrorCode.checkFailed, `CHECK: ${env.ifName} has MTU ${link.mtu}, want ${ctx.mtu}`);
+  await checkRoutes(ctx, env, want);
+}
+
+/** Per family of the pod's addresses: its default route, and the node's route to each address. */
+async function checkRoutes(ctx: HandlerContext, env: CniEnvironment, want: Set<string>): Promise<void> {
   const host = hostInterfaceName(env.containerId, env.ifName);
   for (const family of [4, 6] as const) {
     const ips = [...want].filter((ip) => ipFamily(ip) === family);

@@ -1,13 +1,24 @@
 // Runs attachment plans in the node's namespace through one long-lived `sh` started there (with
 // nsenter when the node is a named namespace). Writing sysctls is then a shell builtin and `ip`
 // is the only process per step: process start-up, not the kernel, is most of an ADD's cost.
+//
+// Namespaces are entered one way, `nsenter --net=PATH`, never `ip netns exec NAME`: a pod's namespace
+// arrives as a path (CNI_NETNS, often /proc/PID/ns/net or a runtime's own directory) that `ip netns
+// exec` cannot enter, and `ip netns exec` also makes a mount namespace and remounts /sys on every
+// call, work a command that only needs the network namespace should not pay for.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { shellQuote } from "./attachment.ts";
 import { CniError, ErrorCode } from "./spec.ts";
 
 /** The path of a named namespace, as `ip netns add` creates it. */
 export function namedNetnsPath(name: string): string {
   return `/run/netns/${name}`;
+}
+
+/** `command args…` run in the network namespace at `netnsPath`, as a command and its arguments. */
+export function inNetns(netnsPath: string, command: string, args: string[]): [string, string[]] {
+  return ["nsenter", [`--net=${netnsPath}`, command, ...args]];
 }
 
 export interface ScriptOutput {
@@ -31,10 +42,8 @@ export class NodeShell {
   constructor(private readonly nodeNetns: string | undefined) {}
 
   private start(): ChildProcessWithoutNullStreams {
-    const [cmd, args] = this.nodeNetns
-      ? ["nsenter", [`--net=${namedNetnsPath(this.nodeNetns)}`, "sh"]]
-      : ["sh", []];
-    const child = spawn(cmd, args as string[], { stdio: ["pipe", "pipe", "pipe"] });
+    const [cmd, args] = this.nodeNetns ? inNetns(namedNetnsPath(this.nodeNetns), "sh", []) : ["sh", []];
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     // Output of a shell that was replaced (killed on timeout) is ignored.
     child.stdout
       .setEncoding("utf8")
@@ -131,8 +140,7 @@ export async function ipJson<T>(
   what: string,
   podNetns?: string,
 ): Promise<T> {
-  const quoted = args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
-  const prefix = podNetns ? `nsenter --net='${podNetns.replaceAll("'", `'\\''`)}' ` : "";
-  const text = await runNodeScript(shell, `${prefix}ip -j ${quoted}`, what);
+  const [cmd, argv] = podNetns ? inNetns(podNetns, "ip", ["-j", ...args]) : ["ip", ["-j", ...args]];
+  const text = await runNodeScript(shell, [cmd, ...argv].map(shellQuote).join(" "), what);
   return JSON.parse(text.trim() || "[]") as T;
 }

@@ -34,7 +34,15 @@ import {
   rule,
   setRef,
 } from "../../nft/build.ts";
-import { addChain, addSet, type DesiredRule, emptyFragment, type TableFragment } from "../../nft/desired.ts";
+import {
+  addChain,
+  addSet,
+  type DesiredChain,
+  type DesiredRule,
+  type DesiredSet,
+  emptyFragment,
+  type TableFragment,
+} from "../../nft/desired.ts";
 import { ipFamily, parseCidr } from "../net/cidr.ts";
 import { HOST_IF_PREFIX } from "./attachment.ts";
 
@@ -79,11 +87,25 @@ function cidrsOfFamily(cidrs: string[], family: 4 | 6): string[] {
 }
 
 export function planNodeRules(input: NodeRulesInput): TableFragment {
-  const n = NODE_RULE_NAMES;
   const fragment = emptyFragment();
+  for (const set of addressSets(input.attachments)) addSet(fragment, set);
+  for (const c of filterChains(input.hooks)) addChain(fragment, c);
+  addChain(
+    fragment,
+    baseChain(
+      NODE_RULE_NAMES.postrouting,
+      { type: "nat", hook: "postrouting", priority: "srcnat", policy: "accept" },
+      input.masquerade !== false ? masqueradeRules(input) : [],
+    ),
+  );
+  return fragment;
+}
+
+/** pod-ifaddr4/6: each pod veth with the addresses its pod may send from. */
+function addressSets(attachments: NodeAttachment[]): DesiredSet[] {
   const v4: [string, string][] = [];
   const v6: [string, string][] = [];
-  for (const a of input.attachments) {
+  for (const a of attachments) {
     if (!a.hostInterface.startsWith(HOST_IF_PREFIX))
       throw new Error(
         `node rules: attachment interface '${a.hostInterface}' does not start with ${HOST_IF_PREFIX}`,
@@ -91,36 +113,27 @@ export function planNodeRules(input: NodeRulesInput): TableFragment {
     for (const ip of a.addresses) (ipFamily(ip) === 4 ? v4 : v6).push([a.hostInterface, ip]);
   }
   const byKey = (x: [string, string], y: [string, string]) => (x.join() < y.join() ? -1 : 1);
-  addSet(
-    fragment,
-    namedSet(
-      n.ifaddr4,
-      ["ifname", "ipv4_addr"],
-      v4.sort(byKey).map(([ifname, ip]) => element(concat(ifname, ip))),
-      { comment: "pod veth . pod IPv4 address" },
-    ),
-  );
-  addSet(
-    fragment,
-    namedSet(
-      n.ifaddr6,
-      ["ifname", "ipv6_addr"],
-      v6.sort(byKey).map(([ifname, ip]) => element(concat(ifname, ip))),
-      { comment: "pod veth . pod IPv6 address" },
-    ),
-  );
+  const elements = (pairs: [string, string][]) =>
+    pairs.sort(byKey).map(([ifname, ip]) => element(concat(ifname, ip)));
+  return [
+    namedSet(NODE_RULE_NAMES.ifaddr4, ["ifname", "ipv4_addr"], elements(v4), {
+      comment: "pod veth . pod IPv4 address",
+    }),
+    namedSet(NODE_RULE_NAMES.ifaddr6, ["ifname", "ipv6_addr"], elements(v6), {
+      comment: "pod veth . pod IPv6 address",
+    }),
+  ];
+}
 
+/** Anti-spoofing, the policy hooks and the accept rules for pod traffic. */
+function filterChains(hooks: NodeRulesInput["hooks"]): DesiredChain[] {
+  const n = NODE_RULE_NAMES;
   const fromPod = match(meta("iifname"), POD_INTERFACES);
   const toPod = match(meta("oifname"), POD_INTERFACES);
-
-  addChain(
-    fragment,
+  return [
     baseChain(n.prerouting, { type: "filter", hook: "prerouting", priority: "raw", policy: "accept" }, [
       rule(fromPod, jump(n.antispoof)),
     ]),
-  );
-  addChain(
-    fragment,
     chain(n.antispoof, [
       rule(match(concat(meta("iifname"), payload("ip", "saddr")), setRef(n.ifaddr4)), ret()),
       rule(match(concat(meta("iifname"), payload("ip6", "saddr")), setRef(n.ifaddr6)), ret()),
@@ -128,45 +141,37 @@ export function planNodeRules(input: NodeRulesInput): TableFragment {
       rule(match(payload("ip6", "saddr"), anonSet(cidr("fe80::/10"), cidr("::/128"))), ret()),
       commentedRule("spoofed source address", counter(), drop()),
     ]),
-  );
-  addChain(fragment, chain(n.egressHook, input.hooks?.egress ?? []));
-  addChain(fragment, chain(n.ingressHook, input.hooks?.ingress ?? []));
-  addChain(
-    fragment,
+    chain(n.egressHook, hooks?.egress ?? []),
+    chain(n.ingressHook, hooks?.ingress ?? []),
     baseChain(n.input, { type: "filter", hook: "input", priority: "filter", policy: "accept" }, [
       rule(fromPod, jump(n.egressHook)),
     ]),
-  );
-  addChain(
-    fragment,
     baseChain(n.forward, { type: "filter", hook: "forward", priority: "filter", policy: "accept" }, [
       rule(fromPod, jump(n.egressHook)),
       rule(toPod, jump(n.ingressHook)),
       rule(fromPod, accept()),
       rule(toPod, accept()),
     ]),
-  );
-  const nat: DesiredRule[] = [];
-  if (input.masquerade !== false) {
-    const cluster = input.clusterCIDRs?.length ? input.clusterCIDRs : input.podCIDRs;
-    for (const family of [4, 6] as const) {
-      const local = cidrsOfFamily(input.podCIDRs, family);
-      const all = cidrsOfFamily(cluster, family);
-      if (local.length === 0) continue;
-      const proto = family === 4 ? "ip" : "ip6";
-      nat.push(
-        rule(
-          match(payload(proto, "saddr"), anonSet(...local.map(cidr))),
-          ...(all.length > 0 ? [notMatch(payload(proto, "daddr"), anonSet(...all.map(cidr)))] : []),
-          notMatch(meta("oifname"), POD_INTERFACES),
-          masquerade(),
-        ),
-      );
-    }
+  ];
+}
+
+/** Masquerade this node's pods when they leave the cluster CIDRs (not towards another local pod). */
+function masqueradeRules(input: NodeRulesInput): DesiredRule[] {
+  const cluster = input.clusterCIDRs?.length ? input.clusterCIDRs : input.podCIDRs;
+  const rules: DesiredRule[] = [];
+  for (const family of [4, 6] as const) {
+    const local = cidrsOfFamily(input.podCIDRs, family);
+    const all = cidrsOfFamily(cluster, family);
+    if (local.length === 0) continue;
+    const proto = family === 4 ? "ip" : "ip6";
+    rules.push(
+      rule(
+        match(payload(proto, "saddr"), anonSet(...local.map(cidr))),
+        ...(all.length > 0 ? [notMatch(payload(proto, "daddr"), anonSet(...all.map(cidr)))] : []),
+        notMatch(meta("oifname"), POD_INTERFACES),
+        masquerade(),
+      ),
+    );
   }
-  addChain(
-    fragment,
-    baseChain(n.postrouting, { type: "nat", hook: "postrouting", priority: "srcnat", policy: "accept" }, nat),
-  );
-  return fragment;
+  return rules;
 }

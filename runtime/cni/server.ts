@@ -7,33 +7,15 @@ import type { IpamAllocation, IpamDecider } from "../ipam/decider.ts";
 import { parsePodCidrs, rangeDecider } from "../ipam/range.ts";
 import { AllocationStore } from "../ipam/store.ts";
 import { hostInterfaceName } from "./attachment.ts";
-import {
-  collectGarbage,
-  type HandlerContext,
-  handleAdd,
-  handleCheck,
-  handleDel,
-  handleGc,
-  handleStatus,
-  type PodLookup,
-} from "./handlers.ts";
+import { CommandQueue } from "./command-queue.ts";
+import { serveConnection } from "./connection.ts";
+import { type DispatchState, dispatch } from "./dispatch.ts";
+import { collectGarbage, type HandlerContext, type PodLookup } from "./handlers.ts";
 import { NodeShell, runNodeScript } from "./netexec.ts";
 import type { NodeAttachment } from "./node-rules.ts";
 import type { PeerRoutesPlan } from "./peer-routes.ts";
 import { PeerRouter } from "./peer-routes-apply.ts";
-import { type CniWireRequest, type CniWireResponse, MAX_REQUEST_BYTES } from "./protocol.ts";
-import {
-  type CniEnvironment,
-  CniError,
-  checkConfigVersion,
-  checkContainerId,
-  checkInterfaceName,
-  checkNetnsPath,
-  DEFAULT_AGENT_SOCKET,
-  ErrorCode,
-  renderResult,
-  versionResult,
-} from "./spec.ts";
+import { DEFAULT_AGENT_SOCKET } from "./spec.ts";
 
 export const DEFAULT_STATE_DIR = "/var/lib/wasmplane";
 export const DEFAULT_MTU = 1500;
@@ -68,6 +50,8 @@ export interface CniServerOptions {
    */
   awaitClusterState?: boolean;
   log?: (line: string) => void;
+  /** Told of each command's outcome and latency (the agent's metrics). */
+  onCommand?: (command: string, durationMs: number, ok: boolean) => void;
 }
 
 export interface CniServer {
@@ -108,31 +92,6 @@ async function enableForwarding(shell: NodeShell, podCIDRs: string[]): Promise<v
   if (lines.length > 0) await runNodeScript(shell, lines.join("\n"), "enabling forwarding");
 }
 
-function validateWireRequest(raw: unknown): CniWireRequest {
-  const req = raw as CniWireRequest;
-  const env = req?.env as CniEnvironment | undefined;
-  if (!env || typeof env !== "object" || typeof req.config !== "object" || req.config === null)
-    throw new CniError(ErrorCode.decodeFailure, "request: want {env, config}");
-  for (const field of ["command", "containerId", "netns", "ifName", "path"] as const)
-    if (typeof env[field] !== "string")
-      throw new CniError(ErrorCode.decodeFailure, `request: env.${field} must be a string`);
-  if (typeof env.args !== "object" || env.args === null)
-    throw new CniError(ErrorCode.decodeFailure, "request: env.args must be an object");
-  const needs: Record<string, (keyof CniEnvironment)[]> = {
-    ADD: ["containerId", "netns", "ifName"],
-    DEL: ["containerId", "ifName"],
-    CHECK: ["containerId", "netns", "ifName"],
-  };
-  for (const field of Object.hasOwn(needs, env.command) ? needs[env.command] : [])
-    if (!env[field])
-      throw new CniError(ErrorCode.invalidEnvironment, `request: ${env.command} needs env.${field}`);
-  // The executable checked these too; a client of the socket need not be the executable.
-  if (env.containerId) checkContainerId(env.containerId);
-  if (env.ifName) checkInterfaceName(env.ifName);
-  if (env.netns) checkNetnsPath(env.netns);
-  return req;
-}
-
 /**
  * The handlers' context: pod CIDRs checked first, then the allocation store, then the node shell.
  * A failure on the way closes what was opened, so a start that fails leaves no process behind.
@@ -168,192 +127,36 @@ async function openContext(options: CniServerOptions): Promise<HandlerContext> {
 
 export async function startCniServer(options: CniServerOptions): Promise<CniServer> {
   const socketPath = options.socketPath ?? DEFAULT_AGENT_SOCKET;
-  const log = options.log ?? (() => {});
   const ctx = await openContext(options);
-  const { shell } = ctx;
-  const peerRouter = new PeerRouter(shell);
-
-  // One command at a time.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serialized = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = queue.then(fn, fn);
-    queue = next.catch(() => {});
-    return next;
+  const state: DispatchState = {
+    ctx,
+    queue: new CommandQueue(),
+    log: options.log ?? (() => {}),
+    stateKnown: options.awaitClusterState !== true,
+    onAttachmentsChanged: () => options.onAttachmentsChanged?.(),
+    ...(options.onCommand ? { onCommand: options.onCommand } : {}),
   };
+  const server = await listen(socketPath, (conn) =>
+    serveConnection(conn, (request, clientGone) => dispatch(state, request, clientGone)),
+  ).catch((err: Error) => {
+    closeContext(ctx);
+    throw err;
+  });
+  state.log(`cni: listening on ${socketPath} (pod CIDRs ${ctx.podCIDRs.join(", ")}, IPAM ${ctx.ipam.name})`);
+  return serverApi(state, server, socketPath);
+}
 
-  async function notifyChanged(): Promise<void> {
-    try {
-      await options.onAttachmentsChanged?.();
-    } catch (err) {
-      log(`cni: updating node rules after an attachment change failed: ${(err as Error).message}`);
-    }
-  }
+function closeContext(ctx: HandlerContext): void {
+  ctx.shell.close();
+  ctx.store.close();
+}
 
-  function attachments(): NodeAttachment[] {
-    const byIf = new Map<string, NodeAttachment>();
-    for (const a of ctx.store.list()) {
-      const hostInterface = hostInterfaceName(a.containerId, a.ifName);
-      const entry = byIf.get(hostInterface) ?? { hostInterface, addresses: [] };
-      entry.addresses.push(a.ip);
-      byIf.set(hostInterface, entry);
-    }
-    return [...byIf.values()];
-  }
-
-  let stateKnown = options.awaitClusterState !== true;
-
-  /** A command for which the client is gone is not carried out: the runtime saw it fail. */
-  function checkClientWaiting(clientGone: () => boolean, command: string): void {
-    if (clientGone())
-      throw new CniError(
-        ErrorCode.tryAgainLater,
-        `${command}: the caller gave up before it ran; not carried out`,
-      );
-  }
-
-  function checkStateKnown(command: string): void {
-    if (!stateKnown)
-      throw new CniError(
-        ErrorCode.tryAgainLater,
-        `${command}: the agent has not read the cluster state yet (pod CIDRs unknown); try again later`,
-      );
-  }
-
-  /** An ADD whose caller left while it ran is undone, so no veth or address outlives a failed call. */
-  async function addOrRollBack(
-    env: CniEnvironment,
-    config: Record<string, unknown>,
-    clientGone: () => boolean,
-  ): Promise<Awaited<ReturnType<typeof handleAdd>>> {
-    const result = await handleAdd(ctx, env, config);
-    if (!clientGone()) return result;
-    await handleDel(ctx, env);
-    throw new CniError(
-      ErrorCode.tryAgainLater,
-      `ADD ${env.containerId}: the caller gave up while it ran; rolled back`,
-    );
-  }
-
-  async function dispatch(raw: unknown, clientGone: () => boolean): Promise<CniWireResponse> {
-    let version: string | undefined;
-    try {
-      const { env, config } = validateWireRequest(raw);
-      if (env.command === "VERSION")
-        return { ok: true, output: versionResult(config.cniVersion as string | undefined) };
-      version = checkConfigVersion(env.command, config);
-      const started = performance.now();
-      let changed = false;
-      const output = await serialized(async () => {
-        checkClientWaiting(clientGone, env.command);
-        switch (env.command) {
-          case "ADD": {
-            checkStateKnown("ADD");
-            const result = await addOrRollBack(env, config, clientGone);
-            changed = true;
-            return renderResult(version!, result);
-          }
-          case "DEL":
-            await handleDel(ctx, env);
-            changed = true;
-            return undefined;
-          case "CHECK":
-            await handleCheck(ctx, env, config);
-            return undefined;
-          case "STATUS":
-            checkStateKnown("STATUS");
-            handleStatus(ctx);
-            return undefined;
-          case "GC": {
-            const { released } = await handleGc(ctx, config);
-            if (released.length > 0) {
-              log(`cni: GC released ${released.join(", ")}`);
-              changed = true;
-            }
-            return undefined;
-          }
-          default:
-            throw new CniError(ErrorCode.invalidEnvironment, `CNI_COMMAND: unknown command '${env.command}'`);
-        }
-      });
-      // Outside the command queue: the agent's sync may call back into this server (setPodCIDRs,
-      // applyPeerRoutes), which queues behind the current command.
-      if (changed) await notifyChanged();
-      log(
-        `cni: ${env.command} ${env.containerId} ${env.ifName} ok in ${(performance.now() - started).toFixed(1)} ms`,
-      );
-      return output ? { ok: true, output } : { ok: true };
-    } catch (err) {
-      const e =
-        err instanceof CniError
-          ? err
-          : new CniError(ErrorCode.ioFailure, (err as Error)?.message ?? String(err));
-      log(`cni: error ${e.code}: ${e.message}`);
-      return {
-        ok: false,
-        error: { code: e.code, msg: e.message, ...(e.details ? { details: e.details } : {}) },
-      };
-    }
-  }
-
-  function answer(conn: Socket, response: CniWireResponse): void {
-    conn.end(`${JSON.stringify(response)}\n`);
-  }
-
-  function onConnection(conn: Socket): void {
-    let buffer = "";
-    let tooLarge = false;
-    let answered = false;
-    let gone = false;
-    conn.setEncoding("utf8");
-    conn.on("error", () => {});
-    conn.on("close", () => {
-      if (!answered) gone = true;
-    });
-    const onData = (chunk: string) => {
-      const nl = chunk.indexOf("\n");
-      // Past the limit the rest of the line is read and dropped, then answered with the reason.
-      if (tooLarge || buffer.length + (nl < 0 ? chunk.length : nl) > MAX_REQUEST_BYTES) {
-        tooLarge = true;
-        buffer = "";
-        if (nl < 0) return;
-        conn.off("data", onData);
-        answered = true;
-        answer(conn, {
-          ok: false,
-          error: {
-            code: ErrorCode.invalidConfig,
-            msg: `request larger than ${MAX_REQUEST_BYTES} bytes: the network configuration is too large`,
-          },
-        });
-        return;
-      }
-      buffer += chunk;
-      if (nl < 0) return;
-      const line = buffer.slice(0, buffer.length - chunk.length + nl);
-      conn.off("data", onData);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        answered = true;
-        answer(conn, {
-          ok: false,
-          error: { code: ErrorCode.decodeFailure, msg: `request is not JSON: ${(err as Error).message}` },
-        });
-        return;
-      }
-      dispatch(parsed, () => gone).then((response) => {
-        answered = true;
-        answer(conn, response);
-      });
-    };
-    conn.on("data", onData);
-  }
-
+/** Listens on a fresh socket file that only root may use. */
+async function listen(socketPath: string, onConnection: (conn: Socket) => void): Promise<Server> {
   mkdirSync(dirname(socketPath), { recursive: true });
   // A socket file left by a previous agent (kill -9) would make listen fail with EADDRINUSE.
   rmSync(socketPath, { force: true });
-  const server: Server = createServer(onConnection);
+  const server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(socketPath, () => {
@@ -361,56 +164,71 @@ export async function startCniServer(options: CniServerOptions): Promise<CniServ
       resolve();
     });
   }).catch((err: Error) => {
-    shell.close();
-    ctx.store.close();
     throw new Error(`cni: listening on ${socketPath}: ${err.message}`);
   });
   chmodSync(socketPath, 0o600);
-  log(`cni: listening on ${socketPath} (pod CIDRs ${ctx.podCIDRs.join(", ")}, IPAM ${ctx.ipam.name})`);
+  return server;
+}
 
+/** The node's attachments (veth + addresses) from the allocation store. */
+function attachmentsOf(ctx: HandlerContext): NodeAttachment[] {
+  const byIf = new Map<string, NodeAttachment>();
+  for (const a of ctx.store.list()) {
+    const hostInterface = hostInterfaceName(a.containerId, a.ifName);
+    const entry = byIf.get(hostInterface) ?? { hostInterface, addresses: [] };
+    entry.addresses.push(a.ip);
+    byIf.set(hostInterface, entry);
+  }
+  return [...byIf.values()];
+}
+
+/** Keeps an attachment whose pod is known, or that is too young to judge (see reconcilePods). */
+function knownOrYoung(ctx: HandlerContext, knownPods: Set<string>, minAgeMs: number, now: number) {
+  return (containerId: string, ifName: string) =>
+    ctx.store
+      .forAttachment(containerId, ifName)
+      .every(
+        (a) =>
+          !a.podNamespace ||
+          !a.podName ||
+          knownPods.has(`${a.podNamespace}/${a.podName}`) ||
+          now - (a.allocatedAt ?? now) < minAgeMs,
+      );
+}
+
+function serverApi(state: DispatchState, server: Server, socketPath: string): CniServer {
+  const { ctx, queue, log } = state;
+  const peerRouter = new PeerRouter(ctx.shell);
   return {
     socketPath,
     clusterStateKnown() {
-      stateKnown = true;
+      state.stateKnown = true;
     },
     async setPodCIDRs(podCIDRs) {
       parsePodCidrs(podCIDRs);
-      await serialized(async () => {
+      await queue.run(async () => {
         ctx.podCIDRs = [...podCIDRs];
-        await enableForwarding(shell, ctx.podCIDRs);
+        await enableForwarding(ctx.shell, ctx.podCIDRs);
       });
     },
-    applyPeerRoutes: (plan) => serialized(() => peerRouter.apply(plan)),
+    applyPeerRoutes: (plan) => queue.run(() => peerRouter.apply(plan)),
     setIpam: (decider) =>
-      serialized(async () => {
+      queue.run(async () => {
         const previous = ctx.ipam;
         ctx.ipam = decider;
         log(`cni: IPAM decider ${previous.name} replaced by ${decider.name}`);
         return previous;
       }),
     allocations: () => ctx.store.list(),
-    attachments,
+    attachments: () => attachmentsOf(ctx),
     async reconcilePods(knownPods, minAgeMs = 60_000) {
-      const now = Date.now();
-      return serialized(() =>
-        collectGarbage(ctx, (containerId, ifName) =>
-          ctx.store
-            .forAttachment(containerId, ifName)
-            .every(
-              (a) =>
-                !a.podNamespace ||
-                !a.podName ||
-                knownPods.has(`${a.podNamespace}/${a.podName}`) ||
-                now - (a.allocatedAt ?? now) < minAgeMs,
-            ),
-        ),
-      );
+      const keep = knownOrYoung(ctx, knownPods, minAgeMs, Date.now());
+      return queue.run(() => collectGarbage(ctx, keep));
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await queue;
-      ctx.store.close();
-      shell.close();
+      await queue.idle();
+      closeContext(ctx);
       rmSync(socketPath, { force: true });
     },
   };

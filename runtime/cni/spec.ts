@@ -78,10 +78,21 @@ export function parseCniArgs(raw: string): Record<string, string> {
   return args;
 }
 
-const REQUIRED_ENV: Record<CniCommand, string[]> = {
-  ADD: ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"],
-  DEL: ["CNI_CONTAINERID", "CNI_IFNAME"],
-  CHECK: ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"],
+/** The environment variable each per-attachment field comes from. */
+export const ENV_VARIABLES = {
+  containerId: "CNI_CONTAINERID",
+  netns: "CNI_NETNS",
+  ifName: "CNI_IFNAME",
+} as const;
+
+/**
+ * The fields each command needs, checked by the agent for every request. The C executable checks the
+ * same before it connects: its `required_env` (runtime/cni/shim.c) mirrors this table.
+ */
+export const REQUIRED_ENV: Record<CniCommand, (keyof typeof ENV_VARIABLES)[]> = {
+  ADD: ["containerId", "netns", "ifName"],
+  DEL: ["containerId", "ifName"],
+  CHECK: ["containerId", "netns", "ifName"],
   STATUS: [],
   GC: [],
   VERSION: [],
@@ -93,7 +104,9 @@ export function readEnvironment(env: Record<string, string | undefined>): CniEnv
   if (command === "") throw new CniError(ErrorCode.invalidEnvironment, "CNI_COMMAND is not set");
   if (!COMMANDS.includes(command as CniCommand))
     throw new CniError(ErrorCode.invalidEnvironment, `CNI_COMMAND: unknown command '${command}'`);
-  const missing = REQUIRED_ENV[command as CniCommand].filter((name) => !env[name]);
+  const missing = REQUIRED_ENV[command as CniCommand]
+    .map((field) => ENV_VARIABLES[field])
+    .filter((name) => !env[name]);
   if (missing.length > 0)
     throw new CniError(
       ErrorCode.invalidEnvironment,

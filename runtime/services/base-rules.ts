@@ -67,65 +67,25 @@ export function setDeclarations(family: Family): DesiredSet[] {
   ];
 }
 
+const perFamily = (fn: (family: Family, ip: "ip" | "ip6") => DesiredRule[]) => [
+  ...fn(4, "ip"),
+  ...fn(6, "ip6"),
+];
+const l4 = () => concat(meta("l4proto"), payload("th", "dport"));
+const dest = (ip: "ip" | "ip6") => concat(payload(ip, "daddr"), meta("l4proto"), payload("th", "dport"));
+
 export function baseChains(config: ResolvedConfig): DesiredChain[] {
-  const perFamily = (fn: (family: Family, ip: "ip" | "ip6") => DesiredRule[]) => [
-    ...fn(4, "ip"),
-    ...fn(6, "ip6"),
+  return [
+    ...hookChains(),
+    { name: chains.dispatch, rules: perFamily((family, ip) => dispatchRules(config, family, ip)) },
+    ...checkChains(config),
+    { name: chains.reject, rules: [r(reject())] },
+    ...masqueradeChains(),
   ];
-  const l4 = concat(meta("l4proto"), payload("th", "dport"));
-  const dest = (ip: "ip" | "ip6") => concat(payload(ip, "daddr"), meta("l4proto"), payload("th", "dport"));
+}
 
-  const dispatch = perFamily((family, ip) => {
-    const names = sets(family);
-    const rules: DesiredRule[] = [];
-    if (config.masqueradeAll) {
-      rules.push(r(match(payload(ip, "daddr"), setRef(names.clusterIPs)), jump(chains.markMasquerade)));
-    } else if (config.families[family].clusterCIDRs.length > 0) {
-      // Off-cluster traffic to a ClusterIP may be bridged to another node: masquerade it.
-      rules.push(
-        r(
-          match(payload(ip, "daddr"), setRef(names.clusterIPs)),
-          match(payload(ip, "saddr"), setRef(names.clusterCIDRs), "!="),
-          jump(chains.markMasquerade),
-        ),
-      );
-    }
-    rules.push(r(vmap(dest(ip), names.serviceIPs)));
-    rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4, names.nodePorts)));
-    return rules;
-  });
-
-  const endpointsCheck = perFamily((family, ip) => [r(vmap(dest(ip), sets(family).noEndpoints))]);
-  const nodePortEndpointsCheck = perFamily((family, ip) => [
-    r(
-      match(payload(ip, "daddr"), setRef(sets(family).nodePortIPs)),
-      vmap(l4, sets(family).noEndpointNodePorts),
-    ),
-  ]);
-  const firewallCheck = perFamily((family, ip) => [r(vmap(dest(ip), sets(family).firewall))]);
-  const clusterIPsCheck = perFamily((family, ip) => [
-    // Reached only by traffic that was not DNATed: an undefined port of an active ClusterIP.
-    {
-      // Written as nft lists it, so a read-back table compares equal.
-      ...r(
-        match(payload(ip, "daddr"), setRef(sets(family).clusterIPs)),
-        reject(family === 4 ? "icmp" : "icmpv6", "port-unreachable"),
-      ),
-      comment: "undefined port of a ClusterIP",
-    },
-    ...config.families[family].serviceCIDRs.map((c) => ({
-      ...r(match(payload(ip, "daddr"), cidr(c)), drop()),
-      comment: "unallocated ClusterIP",
-    })),
-  ]);
-  const hairpin = perFamily((family, ip) => [
-    r(
-      match(ct("status"), flags("dnat")),
-      match(concat(payload(ip, "saddr"), payload(ip, "daddr")), setRef(sets(family).hairpin)),
-      jump(chains.markMasquerade),
-    ),
-  ]);
-
+/** The base chains on the netfilter hooks: each only jumps to a regular chain. */
+function hookChains(): DesiredChain[] {
   return [
     base(chains.filterPrerouting, "filter", "prerouting", DSTNAT - 10, [
       r(newConn(), jump(chains.firewallCheck)),
@@ -148,12 +108,79 @@ export function baseChains(config: ResolvedConfig): DesiredChain[] {
     base(chains.natPrerouting, "nat", "prerouting", DSTNAT, [r(jump(chains.dispatch))]),
     base(chains.natOutput, "nat", "output", DSTNAT, [r(jump(chains.dispatch))]),
     base(chains.natPostrouting, "nat", "postrouting", SRCNAT, [r(jump(chains.masquerading))]),
-    { name: chains.dispatch, rules: dispatch },
-    { name: chains.endpointsCheck, rules: endpointsCheck },
-    { name: chains.nodePortEndpointsCheck, rules: nodePortEndpointsCheck },
-    { name: chains.firewallCheck, rules: firewallCheck },
+  ];
+}
+
+/** Service addresses to their chains through the verdict maps, after marking off-cluster traffic. */
+function dispatchRules(config: ResolvedConfig, family: Family, ip: "ip" | "ip6"): DesiredRule[] {
+  const names = sets(family);
+  const rules: DesiredRule[] = [];
+  if (config.masqueradeAll) {
+    rules.push(r(match(payload(ip, "daddr"), setRef(names.clusterIPs)), jump(chains.markMasquerade)));
+  } else if (config.families[family].clusterCIDRs.length > 0) {
+    // Off-cluster traffic to a ClusterIP may be bridged to another node: masquerade it.
+    rules.push(
+      r(
+        match(payload(ip, "daddr"), setRef(names.clusterIPs)),
+        match(payload(ip, "saddr"), setRef(names.clusterCIDRs), "!="),
+        jump(chains.markMasquerade),
+      ),
+    );
+  }
+  rules.push(r(vmap(dest(ip), names.serviceIPs)));
+  rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4(), names.nodePorts)));
+  return rules;
+}
+
+/** The chains that reject or drop: no endpoints, firewall, undefined ports of cluster IPs. */
+function checkChains(config: ResolvedConfig): DesiredChain[] {
+  const clusterIPsCheck = perFamily((family, ip) => [
+    // Reached only by traffic that was not DNATed: an undefined port of an active ClusterIP.
+    {
+      // Written as nft lists it, so a read-back table compares equal.
+      ...r(
+        match(payload(ip, "daddr"), setRef(sets(family).clusterIPs)),
+        reject(family === 4 ? "icmp" : "icmpv6", "port-unreachable"),
+      ),
+      comment: "undefined port of a ClusterIP",
+    },
+    ...config.families[family].serviceCIDRs.map((c) => ({
+      ...r(match(payload(ip, "daddr"), cidr(c)), drop()),
+      comment: "unallocated ClusterIP",
+    })),
+  ]);
+  return [
+    {
+      name: chains.endpointsCheck,
+      rules: perFamily((family, ip) => [r(vmap(dest(ip), sets(family).noEndpoints))]),
+    },
+    {
+      name: chains.nodePortEndpointsCheck,
+      rules: perFamily((family, ip) => [
+        r(
+          match(payload(ip, "daddr"), setRef(sets(family).nodePortIPs)),
+          vmap(l4(), sets(family).noEndpointNodePorts),
+        ),
+      ]),
+    },
+    {
+      name: chains.firewallCheck,
+      rules: perFamily((family, ip) => [r(vmap(dest(ip), sets(family).firewall))]),
+    },
     { name: chains.clusterIPsCheck, rules: clusterIPsCheck },
-    { name: chains.reject, rules: [r(reject())] },
+  ];
+}
+
+/** Marking for masquerade, and masquerading marked and hairpin traffic. */
+function masqueradeChains(): DesiredChain[] {
+  const hairpin = perFamily((family, ip) => [
+    r(
+      match(ct("status"), flags("dnat")),
+      match(concat(payload(ip, "saddr"), payload(ip, "daddr")), setRef(sets(family).hairpin)),
+      jump(chains.markMasquerade),
+    ),
+  ]);
+  return [
     { name: chains.markMasquerade, rules: [r(markSet(bitOr(meta("mark"), MASQUERADE_MARK)))] },
     {
       name: chains.masquerading,

@@ -1,8 +1,10 @@
 // Deleting UDP conntrack entries of endpoints that went away. UDP has no connection end, so a client
 // that keeps sending would stay pinned to the dead endpoint by its conntrack entry (kube-proxy does
-// the same clean-up). Thin I/O over the `conntrack` tool, optionally inside a network namespace.
+// the same clean-up). Thin I/O over the `conntrack` tool, optionally inside a named network namespace
+// (entered with nsenter: see runtime/cni/netexec.ts for why).
 import { execFile } from "node:child_process";
-import type { StaleUdpEndpoint } from "./proxy.ts";
+import { inNetns, namedNetnsPath } from "../cni/netexec.ts";
+import type { StaleUdpEndpoint } from "./stale-udp.ts";
 
 export interface ConntrackOptions {
   netns?: string;
@@ -19,7 +21,7 @@ export function conntrackDeleteArgs(entry: StaleUdpEndpoint): string[] {
 
 function run(args: string[], opts: ConntrackOptions): Promise<void> {
   const [cmd, argv] = opts.netns
-    ? ["ip", ["netns", "exec", opts.netns, "conntrack", ...args]]
+    ? inNetns(namedNetnsPath(opts.netns), "conntrack", args)
     : ["conntrack", args];
   return new Promise((resolve, reject) => {
     execFile(cmd, argv, { encoding: "utf8", timeout: 10_000 }, (err, _stdout, stderr) => {

@@ -20,7 +20,10 @@ export class InputTracker {
       this.services = snapshot.services;
     }
     if (snapshot.endpointSlices !== this.slices) {
-      this.diff(this.slices, snapshot.endpointSlices, (key, before, after) => {
+      this.diff(this.slices, snapshot.endpointSlices, (key, rawBefore, rawAfter) => {
+        // A slice labelled for another proxy (or headless) is not one of its service's inputs.
+        const before = rawBefore?.notProxied ? undefined : rawBefore;
+        const after = rawAfter?.notProxied ? undefined : rawAfter;
         if (before && after && this.reindex(key, before, after)) return;
         if (before) this.unindex(key, before);
         if (after) this.index(key, after);

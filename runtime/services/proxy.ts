@@ -18,7 +18,7 @@ import { endpointId } from "./endpoints.ts";
 import { InputTracker } from "./inputs.ts";
 import { type Family, sets } from "./names.ts";
 import { sameServiceSpec, sameSlices } from "./same.ts";
-import { equalRandom, planProblem, type ResolvedPlan, resolvePlan } from "./selection.ts";
+import { equalRandom, planProblem, type ResolvedPlan, resolvePlan, StatementPool } from "./selection.ts";
 import {
   drawService,
   frameService,
@@ -32,21 +32,16 @@ import {
   withAnnotations,
 } from "./service-plan.ts";
 import { SharedElements } from "./shared-elements.ts";
+import { collectStale, type StaleUdpEndpoint } from "./stale-udp.ts";
 
 export type { ServiceProxyConfig } from "./config.ts";
 export type { PlanProblem } from "./service-plan.ts";
+export type { StaleUdpEndpoint } from "./stale-udp.ts";
 
 export interface ServicePlan {
   fragment: TableFragment;
   problems: PlanProblem[];
   stats: { services: number; servicePorts: number; endpoints: number };
-}
-
-/** A UDP endpoint that lost its service: delete conntrack entries of `serviceIP` → `address:port`. */
-export interface StaleUdpEndpoint {
-  address: string;
-  port: number;
-  serviceIP?: string;
 }
 
 interface StoredPlan {
@@ -69,6 +64,12 @@ interface Entry {
   frame: ServiceFrame | null;
   output?: ServiceOutput;
   plans: Map<string, StoredPlan>;
+}
+
+/** The service under `key` when this proxy serves it (not labelled for another proxy, not headless). */
+function proxiedService(snapshot: Snapshot, key: string): Service | undefined {
+  const service = snapshot.services.get(key);
+  return service?.notProxied ? undefined : service;
 }
 
 const isCurrent = (stored: StoredPlan | undefined, prepared: PreparedService, port: PreparedPort) =>
@@ -106,6 +107,8 @@ export class ServiceProxy {
   private readonly ownSets = new Map<string, DesiredSet>();
   private readonly shared = new SharedElements();
   private readonly inputs = new InputTracker();
+  /** Statements shared by the rules this planner draws. */
+  private readonly pool = new StatementPool();
   /** Services whose inputs changed since they were last planned. */
   private readonly toPlan = new Set<string>();
   /** Services with a port whose plan did not come from the LB planner: asked for again each sync. */
@@ -149,7 +152,7 @@ export class ServiceProxy {
     const requests: LbRequest[] = [];
     const ask = (key: string) => {
       const entry = this.cache.get(key);
-      if (!entry || !snapshot.services.has(key)) return;
+      if (!entry || !proxiedService(snapshot, key)) return;
       const prepared = entry.prepared;
       for (const port of prepared.ports) {
         if (!port.endpointsSig) continue;
@@ -181,7 +184,7 @@ export class ServiceProxy {
     for (const key of keys) {
       const entry = this.cache.get(key);
       if (!entry) continue;
-      if (!snapshot.services.has(key)) {
+      if (!proxiedService(snapshot, key)) {
         this.cache.delete(key);
         this.unanswered.delete(key);
         if (entry.output) collectStale(entry.output.frame, undefined, stale);
@@ -202,8 +205,8 @@ export class ServiceProxy {
       else this.unanswered.delete(key);
       if (!redraw && entry.output) continue;
       const before = entry.output;
-      entry.frame ??= frameService(this.config, prepared);
-      entry.output = drawService(entry.frame, (portKey) => entry.plans.get(portKey)?.plan, before);
+      entry.frame ??= frameService(this.config, prepared, this.pool);
+      entry.output = drawService(entry.frame, (portKey) => entry.plans.get(portKey)?.plan, this.pool, before);
       if (before && before.frame !== entry.frame) collectStale(before.frame, entry.frame, stale);
       this.install(key, before, entry.output);
     }
@@ -222,7 +225,7 @@ export class ServiceProxy {
     if (!this.inputs.hasChanges()) return;
     for (const key of this.inputs.takeChanged()) {
       this.toPlan.add(key);
-      const service = snapshot.services.get(key);
+      const service = proxiedService(snapshot, key);
       if (service) this.refresh(key, service, this.inputs.slicesOf(key));
     }
   }
@@ -341,13 +344,4 @@ export class ServiceProxy {
 function describeOwner(owner: string): { namespace: string; name: string } {
   const slash = owner.indexOf("/");
   return { namespace: owner.slice(0, slash), name: owner.slice(slash + 1) };
-}
-
-function collectStale(before: ServiceFrame, after: ServiceFrame | undefined, out: StaleUdpEndpoint[]): void {
-  if (!before.udpTargets) return;
-  for (const [id, target] of before.udpTargets) {
-    if (after?.udpTargets?.has(id)) continue;
-    for (const serviceIP of target.serviceIPs)
-      out.push({ address: target.address, port: target.port, serviceIP });
-  }
 }

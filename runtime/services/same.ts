@@ -52,6 +52,7 @@ const SLICE_FIELDS: Record<keyof EndpointSlice, true> = {
   addressType: true,
   endpoints: true,
   ports: true,
+  notProxied: true,
 };
 const ENDPOINT_FIELDS: Record<keyof Endpoint, true> = {
   addresses: true,
@@ -93,6 +94,7 @@ function sameSlice(a: EndpointSlice, b: EndpointSlice): boolean {
     a.name !== b.name ||
     a.serviceName !== b.serviceName ||
     a.addressType !== b.addressType ||
+    a.notProxied !== b.notProxied ||
     a.ports.length !== b.ports.length ||
     a.endpoints.length !== b.endpoints.length
   )

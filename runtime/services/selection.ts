@@ -111,30 +111,44 @@ function hashFieldExpr(field: HashField, family: Family): Expression {
   }
 }
 
-// Statements are never mutated once planned, so the common ones are shared between services: at
-// 10,000 services that saves a few hundred thousand objects (memory, and garbage collection time).
-// Looked up by number rather than by a built string key: a swap of 10,000 services draws ~30,000 rules.
-const l4Matches = new Map<string, Statement>();
-const l4Match = (protocol: string) => {
-  let s = l4Matches.get(protocol);
-  if (!s) {
-    s = match(meta("l4proto"), protocol);
-    l4Matches.set(protocol, s);
+/**
+ * Statements are never mutated once planned, so the common ones are shared between services: at
+ * 10,000 services that saves a few hundred thousand objects (memory, and garbage collection time).
+ * Looked up by number rather than by a built string key: a swap of 10,000 services draws ~30,000
+ * rules. One pool per planner (ServiceProxy), passed to every call that draws rules.
+ */
+export class StatementPool {
+  private readonly l4Matches = new Map<string, Statement>();
+  private readonly randomBelows = new Map<number, Statement[]>();
+  private readonly incZeros: Statement[] = [];
+
+  /** `meta l4proto PROTOCOL` */
+  l4Match(protocol: string): Statement {
+    let s = this.l4Matches.get(protocol);
+    if (!s) {
+      s = match(meta("l4proto"), protocol);
+      this.l4Matches.set(protocol, s);
+    }
+    return s;
   }
-  return s;
-};
-const randomBelows = new Map<number, Statement[]>();
-const randomBelow = (mod: number, below: number) => {
-  let byBelow = randomBelows.get(mod);
-  if (!byBelow) {
-    byBelow = [];
-    randomBelows.set(mod, byBelow);
+
+  /** `numgen random mod MOD < BELOW` */
+  randomBelow(mod: number, below: number): Statement {
+    let byBelow = this.randomBelows.get(mod);
+    if (!byBelow) {
+      byBelow = [];
+      this.randomBelows.set(mod, byBelow);
+    }
+    byBelow[below] ??= match(numgen("random", mod), below, "<");
+    return byBelow[below];
   }
-  byBelow[below] ??= match(numgen("random", mod), below, "<");
-  return byBelow[below];
-};
-const incZeros: Statement[] = [];
-const incZero = (mod: number) => (incZeros[mod] ??= match(numgen("inc", mod), 0));
+
+  /** `numgen inc mod MOD == 0` */
+  incZero(mod: number): Statement {
+    this.incZeros[mod] ??= match(numgen("inc", mod), 0);
+    return this.incZeros[mod];
+  }
+}
 
 /** `dnat ip to ADDR:PORT`, built directly (the builder's option handling costs objects per rule). */
 function dnatTo(family: Family, ep: SelectionEndpoint): DnatStmt {
@@ -146,8 +160,13 @@ function dnatTo(family: Family, ep: SelectionEndpoint): DnatStmt {
  * optional selector. The statement list is built at its final size: the planner keeps these rules
  * for as long as the service is unchanged, and a list grown by push keeps room for 16 more.
  */
-function endpointRule(input: SelectionInput, ep: SelectionEndpoint, selector?: Statement): DesiredRule {
-  const l4 = l4Match(input.protocol);
+function endpointRule(
+  input: SelectionInput,
+  pool: StatementPool,
+  ep: SelectionEndpoint,
+  selector?: Statement,
+): DesiredRule {
+  const l4 = pool.l4Match(input.protocol);
   const dnat = dnatTo(input.family, ep);
   const aff = input.affinitySets?.get(endpointId(ep));
   if (!aff) return { expr: selector ? [selector, l4, dnat] : [l4, dnat] };
@@ -156,13 +175,13 @@ function endpointRule(input: SelectionInput, ep: SelectionEndpoint, selector?: S
 }
 
 /** Rules that send a client with a live affinity entry back to its endpoint. */
-export function affinityRules(input: SelectionInput): DesiredRule[] {
+export function affinityRules(input: SelectionInput, pool: StatementPool): DesiredRule[] {
   if (!input.affinitySets) return [];
   const ip = input.family === 4 ? "ip" : "ip6";
   return input.endpoints.map((ep) => ({
     expr: [
       match(payload(ip, "saddr"), setRef(input.affinitySets!.get(endpointId(ep))!)),
-      l4Match(input.protocol),
+      pool.l4Match(input.protocol),
       dnatTo(input.family, ep),
     ],
   }));
@@ -184,7 +203,11 @@ function chainSlots(input: SelectionInput, plan: ResolvedPlan): SelectionEndpoin
 }
 
 /** The rules that choose an endpoint for a new connection as `plan` says. */
-export function selectionRules(input: SelectionInput, plan: ResolvedPlan): DesiredRule[] {
+export function selectionRules(
+  input: SelectionInput,
+  plan: ResolvedPlan,
+  pool: StatementPool,
+): DesiredRule[] {
   const slots = chainSlots(input, plan);
   const sel = plan.selection;
   const rules: DesiredRule[] = [];
@@ -193,7 +216,9 @@ export function selectionRules(input: SelectionInput, plan: ResolvedPlan): Desir
     for (const ep of slots) weights.set(ep, (weights.get(ep) ?? 0) + 1);
     let remaining = slots.length;
     for (const [ep, weight] of weights) {
-      rules.push(endpointRule(input, ep, weight < remaining ? randomBelow(remaining, weight) : undefined));
+      rules.push(
+        endpointRule(input, pool, ep, weight < remaining ? pool.randomBelow(remaining, weight) : undefined),
+      );
       remaining -= weight;
     }
     return rules.slice();
@@ -202,21 +227,22 @@ export function selectionRules(input: SelectionInput, plan: ResolvedPlan): Desir
     const n = slots.length;
     // One counter over the whole table gives connection c slot c mod n, as the cascade does.
     if (n > MAX_CASCADE_RUNS && !input.affinitySets)
-      return [slotMapRule(input, slots, numgen("inc", n), runsOf(slots))];
+      return [slotMapRule(input, pool, slots, numgen("inc", n), runsOf(slots))];
     for (let i = 0; i < n; i++)
-      rules.push(endpointRule(input, slots[i], i < n - 1 ? incZero(n - i) : undefined));
+      rules.push(endpointRule(input, pool, slots[i], i < n - 1 ? pool.incZero(n - i) : undefined));
     return rules.slice();
   }
   const fields = sel.fields.map((f) => hashFieldExpr(f, input.family));
   const key = jhash(fields.length === 1 ? fields[0] : concat(...fields), slots.length, { seed: sel.seed });
   const runs = runsOf(slots);
-  if (runs.length > MAX_CASCADE_RUNS && !input.affinitySets) return [slotMapRule(input, slots, key, runs)];
+  if (runs.length > MAX_CASCADE_RUNS && !input.affinitySets)
+    return [slotMapRule(input, pool, slots, key, runs)];
   for (let r = 0; r < runs.length; r++) {
     const start = runs[r];
     const end = r + 1 < runs.length ? runs[r + 1] - 1 : slots.length - 1;
     // The last run needs no test: every earlier slot was matched by an earlier rule.
     const test = r + 1 < runs.length ? match(key, start === end ? start : range(start, end)) : undefined;
-    rules.push(endpointRule(input, slots[start], test));
+    rules.push(endpointRule(input, pool, slots[start], test));
   }
   return rules.slice();
 }
@@ -239,6 +265,7 @@ function runsOf(slots: SelectionEndpoint[]): number[] {
  */
 function slotMapRule(
   input: SelectionInput,
+  pool: StatementPool,
   slots: SelectionEndpoint[],
   key: Expression,
   runs: number[],
@@ -263,5 +290,5 @@ function slotMapRule(
   const dnat: DnatStmt = {
     dnat: { family: input.family === 4 ? "ip" : "ip6", addr: mapLookup(key, entries.slice()) },
   };
-  return { expr: [l4Match(input.protocol), dnat] };
+  return { expr: [pool.l4Match(input.protocol), dnat] };
 }

@@ -23,6 +23,7 @@ import { verdictText } from "../../nft/render-text.ts";
 import type { LbEndpoint, LbRequest } from "../lb/plan.ts";
 import { compactArrays } from "../store/compact.ts";
 import type { EndpointSlice, Service } from "../store/objects.ts";
+import type { ObjectProblem } from "../store/problems.ts";
 import { cidrContains, familyOf, type ResolvedConfig } from "./config.ts";
 import {
   type CategorizedEndpoints,
@@ -49,16 +50,12 @@ import {
   equalRandom,
   type ResolvedPlan,
   type SelectionInput,
+  type StatementPool,
   selectionRules,
 } from "./selection.ts";
 
-export interface PlanProblem {
-  kind: string;
-  namespace: string;
-  name: string;
-  field: string;
-  message: string;
-}
+/** A problem met while planning: the same shape as the store's validation problems. */
+export type PlanProblem = ObjectProblem;
 
 /** One element a service adds to a shared set or map; `id` identifies its key within the set. */
 export interface ElementContribution {
@@ -108,7 +105,7 @@ export interface SelectionChain {
   portKey: string;
   input: SelectionInput;
   /** The affinity rules that come first (they do not depend on the plan). */
-  head: DesiredRule[];
+  head: readonly DesiredRule[];
 }
 
 /** What a service programs apart from the endpoint choice of its selection chains. */
@@ -155,6 +152,26 @@ export function prepareService(
     requestHead: "",
   };
   if (service.type === "ExternalName" || service.clusterIPs.length === 0) return out;
+  if (!addFamilies(service, out)) return out;
+  setLbSettings(config, out);
+  for (let index = 0; index < service.ports.length; index++) {
+    const found = endpointsForPort(service, index, slices);
+    if (found.problem) {
+      out.problems.push(problem(service, found.problem.field, found.problem.message));
+      out.ports = [];
+      return out;
+    }
+    out.ports.push(preparePort(config, service, index, out.families, found.endpoints));
+  }
+  out.programmed = true;
+  // Kept while the service is unchanged: trim the push-built lists once (see compactArrays).
+  out.families = out.families.slice();
+  out.ports = compactArrays(out.ports);
+  return out;
+}
+
+/** The families of the cluster IPs into `out`; false, with a problem, when they contradict spec.ipFamilies or repeat. */
+function addFamilies(service: Service, out: PreparedService): boolean {
   for (let i = 0; i < service.clusterIPs.length; i++) {
     const fam = familyOf(service.clusterIPs[i]);
     const declared = service.ipFamilies[i];
@@ -166,57 +183,52 @@ export function prepareService(
           `is ${declared} but spec.clusterIPs[${i}] ${service.clusterIPs[i]} is IPv${fam}`,
         ),
       );
-      return out;
+      return false;
     }
     if (out.families.includes(fam)) {
       out.problems.push(problem(service, `spec.clusterIPs[${i}]`, `a second IPv${fam} cluster IP`));
-      return out;
+      return false;
     }
     out.families.push(fam);
   }
-  setLbSettings(config, out);
+  return true;
+}
 
-  for (let index = 0; index < service.ports.length; index++) {
-    const port = service.ports[index];
-    const found = endpointsForPort(service, index, slices);
-    if (found.problem) {
-      out.problems.push(problem(service, found.problem.field, found.problem.message));
-      out.ports = [];
-      return out;
-    }
-    const categorized: Partial<Record<Family, CategorizedEndpoints>> = {};
-    const reachableIds = new Set<string>();
-    const reachable: ServiceEndpoint[] = [];
-    for (const fam of out.families) {
-      const c = categorize(
-        found.endpoints.filter((e) => e.family === fam),
-        config.nodeName,
-        config.nodeZone,
-      );
-      categorized[fam] = c;
-      for (const e of [...c.cluster, ...c.local]) {
-        const id = endpointId(e);
-        if (!reachableIds.has(id)) {
-          reachableIds.add(id);
-          reachable.push(e);
-        }
+/** One port's endpoints by family and category, and every endpoint some chain of it may use. */
+function preparePort(
+  config: ResolvedConfig,
+  service: Service,
+  index: number,
+  families: Family[],
+  endpoints: ServiceEndpoint[],
+): PreparedPort {
+  const port = service.ports[index];
+  const categorized: Partial<Record<Family, CategorizedEndpoints>> = {};
+  const reachableIds = new Set<string>();
+  const reachable: ServiceEndpoint[] = [];
+  for (const fam of families) {
+    const c = categorize(
+      endpoints.filter((e) => e.family === fam),
+      config.nodeName,
+      config.nodeZone,
+    );
+    categorized[fam] = c;
+    for (const e of [...c.cluster, ...c.local]) {
+      const id = endpointId(e);
+      if (!reachableIds.has(id)) {
+        reachableIds.add(id);
+        reachable.push(e);
       }
     }
-    const key = lbKey(service.namespace, service.name, port.name);
-    out.ports.push({
-      index,
-      key,
-      protocol: port.protocol.toLowerCase(),
-      categorized,
-      reachable,
-      endpointsSig: reachable.map(endpointSig).join(","),
-    });
   }
-  out.programmed = true;
-  // Kept while the service is unchanged: trim the push-built lists once (see compactArrays).
-  out.families = out.families.slice();
-  out.ports = compactArrays(out.ports);
-  return out;
+  return {
+    index,
+    key: lbKey(service.namespace, service.name, port.name),
+    protocol: port.protocol.toLowerCase(),
+    categorized,
+    reachable,
+    endpointsSig: reachable.map(endpointSig).join(","),
+  };
 }
 
 /** The algorithm and parameters from the service's annotations (the config's default algorithm without one). */
@@ -271,15 +283,15 @@ interface FamilyView {
   family: Family;
   ip: "ip" | "ip6";
   clusterIP: string;
-  externalIPs: string[];
-  loadBalancerIPs: string[];
-  sourceRanges: string[];
-  nodeIPs: string[];
-  clusterCIDRs: string[];
+  externalIPs: readonly string[];
+  loadBalancerIPs: readonly string[];
+  sourceRanges: readonly string[];
+  nodeIPs: readonly string[];
+  clusterCIDRs: readonly string[];
 }
 
-const NONE: string[] = [];
-function ofFamily(list: string[], family: Family): string[] {
+const NONE: readonly string[] = [];
+function ofFamily(list: string[], family: Family): readonly string[] {
   if (list.length === 0) return NONE;
   return list.filter((a) => familyOf(a) === family);
 }
@@ -299,7 +311,11 @@ function familyView(config: ResolvedConfig, service: Service, family: Family): F
 }
 
 /** The frame of one prepared service: all but the endpoint choice (see ServiceFrame). */
-export function frameService(config: ResolvedConfig, prepared: PreparedService): ServiceFrame {
+export function frameService(
+  config: ResolvedConfig,
+  prepared: PreparedService,
+  pool: StatementPool,
+): ServiceFrame {
   const out: ServiceFrame = {
     chains: [],
     selections: [],
@@ -321,7 +337,7 @@ export function frameService(config: ResolvedConfig, prepared: PreparedService):
       value: "",
       field: "spec.clusterIPs",
     });
-    for (const port of prepared.ports) planPortFamily(prepared, port, view, out);
+    for (const port of prepared.ports) planPortFamily(prepared, port, view, out, pool);
   }
   // Kept until the service changes: the push-built lists are trimmed once (see compactArrays).
   out.chains = compactArrays(out.chains);
@@ -339,6 +355,7 @@ export function frameService(config: ResolvedConfig, prepared: PreparedService):
 export function drawService(
   frame: ServiceFrame,
   planOf: (portKey: string) => ResolvedPlan | undefined,
+  pool: StatementPool,
   previous?: ServiceOutput,
 ): ServiceOutput {
   const chains = frame.chains.slice() as DesiredChain[];
@@ -352,7 +369,7 @@ export function drawService(
       chains[sel.index] = same.chains[sel.index];
       continue;
     }
-    const rules = selectionRules(sel.input, plan);
+    const rules = selectionRules(sel.input, plan, pool);
     chains[sel.index] = { name: sel.name, rules: sel.head.length > 0 ? [...sel.head, ...rules] : rules };
   }
   return { frame, chains, plans };
@@ -391,13 +408,39 @@ function pushIPElements(
   if (filter) pushElement(out, names.noEndpoints, [ip, proto, port], id, field, filter);
 }
 
-const NO_RULES: DesiredRule[] = [];
+const NO_RULES: readonly DesiredRule[] = [];
 
 /** Reserves the place of a selection chain in the frame. */
-function selectionChain(out: ServiceFrame, name: string, portKey: string, input: SelectionInput): void {
-  const head = input.affinitySets ? affinityRules(input) : NO_RULES;
+function selectionChain(
+  out: ServiceFrame,
+  name: string,
+  portKey: string,
+  input: SelectionInput,
+  pool: StatementPool,
+): void {
+  const head = input.affinitySets ? affinityRules(input, pool) : NO_RULES;
   out.selections.push({ index: out.chains.length, name, portKey, input, head });
   out.chains.push(undefined);
+}
+
+/** Which chains one service port has in one family, and where each of its addresses goes. */
+interface PortRouting {
+  proto: string;
+  /** The common part of the port's chain names. */
+  base: string;
+  cluster: ServiceEndpoint[];
+  local: ServiceEndpoint[];
+  internalLocal: boolean;
+  externalLocal: boolean;
+  clusterName?: string;
+  localName?: string;
+  extName?: string;
+  fwName?: string;
+  /** Where cluster-IP traffic goes; absent when it has no endpoint to go to. */
+  internalTarget?: string;
+  /** The no-endpoint verdicts; absent when there is an endpoint. */
+  internalFilter?: Verdict;
+  externalFilter?: Verdict;
 }
 
 function planPortFamily(
@@ -405,15 +448,32 @@ function planPortFamily(
   port: PreparedPort,
   view: FamilyView,
   out: ServiceFrame,
+  pool: StatementPool,
 ): void {
-  const service = prepared.service;
+  const sp = prepared.service.ports[port.index];
+  const names = sets(view.family);
+  const routing = classifyPort(prepared.service, port, view);
+  out.servicePorts++;
+  emitAddressElements(out, names, view, port.index, sp, routing);
+  const affinity = emitEndpoints(out, names, view, prepared.service, port, routing);
+  const input = (endpoints: ServiceEndpoint[]): SelectionInput =>
+    affinity
+      ? { family: view.family, protocol: routing.proto, endpoints, affinitySets: affinity }
+      : { family: view.family, protocol: routing.proto, endpoints };
+  if (routing.clusterName) selectionChain(out, routing.clusterName, port.key, input(routing.cluster), pool);
+  if (routing.localName) selectionChain(out, routing.localName, port.key, input(routing.local), pool);
+  if (routing.extName)
+    out.chains.push({ name: routing.extName, rules: externalChainRules(routing, view, names) });
+  if (routing.fwName) out.chains.push({ name: routing.fwName, rules: firewallChainRules(view) });
+}
+
+/** Classify: the port's chains and verdicts from its traffic policies and endpoints. */
+function classifyPort(service: Service, port: PreparedPort, view: FamilyView): PortRouting {
   const sp = service.ports[port.index];
   const { family } = view;
-  const names = sets(family);
   const proto = port.protocol;
   const base = servicePortBase(service.namespace, service.name, proto, sp.name);
   const { cluster, local, hasAny } = port.categorized[family]!;
-
   const externallyAccessible =
     sp.nodePort > 0 || view.externalIPs.length > 0 || view.loadBalancerIPs.length > 0;
   const internalLocal = service.internalTrafficPolicy === "Local";
@@ -426,15 +486,35 @@ function planPortFamily(
   const internalChain = internalLocal ? localName : clusterName;
   const hasInternal = hasAny && internalChain !== undefined;
   const hasExternal = hasAny && (externalLocal ? localName !== undefined : clusterName !== undefined);
-  const extName = hasAny && externallyAccessible ? externalChain(family, base) : undefined;
   const noEndpointVerdict: Verdict = hasAny ? drop() : goto(chains.reject);
   const usesFirewall = view.loadBalancerIPs.length > 0 && view.sourceRanges.length > 0;
-  const fwName = usesFirewall ? firewallChain(family, base) : undefined;
+  return {
+    proto,
+    base,
+    cluster,
+    local,
+    internalLocal,
+    externalLocal,
+    clusterName,
+    localName,
+    extName: hasAny && externallyAccessible ? externalChain(family, base) : undefined,
+    fwName: usesFirewall ? firewallChain(family, base) : undefined,
+    internalTarget: hasInternal ? internalChain : undefined,
+    internalFilter: hasInternal ? undefined : noEndpointVerdict,
+    externalFilter: hasExternal ? undefined : noEndpointVerdict,
+  };
+}
 
-  out.servicePorts++;
-  const internalFilter = hasInternal ? undefined : noEndpointVerdict;
-  const externalFilter = hasExternal ? undefined : noEndpointVerdict;
-  const internalTarget = hasInternal ? internalChain : undefined;
+/** Emit: the port's elements in the shared dispatch maps, one per service address. */
+function emitAddressElements(
+  out: ServiceFrame,
+  names: SetNames,
+  view: FamilyView,
+  portIndex: number,
+  sp: Service["ports"][number],
+  r: PortRouting,
+): void {
+  const { proto } = r;
   pushIPElements(
     out,
     names,
@@ -442,35 +522,49 @@ function planPortFamily(
     proto,
     sp.port,
     "spec.clusterIPs",
-    internalTarget,
-    internalFilter,
+    r.internalTarget,
+    r.internalFilter,
   );
   for (const ip of view.externalIPs)
-    pushIPElements(out, names, ip, proto, sp.port, "spec.externalIPs", extName, externalFilter);
+    pushIPElements(out, names, ip, proto, sp.port, "spec.externalIPs", r.extName, r.externalFilter);
   for (const ip of view.loadBalancerIPs) {
     const field = "status.loadBalancer.ingress";
-    pushIPElements(out, names, ip, proto, sp.port, field, extName, externalFilter);
-    if (fwName)
+    pushIPElements(out, names, ip, proto, sp.port, field, r.extName, r.externalFilter);
+    if (r.fwName)
       pushElement(
         out,
         names.firewall,
         [ip, proto, sp.port],
         `${ip} . ${proto} . ${sp.port}`,
         field,
-        goto(fwName),
+        goto(r.fwName),
       );
   }
   if (sp.nodePort > 0) {
     const id = `${proto} . ${sp.nodePort}`;
-    const field = `spec.ports[${port.index}].nodePort`;
-    if (extName) pushElement(out, names.nodePorts, [proto, sp.nodePort], id, field, goto(extName));
-    if (externalFilter)
-      pushElement(out, names.noEndpointNodePorts, [proto, sp.nodePort], id, field, externalFilter);
+    const field = `spec.ports[${portIndex}].nodePort`;
+    if (r.extName) pushElement(out, names.nodePorts, [proto, sp.nodePort], id, field, goto(r.extName));
+    if (r.externalFilter)
+      pushElement(out, names.noEndpointNodePorts, [proto, sp.nodePort], id, field, r.externalFilter);
   }
+}
 
-  // Endpoint chains and affinity sets.
+/**
+ * Emit: per endpoint the selection chains may use, its hairpin element, its affinity set and its
+ * UDP target. Returns the affinity set of each endpoint (by endpoint id) when the service has affinity.
+ */
+function emitEndpoints(
+  out: ServiceFrame,
+  names: SetNames,
+  view: FamilyView,
+  service: Service,
+  port: PreparedPort,
+  r: PortRouting,
+): Map<string, string> | undefined {
+  const { family } = view;
+  const sp = service.ports[port.index];
   const reachable = new Map<string, ServiceEndpoint>();
-  for (const e of [...(clusterName ? cluster : []), ...(localName ? local : [])])
+  for (const e of [...(r.clusterName ? r.cluster : []), ...(r.localName ? r.local : [])])
     reachable.set(endpointId(e), e);
   out.endpoints += reachable.size;
   const affinity = service.sessionAffinityTimeoutSeconds > 0 ? new Map<string, string>() : undefined;
@@ -479,7 +573,7 @@ function planPortFamily(
     if (e.nodeName === undefined || e.nodeName === view.nodeName)
       pushElement(out, names.hairpin, [e.address, e.address], e.address, "endpoints");
     if (affinity) {
-      const name = affinitySet(family, base, e.address, e.port);
+      const name = affinitySet(family, r.base, e.address, e.port);
       affinity.set(id, name);
       out.sets.push({
         name,
@@ -489,58 +583,52 @@ function planPortFamily(
         elements: [],
       });
     }
-    if (proto === "udp") {
+    if (r.proto === "udp") {
       const serviceIPs = [view.clusterIP, ...view.externalIPs, ...view.loadBalancerIPs];
       if (sp.nodePort > 0) serviceIPs.push(...view.nodeIPs);
       out.udpTargets ??= new Map();
       out.udpTargets.set(`${port.key}|${family}|${id}`, { address: e.address, port: e.port, serviceIPs });
     }
   }
-  const input = (endpoints: ServiceEndpoint[]): SelectionInput =>
-    affinity
-      ? { family, protocol: proto, endpoints, affinitySets: affinity }
-      : { family, protocol: proto, endpoints };
-  if (clusterName) selectionChain(out, clusterName, port.key, input(cluster));
-  if (localName) selectionChain(out, localName, port.key, input(local));
+  return affinity;
+}
 
-  if (extName) {
-    const rules: DesiredRule[] = [];
-    if (!externalLocal) {
-      // External traffic may leave the node to reach an endpoint: masquerade so replies come back.
-      rules.push({ expr: [jump(chains.markMasquerade)] });
-      if (clusterName) rules.push({ expr: [goto(clusterName)] });
-    } else {
-      const shortCircuit = internalLocal ? (localName ?? clusterName) : clusterName;
-      if (view.clusterCIDRs.length > 0 && shortCircuit)
-        rules.push({
-          expr: [match(payload(view.ip, "saddr"), setRef(names.clusterCIDRs)), goto(shortCircuit)],
-          comment: "short-circuit pod traffic",
-        });
-      rules.push({
-        expr: [match(fib(["saddr"], "type"), "local"), jump(chains.markMasquerade)],
-        comment: "masquerade local traffic",
-      });
-      if (clusterName)
-        rules.push({
-          expr: [match(fib(["saddr"], "type"), "local"), goto(clusterName)],
-          comment: "short-circuit local traffic",
-        });
-      if (localName) rules.push({ expr: [goto(localName)] });
-    }
-    out.chains.push({ name: extName, rules });
+/** The external chain: masquerade and go to the cluster chain, or eTP=Local's short-circuits. */
+function externalChainRules(r: PortRouting, view: FamilyView, names: SetNames): DesiredRule[] {
+  const rules: DesiredRule[] = [];
+  if (!r.externalLocal) {
+    // External traffic may leave the node to reach an endpoint: masquerade so replies come back.
+    rules.push({ expr: [jump(chains.markMasquerade)] });
+    if (r.clusterName) rules.push({ expr: [goto(r.clusterName)] });
+    return rules;
   }
-
-  if (fwName) {
-    const sources = [...view.sourceRanges];
-    // A request from this node to its own load-balancer VIP loops back with the VIP as source.
-    if (view.nodeIPs.some((n) => view.sourceRanges.some((r) => cidrContains(r, n))))
-      sources.push(...view.loadBalancerIPs);
-    out.chains.push({
-      name: fwName,
-      rules: [
-        ...sources.map((s) => ({ expr: [match(payload(view.ip, "saddr"), toCidr(s)), ret()] })),
-        { expr: [drop()] },
-      ],
+  const shortCircuit = r.internalLocal ? (r.localName ?? r.clusterName) : r.clusterName;
+  if (view.clusterCIDRs.length > 0 && shortCircuit)
+    rules.push({
+      expr: [match(payload(view.ip, "saddr"), setRef(names.clusterCIDRs)), goto(shortCircuit)],
+      comment: "short-circuit pod traffic",
     });
-  }
+  rules.push({
+    expr: [match(fib(["saddr"], "type"), "local"), jump(chains.markMasquerade)],
+    comment: "masquerade local traffic",
+  });
+  if (r.clusterName)
+    rules.push({
+      expr: [match(fib(["saddr"], "type"), "local"), goto(r.clusterName)],
+      comment: "short-circuit local traffic",
+    });
+  if (r.localName) rules.push({ expr: [goto(r.localName)] });
+  return rules;
+}
+
+/** The firewall chain: loadBalancerSourceRanges pass, everything else is dropped. */
+function firewallChainRules(view: FamilyView): DesiredRule[] {
+  const sources = [...view.sourceRanges];
+  // A request from this node to its own load-balancer VIP loops back with the VIP as source.
+  if (view.nodeIPs.some((n) => view.sourceRanges.some((r) => cidrContains(r, n))))
+    sources.push(...view.loadBalancerIPs);
+  return [
+    ...sources.map((s) => ({ expr: [match(payload(view.ip, "saddr"), toCidr(s)), ret()] })),
+    { expr: [drop()] },
+  ];
 }

@@ -35,6 +35,10 @@ export interface Service {
   /** 0 when sessionAffinity is None. */
   sessionAffinityTimeoutSeconds: number;
   annotations: Record<string, string>;
+  /** spec.healthCheckNodePort (LoadBalancer with externalTrafficPolicy Local); absent when unset. */
+  healthCheckNodePort?: number;
+  /** Why this proxy leaves the service alone (a label kube-proxy also honours); absent when it proxies it. */
+  notProxied?: string;
 }
 
 export interface EndpointConditions {
@@ -66,6 +70,8 @@ export interface EndpointSlice {
   addressType: IpFamily | "FQDN";
   endpoints: Endpoint[];
   ports: EndpointPort[];
+  /** Why this proxy ignores the slice (a label kube-proxy also honours); absent when it uses it. */
+  notProxied?: string;
 }
 
 export interface Node {

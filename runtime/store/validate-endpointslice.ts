@@ -3,6 +3,7 @@
 import { type FieldReader, isDnsLabel, type Json } from "./fields.ts";
 import type { Endpoint, EndpointPort, EndpointSlice } from "./objects.ts";
 import { show } from "./problems.ts";
+import { notProxiedReason } from "./validate-service.ts";
 import type { Validated } from "./validated.ts";
 
 export const serviceNameLabel = "kubernetes.io/service-name";
@@ -74,9 +75,18 @@ export function validateEndpointSlice(raw: Record<string, Json>, r: FieldReader)
     ports.push({ name, protocol, port });
   });
 
+  const notProxied = notProxiedReason(labels);
   if (!r.ok) return { ok: false, problems: r.problems };
   return {
     ok: true,
-    value: { namespace: r.namespace, name: r.name, serviceName, addressType, endpoints, ports },
+    value: {
+      namespace: r.namespace,
+      name: r.name,
+      serviceName,
+      addressType,
+      endpoints,
+      ports,
+      ...(notProxied ? { notProxied } : {}),
+    },
   };
 }

@@ -10,6 +10,20 @@ const protocols = ["TCP", "UDP", "SCTP"] as const;
 const defaultAffinityTimeout = 10800;
 const lbSourceRangesAnnotation = "service.beta.kubernetes.io/load-balancer-source-ranges";
 
+// The labels that keep a Service (and its EndpointSlices, which the EndpointSlice controller labels
+// alike) away from this proxy. kube-proxy watches both kinds with this selector.
+export const serviceProxyNameLabel = "service.kubernetes.io/service-proxy-name";
+export const headlessLabel = "service.kubernetes.io/headless";
+export const proxiedLabelSelector = `!${serviceProxyNameLabel},!${headlessLabel}`;
+
+/** Why an object with these labels is not this proxy's to serve; undefined when it is. */
+export function notProxiedReason(labels: Record<string, string>): string | undefined {
+  const proxyName = labels[serviceProxyNameLabel];
+  if (proxyName !== undefined) return `label ${serviceProxyNameLabel}=${proxyName}: another proxy owns it`;
+  if (labels[headlessLabel] !== undefined) return `label ${headlessLabel}: headless, nothing to proxy`;
+  return undefined;
+}
+
 export function validateService(raw: Record<string, Json>, r: FieldReader): Validated<Service> {
   const metadata = r.record(raw.metadata, "metadata");
   const spec = r.record(raw.spec, "spec");
@@ -87,6 +101,9 @@ export function validateService(raw: Record<string, Json>, r: FieldReader): Vali
     );
   }
 
+  const healthCheckNodePort = r.integer(spec.healthCheckNodePort, "spec.healthCheckNodePort", 1, 65535, 0);
+  const notProxied = notProxiedReason(r.stringMap(metadata.labels, "metadata.labels"));
+
   if (!r.ok) return { ok: false, problems: r.problems };
   return {
     ok: true,
@@ -104,6 +121,8 @@ export function validateService(raw: Record<string, Json>, r: FieldReader): Vali
       internalTrafficPolicy,
       sessionAffinityTimeoutSeconds,
       annotations,
+      ...(healthCheckNodePort > 0 ? { healthCheckNodePort } : {}),
+      ...(notProxied ? { notProxied } : {}),
     },
   };
 }
