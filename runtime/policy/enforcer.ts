@@ -51,9 +51,18 @@ function podStatus(decision: PolicyDecision): PodPolicyStatus[] {
   return [...byPod.values()];
 }
 
+/** What a decision depends on; the store hands out the same Map for a kind that did not change. */
+type PolicyInputs = readonly [unknown, unknown, unknown, unknown];
+
+function policyInputs(snapshot: Snapshot): PolicyInputs {
+  return [snapshot.pods, snapshot.namespaces, snapshot.networkPolicies, snapshot.clusterNetworkPolicies];
+}
+
 export class PolicyEnforcer {
   private lastGood: PolicyDecision | null = null;
   private rendered: RenderedPolicy | undefined;
+  /** The last successful step and the inputs it was decided from: a sync that changed none of them reuses it. */
+  private last: { inputs: PolicyInputs; step: PolicyStep } | null = null;
 
   constructor(
     private readonly decider: PolicyDecider,
@@ -65,6 +74,9 @@ export class PolicyEnforcer {
   }
 
   async plan(snapshot: Snapshot): Promise<PolicyStep> {
+    const inputs = policyInputs(snapshot);
+    // Service-only syncs (most of them) leave pods, namespaces and policies alone: no decision needed.
+    if (this.last?.inputs.every((x, i) => x === inputs[i])) return this.last.step;
     const problems: string[] = [];
     let decision: PolicyDecision;
     let rendered: RenderedPolicy;
@@ -81,12 +93,15 @@ export class PolicyEnforcer {
       rendered = renderPolicy(decision, this.rendered);
     }
     this.rendered = rendered;
-    return {
+    const step: PolicyStep = {
       fragment: rendered.fragment,
       hooks: rendered.hooks,
       problems: [...decision.problems.map(formatProblem), ...problems],
       pods: podStatus(decision),
     };
+    // A failed decision is asked again next sync, whatever changed.
+    this.last = problems.length === 0 ? { inputs, step } : null;
+    return step;
   }
 
   async close(): Promise<void> {

@@ -36,7 +36,7 @@ import {
   podChainName,
   podPassChainName,
 } from "./render-names.ts";
-import { checkPort, nftProtocol } from "./render-sets.ts";
+import { checkPort, hasNetworks, nftProtocol } from "./render-sets.ts";
 import type { PodDirectionPolicy, PolicyDecision, PolicyDirection, PolicyRule, PortRange } from "./types.ts";
 
 const FAMILIES: AddressFamily[] = [4, 6];
@@ -92,10 +92,13 @@ function portConditions(ports: PortRange[], where: string): Statement[][] {
 /** The peer condition per family: one alternative per named set (single addresses, CIDRs). */
 function peerConditions(r: PolicyRule, ctx: PodContext, family: AddressFamily, where: string): Statement[][] {
   if (r.peers === undefined) return [[]];
-  if (!ctx.decision.addressSets.has(r.peers))
-    throw new Error(`${where}.peers: unknown address set "${r.peers}"`);
+  const entries = ctx.decision.addressSets.get(r.peers);
+  if (!entries) throw new Error(`${where}.peers: unknown address set "${r.peers}"`);
   const peer = payload(L3[family], ctx.direction === "ingress" ? "saddr" : "daddr");
-  return (["h", "n"] as const).map((part) => [match(peer, setRef(addressSetName(r.peers!, family, part)))]);
+  // The CIDR set only where the set has CIDRs of the family (they come from the policy's ipBlocks,
+  // so this changes with the policy, never with a pod's labels).
+  const parts = hasNetworks(entries, family) ? (["h", "n"] as const) : (["h"] as const);
+  return parts.map((part) => [match(peer, setRef(addressSetName(r.peers!, family, part)))]);
 }
 
 function addressPortCondition(

@@ -1,6 +1,8 @@
-// The peer sets of a PolicyDecision as named nft sets. Every address set becomes four sets, per
-// family one of single addresses (a plain hash set) and one of CIDRs (an interval set), all four
-// always present even when empty, so a later change is an element operation only. Single addresses
+// The peer sets of a PolicyDecision as named nft sets. Every address set becomes, per family, a set
+// of single addresses (a plain hash set, present even when empty, so a peer pod coming or going is
+// an element operation only) and, when its ipBlocks give CIDRs of that family, a set of CIDRs (an
+// interval set). Only the sets some rule refers to are rendered (render.ts): unused sets cost the
+// kernel, which looks sets up by name in a list. Single addresses
 // stay out of the interval sets because changing the elements of an interval set that holds
 // elements is left to `nft -f` by nft/netlink/ (nft merges with what the kernel holds), which costs
 // a ruleset dump per sync at 10,000 services; pod addresses, the part that changes with every pod
@@ -9,10 +11,10 @@
 // Elements are canonical and sorted, so equal contents render equal: a CIDR nested in another one
 // of the same set is dropped (an interval set refuses overlaps, and we do not ask the kernel to
 // merge, so that the kernel holds exactly what the diff believes it holds).
-import { cidr, concat, element } from "../../nft/build.ts";
+import { cidr, concat, element, range } from "../../nft/build.ts";
 import type { DesiredSet } from "../../nft/desired.ts";
-import type { SetElement } from "../../nft/model.ts";
-import { canonicalIp, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
+import type { Expression, SetElement } from "../../nft/model.ts";
+import { bigIntToIp, canonicalIp, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
 import { type AddressFamily, addressPortSetName, addressSetName, nftComment } from "./render-names.ts";
 import type { AddressPort } from "./types.ts";
 
@@ -66,20 +68,53 @@ function hostElements(hosts: SplitFamily["hosts"]): SetElement[] {
   return out;
 }
 
-/** Sorted by start, widest first; CIDRs nest or are disjoint, so a nested one is inside the last kept. */
-function netElements(nets: Net[]): SetElement[] {
+/**
+ * Sorted by start; nested CIDRs dropped and adjacent ones joined (an ipBlock minus its excepts comes
+ * as neighbouring CIDRs), so no two elements touch: the kernel keeps an interval set's elements
+ * apart, and nft/netlink/ leaves adjacent intervals to `nft -f`. A joined run that is one CIDR stays
+ * a CIDR, otherwise it is a range (nft lists it the same way).
+ */
+function netElements(nets: Net[], family: AddressFamily): SetElement[] {
   const sorted = [...nets].sort((a, b) => byValue(a.base, b.base) || byValue(b.last, a.last));
-  const out: SetElement[] = [];
-  let keptLast = -1n;
+  const runs: { first: bigint; last: bigint; text: string }[] = [];
   for (const n of sorted) {
-    if (n.last <= keptLast) continue;
-    keptLast = n.last;
-    out.push(element(cidr(n.text)));
+    const run = runs[runs.length - 1];
+    if (run && n.base <= run.last + 1n) {
+      if (n.last > run.last) {
+        run.last = n.last;
+        run.text = "";
+      }
+    } else runs.push({ first: n.base, last: n.last, text: n.text });
   }
-  return out;
+  return runs.map((run) =>
+    element(
+      run.text
+        ? cidr(run.text)
+        : (prefixOf(run.first, run.last, family) ??
+            range(bigIntToIp(run.first, family), bigIntToIp(run.last, family))),
+    ),
+  );
 }
 
-/** The four named sets of one address set (IPv4 and IPv6, single addresses and CIDRs). */
+/** The CIDR covering exactly first..last, if there is one. */
+function prefixOf(first: bigint, last: bigint, family: AddressFamily): Expression | null {
+  const size = last - first + 1n;
+  if ((size & (size - 1n)) !== 0n || first % size !== 0n) return null;
+  const bits = family === 4 ? 32 : 128;
+  return cidr(`${bigIntToIp(first, family)}/${bits - (size.toString(2).length - 1)}`);
+}
+
+/** Whether an address set's entries hold a CIDR (not a single address) of `family`. */
+export function hasNetworks(entries: readonly string[], family: AddressFamily): boolean {
+  const full = family === 4 ? "/32" : "/128";
+  return entries.some((e) => e.includes("/") && !e.endsWith(full) && e.includes(":") === (family === 6));
+}
+
+/**
+ * The named sets of one address set: per family, single addresses (always, even empty: peers come
+ * and go with pods and labels) and CIDRs (only when the set has some of that family). The caller
+ * keeps only those some rule refers to.
+ */
 export function addressSets(id: string, entries: string[]): DesiredSet[] {
   const split = splitAddresses(id, entries);
   const comment = nftComment(`policy peers: ${id}`);
@@ -92,12 +127,13 @@ export function addressSets(id: string, entries: string[]): DesiredSet[] {
       comment,
       elements: hostElements(split[family].hosts),
     });
+    if (split[family].nets.length === 0) continue;
     sets.push({
       name: addressSetName(id, family, "n"),
       type,
       flags: ["interval"],
       comment,
-      elements: netElements(split[family].nets),
+      elements: netElements(split[family].nets, family),
     });
   }
   return sets;

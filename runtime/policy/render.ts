@@ -30,10 +30,11 @@ import {
   emptyFragment,
   type TableFragment,
 } from "../../nft/desired.ts";
+import { type References, rulesRefs } from "../../nft/references.ts";
 import { ipToBigInt } from "../net/cidr.ts";
 import { checkReferences, hookRules, type PodChains, renderPodChains } from "./render-chains.ts";
 import { type AddressFamily, dispatchMapName } from "./render-names.ts";
-import { addressPortSets, addressSets, reuseElements } from "./render-sets.ts";
+import { addressPortSets, addressSets, hasNetworks, reuseElements } from "./render-sets.ts";
 import type { AddressPort, PolicyDecision, PolicyDirection } from "./types.ts";
 
 export interface RenderedPolicy {
@@ -102,7 +103,8 @@ function renderPods(
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const { p, key } of keyed) {
     if (out.has(key)) throw new Error(`policy of pod ${p.pod} ${p.direction}: listed twice in the decision`);
-    const policy = JSON.stringify(p);
+    // The rules also depend on which referenced sets hold CIDRs (render-chains.ts peerConditions).
+    const policy = `${JSON.stringify(p)}\u0000${networkShape(p, decision)}`;
     const before = previous?.get(key);
     if (before && before.policy === policy) {
       checkReferences(p, decision);
@@ -110,6 +112,17 @@ function renderPods(
     } else out.set(key, { policy, rendered: renderPodChains(p, decision) });
   }
   return out;
+}
+
+/** Which of the pod's peer sets hold CIDRs per family, e.g. "np x/a ingress 0:4" (IPv4 only). */
+function networkShape(p: PolicyDecision["pods"][number], decision: PolicyDecision): string {
+  const ids = [...new Set(p.rules.flatMap((r) => (r.peers === undefined ? [] : [r.peers])))];
+  return ids
+    .map((id) => {
+      const entries = decision.addressSets.get(id) ?? [];
+      return `${id}:${FAMILIES.filter((f) => hasNetworks(entries, f)).join("")}`;
+    })
+    .join("\u0000");
 }
 
 /** The four dispatch maps: pod address → goto the pod's chain. Two pods on one address is an error. */
@@ -164,15 +177,19 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
     ...[...memo.addressSets].map(([id, m]) => [`address set "${id}"`, m.sets] as const),
     ...[...memo.addressPortSets].map(([id, m]) => [`address-port set "${id}"`, m.sets] as const),
   ];
-  for (const [owner, sets] of peers)
-    for (const set of sets) {
-      claim(owners, set.name, owner);
-      addSet(fragment, set);
-    }
+  const used: References = { sets: new Set() };
   for (const [key, { rendered }] of memo.pods)
     for (const chain of rendered.chains) {
       claim(owners, chain.name, `pod ${key.replace("\u0000", " ")}`);
       addChain(fragment, chain);
+      rulesRefs(chain.rules, used);
+    }
+  // Only sets a rule refers to: IPv6 sets of IPv4-only pods and sets of rules no pod has cost the
+  // kernel (it finds sets by name in a list) and change nothing.
+  for (const [owner, sets] of peers)
+    for (const set of sets) {
+      claim(owners, set.name, owner);
+      if (used.sets?.has(`@${set.name}`)) addSet(fragment, set);
     }
   for (const map of dispatchMaps(memo.pods, previous?.fragment)) addSet(fragment, map);
   const hooks = previous?.hooks ?? { egress: hookRules("egress"), ingress: hookRules("ingress") };

@@ -70,6 +70,31 @@ test("after a good decision, a failing decider keeps it (the last good rules)", 
   assert.equal(recovered.pods[0].ingress?.selectedBy, ["NetworkPolicy x/deny-a"]);
 });
 
+test("a sync that changed no pod, namespace or policy reuses the last step; a failure is asked again", async () => {
+  let calls = 0;
+  const counting: PolicyDecider = {
+    name: "counting",
+    decide(snapshot, node) {
+      calls++;
+      return referenceDecider.decide(snapshot, node);
+    },
+  };
+  const enforcer = new PolicyEnforcer(counting, "n1");
+  const snapshot = snapshotOf([...baseWorld(), allowFromY]);
+  const first = await enforcer.plan(snapshot);
+  // Another snapshot with the same maps (only services changed): no new decision.
+  assert.is(await enforcer.plan({ ...snapshot, services: new Map() }), first);
+  assert.is(calls, 1);
+  await enforcer.plan({ ...snapshot, pods: new Map(snapshot.pods) });
+  assert.is(calls, 2, "a new pods map is a new decision");
+  const failing = flaky();
+  failing.fail = true;
+  const failed = new PolicyEnforcer(failing, "n1");
+  await failed.plan(snapshot);
+  failing.fail = false;
+  assert.equal((await failed.plan(snapshot)).problems, [], "the failed decision was asked again");
+});
+
 test("the fail-closed decision has no rules and covers only selected directions", () => {
   const decision = failClosedDecision(snapshotOf([...baseWorld(), denyIngressXA]), "n1");
   assert.equal(

@@ -16,6 +16,7 @@ import {
   podChainName,
   podPassChainName,
 } from "../../runtime/policy/render-names.ts";
+import { addressSets } from "../../runtime/policy/render-sets.ts";
 import type {
   PodDirectionPolicy,
   PolicyDecision,
@@ -143,19 +144,17 @@ test("verdicts per tier: admin allow/deny, networkpolicy allow, isolation drop, 
     ),
   ).fragment;
   const h = addressSetName("s", 4, "h");
-  const n = addressSetName("s", 4, "n");
+  // Set s has no CIDRs: only its single-address set is looked up.
   assert.equal(rules(f, ingressA), [
     "ip saddr 10.0.0.2 return",
     `ip saddr @${h} return`,
-    `ip saddr @${n} return`,
     "counter drop",
     "meta l4proto tcp th dport 80 return",
     "counter drop",
     `ip saddr @${h} counter drop`,
-    `ip saddr @${n} counter drop`,
     "return",
   ]);
-  assert.equal(f.chains.get(ingressA)!.rules[5].comment, "isolated for ingress: no NetworkPolicy allows it");
+  assert.equal(f.chains.get(ingressA)!.rules[4].comment, "isolated for ingress: no NetworkPolicy allows it");
   assert.equal(f.chains.get(ingressA)!.rules[1].comment, "admin allow");
   assert.not.ok(f.chains.has(podPassChainName("ingress", A)), "no pass rule, no second chain");
 });
@@ -256,11 +255,9 @@ test("peers: egress matches the destination; a dual-stack pod gets both families
     ),
   ).fragment;
   const got = rules(f, podChainName("egress", A));
-  assert.equal(got.slice(2, 6), [
+  assert.equal(got.slice(2, 4), [
     `ip daddr @${addressSetName("to", 4, "h")} meta l4proto tcp th dport 443 return`,
-    `ip daddr @${addressSetName("to", 4, "n")} meta l4proto tcp th dport 443 return`,
     `ip6 daddr @${addressSetName("to", 6, "h")} meta l4proto tcp th dport 443 return`,
-    `ip6 daddr @${addressSetName("to", 6, "n")} meta l4proto tcp th dport 443 return`,
   ]);
 });
 
@@ -283,22 +280,19 @@ test("an IPv6-only pod gets IPv6 rules and IPv6 dispatch only", () => {
   assert.is(f.sets.get(POLICY_MAPS.ingress6)!.elements.length, 1);
 });
 
-test("address sets: single addresses apart from CIDRs, nested CIDRs dropped, empty sets kept", () => {
-  const f = renderPolicy(
-    decision([], {
-      s: [
-        "10.0.0.3",
-        "10.1.2.0/24",
-        "10.0.0.0/8",
-        "10.0.0.3/32",
-        "192.168.0.0/16",
-        "fd00:0::0009",
-        "fd00::/64",
-      ],
-    }),
-  ).fragment;
-  const keys = (part: "h" | "n", family: 4 | 6) =>
-    f.sets.get(addressSetName("s", family, part))!.elements.map((e) => e.key);
+test("address sets: single addresses apart from CIDRs, nested CIDRs dropped, a CIDR set only with CIDRs", () => {
+  const sets = addressSets("s", [
+    "10.0.0.3",
+    "10.1.2.0/24",
+    "10.0.0.0/8",
+    "10.0.0.3/32",
+    "192.168.0.0/16",
+    "fd00:0::0009",
+    "fd00::/64",
+  ]);
+  const get = (part: "h" | "n", family: 4 | 6) =>
+    sets.find((x) => x.name === addressSetName("s", family, part))!;
+  const keys = (part: "h" | "n", family: 4 | 6) => get(part, family).elements.map((e) => e.key);
   assert.equal(keys("h", 4), ["10.0.0.3"]);
   assert.equal(keys("n", 4), [
     { prefix: { addr: "10.0.0.0", len: 8 } },
@@ -306,10 +300,27 @@ test("address sets: single addresses apart from CIDRs, nested CIDRs dropped, emp
   ]);
   assert.equal(keys("h", 6), ["fd00::9"]);
   assert.equal(keys("n", 6), [{ prefix: { addr: "fd00::", len: 64 } }]);
-  assert.equal(f.sets.get(addressSetName("s", 4, "n"))!.flags, ["interval"]);
-  assert.is(f.sets.get(addressSetName("s", 4, "h"))!.flags, undefined);
-  const empty = renderPolicy(decision([], { e: [] })).fragment;
-  assert.is(empty.sets.get(addressSetName("e", 6, "n"))!.elements.length, 0);
+  assert.equal(get("n", 4).flags, ["interval"]);
+  assert.is(get("h", 4).flags, undefined);
+  // Without CIDRs there is no interval set; the single-address sets exist even when empty.
+  assert.equal(
+    addressSets("e", []).map((x) => [x.name, x.elements.length]),
+    [
+      [addressSetName("e", 4, "h"), 0],
+      [addressSetName("e", 6, "h"), 0],
+    ],
+  );
+});
+
+test("only the sets a rule refers to are rendered (an IPv4-only pod needs no IPv6 sets)", () => {
+  const f = renderPolicy(
+    decision([pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])], {
+      s: ["10.0.0.3", "fd00::3", "10.9.0.0/16"],
+      unused: ["10.0.0.4"],
+    }),
+  ).fragment;
+  const names = [...f.sets.keys()].filter((n) => n.startsWith("pol-a"));
+  assert.equal(names.sort(), [addressSetName("s", 4, "h"), addressSetName("s", 4, "n")].sort());
 });
 
 test("address-port sets: destination . protocol . port, per family", () => {
@@ -321,7 +332,19 @@ test("address-port sets: destination . protocol . port, per family", () => {
     ],
   };
   const f = renderPolicy(
-    decision([pod(A, "egress", true, [r("networkpolicy", "allow", { addressPorts: "named" })])], {}, ap),
+    decision(
+      [
+        pod(
+          A,
+          "egress",
+          true,
+          [r("networkpolicy", "allow", { addressPorts: "named" })],
+          ["10.0.0.2", "fd00::2"],
+        ),
+      ],
+      {},
+      ap,
+    ),
   ).fragment;
   const set4 = f.sets.get(addressPortSetName("named", 4))!;
   assert.equal(set4.type, ["ipv4_addr", "inet_proto", "inet_service"]);
@@ -361,13 +384,18 @@ test("a decision differing only in set contents diffs to element operations only
     ]),
     pod(A, "egress", true, [r("networkpolicy", "allow", { addressPorts: "ap" })]),
   ];
+  // Peer pods come and go (single addresses); the ipBlock's CIDR changes within the CIDR set.
   const before = table(
-    decision(pods, { s: ["10.0.0.3"], d: [] }, { ap: [{ address: "10.0.0.3", protocol: "TCP", port: 80 }] }),
+    decision(
+      pods,
+      { s: ["10.0.0.3", "10.5.0.0/16"], d: [] },
+      { ap: [{ address: "10.0.0.3", protocol: "TCP", port: 80 }] },
+    ),
   );
   const after = table(
     decision(
       pods,
-      { s: ["10.0.0.4", "fd00::4", "10.5.0.0/16"], d: ["10.0.0.9"] },
+      { s: ["10.0.0.4", "fd00::4", "10.6.0.0/16"], d: ["10.0.0.9"] },
       { ap: [{ address: "10.0.0.4", protocol: "TCP", port: 80 }] },
     ),
   );
@@ -387,8 +415,8 @@ test("a decision differing only in set contents diffs to element operations only
       elementsDeleted: 0,
     },
   );
-  assert.is(plan.stats.elementsAdded, 5);
-  assert.is(plan.stats.elementsDeleted, 2);
+  assert.is(plan.stats.elementsAdded, 4);
+  assert.is(plan.stats.elementsDeleted, 3);
   // No verdict-map element among them: the kernel does not revalidate the jump graph.
   for (const op of plan.tx.ops) if (op.kind === "element") assert.not.ok(op.isMap, `${op.set} is a set`);
 });
@@ -512,7 +540,7 @@ test("with the previous result, unchanged objects are handed back identical; the
 
 test("with the previous result, contents changed in place are still seen", () => {
   const list = ["10.0.0.3"];
-  const d = decision([], { s: list });
+  const d = decision([pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])], { s: list });
   const first = renderPolicy(d);
   list.push("10.0.0.4");
   const second = renderPolicy(d, first);
@@ -527,6 +555,17 @@ test("with the previous result, contents changed in place are still seen", () =>
     () => renderPolicy(decision(uses), third),
     /x\/a ingress rules\[0\]\.peers: unknown address set "s"/,
   );
+});
+
+test("with the previous result, a set gaining its first CIDR rewrites the rules that use it", () => {
+  const pods = [pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])];
+  const first = renderPolicy(decision(pods, { s: ["10.0.0.3"] }));
+  const second = renderPolicy(decision(pods, { s: ["10.0.0.3", "10.9.0.0/16"] }), first);
+  assert.ok(rules(second.fragment, ingressA).includes(`ip saddr @${addressSetName("s", 4, "n")} return`));
+  assert.ok(second.fragment.sets.has(addressSetName("s", 4, "n")));
+  const third = renderPolicy(decision(pods, { s: ["10.0.0.3"] }), second);
+  assert.not.ok(third.fragment.sets.has(addressSetName("s", 4, "n")));
+  assert.equal(rules(third.fragment, ingressA), rules(first.fragment, ingressA));
 });
 
 test.run();
