@@ -1,7 +1,9 @@
 // CNI latency and IPAM rate, one run.
 //  1. ADD and DEL latency (median, p95) for 50 pods as a runtime sees it (a process per call, run in
-//     the node's namespace through nsenter): wasmplane's executable + in-process CNI server, Debian's
-//     bridge + host-local, and `node -e ''` as the floor of any Node process, interleaved per pod.
+//     the node's namespace through nsenter): wasmplane's executable (the static binary built from
+//     runtime/cni/shim.c) + in-process CNI server, Debian's bridge + host-local, `true` as the floor
+//     of any process started that way, and wasmplane VERSION (the executable alone, no socket),
+//     interleaved per pod.
 //  2. IPAM per second for the TypeScript range decider and the Wasm range/random plugins: decisions
 //     alone, and allocate + journal commit without fsync and durable (every commit fsynced).
 import { spawn } from "node:child_process";
@@ -56,6 +58,14 @@ function call(flavor: Flavor, node: string, command: "ADD" | "DEL", i: number, p
   });
 }
 
+/** The executable alone: VERSION is answered without the agent. */
+function callVersion(flavor: Flavor, node: string): Promise<number> {
+  return invoke({ bin: flavor.bin, command: "VERSION", config: flavor.config, nodeNetns: node }).then((r) => {
+    if (r.code !== 0) throw new Error(`${flavor.name} VERSION failed: ${r.stdout}`);
+    return r.ms;
+  });
+}
+
 async function latency(): Promise<void> {
   const dir = tempDir("bench");
   const nodes = [uniqueNetnsName("cni-bench-node"), uniqueNetnsName("cni-bench-node")];
@@ -95,13 +105,15 @@ async function latency(): Promise<void> {
         },
       },
     };
-    // Interleaved per pod (floor, ours, reference), so a change in machine load hits all three alike.
+    // Interleaved per pod (floor, ours, reference), so a change in machine load hits all alike.
     const floor: number[] = [];
+    const version: number[] = [];
     const add = { ours: [] as number[], ref: [] as number[] };
     const del = { ours: [] as number[], ref: [] as number[] };
     try {
       for (const [i, [podOurs, podRef]] of pods.entries()) {
-        floor.push(await timeSpawn("nsenter", [`--net=/run/netns/${nodes[0]}`, process.execPath, "-e", ""]));
+        floor.push(await timeSpawn("nsenter", [`--net=/run/netns/${nodes[0]}`, "true"]));
+        version.push(await callVersion(ours, nodes[0]));
         add.ours.push(await call(ours, nodes[0], "ADD", i, podOurs));
         add.ref.push(await call(reference, nodes[1], "ADD", i, podRef));
       }
@@ -114,7 +126,8 @@ async function latency(): Promise<void> {
     }
     const f = stats(floor);
     const rows: [string, { median: number; p95: number }, number][] = [
-      ["node -e '' (floor)", f, Number.NaN],
+      ["nsenter true (floor)", f, Number.NaN],
+      ["wasmplane VERSION", stats(version), Number.NaN],
       ["wasmplane ADD", stats(add.ours), stats(add.ref).median],
       ["bridge+host-local ADD", stats(add.ref), stats(add.ref).median],
       ["wasmplane DEL", stats(del.ours), stats(del.ref).median],
