@@ -4,6 +4,10 @@
 import { performance } from "node:perf_hooks";
 import { type DesiredTable, mergeFragments } from "../../nft/desired.ts";
 import type { LbPlanner, LbResult } from "../lb/plan.ts";
+import { type LogFields, type Logger, lineFunction, lineLogger } from "../log/logger.ts";
+import { SyncProgress } from "../log/sync-progress.ts";
+import type { MetricsState } from "../metrics/state-metrics.ts";
+import type { SyncMetrics } from "../metrics/sync-metrics.ts";
 import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import type { Snapshot } from "../store/objects.ts";
@@ -35,6 +39,10 @@ export interface AgentOptions {
   /** NetworkPolicy enforcement; used only with pod networking, whose hook chains it fills. */
   policy?: PolicyPlanner;
   log?: (line: string) => void;
+  /** Structured logs (fields beside the message); without it, lines go to `log` without fields. */
+  logger?: Logger;
+  /** Prometheus sync metrics (runtime/metrics/). */
+  metrics?: SyncMetrics;
   timers?: Timers;
   /** How long stop() waits for each of its steps. Default 10 s. */
   stopStepTimeoutMs?: number;
@@ -50,6 +58,7 @@ export class Agent {
   readonly store = new Store();
   private readonly scheduler: SyncScheduler;
   private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   private readonly startedAt = new Date().toISOString();
   /** What we believe the kernel holds; null when our table does not exist. */
   private applied: DesiredTable | null = null;
@@ -72,9 +81,14 @@ export class Agent {
   private seqWaiters: { seq: number; resolve: () => void }[] = [];
   /** Counts plugin reloads; a sync that overlapped one re-plans again (its answers may be the old module's). */
   private lbGeneration = 0;
+  /** Health (kube-proxy's rule): when the oldest change not yet synced was queued, and when the last good sync ended. */
+  private oldestQueuedAt: number | null = null;
+  private lastSuccessEndedAt: number | null = null;
+  private syncedListeners: ((snapshot: Snapshot) => void)[] = [];
 
   constructor(private readonly options: AgentOptions) {
-    this.log = options.log ?? ((line) => console.log(line));
+    this.log = options.log ?? (options.logger ? lineFunction(options.logger) : (line) => console.log(line));
+    this.logger = options.logger ?? lineLogger(this.log);
     this.scheduler = new SyncScheduler(
       (full) => this.sync(full),
       { minIntervalMs: options.minSyncIntervalMs, resyncIntervalMs: options.resyncIntervalMs },
@@ -86,11 +100,16 @@ export class Agent {
     this.scheduler.start();
     await this.options.source.start({
       events: (events: SourceEvent[]) => {
-        if (this.store.apply(events) && this.sourceSynced) this.scheduler.request();
+        this.options.metrics?.sourceEvents(events);
+        if (this.store.apply(events) && this.sourceSynced) {
+          this.noteQueued();
+          this.scheduler.request();
+        }
         this.reportProblems();
       },
       synced: () => {
         this.sourceSynced = true;
+        this.noteQueued();
         this.scheduler.request();
       },
       problems: (problems: SourceProblem[]) => {
@@ -107,7 +126,27 @@ export class Agent {
 
   /** Asks for a sync after the minimum interval, without waiting for it (safe inside a sync). */
   requestSync(): void {
+    this.noteQueued();
     this.scheduler.request();
+  }
+
+  /** A change waits for a sync; the first one waiting is what health measures against. */
+  private noteQueued(): void {
+    this.options.metrics?.queued();
+    this.oldestQueuedAt ??= Date.now();
+  }
+
+  /** What the health endpoints judge by (epoch ms; null: nothing queued / no successful sync yet). */
+  syncTimes(): { oldestQueuedAt: number | null; lastSuccessEndedAt: number | null } {
+    return { oldestQueuedAt: this.oldestQueuedAt, lastSuccessEndedAt: this.lastSuccessEndedAt };
+  }
+
+  /**
+   * Calls `listener` with the snapshot of each successful sync, after its commit and actuation (the
+   * healthCheckNodePort servers follow it). It must not wait for a sync; errors it throws are logged.
+   */
+  onSynced(listener: (snapshot: Snapshot) => void): void {
+    this.syncedListeners.push(listener);
   }
 
   /**
@@ -117,6 +156,7 @@ export class Agent {
    */
   syncNow(): Promise<void> {
     const seq = ++this.requestSeq;
+    this.noteQueued();
     const done = new Promise<void>((resolve) => this.seqWaiters.push({ seq, resolve }));
     this.scheduler.request(false, true);
     return done;
@@ -194,6 +234,8 @@ export class Agent {
     const started = performance.now();
     const seq = this.requestSeq;
     const generation = this.lbGeneration;
+    const startedAt = Date.now();
+    let synced: Snapshot | null = null;
     const record: SyncRecord = {
       at: new Date().toISOString(),
       full: full || !this.appliedKnown,
@@ -204,13 +246,17 @@ export class Agent {
       operations: 0,
       bytes: 0,
     };
+    // The first sync logs its phases at info (a large start is long); later ones only slow phases.
+    const progress = new SyncProgress(this.logger.child({ sync: this.syncCount + 1 }), this.syncCount === 0);
     try {
       if (record.full) {
         this.applied = await dataplane.readBack();
         this.appliedKnown = true;
+        progress.phase("kernel table read back");
       }
       const planStart = performance.now();
       const snapshot = this.store.snapshot();
+      progress.phase("objects loaded", { services: snapshot.services.size, pods: snapshot.pods.size });
       const requests = planner.lbRequests(snapshot);
       const results = requests.length > 0 ? await lbPlanner.plan(requests) : [];
       const lb = new Map<string, LbResult>(
@@ -243,15 +289,18 @@ export class Agent {
           .filter(([, r]) => !r.ok)
           .map(([key, r]) => `LB plan ${key}: ${r.ok ? "" : r.error} (keeping the last good plan)`),
       ];
+      progress.phase("planned", { lbRequests: requests.length });
       const desired = mergeFragments(tableFamily, tableName, fragments, labels);
       const { tx, applied, deferredChains } = dataplane.diff(this.applied, desired);
       record.planMs = performance.now() - planStart;
       record.operations = tx.size;
+      progress.phase("transaction built", { operations: tx.size });
       if (tx.size > 0) {
         const outcome = await dataplane.apply(tx);
         record.applyMs = outcome.durationMs;
         record.bytes = outcome.bytes;
         if (outcome.path) record.path = outcome.path;
+        progress.phase("applied", { bytes: outcome.bytes, path: outcome.path });
       }
       this.applied = applied;
       record.ok = true;
@@ -272,6 +321,7 @@ export class Agent {
           this.log(`warning: deleting stale UDP conntrack entries: ${err.message}`);
         });
       }
+      synced = snapshot;
     } catch (err) {
       record.error = (err as Error).message;
       // The transaction was all-or-nothing, so the kernel still holds the last good state; read it
@@ -284,9 +334,23 @@ export class Agent {
       this.scheduler.request();
     }
     record.durationMs = performance.now() - started;
+    if (synced) this.noteSynced(startedAt, synced);
     this.finishSync(record);
     if (record.ok) this.releaseWaiters(seq);
     return record.ok;
+  }
+
+  private noteSynced(startedAt: number, snapshot: Snapshot): void {
+    this.lastSuccessEndedAt = Date.now();
+    // A change queued while this sync ran may not be in its snapshot: it keeps waiting.
+    if (this.oldestQueuedAt !== null && this.oldestQueuedAt <= startedAt) this.oldestQueuedAt = null;
+    for (const listener of this.syncedListeners) {
+      try {
+        listener(snapshot);
+      } catch (err) {
+        this.log(`warning: after-sync listener failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Policies in the store that nothing enforces: a visible problem, never silence. */
@@ -314,11 +378,22 @@ export class Agent {
       record.operations === 0
         ? "no changes"
         : `${record.operations} operations, ${record.bytes} bytes${record.path ? ` via ${record.path}` : ""}`;
-    if (record.ok) {
-      if (record.operations > 0 || record.full) {
-        this.log(`sync ${record.full ? "full" : "partial"}: ${what} in ${record.durationMs.toFixed(1)}ms`);
-      }
-    } else this.log(`sync failed (will retry, keeping the last good rules): ${record.error}`);
+    const fields = {
+      sync: this.syncCount,
+      durationMs: Math.round(record.durationMs * 10) / 10,
+      full: record.full,
+      operations: record.operations,
+      bytes: record.bytes,
+      path: record.path,
+    };
+    const line = `sync ${record.full ? "full" : "partial"}: ${what} in ${record.durationMs.toFixed(1)}ms`;
+    if (record.ok) this.logger[record.operations > 0 || record.full ? "info" : "debug"](line, fields);
+    else
+      this.logger.error(`sync failed (will retry, keeping the last good rules): ${record.error}`, {
+        ...fields,
+        error: record.error,
+      });
+    this.options.metrics?.syncFinished(record);
     this.reportProblems();
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
@@ -330,13 +405,18 @@ export class Agent {
   }
 
   private rejectedProblems(): string[] {
+    return this.rejectedEntries().map(([text]) => text);
+  }
+
+  /** Each rejected object's problem as text, with the object and field for structured logs. */
+  private rejectedEntries(): [string, LogFields][] {
     return this.store
       .rejected()
       .flatMap((r) =>
-        r.problems.map(
-          (p) =>
-            `${formatProblem(p)}${r.keepsLastAccepted ? " (still serving the last accepted version)" : ""}`,
-        ),
+        r.problems.map((p): [string, LogFields] => [
+          `${formatProblem(p)}${r.keepsLastAccepted ? " (still serving the last accepted version)" : ""}`,
+          { kind: p.kind, namespace: p.namespace || undefined, name: p.name, field: p.field },
+        ]),
       );
   }
 
@@ -352,8 +432,9 @@ export class Agent {
 
   /** Logs each problem once when it appears, and once when it is resolved. */
   private reportProblems(): void {
+    const rejected = new Map(this.rejectedEntries());
     const current = new Map<string, string>([
-      ...this.rejectedProblems().map((p): [string, string] => [p, "rejected"]),
+      ...[...rejected.keys()].map((p): [string, string] => [p, "rejected"]),
       ...[...this.sourceProblems(), ...this.planProblems, ...this.actuationProblems].map(
         (p): [string, string] => [p, "problem"],
       ),
@@ -365,10 +446,27 @@ export class Agent {
       // A new problem about the object of a gone one replaces it: the old one was not resolved.
       const old = gone.find((g) => !replaced.has(g) && problemSubject(g) === problemSubject(p));
       if (old) replaced.add(old);
-      this.log(`${label}: ${p}${old ? ` (replacing: ${old.slice(problemSubject(old).length + 2)})` : ""}`);
+      this.logger.warn(
+        `${label}: ${p}${old ? ` (replacing: ${old.slice(problemSubject(old).length + 2)})` : ""}`,
+        rejected.get(p),
+      );
     }
-    for (const p of gone) if (!replaced.has(p)) this.log(`resolved: ${p}`);
+    for (const p of gone) if (!replaced.has(p)) this.logger.info(`resolved: ${p}`);
     this.loggedProblems = new Set(current.keys());
+  }
+
+  /** What /metrics reads at scrape time: the cheap parts of status() (no per-service list). */
+  metricsState(): MetricsState {
+    const { dataplane, plugins } = this.options;
+    const applyStats = dataplane.applyStats?.bind(dataplane);
+    return {
+      nodeName: this.options.nodeName,
+      snapshot: () => this.store.snapshot(),
+      ...(applyStats ? { applyStats } : {}),
+      ...(plugins ? { lbPlugins: () => plugins.status() } : {}),
+      policyPods: () => this.policyPods,
+      ipAllocations: () => this.podNetworking?.allocations?.() ?? null,
+    };
   }
 
   status(): AgentStatus {

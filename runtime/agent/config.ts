@@ -5,6 +5,8 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { parseCniSection } from "../cni/config.ts";
+import { defaultHealthzBindAddress, parseBindAddress } from "../health/address.ts";
+import { type LogFormat, type LogLevel, logFormats, logLevels } from "../log/logger.ts";
 import { defaultPolicyConfig, type PolicyConfig, parsePolicySection } from "../policy/config.ts";
 import { parseCIDR, parseIP } from "../store/ip.ts";
 import { parseDuration } from "./duration.ts";
@@ -24,6 +26,8 @@ export interface AgentConfig {
   kubernetes: boolean;
   /** Kubernetes API source from this kubeconfig file. */
   kubeconfig?: string;
+  /** The API server's URL, replacing the kubeconfig's (in-cluster: the `kubernetes` Service's ClusterIP). */
+  apiServer?: string;
   /** Program this named network namespace instead of the agent's own. */
   netns?: string;
   /** Bursts of changes are coalesced: at most one sync per interval. */
@@ -32,6 +36,13 @@ export interface AgentConfig {
   resyncIntervalMs: number;
   /** "unix:/path", "/path" or "127.0.0.1:port"; "" disables the status endpoint. */
   statusAddress: string;
+  /** kube-proxy's health endpoint (/healthz, /livez, /readyz): "IP:port"; "" disables it. */
+  healthzBindAddress: string;
+  /** Prometheus /metrics, kube-proxy's --metrics-bind-address: "IP:port"; "" disables it. */
+  metricsBindAddress: string;
+  /** "text" for a terminal, "json" for log collectors (the DaemonSet). */
+  logFormat: LogFormat;
+  logLevel: LogLevel;
   /** The LB planner: built-in, or Wasm plugins. */
   lb: LbConfig;
   /** Pod networking (the CNI server and node rules), when present and not `enabled: false`; see docs/cni.md. */
@@ -43,6 +54,8 @@ export interface AgentConfig {
 }
 
 export const defaultStatusAddress = "unix:/run/wasmplane/status.sock";
+/** As kube-proxy's default. */
+export const defaultMetricsBindAddress = "127.0.0.1:10249";
 
 export function defaultConfig(): AgentConfig {
   return {
@@ -55,6 +68,10 @@ export function defaultConfig(): AgentConfig {
     minSyncIntervalMs: 1000,
     resyncIntervalMs: 300_000,
     statusAddress: defaultStatusAddress,
+    healthzBindAddress: defaultHealthzBindAddress,
+    metricsBindAddress: defaultMetricsBindAddress,
+    logFormat: "text",
+    logLevel: "info",
     lb: defaultLbConfig(),
     cni: {},
     policy: defaultPolicyConfig(),
@@ -66,6 +83,8 @@ export const agentUsage = `usage: wasmplane agent [options]
   --manifests DIR          watch a directory of YAML/JSON Kubernetes objects (standalone mode)
   --kubernetes             watch the Kubernetes API ($KUBECONFIG, ~/.kube/config or in-cluster)
   --kubeconfig FILE        watch the Kubernetes API of this kubeconfig
+  --apiserver URL          reach the API server at URL instead of the kubeconfig's server (in-cluster: the
+                           \`kubernetes\` Service, which a node without kube-proxy reaches only through our rules)
   --netns NAME             program the named network namespace instead of the current one
   --node-name NAME         this node's name (default: the host name)
   --node-ip IP             a node IP for NodePorts (repeatable; default: the namespace's global addresses)
@@ -76,6 +95,12 @@ export const agentUsage = `usage: wasmplane agent [options]
   --min-sync-interval D    coalesce changes: at most one sync per D (default 1s)
   --resync-interval D      full resync with kernel read-back every D (default 5m; 0 disables)
   --status-address ADDR    unix:/path or 127.0.0.1:port for status (default ${defaultStatusAddress}; "" disables)
+  --healthz-bind-address A IP:port for /healthz, /livez, /readyz (default ${defaultHealthzBindAddress}; "" disables;
+                           with --netns, inside that namespace)
+  --metrics-bind-address A IP:port for Prometheus /metrics (default ${defaultMetricsBindAddress}; "" disables;
+                           with --netns, inside that namespace)
+  --log-format F           text (default) or json
+  --log-level L            debug, info (default), warn or error
   --lb-default ALG         LB algorithm for services without an lb.wasmplane.io/algorithm annotation
   --lb-plugin-dir DIR      load the LB plugins (.wasm) in DIR through the Wasm host (SIGHUP reloads)
   --lb-lock FILE           the lock file pinning those plugins (default build/plugins/plugins.lock.json)
@@ -85,6 +110,7 @@ const flagOptions = {
   manifests: { type: "string" },
   kubernetes: { type: "boolean" },
   kubeconfig: { type: "string" },
+  apiserver: { type: "string" },
   netns: { type: "string" },
   "node-name": { type: "string" },
   "node-ip": { type: "string", multiple: true },
@@ -95,6 +121,10 @@ const flagOptions = {
   "min-sync-interval": { type: "string" },
   "resync-interval": { type: "string" },
   "status-address": { type: "string" },
+  "healthz-bind-address": { type: "string" },
+  "metrics-bind-address": { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
   "status-socket": { type: "string" },
   "lb-default": { type: "string" },
   "lb-plugin-dir": { type: "string" },
@@ -147,6 +177,36 @@ function section(value: unknown, where: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+function bindAddress(value: string, where: string): string {
+  try {
+    parseBindAddress(value, where);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], where: string): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value))
+    throw new ConfigError(`${where}: must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+/** An http(s) URL with a host, as a kubeconfig's `server`; returned without a trailing slash. */
+function apiServerURL(value: string, where: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || !url.hostname)
+    throw new ConfigError(
+      `${where}: must be a URL such as https://192.0.2.10:6443, got ${JSON.stringify(value)}`,
+    );
+  return value.replace(/\/+$/, "");
+}
+
 /** A comma-separated string is accepted where a list is expected (as kube-proxy's flags do). */
 function list(value: unknown): unknown {
   return typeof value === "string"
@@ -194,6 +254,9 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
       case "kubeconfig":
         config.kubeconfig = text(value, where(key));
         break;
+      case "apiServer":
+        config.apiServer = apiServerURL(text(value, where(key)), where(key));
+        break;
       case "netns":
         config.netns = text(value, where(key));
         break;
@@ -205,6 +268,18 @@ export function applyConfigFile(config: AgentConfig, file: Record<string, unknow
         break;
       case "statusAddress":
         config.statusAddress = text(value, where(key));
+        break;
+      case "healthzBindAddress":
+        config.healthzBindAddress = bindAddress(text(value, where(key)), where(key));
+        break;
+      case "metricsBindAddress":
+        config.metricsBindAddress = bindAddress(text(value, where(key)), where(key));
+        break;
+      case "logFormat":
+        config.logFormat = oneOf(value, logFormats, where(key));
+        break;
+      case "logLevel":
+        config.logLevel = oneOf(value, logLevels, where(key));
         break;
       case "lb":
         try {
@@ -272,6 +347,7 @@ export function parseAgentArgs(args: string[], readFile = loadConfigFile): Parse
   if (values.manifests !== undefined) config.manifests = values.manifests;
   if (values.kubernetes !== undefined) config.kubernetes = values.kubernetes;
   if (values.kubeconfig !== undefined) config.kubeconfig = values.kubeconfig;
+  if (values.apiserver !== undefined) config.apiServer = apiServerURL(values.apiserver, "--apiserver");
   if (values.netns !== undefined) config.netns = values.netns;
   if (values["node-name"] !== undefined) config.nodeName = values["node-name"];
   if (values["node-zone"] !== undefined) config.nodeZone = values["node-zone"];
@@ -304,6 +380,14 @@ export function parseAgentArgs(args: string[], readFile = loadConfigFile): Parse
   if (values["lb-lock"] !== undefined) config.lb.lockFile = values["lb-lock"];
   const status = values["status-address"] ?? values["status-socket"];
   if (status !== undefined) config.statusAddress = status;
+  if (values["healthz-bind-address"] !== undefined)
+    config.healthzBindAddress = bindAddress(values["healthz-bind-address"], "--healthz-bind-address");
+  if (values["metrics-bind-address"] !== undefined)
+    config.metricsBindAddress = bindAddress(values["metrics-bind-address"], "--metrics-bind-address");
+  if (values["log-format"] !== undefined)
+    config.logFormat = oneOf(values["log-format"], logFormats, "--log-format");
+  if (values["log-level"] !== undefined)
+    config.logLevel = oneOf(values["log-level"], logLevels, "--log-level");
   if (config.netns !== undefined && !/^[A-Za-z0-9_.-]+$/.test(config.netns)) {
     throw new ConfigError(`--netns: must be a network namespace name, got ${JSON.stringify(config.netns)}`);
   }

@@ -8,6 +8,8 @@ import type { Transaction } from "../../nft/transaction.ts";
 import { parseCniSection } from "../cni/config.ts";
 import { PodNetworking, podNetworkProblems } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
+import type { Logger } from "../log/logger.ts";
+import type { AgentMetrics } from "../metrics/metrics.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { policyDeciderFromSpec } from "../policy/deciders.ts";
 import { PolicyEnforcer } from "../policy/enforcer.ts";
@@ -43,6 +45,10 @@ export function nftDataplane(netns?: string, guard: Omit<ApplyGuardOptions, "net
 
 export interface CreateAgentOptions {
   log?: (line: string) => void;
+  /** Structured logs for the agent's sync and problem lines (fields beside the message). */
+  logger?: Logger;
+  /** Prometheus metrics the agent and the CNI server report to. */
+  metrics?: AgentMetrics;
   lbPlanner?: LbPlanner;
 }
 
@@ -58,7 +64,7 @@ export async function createSource(config: AgentConfig): Promise<Source> {
     throw new Error("no source configured: give --manifests DIR, --kubernetes or --kubeconfig FILE");
   }
   // client-node is loaded only here: importing it costs about 130 MiB RSS that a manifest-directory agent does not need.
-  return new KubernetesSource({ kubeConfig: await loadKubeConfig(config.kubeconfig) });
+  return new KubernetesSource({ kubeConfig: await loadKubeConfig(config.kubeconfig, config.apiServer) });
 }
 
 /** The built-in planner, or the Wasm plugin host when the `lb` section names plugins. */
@@ -119,6 +125,8 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     ...(policy ? { policy } : {}),
     dataplane: nftDataplane(config.netns, { log }),
     ...(options.log ? { log: options.log } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.metrics ? { metrics: options.metrics.sync } : {}),
   });
   if (cni?.enabled) {
     const pods = await PodNetworking.start({
@@ -137,6 +145,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
       ...(cni.reconcileIntervalMs ? { reconcileIntervalMs: cni.reconcileIntervalMs } : {}),
       syncNow: () => agent.syncNow(),
       requestSync: () => agent.requestSync(),
+      ...(options.metrics ? { onCommand: options.metrics.cniCommand } : {}),
       log,
     });
     agent.setPodNetworking({

@@ -21,6 +21,7 @@ const KNOWN = [
   "stateDir",
   "mtu",
   "ipam",
+  "pluginLock",
   "routing",
   "vxlan",
   "reconcilePods",

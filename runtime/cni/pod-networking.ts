@@ -52,6 +52,8 @@ export interface PodNetworkingOptions {
   syncNow: () => Promise<void>;
   /** Asks for a sync soon without waiting for it (the reconcile, which runs inside a sync, uses it). */
   requestSync: () => void;
+  /** Told of every CNI command: its name, how long it took, whether it succeeded (metrics). */
+  onCommand?: (command: string, durationMs: number, ok: boolean) => void;
   log?: (line: string) => void;
 }
 
@@ -147,6 +149,7 @@ export class PodNetworking {
       // Without a snapshot the pod CIDRs are unknown until the agent's source synced and the first
       // plan is actuated: ADD answers "try again" until then, not "no pod CIDR".
       awaitClusterState: initial === undefined,
+      ...(options.onCommand ? { onCommand: options.onCommand } : {}),
       log: options.log,
     });
     self = new PodNetworking(options, server, ipam, [...podCIDRs]);

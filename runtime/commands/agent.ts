@@ -1,13 +1,10 @@
 // `wasmplane agent`: program Services into nftables from a manifest directory (standalone mode).
 import { agentUsage, ConfigError, parseAgentArgs } from "../agent/config.ts";
 import { startAgent } from "../agent/run-agent.ts";
+import { createLogger, lineFunction } from "../log/logger.ts";
 
 export const summary =
   "run the node agent: services, and pods with a cni: config [--manifests DIR | --kubernetes] …";
-
-function log(line: string): void {
-  console.log(`${new Date().toISOString()} ${line}`);
-}
 
 export async function run(args: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseAgentArgs>;
@@ -22,7 +19,10 @@ export async function run(args: string[]): Promise<number> {
     console.log(agentUsage);
     return 0;
   }
-  const running = await startAgent(parsed.config, log);
+  const logger = createLogger({ format: parsed.config.logFormat, level: parsed.config.logLevel });
+  // Plain lines from every part are levelled by their prefix ("warning:", "… failed").
+  const log = lineFunction(logger);
+  const running = await startAgent(parsed.config, log, { logger });
   const c = running.config;
   log(
     `agent started: node ${c.nodeName}${c.netns ? `, netns ${c.netns}` : ""}, node IPs ${c.nodeIPs.join(", ") || "none"}, ` +

@@ -5,7 +5,7 @@ import { sandboxPrerequisiteProblem, startSandbox } from "../sandbox/sandbox.ts"
 
 export const summary = "run a local sandbox: node, client and pod namespaces, the agent, echo servers";
 
-const defaultExamples = fileURLToPath(new URL("../../deploy/examples/", import.meta.url));
+const defaultExamples = fileURLToPath(new URL("../../examples/", import.meta.url));
 
 export async function run(args: string[]): Promise<number> {
   let values: { manifests?: string; help?: boolean };
@@ -20,7 +20,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.help) {
     console.log(
-      "usage: wasmplane sandbox [--manifests DIR]\n\nBuilds namespaces for the endpoints in DIR (default deploy/examples), runs the agent, removes all on Ctrl-C.",
+      "usage: wasmplane sandbox [--manifests DIR]\n\nBuilds namespaces for the endpoints in DIR (default examples), runs the agent, removes all on Ctrl-C.",
     );
     return 0;
   }

@@ -140,7 +140,7 @@ test("a failing list is reported and retried; synced waits for it", async () => 
     await source.start(sink);
     assert.is(state.synced, 0, "synced before the failed list was retried");
     assert.is(state.problems.length, 1);
-    assert.match(state.problems[0].message, "list/watch failed");
+    assert.match(state.problems[0].message, "list failed: HTTP 500: etcdserver: request timed out");
     await waitFor(() => state.synced === 1, "synced after the retry");
     await waitFor(() => state.problems.length === 0, "the problem to clear");
     assert.equal(
