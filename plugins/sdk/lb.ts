@@ -98,6 +98,8 @@ export class Request {
   keyLen: i32 = 0;
   nodeZonePtr: usize = 0;
   nodeZoneLen: i32 = 0;
+  nodeNamePtr: usize = 0;
+  nodeNameLen: i32 = 0;
   paramNames: string[] = [];
   paramValues: string[] = [];
   /** Only the first `endpointCount` entries are this request's endpoints. */
@@ -115,6 +117,14 @@ export class Request {
   }
   hasNodeZone(): bool {
     return this.nodeZoneLen > 0;
+  }
+  /** This node's name; empty unless the manifest's `reads` lists "nodeName" (ABI 1.1). */
+  get nodeName(): string {
+    return String.UTF8.decodeUnsafe(this.nodeNamePtr, <usize>this.nodeNameLen);
+  }
+  /** Whether the endpoint runs on this node (needs "nodeName" and "endpoint.nodeName" in `reads`). */
+  onThisNode(e: Endpoint): bool {
+    return this.nodeNameLen > 0 && bytesEqual(e.nodeNamePtr, e.nodeNameLen, this.nodeNamePtr, this.nodeNameLen);
   }
   keyHash(): u32 {
     return fnv1a(FNV_OFFSET, this.keyPtr, <usize>this.keyLen);
@@ -197,6 +207,8 @@ const NO_PORT: u32 = 16;
 const NO_WEIGHT: u32 = 32;
 const NO_ZONE: u32 = 64;
 const NO_NODE_NAME: u32 = 128;
+/** Op word, third byte (ABI 1.1): fields added to the item because the manifest's `reads` names them. */
+const WITH_NODE_NAME: u32 = 1 << 8;
 
 /** Answer flag: the table is every endpoint once, in order; no slot words follow. */
 const EVERY_ENDPOINT: u32 = 1;
@@ -212,6 +224,10 @@ function readRequest(input: Reader, req: Request, omitted: u32): void {
     req.nodeZonePtr = input.strRef();
     req.nodeZoneLen = input.lastLength;
   }
+  if (omitted & WITH_NODE_NAME) {
+    req.nodeNamePtr = input.strRef();
+    req.nodeNameLen = input.lastLength;
+  } else req.nodeNameLen = 0;
   if (req.paramNames.length != 0) {
     req.paramNames.length = 0;
     req.paramValues.length = 0;
@@ -307,7 +323,7 @@ function writePlan(output: Writer, plan: Plan, endpointCount: i32): void {
 }
 
 const handleLb: KindHandler = (input: Reader, op: u32, count: u32, output: Writer): void => {
-  const omitted = (op >> 8) & 0xff;
+  const omitted = (op >> 8) & 0xffff;
   for (let i: u32 = 0; i < count; i++) {
     readRequest(input, request, omitted);
     if (input.failed) return;

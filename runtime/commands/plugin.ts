@@ -2,20 +2,23 @@
 // kit against any module, and pin modules by sha256.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type InspectedPlugin, inspectModule } from "../plugins/admission.ts";
+import { type InspectedPlugin, inspectModule, manifestPinProblem } from "../plugins/admission.ts";
 import { buildPlugins, describeBuild, projectRoot } from "../plugins/build.ts";
 import { type Capability, isCapability } from "../plugins/capabilities.ts";
 import { formatReport, runConformance } from "../plugins/conformance.ts";
-import { findModules, writeLock } from "../plugins/lock.ts";
+import { findModules, lockedPin, readLock, writeLock } from "../plugins/lock.ts";
 import { writeErr, writeOut } from "../plugins/platform.ts";
 
 export const summary = "build|inspect|test|lock Wasm plugins";
 
 const USAGE = `usage: wasmplane plugin <subcommand>
   build [--force]                 compile plugins/<kind>/*.ts (asc) and *.wat (wasm-as) into build/plugins/<kind>/
-  inspect FILE [--json]           manifest, ABI version, imports and the grants they need, exports, memory, size, sha256
-  test FILE [--grant log,random,clock] [--memory-cap MiB] [--budget MS]
-                                  the conformance kit of the module's kind: vectors, properties, fault checks
+  inspect FILE [--json] [--lock FILE]
+                                  manifest, ABI version, imports and the grants they need, exports, memory, size,
+                                  sha256; with --lock, exit 1 when the module or its manifest differs from its pin
+  test FILE [--grant log,random,clock] [--memory-cap MiB] [--budget MS] [--lock FILE]
+                                  the conformance kit of the module's kind: vectors, properties, fault checks,
+                                  under the agent's defaults for the kind (no grants, its memory cap and budget)
   lock [--lock FILE] [PATH…]      pin the sha256 of every .wasm under PATHs (default: build/plugins/<kind>/
                                   except test/) in FILE (default build/plugins/plugins.lock.json)`;
 
@@ -44,7 +47,14 @@ function describeInspection(p: InspectedPlugin): string {
       `  reads: ${m.reads === undefined ? "every request field" : m.reads.length ? m.reads.join(", ") : "only the endpoint count"}`,
     );
   } else lines.push(`  manifest: ${p.manifestError ?? "none (no wasmplane.manifest section, no sidecar)"}`);
-  lines.push(`  ABI marker wasmplane_abi: ${p.abi ?? "missing"}`);
+  const marker =
+    p.abiMarker === "function" ? "function wasmplane_abi_version (ABI 1.1)" : "global wasmplane_abi (ABI 1)";
+  lines.push(p.abiProblem ? `  ABI marker: unusable: ${p.abiProblem}` : `  ABI marker: ${marker} = ${p.abi}`);
+  const src = p.manifestSource;
+  if (src)
+    lines.push(
+      `  manifest source: ${src.kind === "section" ? "custom section wasmplane.manifest" : `${src.path}, sha256 ${src.sha256}`}`,
+    );
   const mem = p.memory;
   lines.push(
     mem
@@ -67,22 +77,43 @@ function describeInspection(p: InspectedPlugin): string {
   return lines.join("\n");
 }
 
+/** The agent's refusal for a module that does not match its pin, or undefined when it does. */
+function pinProblem(info: InspectedPlugin, file: string, lockFile: string): string | undefined {
+  const pin = lockedPin(readLock(lockFile), lockFile, file);
+  if (pin.sha256 !== info.sha256)
+    return `sha256 ${info.sha256} differs from the locked ${pin.sha256}; if the change is intended, run \`wasmplane plugin lock\``;
+  return manifestPinProblem(info.manifestSource, pin.manifestSha256);
+}
+
 function inspect(args: string[]): number {
+  const lockFile = flag(args, "--lock");
   const json = args.includes("--json");
   const [file] = args.filter((a) => a !== "--json");
   if (!file) throw new Error("plugin inspect needs a FILE");
   const info = inspectModule(readFileSync(file), file);
+  const problem = lockFile ? pinProblem(info, file, lockFile) : undefined;
   if (json) {
     const { info: _raw, ...rest } = info;
-    writeOut(JSON.stringify(rest, null, 2));
-  } else writeOut(describeInspection(info));
-  return info.parseError ? 1 : 0;
+    writeOut(
+      JSON.stringify(lockFile ? { ...rest, lock: { file: lockFile, ok: !problem, problem } } : rest, null, 2),
+    );
+  } else {
+    writeOut(describeInspection(info));
+    if (lockFile)
+      writeOut(
+        problem
+          ? `  lock ${lockFile}: REFUSED: ${info.manifest?.name ?? file} (${file}) refused: ${problem}`
+          : `  lock ${lockFile}: module and manifest match their pin`,
+      );
+  }
+  return info.parseError || problem ? 1 : 0;
 }
 
 async function test(args: string[]): Promise<number> {
   const grantText = flag(args, "--grant");
   const cap = flag(args, "--memory-cap");
   const budget = flag(args, "--budget");
+  const lockFile = flag(args, "--lock");
   const [file] = args;
   if (!file) throw new Error("plugin test needs a FILE");
   let grants: Capability[] | undefined;
@@ -96,6 +127,7 @@ async function test(args: string[]): Promise<number> {
     grants,
     memoryCapBytes: cap ? Number(cap) * 1024 * 1024 : undefined,
     callBudgetMs: budget ? Number(budget) : undefined,
+    lockFile,
   });
   writeOut(formatReport(report));
   return report.passed ? 0 : 1;
@@ -121,6 +153,12 @@ function lock(args: string[]): number {
 
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  // --help anywhere (before a `--`) prints the usage and does nothing else: no build, no file opened.
+  const options = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  if (options.includes("--help") || options.includes("-h") || sub === "help") {
+    writeOut(USAGE);
+    return 0;
+  }
   if (sub === "build") {
     writeOut(describeBuild(await buildPlugins({ outDir, force: rest.includes("--force") }), outDir));
     return 0;

@@ -7,7 +7,8 @@ import { cidrContains, ipFamily } from "../net/cidr.ts";
 import { type AdmittedPlugin, admitPlugin } from "../plugins/admission.ts";
 import { inputEnvelope, readOutputHeader } from "../plugins/envelope.ts";
 import { KIND_CODES } from "../plugins/kinds.ts";
-import { lockedSha256, readLock } from "../plugins/lock.ts";
+import { AGENT_LIMITS } from "../plugins/limits.ts";
+import { lockedPin, pinPolicy, readLock } from "../plugins/lock.ts";
 import { PluginWorker } from "../plugins/plugin-worker.ts";
 import type { IpamDecider, IpamDecision, IpamInput } from "./decider.ts";
 import { parsePodCidrs } from "./range.ts";
@@ -57,16 +58,19 @@ export async function createWasmIpamDecider(options: WasmIpamOptions): Promise<W
   const bytes = readFileSync(options.file);
   const plugin = admitPlugin(bytes, options.file, {
     grants: [],
-    memoryCapBytes: options.memoryCapBytes ?? 16 << 20,
+    memoryCapBytes: options.memoryCapBytes ?? AGENT_LIMITS.ipam.memoryCapBytes,
     expectedKind: "ipam",
-    expectedSha256:
-      options.sha256 ??
-      (options.lockPath
-        ? lockedSha256(readLock(options.lockPath), options.lockPath, options.file)
-        : undefined),
+    ...(options.sha256
+      ? { expectedSha256: options.sha256 }
+      : options.lockPath
+        ? pinPolicy(lockedPin(readLock(options.lockPath), options.lockPath, options.file))
+        : {}),
     grantHint: (name, caps) => `ipam plugins get no capabilities; ${name} imports ${caps.join(", ")}`,
   });
-  const worker = new PluginWorker(plugin, { callBudgetMs: options.callBudgetMs ?? 250, randomSeed: 0 });
+  const worker = new PluginWorker(plugin, {
+    callBudgetMs: options.callBudgetMs ?? AGENT_LIMITS.ipam.callBudgetMs,
+    randomSeed: 0,
+  });
   await worker.start();
   const name = `wasm:${plugin.name}`;
   return {

@@ -39,6 +39,8 @@ export interface LbRequest {
   endpoints: LbEndpoint[];
   /** The zone of this node, for topology-aware plans. */
   nodeZone?: string;
+  /** The name of this node (ABI 1.1): sent only to plugins whose manifest `reads` lists `nodeName`. */
+  nodeName?: string;
   /** Extra per-service parameters (annotations under `lb.wasmplane.io/`), e.g. weights. */
   params: Record<string, string>;
 }

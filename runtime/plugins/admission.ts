@@ -2,14 +2,16 @@
 // and whether this host may run it under the operator's grants and limits (admit). All problems are
 // collected, so one refusal names every missing grant at once.
 import { createHash } from "node:crypto";
+import { ABI_MARKER_GLOBAL, readAbiMarker } from "./abi-marker.ts";
 import { CAPABILITY_IMPORTS, type Capability, capabilityImport, MEMORY_IMPORT } from "./capabilities.ts";
 import { ABI_VERSION, KIND_CODES, type PluginKind, SUPPORTED_ABI_VERSIONS } from "./kinds.ts";
-import { findManifest, type PluginManifest } from "./manifest.ts";
+import { findManifest, type ManifestSource, type PluginManifest } from "./manifest.ts";
 import { type CompiledModule, compileModule } from "./platform.ts";
 import { type FuncType, type Limits, readWasmModule, type WasmModuleInfo } from "./wasm-binary.ts";
 
 export const WASM_PAGE_BYTES = 65536;
-export const ABI_MARKER_EXPORT = "wasmplane_abi";
+/** The v1 marker global's name (ABI 1.1 also accepts a function, see abi-marker.ts). */
+export const ABI_MARKER_EXPORT = ABI_MARKER_GLOBAL;
 
 /** Function exports ABI v1 requires, with their signatures. */
 export const REQUIRED_FUNCTIONS: Record<string, FuncType> = {
@@ -33,8 +35,14 @@ export interface InspectedPlugin {
   sha256: string;
   manifest?: PluginManifest;
   manifestError?: string;
-  /** The value of the exported `wasmplane_abi` global, when it is a constant. */
+  /** Where the manifest came from: the module's custom section, or a sidecar file (with its sha256). */
+  manifestSource?: ManifestSource;
+  /** The ABI version the marker declares (function `wasmplane_abi_version` or global `wasmplane_abi`). */
   abi?: number;
+  /** Which marker declared it: "function" (ABI 1.1) or "global" (ABI 1). */
+  abiMarker?: "function" | "global";
+  /** Why the ABI marker is unusable. */
+  abiProblem?: string;
   imports: InspectedImport[];
   exports: { name: string; kind: string; signature?: string }[];
   memory?: { imported: boolean; minPages: number; maxPages?: number; shared: boolean };
@@ -68,7 +76,9 @@ export function inspectModule(bytes: Uint8Array, file?: string): InspectedPlugin
   }
   out.info = info;
   try {
-    out.manifest = findManifest(info.customSections, file);
+    out.manifest = findManifest(info.customSections, file, (source) => {
+      out.manifestSource = source;
+    });
   } catch (err) {
     out.manifestError = (err as Error).message;
   }
@@ -87,11 +97,11 @@ export function inspectModule(bytes: Uint8Array, file?: string): InspectedPlugin
   for (const exp of info.exports) {
     const sig = exp.kind === "function" ? signature(info.types[info.functionTypes[exp.index]]) : undefined;
     out.exports.push({ name: exp.name, kind: exp.kind, signature: sig });
-    if (exp.name === ABI_MARKER_EXPORT && exp.kind === "global") {
-      const v = info.globalValues[exp.index];
-      if (v !== undefined) out.abi = Number(v);
-    }
   }
+  const marker = readAbiMarker(info);
+  out.abi = marker.version;
+  out.abiMarker = marker.via;
+  out.abiProblem = marker.problem;
   return out;
 }
 
@@ -107,6 +117,12 @@ export interface AdmissionPolicy {
   expectedKind?: PluginKind;
   /** Refuse a module whose sha256 differs (from the lock file). */
   expectedSha256?: string;
+  /**
+   * With expectedSha256: the locked sha256 of the sidecar manifest, or undefined when the lock
+   * pinned the module with its manifest inside. A sidecar whose bytes differ, or a sidecar the lock
+   * does not pin, is refused: the manifest changes behaviour (its reads, its grants), so it is pinned too.
+   */
+  expectedManifestSha256?: string;
   /** How to tell an operator to grant a capability, e.g. `lb.grants.<name>` in the agent config. */
   grantHint?: (pluginName: string, capabilities: Capability[]) => string;
 }
@@ -135,6 +151,23 @@ const defaultGrantHint = (name: string, caps: Capability[]) =>
   `grant with lb.grants in the agent config, e.g. grants: { "${name}": [${caps.map((c) => `"${c}"`).join(", ")}] }` +
   ` (or --grant ${caps.join(",")} for wasmplane plugin test)`;
 
+const RELOCK = "if the change is intended, run `wasmplane plugin lock`";
+
+/** Why a module's manifest does not match its lock pin, or undefined when it does. */
+export function manifestPinProblem(
+  source: ManifestSource | undefined,
+  lockedManifestSha256: string | undefined,
+): string | undefined {
+  if (source?.kind === "sidecar") {
+    if (lockedManifestSha256 === undefined)
+      return `manifest ${source.path} (sha256 ${source.sha256}) is not pinned by the lock; ${RELOCK}`;
+    if (source.sha256 !== lockedManifestSha256)
+      return `manifest ${source.path} sha256 ${source.sha256} differs from the locked ${lockedManifestSha256}; ${RELOCK}`;
+  } else if (lockedManifestSha256 !== undefined)
+    return `the lock pins a sidecar manifest (sha256 ${lockedManifestSha256}) but none is there; ${RELOCK}`;
+  return undefined;
+}
+
 /** Checks a module against the ABI, the grants and the limits; compiles it only when all pass. */
 export function admitPlugin(
   bytes: Uint8Array,
@@ -148,10 +181,15 @@ export function admitPlugin(
     throw new PluginRefused(file && inspected.manifest ? `${label} (${file})` : label, problems);
   };
   if (policy.expectedSha256 && policy.expectedSha256 !== inspected.sha256) {
-    problems.push(
-      `sha256 ${inspected.sha256} differs from the locked ${policy.expectedSha256}; if the change is intended, run \`wasmplane plugin lock\``,
-    );
+    problems.push(`sha256 ${inspected.sha256} differs from the locked ${policy.expectedSha256}; ${RELOCK}`);
     refuse();
+  }
+  if (policy.expectedSha256) {
+    const problem = manifestPinProblem(inspected.manifestSource, policy.expectedManifestSha256);
+    if (problem) {
+      problems.push(problem);
+      refuse();
+    }
   }
   if (inspected.parseError) {
     problems.push(`not a valid WebAssembly module: ${inspected.parseError}`);
@@ -165,21 +203,16 @@ export function admitPlugin(
       `no manifest: neither a custom section wasmplane.manifest nor a sidecar ${file ? file.replace(/\.wasm$/, "") : "<module>"}.manifest.json`,
     );
   }
-  const marker = info.exports.find((e) => e.name === ABI_MARKER_EXPORT);
-  if (!marker) problems.push(`exports no ${ABI_MARKER_EXPORT} global: not built for the wasmplane ABI`);
-  else if (marker.kind !== "global")
-    problems.push(`${ABI_MARKER_EXPORT} is a ${marker.kind}, want an i32 global`);
-  else if (inspected.abi === undefined) problems.push(`${ABI_MARKER_EXPORT} is not a constant i32 global`);
-  else if (!SUPPORTED_ABI_VERSIONS.includes(inspected.abi)) {
+  const markerName = inspected.abiMarker === "function" ? "wasmplane_abi_version()" : ABI_MARKER_EXPORT;
+  if (inspected.abiProblem) problems.push(inspected.abiProblem);
+  else if (inspected.abi !== undefined && !SUPPORTED_ABI_VERSIONS.includes(inspected.abi)) {
     problems.push(
-      `found ABI version ${inspected.abi} (exported ${ABI_MARKER_EXPORT}); this host speaks ABI ${SUPPORTED_ABI_VERSIONS.join(", ")}`,
+      `found ABI version ${inspected.abi} (exported ${markerName}); this host speaks ABI ${SUPPORTED_ABI_VERSIONS.join(", ")}`,
     );
   }
   if (manifest) {
     if (inspected.abi !== undefined && manifest.abi !== inspected.abi)
-      problems.push(
-        `manifest says ABI ${manifest.abi} but the module exports ${ABI_MARKER_EXPORT} = ${inspected.abi}`,
-      );
+      problems.push(`manifest says ABI ${manifest.abi} but the module's ${markerName} = ${inspected.abi}`);
     if (!SUPPORTED_ABI_VERSIONS.includes(manifest.abi) && manifest.abi !== inspected.abi)
       problems.push(`manifest ABI version ${manifest.abi} unknown; this host speaks ABI ${ABI_VERSION}`);
     if (policy.expectedKind && manifest.kind !== policy.expectedKind)

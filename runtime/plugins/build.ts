@@ -25,6 +25,24 @@ export const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
 /** Flags every AssemblyScript plugin is built with: host-capped imported memory, no `env.abort` import. */
 export const ASC_FLAGS = ["--target", "release", "--importMemory", "--use", "abort="];
 
+/**
+ * WebAssembly features a plugin may use: what Node 20's engine validates by default, less what ABI 1
+ * excludes (threads: shared memory is refused; exception handling: V8 11.3 has only the legacy
+ * proposal). asc enables the first four by default; wasm-as needs them named.
+ */
+export const WASM_FEATURES = [
+  "bulk-memory",
+  "sign-ext",
+  "nontrapping-float-to-int",
+  "mutable-globals",
+  "multivalue",
+  "simd",
+  "reference-types",
+  "tail-call",
+] as const;
+
+export const WAT_FEATURE_FLAGS = WASM_FEATURES.map((f) => `--enable-${f}`);
+
 export interface BuildEntry {
   source: string;
   output: string;
@@ -121,7 +139,9 @@ function assembleText(entry: BuildEntry): Uint8Array {
   const local = join(projectRoot, "node_modules/.bin/wasm-as");
   const tool = existsSync(local) ? local : "wasm-as";
   const tmp = `${entry.output}.tmp`;
-  execFileSync(tool, [entry.source, "-o", tmp], { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync(tool, [...WAT_FEATURE_FLAGS, entry.source, "-o", tmp], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   const bytes = readFileSync(tmp);
   execFileSync("rm", ["-f", tmp]);
   return bytes;

@@ -2,7 +2,7 @@
 // batch-independent, endpoint-order-independent), and faults the host must contain.
 import type { LbEndpoint, LbRequest, LbResult } from "../lb/plan.ts";
 import type { AdmittedPlugin } from "./admission.ts";
-import type { Check, ConformanceOptions } from "./conformance.ts";
+import type { Check, KitOptions } from "./conformance.ts";
 import { ByteWriter, HEADER_BYTES, inputEnvelope, inputHeader } from "./envelope.ts";
 import {
   decodeLbOutput,
@@ -25,14 +25,18 @@ function endpoints(n: number, base = "10.1", zones = ["zone-a", "zone-b", "zone-
 }
 
 function request(key: string, eps: LbEndpoint[], extra: Partial<LbRequest> = {}): LbRequest {
-  return { key, algorithm: "", endpoints: eps, params: {}, nodeZone: "zone-a", ...extra };
+  return { key, algorithm: "", endpoints: eps, params: {}, nodeZone: "zone-a", nodeName: "node-1", ...extra };
 }
 
 /** Named batches every LB plugin must answer with valid plans (or per-request errors where noted). */
 export function lbVectors(): { name: string; requests: LbRequest[]; errorsAllowed: boolean }[] {
   return [
     { name: "empty batch", requests: [], errorsAllowed: false },
-    { name: "no endpoints", requests: [request("ns/none:http", [])], errorsAllowed: true },
+    {
+      name: "no endpoints: a plan with no slots (not an error, not a slot)",
+      requests: [request("ns/none:http", []), request("ns/none-either:", [], { nodeZone: undefined })],
+      errorsAllowed: false,
+    },
     { name: "one endpoint", requests: [request("ns/one:http", endpoints(1))], errorsAllowed: false },
     { name: "ten endpoints", requests: [request("ns/ten:", endpoints(10))], errorsAllowed: false },
     {
@@ -124,7 +128,7 @@ async function check(name: string, body: () => Promise<string | undefined>): Pro
 export async function lbConformance(
   plugin: AdmittedPlugin,
   worker: PluginWorker,
-  _options: Required<ConformanceOptions>,
+  _options: KitOptions,
 ): Promise<Check[]> {
   const checks: Check[] = [];
   timedOut = false;
@@ -136,6 +140,9 @@ export async function lbConformance(
         const results = await plan(worker, v.requests);
         const errors = results.flatMap((r, i) => (r.ok ? [] : [`${v.requests[i].key}: ${r.error}`]));
         if (errors.length > 0 && !v.errorsAllowed) throw new Error(errors.slice(0, 3).join("; "));
+        for (const [i, r] of results.entries())
+          if (r.ok && v.requests[i].endpoints.length === 0 && r.plan.slots.length > 0)
+            throw new Error(`${v.requests[i].key}: ${r.plan.slots.length} slots for no endpoints; want 0`);
         const slots = results.reduce((n, r) => n + (r.ok ? r.plan.slots.length : 0), 0);
         return `${results.length} plans, ${slots} slots, ${errors.length} errors, ${(performance.now() - t).toFixed(1)} ms`;
       }),
@@ -168,14 +175,15 @@ export async function lbConformance(
       return undefined;
     }),
   );
-  if (omitted !== 0)
+  if ((omitted & 0xff) !== 0)
     checks.push(
       await check(
         `reads: only ${JSON.stringify(plugin.manifest.reads)} sent gives the same plans as every field sent`,
         async () => {
           const every = lbVectors().flatMap((v) => v.requests.slice(0, 50));
           const projected = JSON.stringify(await plan(worker, every));
-          const full = JSON.stringify(await plan(worker, every, 0));
+          // Every ABI 1 field, plus the 1.1 fields the plugin asked for (it gets them either way).
+          const full = JSON.stringify(await plan(worker, every, omitted & ~0xff));
           if (projected !== full)
             throw new Error("the manifest's reads list leaves out a field the plugin uses");
           return `${every.length} requests`;

@@ -7,7 +7,7 @@ import { evaluatePolicies } from "../policy/reference.ts";
 import type { PolicyDecision } from "../policy/types.ts";
 import type { Pod, Snapshot } from "../store/objects.ts";
 import type { AdmittedPlugin } from "./admission.ts";
-import type { Check, ConformanceOptions } from "./conformance.ts";
+import type { Check, KitOptions } from "./conformance.ts";
 import { ByteWriter, HEADER_BYTES, inputEnvelope, inputHeader } from "./envelope.ts";
 import type { PluginWorker } from "./plugin-worker.ts";
 import {
@@ -304,7 +304,7 @@ async function faultCheck(worker: PluginWorker, name: string, envelope: Uint8Arr
 export async function policyConformance(
   _plugin: AdmittedPlugin,
   worker: PluginWorker,
-  _options: Required<ConformanceOptions>,
+  _options: KitOptions,
 ): Promise<Check[]> {
   const checks = [...(await vectorChecks(worker)), ...(await propertyChecks(worker))];
   checks.push(await membershipCheck(worker));

@@ -1,12 +1,16 @@
 // The conformance kit: admits a module like the agent would, then runs its kind's vectors and fault
 // checks against it in a real worker. Used by `wasmplane plugin test FILE` and by our own tests; a
-// vendor runs it in CI. Kinds register their kit in KITS (lb and policy now; ipam adds its own).
+// vendor runs it in CI. Kinds register their kit in KITS. By default it holds a module to the agent's
+// rules for its kind (limits.ts): the same time budget, memory cap and grants (none).
 import { readFileSync } from "node:fs";
-import { type AdmittedPlugin, admitPlugin, PluginRefused } from "./admission.ts";
+import { type AdmittedPlugin, admitPlugin, inspectModule, PluginRefused } from "./admission.ts";
 import type { Capability } from "./capabilities.ts";
+import { ipamConformance } from "./conformance-ipam.ts";
 import { lbConformance } from "./conformance-lb.ts";
 import { policyConformance } from "./conformance-policy.ts";
 import type { PluginKind } from "./kinds.ts";
+import { AGENT_LIMITS } from "./limits.ts";
+import { lockedPin, pinPolicy, readLock } from "./lock.ts";
 import { PluginWorker } from "./plugin-worker.ts";
 
 export type CheckStatus = "pass" | "fail" | "warn";
@@ -26,19 +30,26 @@ export interface ConformanceReport {
 }
 
 export interface ConformanceOptions {
-  /** Capabilities to grant; default: what the manifest requests (the kit tests behaviour, not policy). */
+  /** Capabilities to grant; default: the agent's default for the kind (none). */
   grants?: Capability[];
+  /** Default: the agent's cap for the kind. */
   memoryCapBytes?: number;
+  /** Budget of every call; default: the agent's base budget for the kind, without per-item allowance. */
   callBudgetMs?: number;
+  /** A lock file: the module (and its sidecar manifest) must match its pin, as the agent requires. */
+  lockFile?: string;
 }
 
-export type KindKit = (
-  plugin: AdmittedPlugin,
-  worker: PluginWorker,
-  options: Required<ConformanceOptions>,
-) => Promise<Check[]>;
+/** The limits a kind's kit runs under, every default filled in. */
+export type KitOptions = Required<Omit<ConformanceOptions, "lockFile">>;
 
-export const KITS: Partial<Record<PluginKind, KindKit>> = { lb: lbConformance, policy: policyConformance };
+export type KindKit = (plugin: AdmittedPlugin, worker: PluginWorker, options: KitOptions) => Promise<Check[]>;
+
+export const KITS: Partial<Record<PluginKind, KindKit>> = {
+  lb: lbConformance,
+  ipam: ipamConformance,
+  policy: policyConformance,
+};
 
 export async function runConformance(
   file: string,
@@ -53,11 +64,18 @@ export async function runConformance(
   });
   const bytes = readFileSync(file);
   let plugin: AdmittedPlugin;
-  const memoryCapBytes = options.memoryCapBytes ?? 64 * 1024 * 1024;
-  const callBudgetMs = options.callBudgetMs ?? 2000;
+  const limits = AGENT_LIMITS[inspectModule(bytes, file).manifest?.kind ?? "lb"];
+  const memoryCapBytes = options.memoryCapBytes ?? limits.memoryCapBytes;
+  const callBudgetMs = options.callBudgetMs ?? limits.callBudgetMs;
   try {
-    const requested = admitPluginManifestGrants(bytes, file);
-    plugin = admitPlugin(bytes, file, { grants: options.grants ?? requested, memoryCapBytes });
+    const pin = options.lockFile
+      ? pinPolicy(lockedPin(readLock(options.lockFile), options.lockFile, file))
+      : {};
+    plugin = admitPlugin(bytes, file, {
+      grants: options.grants ?? [...limits.grants],
+      memoryCapBytes,
+      ...pin,
+    });
     checks.push({
       name: "admission (manifest, ABI marker, exports, imports within grants, memory within cap)",
       status: "pass",
@@ -90,16 +108,6 @@ export async function runConformance(
     await worker.close();
   }
   return report({ plugin: plugin.name, kind: plugin.manifest.kind });
-}
-
-/** What the manifest asks for (nothing when the manifest is unreadable; admission reports that). */
-function admitPluginManifestGrants(bytes: Uint8Array, file: string): Capability[] {
-  try {
-    return admitPlugin(bytes, file, { grants: ["log", "random", "clock"], memoryCapBytes: 2 ** 32 }).manifest
-      .capabilities;
-  } catch {
-    return [];
-  }
 }
 
 export function formatReport(r: ConformanceReport): string {

@@ -30,17 +30,32 @@ export type LbInputField = keyof typeof LB_INPUT_FIELDS;
 const ALL_FIELDS = 255;
 const ENDPOINT_FIELDS = 8 | 16 | 32 | 64 | 128;
 
-/** Bits of the fields a `reads` list leaves out (0 when the plugin reads everything or declares nothing). */
+/**
+ * Fields added in ABI 1.1, sent only to a plugin whose `reads` names them (so a 1.0 plugin never
+ * sees a layout it does not know); their bits go in the op word's third byte.
+ */
+export const LB_ADDED_FIELDS = { nodeName: 1 } as const;
+/** The added-field bits as they sit in a field word (above the 8 omitted-field bits). */
+const ADDED_NODE_NAME = LB_ADDED_FIELDS.nodeName << 8;
+
+/**
+ * The field word for a `reads` list: the bits of the ABI 1 fields it leaves out (low byte; 0 when
+ * the plugin declares nothing) and, above them, the 1.1 fields it asks for.
+ */
 export function omittedLbFields(reads: readonly string[] | undefined): number {
   if (reads === undefined) return 0;
   let kept = 0;
-  for (const f of reads) kept |= LB_INPUT_FIELDS[f as LbInputField] ?? 0;
-  return ALL_FIELDS & ~kept;
+  let added = 0;
+  for (const f of reads) {
+    kept |= LB_INPUT_FIELDS[f as LbInputField] ?? 0;
+    added |= (LB_ADDED_FIELDS[f as keyof typeof LB_ADDED_FIELDS] ?? 0) << 8;
+  }
+  return (ALL_FIELDS & ~kept) | added;
 }
 
-/** The envelope's op word: the operation in the low byte, the omitted-field bits in the next one. */
-export function lbOpWord(omitted: number): number {
-  return LB_OP_PLAN | (omitted << 8);
+/** The envelope's op word: the operation in the low byte, then the field word (omitted, added). */
+export function lbOpWord(fields: number): number {
+  return LB_OP_PLAN | (fields << 8);
 }
 
 /** Answer flag (the byte after the hash fields): the table is every endpoint once, in order; no slot words follow. */
@@ -86,8 +101,8 @@ function paramEntries(params: Record<string, string>): [string, string][] {
 }
 
 /**
- * Appends one request item to `w`, leaving out the `omitted` fields:
- * str key, str nodeZone, u16 paramCount × (str name, str value),
+ * Appends one request item to `w`, leaving out the `omitted` fields (a field word, see omittedLbFields):
+ * str key, str nodeZone, [str nodeName when added], u16 paramCount × (str name, str value),
  * u32 endpointCount × (str address, u16 port, u32 weight, str zone, str nodeName).
  * Returns why the request cannot be sent (and leaves `w` as it was), or null.
  */
@@ -98,6 +113,7 @@ export function writeLbRequest(w: ByteWriter, r: LbRequest, omitted = 0): string
   if (n > MAX_ENDPOINTS) return `${r.key}: ${n} endpoints, more than the ${MAX_ENDPOINTS} ABI v1 allows`;
   if ((omitted & 1) === 0) w.str(r.key);
   if ((omitted & 2) === 0) w.str(r.nodeZone ?? "");
+  if ((omitted & ADDED_NODE_NAME) !== 0) w.str(r.nodeName ?? "");
   if ((omitted & 4) === 0) {
     const params = hasKeys(r.params) ? paramEntries(r.params) : [];
     w.u16(params.length);

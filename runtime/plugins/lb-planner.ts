@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { LbPlanner, LbRequest, LbResult } from "../lb/plan.ts";
-import { admitPlugin, inspectModule, PluginRefused, sha256Hex } from "./admission.ts";
+import { admitPlugin, inspectModule, manifestPinProblem, PluginRefused } from "./admission.ts";
 import type { Capability } from "./capabilities.ts";
 import { ByteWriter, HEADER_BYTES, inputHeader } from "./envelope.ts";
 import {
@@ -16,7 +16,8 @@ import {
   omittedLbFields,
   writeLbRequest,
 } from "./lb-codec.ts";
-import { findModules, lockedSha256, readLock } from "./lock.ts";
+import { AGENT_LIMITS } from "./limits.ts";
+import { findModules, type LockEntry, lockedPin, pinPolicy, readLock } from "./lock.ts";
 import { writeErr } from "./platform.ts";
 import { PluginWorker, type PluginWorkerStats } from "./plugin-worker.ts";
 
@@ -92,6 +93,8 @@ interface Loaded {
   algorithm: string;
   path: string;
   sha256: string;
+  /** The locked sha256 of its sidecar manifest, when it has one. */
+  manifestSha256?: string;
   version: string;
   worker: PluginWorker;
   /** Request fields this plugin does not read (manifest `reads`): left out of what it is sent. */
@@ -116,8 +119,8 @@ const KEY_FIELD = LB_INPUT_FIELDS.key;
 const ONLY_COUNT = Object.values(LB_INPUT_FIELDS).reduce((a, b) => a | b, 0);
 
 const DEFAULTS = {
-  memoryCapBytes: 64 * 1024 * 1024,
-  callBudgetMs: 1000,
+  memoryCapBytes: AGENT_LIMITS.lb.memoryCapBytes,
+  callBudgetMs: AGENT_LIMITS.lb.callBudgetMs,
   budgetPerRequestMs: 0.5,
   randomSeed: 1,
   maxRequestsPerCall: 16384,
@@ -168,7 +171,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     return new Map(findModules(pluginDir).map((p) => [basename(p, ".wasm"), p]));
   }
 
-  async function admit(algorithm: string, path: string, lockedSha: string): Promise<Loaded> {
+  async function admit(algorithm: string, path: string, pin: LockEntry): Promise<Loaded> {
     const bytes = readFileSync(path);
     // Grants are keyed by the plugin's manifest name (falling back to the algorithm name).
     const name = inspectModule(bytes, path).manifest?.name ?? algorithm;
@@ -176,7 +179,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
       grants: options.grants?.[name] ?? options.grants?.[algorithm] ?? [],
       memoryCapBytes: opts.memoryCapBytes,
       expectedKind: "lb",
-      expectedSha256: lockedSha,
+      ...pinPolicy(pin),
       grantHint: (plugin, caps) =>
         `grant it in the agent config: lb: { grants: { "${plugin}": [${caps.map((c) => `"${c}"`).join(", ")}] } }`,
     });
@@ -190,6 +193,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
       algorithm,
       path,
       sha256: granted.inspected.sha256,
+      manifestSha256: pin.manifestSha256,
       version: granted.manifest.version,
       worker,
       omitted: omittedLbFields(granted.manifest.reads),
@@ -213,20 +217,27 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     for (const [algorithm, path] of wanted) {
       try {
         if (!lock) throw new Error(lockError!);
-        const sha = lockedSha256(lock, options.lockFile, path);
+        const pin = lockedPin(lock, options.lockFile, path);
+        const sha = pin.sha256;
         const current = loaded.get(algorithm);
-        if (current && current.sha256 === sha && current.path === path) {
+        if (
+          current &&
+          current.sha256 === sha &&
+          current.manifestSha256 === pin.manifestSha256 &&
+          current.path === path
+        ) {
           // The serving module was admitted with these bytes; a file changed since is refused, not swapped in.
-          const onDisk = sha256Hex(readFileSync(path));
-          if (onDisk !== sha)
-            throw new PluginRefused(`${algorithm} (${path})`, [
-              `sha256 ${onDisk} differs from the locked ${sha}; if the change is intended, run \`wasmplane plugin lock\``,
-            ]);
+          const onDisk = inspectModule(readFileSync(path), path);
+          const problem =
+            onDisk.sha256 !== sha
+              ? `sha256 ${onDisk.sha256} differs from the locked ${sha}; if the change is intended, run \`wasmplane plugin lock\``
+              : manifestPinProblem(onDisk.manifestSource, pin.manifestSha256);
+          if (problem) throw new PluginRefused(`${algorithm} (${path})`, [problem]);
           refused.delete(algorithm);
           report.unchanged.push(algorithm);
           continue;
         }
-        const next = await admit(algorithm, path, sha);
+        const next = await admit(algorithm, path, pin);
         loaded.set(algorithm, next);
         refused.delete(algorithm);
         if (current) {

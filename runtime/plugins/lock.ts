@@ -1,5 +1,6 @@
-// The lock file pins every plugin module by sha256, relative to the lock file's directory. A module
-// whose bytes differ is refused until `wasmplane plugin lock` records the new hash.
+// The lock file pins every plugin by sha256, relative to the lock file's directory: the module, and
+// its sidecar manifest when it has one (a manifest inside the module is covered by the module's hash).
+// A module or manifest whose bytes differ is refused until `wasmplane plugin lock` records the new hash.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { inspectModule } from "./admission.ts";
@@ -8,6 +9,8 @@ export const LOCK_VERSION = 1;
 
 export interface LockEntry {
   sha256: string;
+  /** sha256 of the sidecar `<module>.manifest.json`; absent when the manifest is inside the module. */
+  manifestSha256?: string;
   name?: string;
   kind?: string;
   version?: string;
@@ -42,19 +45,31 @@ export function readLock(lockPath: string): LockFile {
   for (const [key, entry] of Object.entries(lock.plugins)) {
     if (typeof entry?.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(entry.sha256))
       throw new Error(`lock file ${lockPath}: plugins["${key}"].sha256 is not a sha256 hex digest`);
+    if (entry.manifestSha256 !== undefined && !/^[0-9a-f]{64}$/.test(entry.manifestSha256))
+      throw new Error(`lock file ${lockPath}: plugins["${key}"].manifestSha256 is not a sha256 hex digest`);
   }
   return lock;
 }
 
-/** The locked sha256 for a module, or an error saying how to lock it. */
-export function lockedSha256(lock: LockFile, lockPath: string, modulePath: string): string {
+/** What the lock pins for a module, or an error saying how to lock it. */
+export function lockedPin(lock: LockFile, lockPath: string, modulePath: string): LockEntry {
   const key = lockKey(lockPath, modulePath);
   const entry = lock.plugins[key];
   if (!entry)
     throw new Error(
       `${modulePath} is not in lock file ${lockPath} (as "${key}"); run \`wasmplane plugin lock\``,
     );
-  return entry.sha256;
+  return entry;
+}
+
+/** The admission fields for a pin: `{ ...pinPolicy(pin) }` in an AdmissionPolicy. */
+export function pinPolicy(pin: LockEntry): { expectedSha256: string; expectedManifestSha256?: string } {
+  return { expectedSha256: pin.sha256, expectedManifestSha256: pin.manifestSha256 };
+}
+
+/** The locked sha256 for a module, or an error saying how to lock it. */
+export function lockedSha256(lock: LockFile, lockPath: string, modulePath: string): string {
+  return lockedPin(lock, lockPath, modulePath).sha256;
 }
 
 /** Every .wasm below `dir`, sorted. */
@@ -75,6 +90,7 @@ export function writeLock(lockPath: string, modules: string[]): LockFile {
   for (const path of [...modules].sort()) {
     const info = inspectModule(readFileSync(path), path);
     const entry: LockEntry = { sha256: info.sha256 };
+    if (info.manifestSource?.kind === "sidecar") entry.manifestSha256 = info.manifestSource.sha256;
     if (info.manifest)
       Object.assign(entry, {
         name: info.manifest.name,

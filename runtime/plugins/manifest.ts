@@ -1,6 +1,7 @@
 // The plugin manifest: who a plugin says it is and what it asks for. Carried in the custom section
 // `wasmplane.manifest` (UTF-8 JSON) or, for modules built without our tools, a sidecar file
 // `<module>.manifest.json` next to the .wasm. The section wins when both exist.
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { type Capability, isCapability } from "./capabilities.ts";
 import { isKnownKind, type PluginKind } from "./kinds.ts";
@@ -26,6 +27,7 @@ export const READABLE_FIELDS: Partial<Record<PluginKind, readonly string[]>> = {
   lb: [
     "key",
     "nodeZone",
+    "nodeName",
     "params",
     "endpoint.address",
     "endpoint.port",
@@ -76,13 +78,22 @@ export function sidecarPath(modulePath: string): string {
   return modulePath.replace(/\.wasm$/, "") + ".manifest.json";
 }
 
-/** Finds the manifest: custom section first, else the sidecar file. Undefined when neither exists. */
+/** Where the manifest came from; a sidecar carries the sha256 of its bytes, which the lock pins. */
+export type ManifestSource = { kind: "section" } | { kind: "sidecar"; path: string; sha256: string };
+
+/**
+ * Finds the manifest: custom section first, else the sidecar file (read once, so the hash and the
+ * parsed manifest are of the same bytes). Undefined when neither exists; `onSource` learns where it
+ * came from even when it does not parse.
+ */
 export function findManifest(
   customSections: Map<string, Uint8Array>,
   modulePath: string | undefined,
+  onSource?: (source: ManifestSource) => void,
 ): PluginManifest | undefined {
   const section = customSections.get(MANIFEST_SECTION);
   if (section) {
+    onSource?.({ kind: "section" });
     let raw: unknown;
     try {
       raw = JSON.parse(new TextDecoder().decode(section));
@@ -93,9 +104,11 @@ export function findManifest(
   }
   if (modulePath && existsSync(sidecarPath(modulePath))) {
     const path = sidecarPath(modulePath);
+    const bytes = readFileSync(path);
+    onSource?.({ kind: "sidecar", path, sha256: createHash("sha256").update(bytes).digest("hex") });
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(path, "utf8"));
+      raw = JSON.parse(bytes.toString("utf8"));
     } catch (err) {
       throw new Error(`manifest in ${path}: not JSON: ${(err as Error).message}`);
     }

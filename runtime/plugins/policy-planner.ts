@@ -11,7 +11,8 @@ import type { Snapshot } from "../store/objects.ts";
 import { type AdmittedPlugin, admitPlugin } from "./admission.ts";
 import type { Capability } from "./capabilities.ts";
 import { ByteWriter, inputHeader } from "./envelope.ts";
-import { lockedSha256, readLock } from "./lock.ts";
+import { AGENT_LIMITS } from "./limits.ts";
+import { lockedPin, pinPolicy, readLock } from "./lock.ts";
 import { writeErr } from "./platform.ts";
 import { PluginWorker, type PluginWorkerStats } from "./plugin-worker.ts";
 import {
@@ -93,7 +94,11 @@ export interface WasmPolicyPlanner {
   close(): Promise<void>;
 }
 
-const DEFAULTS = { memoryCapBytes: 64 * 1024 * 1024, callBudgetMs: 1000, budgetPerPodMs: 0.5 };
+const DEFAULTS = {
+  memoryCapBytes: AGENT_LIMITS.policy.memoryCapBytes,
+  callBudgetMs: AGENT_LIMITS.policy.callBudgetMs,
+  budgetPerPodMs: 0.5,
+};
 
 /** Local pods policy applies to, as the reference picks them: on this node, with IPs, not host-network, not finished. */
 export function localPolicyPods(snapshot: Snapshot, nodeName: string): string[] {
@@ -109,7 +114,7 @@ export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions)
     grants: options.grants ?? [],
     memoryCapBytes: opts.memoryCapBytes,
     expectedKind: "policy",
-    expectedSha256: lockedSha256(readLock(options.lockFile), options.lockFile, path),
+    ...pinPolicy(lockedPin(readLock(options.lockFile), options.lockFile, path)),
     grantHint: (name, caps) =>
       `grant it in the agent config: policy: { grants: [${caps.map((c) => `"${c}"`).join(", ")}] } (plugin ${name})`,
   });

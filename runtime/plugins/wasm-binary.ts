@@ -43,6 +43,12 @@ export interface WasmModuleInfo {
   /** Constant initial value of every global, imported ones first; undefined when not a constant. */
   globalValues: (number | bigint | undefined)[];
   customSections: Map<string, Uint8Array>;
+  /** How many functions are imported (function index i >= this is defined body i - count). */
+  importedFunctions: number;
+  /** The code of every defined function (locals declaration and expression), in order. */
+  functionBodies: Uint8Array[];
+  /** Active data segments of memory 0 with a constant offset. */
+  dataSegments: { offset: number; bytes: Uint8Array }[];
 }
 
 const EXTERNAL_KINDS = ["function", "table", "memory", "global"] as const;
@@ -112,8 +118,14 @@ class ByteReader {
       else if (op === 0x42) value = this.s64();
       else if (op === 0x43) value = new DataView(this.take(4).slice().buffer).getFloat32(0, true);
       else if (op === 0x44) value = new DataView(this.take(8).slice().buffer).getFloat64(0, true);
-      else if (op === 0x23) {
+      else if (op === 0x23 || op === 0xd2) {
         this.u32();
+        value = undefined;
+      } else if (op === 0xd0) {
+        this.byte();
+        value = undefined;
+      } else if (op === 0xfd && this.u32() === 12) {
+        this.take(16);
         value = undefined;
       } else throw new Error(`unsupported constant expression opcode 0x${op.toString(16)}`);
     }
@@ -137,6 +149,9 @@ export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
     functionTypes: [],
     globalValues: [],
     customSections: new Map(),
+    importedFunctions: 0,
+    functionBodies: [],
+    dataSegments: [],
   };
   while (!r.done) {
     const id = r.byte();
@@ -161,6 +176,7 @@ export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
         if (kind === 0) {
           desc = { kind: "function", typeIndex: section.u32() };
           info.functionTypes.push(desc.typeIndex);
+          info.importedFunctions++;
         } else if (kind === 1) {
           section.byte();
           section.limits();
@@ -191,9 +207,50 @@ export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
         if (!kind) throw new Error(`unknown export kind for ${name}`);
         info.exports.push({ name, kind, index: section.u32() });
       }
-    }
+    } else if (id === 10) {
+      for (let n = section.u32(); n > 0; n--) info.functionBodies.push(section.take(section.u32()));
+    } else if (id === 11) readDataSection(section, info.dataSegments);
   }
   return info;
+}
+
+function readDataSection(section: ByteReader, out: WasmModuleInfo["dataSegments"]): void {
+  for (let n = section.u32(); n > 0; n--) {
+    const flags = section.u32();
+    const memory = flags === 2 ? section.u32() : 0;
+    const offset = flags === 1 ? undefined : section.constExpr();
+    const bytes = section.take(section.u32());
+    if (memory === 0 && typeof offset === "number") out.push({ offset: offset >>> 0, bytes });
+  }
+}
+
+/**
+ * The value a function returns when its body is nothing but `i32.const N` (what any compiler makes
+ * of `return N;` with optimisation on); undefined for any other body.
+ */
+export function constantI32Result(body: Uint8Array): number | undefined {
+  const r = new ByteReader(body);
+  try {
+    for (let groups = r.u32(); groups > 0; groups--) {
+      r.u32();
+      r.valueType();
+    }
+    if (r.byte() !== 0x41) return undefined;
+    const value = Number(r.s64());
+    return r.byte() === 0x0b && r.done ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The little-endian i32 stored at `address` by an active data segment, if one covers it. */
+export function dataWordAt(info: WasmModuleInfo, address: number): number | undefined {
+  for (const seg of info.dataSegments) {
+    const at = address - seg.offset;
+    if (at >= 0 && at + 4 <= seg.bytes.length)
+      return new DataView(seg.bytes.buffer, seg.bytes.byteOffset + at, 4).getInt32(0, true);
+  }
+  return undefined;
 }
 
 /** Appends a custom section (name + payload) to a module's bytes. */

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig } from "../agent/config.ts";
 import { type RunningAgent, startAgent } from "../agent/run-agent.ts";
+import { type StatusServer, startStatusServer } from "../agent/status-server.ts";
 import { installCni } from "../cni/install.ts";
 import { parseManifestText } from "../sources/parse-manifests.ts";
 import {
@@ -30,6 +31,12 @@ export interface SandboxOptions {
   /** Print connection counts every this many ms (0: never). */
   countsIntervalMs: number;
   out: (line: string) => void;
+  /**
+   * LB plugins for the agent: every .wasm in `pluginDir` through the Wasm host, pinned by `lockFile`
+   * (default build/plugins/plugins.lock.json). Without it the built-in planner. After `plugin lock`,
+   * `reloadPlugins()` swaps changed modules in, as the agent's SIGHUP does.
+   */
+  lb?: { pluginDir: string; lockFile?: string };
 }
 
 function hasCommand(name: string): boolean {
@@ -146,6 +153,10 @@ export interface RunningSandbox {
   plan: SandboxPlan;
   /** The agent's status address (unix socket). */
   statusAddress: string;
+  /** The status page: http://127.0.0.1:PORT/ (the agent's status on a loopback port, for a browser). */
+  pageUrl: string;
+  /** Re-reads the lock and the LB plugin modules (what SIGHUP does to the agent). */
+  reloadPlugins(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -181,6 +192,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   const attached = new Map<string, CniResult>();
   let network: CniNetwork | null = null;
   let agent: RunningAgent | null = null;
+  let page: StatusServer | null = null;
+  let pageUrl = "";
   let countsTimer: NodeJS.Timeout | null = null;
   let stopped = false;
 
@@ -199,6 +212,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         (err: Error) => out(`warning: ${err.message}`),
       );
     }
+    await page?.close();
     await agent?.stop().catch(() => {});
     const failed = destroyTopology(plan);
     rmSync(work, { recursive: true, force: true });
@@ -225,6 +239,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       statusAddress,
       // One node: no routes to peers. The manifests list no Pods, so no reconcile (the default there).
       cni: { socket: cniSocket, stateDir: join(work, "cni-state"), routing: "none" },
+      ...(options.lb ? { lb: { ...defaultConfig().lb, ...options.lb } } : {}),
     };
     agent = await startAgent(config, (line) => out(`agent: ${line}`));
     const firstSync = Date.now();
@@ -261,6 +276,11 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       servers.push(await startEchoServer(pod.netns, pod.name, pod.tcpPorts, pod.udpPorts));
     }
     for (const line of describe(plan, manifests, statusAddress, attached)) out(line);
+    const running = agent;
+    // A browser cannot open a unix socket: the page is served on a loopback port as well.
+    page = await startStatusServer("127.0.0.1:0", () => running.agent.status());
+    pageUrl = `http://${page.address}/`;
+    out(`status page: ${pageUrl}`);
     out("sandbox ready");
   } catch (err) {
     await stop();
@@ -283,5 +303,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       last = line;
     }, options.countsIntervalMs);
   }
-  return { plan, statusAddress, stop };
+  const reloadPlugins = async () => {
+    if (agent) await agent.agent.reloadPlugins();
+  };
+  return { plan, statusAddress, pageUrl, reloadPlugins, stop };
 }

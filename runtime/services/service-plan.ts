@@ -239,7 +239,7 @@ function setLbSettings(config: ResolvedConfig, out: PreparedService): void {
   for (const k in annotations)
     if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`)
       out.params[k.slice(LB_PREFIX.length)] = annotations[k];
-  out.requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}`;
+  out.requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}\n${config.nodeName}`;
 }
 
 /**
@@ -273,6 +273,7 @@ export function lbRequestFor(
       if (e.zone !== undefined) out.zone = e.zone;
       return out;
     }),
+    nodeName: config.nodeName,
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     params: prepared.params,
   };

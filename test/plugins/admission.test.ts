@@ -133,7 +133,7 @@ test("manifest `reads`: lb field names are taken, unknown names and other kinds 
   const withReads = (extra: object) => appendCustomSection(module, MANIFEST_SECTION, manifest(extra));
   assert.equal(refusal(withReads({ reads: ["key", "endpoint.address", "endpoint.port"] })), []);
   const [unknown] = refusal(withReads({ reads: ["key", "endpoint.ip"] }));
-  assert.match(unknown, "reads: want a list of key, nodeZone, params, endpoint.address");
+  assert.match(unknown, "reads: want a list of key, nodeZone, nodeName, params, endpoint.address");
   assert.match(unknown, '(got ["key","endpoint.ip"])');
   const [ipam] = refusal(withReads({ kind: "ipam", reads: [] }));
   assert.match(ipam, 'reads: kind "ipam" takes no field list');
@@ -153,6 +153,39 @@ test("imports: a capability not requested by the manifest, and a wrong signature
     problems.join("\n"),
   );
   assert.ok(problems.includes('imports wasmplane.clock_ms but its manifest does not request "clock"'));
+});
+
+test("ABI 1.1: the function marker is read from its constant body; other bodies and versions are refused", async () => {
+  const rest = abiFunctions.replace(`(global (export "wasmplane_abi") i32 (i32.const 1))`, "");
+  const withMarker = async (body: string) =>
+    appendCustomSection(
+      await watToWasm(
+        `(module (import "env" "memory" (memory 1)) (func (export "wasmplane_abi_version") (result i32) ${body}) ${rest})`,
+      ),
+      MANIFEST_SECTION,
+      manifest(),
+    );
+  const ok = await withMarker("(i32.const 1)");
+  assert.equal(refusal(ok), []);
+  assert.is(inspectModule(ok).abiMarker, "function");
+  assert.match(
+    refusal(await withMarker("(i32.add (i32.const 0) (i32.const 1))")).join(),
+    "wasmplane_abi_version must be a function () -> (i32) whose body is only `i32.const <version>`",
+  );
+  assert.match(
+    refusal(await withMarker("(i32.const 2)")).join(),
+    "found ABI version 2 (exported wasmplane_abi_version()); this host speaks ABI 1",
+  );
+  assert.match(
+    refusal(
+      appendCustomSection(
+        await watToWasm(`(module (import "env" "memory" (memory 1)) ${rest})`),
+        MANIFEST_SECTION,
+        manifest(),
+      ),
+    ).join(),
+    "exports neither wasmplane_abi_version",
+  );
 });
 
 test.run();

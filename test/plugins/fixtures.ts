@@ -11,7 +11,15 @@ import { findModules, writeLock } from "../../runtime/plugins/lock.ts";
 export const builtDir = join(projectRoot, "build", "plugins");
 export const lbDir = join(builtDir, "lb");
 export const testDir = join(builtDir, "test");
-export const SHIPPED_LB = ["maglev", "random", "round-robin", "source-hash", "topology", "weighted"];
+export const SHIPPED_LB = [
+  "local-first",
+  "maglev",
+  "random",
+  "round-robin",
+  "source-hash",
+  "topology",
+  "weighted",
+];
 
 let built: Promise<unknown> | null = null;
 export function ensureBuilt(): Promise<unknown> {

@@ -149,7 +149,7 @@ selection(`plans up to ${MAX_SLOTS} slots are drawn; more are refused as invalid
   ).view;
   assert.match(tooBig.plan.problems[0]?.message ?? "", `${MAX_SLOTS + 1} slots (at most ${MAX_SLOTS})`);
 });
-selection("requests carry the algorithm annotation, parameters and endpoints", () => {
+selection("requests carry the algorithm annotation, parameters, endpoints and this node's name", () => {
   const svc = web({
     annotations: { "lb.wasmplane.io/algorithm": "maglev", "lb.wasmplane.io/table-size": "7", other: "x" },
   });
@@ -161,6 +161,7 @@ selection("requests carry the algorithm annotation, parameters and endpoints", (
     key: "default/web:http",
     algorithm: "maglev",
     endpoints: [{ address: "10.1.0.1", port: 8080, nodeName: "node-a", zone: "zone-a", weight: 1 }],
+    nodeName: baseConfig.nodeName,
     nodeZone: "zone-a",
     params: { "table-size": "7" },
   });
