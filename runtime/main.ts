@@ -2,9 +2,12 @@
 // (and a one-line `summary`), so commands are added without touching this file.
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { packageVersion } from "./status-page/version.ts";
 
 export interface Command {
   summary: string;
+  /** Printed for `--help`/`-h` without running the command; commands without it handle --help in run. */
+  usage?: string;
   run(args: string[]): Promise<number | undefined> | number | undefined;
 }
 
@@ -22,7 +25,11 @@ async function loadCommand(name: string): Promise<Command> {
 }
 
 async function usage(): Promise<string> {
-  const lines = ["usage: wasmplane <command> [options]", "", "commands:"];
+  const lines = [
+    "usage: wasmplane <command> [options]   (wasmplane --version, wasmplane <command> --help)",
+    "",
+    "commands:",
+  ];
   for (const name of commandNames()) lines.push(`  ${name.padEnd(10)} ${(await loadCommand(name)).summary}`);
   return lines.join("\n");
 }
@@ -33,11 +40,21 @@ async function main(argv: string[]): Promise<number> {
     console.log(await usage());
     return name ? 0 : 2;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(`wasmplane ${packageVersion()}`);
+    return 0;
+  }
   if (!commandNames().includes(name)) {
     console.error(`wasmplane: unknown command '${name}'\n\n${await usage()}`);
     return 2;
   }
-  return (await (await loadCommand(name)).run(args)) ?? 0;
+  const command = await loadCommand(name);
+  const options = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  if (command.usage && (options.includes("--help") || options.includes("-h"))) {
+    console.log(command.usage);
+    return 0;
+  }
+  return (await command.run(args)) ?? 0;
 }
 
 main(process.argv.slice(2)).then(

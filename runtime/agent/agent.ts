@@ -22,7 +22,7 @@ import {
   tableFamily,
   tableName,
 } from "./ports.ts";
-import { type AgentStatus, type SyncRecord, servicesStatus } from "./status.ts";
+import { type AgentStatus, RECENT_SYNCS, type SyncRecord, servicesStatus } from "./status.ts";
 import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
 
 export interface AgentOptions {
@@ -67,6 +67,8 @@ export class Agent {
   private sourceSynced = false;
   private lastSync: SyncRecord | null = null;
   private lastSuccessfulSync: SyncRecord | null = null;
+  /** The last RECENT_SYNCS sync records, oldest first (the status page plots them). */
+  private recentSyncs: SyncRecord[] = [];
   private syncCount = 0;
   private failedCount = 0;
   private planProblems: string[] = [];
@@ -374,6 +376,7 @@ export class Agent {
     this.lastSync = record;
     if (record.ok) this.lastSuccessfulSync = record;
     else this.failedCount++;
+    this.recentSyncs = [...this.recentSyncs.slice(-(RECENT_SYNCS - 1)), record];
     const what =
       record.operations === 0
         ? "no changes"
@@ -483,6 +486,7 @@ export class Agent {
       services: servicesStatus(this.store.snapshot()),
       lastSync: this.lastSync,
       lastSuccessfulSync: this.lastSuccessfulSync,
+      recentSyncs: this.recentSyncs,
       syncs: {
         total: this.syncCount,
         failed: this.failedCount,

@@ -1,7 +1,12 @@
-// Serves the agent status as JSON over HTTP: GET /status (and /healthz).
+// Serves the agent status over HTTP: GET /status (JSON, with the process's pid and version),
+// GET / (the status page, which reads /status and /connections), /connections (conntrack counts per
+// endpoint address, read only when asked) and /healthz.
 import { mkdirSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
+import { type ConnectionCounts, connectionCounts } from "../status-page/connections.ts";
+import { statusPageHtml } from "../status-page/page.ts";
+import { packageVersion } from "../status-page/version.ts";
 import type { AgentStatus } from "./status.ts";
 import { parseStatusAddress } from "./status-address.ts";
 
@@ -11,28 +16,67 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export async function startStatusServer(address: string, status: () => AgentStatus): Promise<StatusServer> {
+export interface StatusServerOptions {
+  /** Per-backend connection counts; default: `conntrack -L` in the status's netns. */
+  connections?: (netns: string | null, backends: string[]) => Promise<ConnectionCounts>;
+}
+
+type Handler = (status: () => AgentStatus, res: ServerResponse) => Promise<void> | void;
+
+function routes(options: StatusServerOptions): Record<string, Handler> {
+  const version = packageVersion();
+  const page = statusPageHtml();
+  const counts = options.connections ?? connectionCounts;
+  const full = (status: () => AgentStatus): AgentStatus => ({ ...status(), pid: process.pid, version });
+  return {
+    "/healthz": (status, res) => {
+      const healthy = status().lastSync?.ok ?? false;
+      res
+        .writeHead(healthy ? 200 : 503, { "content-type": "text/plain" })
+        .end(healthy ? "ok\n" : "not synced\n");
+    },
+    "/status": (status, res) => {
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(`${JSON.stringify(full(status), null, 2)}\n`);
+    },
+    "/": (_status, res) => {
+      res
+        .writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" })
+        .end(page);
+    },
+    "/connections": async (status, res) => {
+      const st = status();
+      const backends = [...new Set(st.services.flatMap((s) => s.endpoints.map((e) => e.address)))];
+      const answer = await counts(st.netns, backends);
+      res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(answer)}\n`);
+    },
+  };
+}
+
+export async function startStatusServer(
+  address: string,
+  status: () => AgentStatus,
+  options: StatusServerOptions = {},
+): Promise<StatusServer> {
   const where = parseStatusAddress(address);
-  const server: Server = createServer((req, res) => {
+  const handlers = routes(options);
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== "GET") {
       res.writeHead(405).end();
       return;
     }
-    if (req.url === "/healthz") {
-      const st = status();
-      const healthy = st.lastSync?.ok ?? false;
-      res
-        .writeHead(healthy ? 200 : 503, { "content-type": "text/plain" })
-        .end(healthy ? "ok\n" : "not synced\n");
+    const handler = handlers[new URL(req.url ?? "/", "http://status").pathname];
+    if (!handler) {
+      res.writeHead(404).end();
       return;
     }
-    if (req.url === "/status" || req.url === "/") {
-      res
-        .writeHead(200, { "content-type": "application/json" })
-        .end(`${JSON.stringify(status(), null, 2)}\n`);
-      return;
-    }
-    res.writeHead(404).end();
+    Promise.resolve()
+      .then(() => handler(status, res))
+      .catch((err: Error) => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`${err.message}\n`);
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

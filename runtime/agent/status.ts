@@ -20,6 +20,8 @@ export interface ServiceStatus {
   /** e.g. "http 80/TCP -> 8080 (node port 30080)" */
   ports: string[];
   endpoints: EndpointStatus[];
+  /** The `lb.wasmplane.io/algorithm` annotation; absent: the configured default algorithm. */
+  lbAlgorithm?: string;
 }
 
 export interface SyncRecord {
@@ -39,8 +41,14 @@ export interface SyncRecord {
   error?: string;
 }
 
+/** How many sync records the agent keeps for the status page's plot. */
+export const RECENT_SYNCS = 60;
+
 export interface AgentStatus {
   node: string;
+  /** The agent process and its package version; the status server adds them. */
+  pid?: number;
+  version?: string;
   netns: string | null;
   source: string;
   startedAt: string;
@@ -50,6 +58,8 @@ export interface AgentStatus {
   services: ServiceStatus[];
   lastSync: SyncRecord | null;
   lastSuccessfulSync: SyncRecord | null;
+  /** The last RECENT_SYNCS syncs, oldest first. */
+  recentSyncs?: SyncRecord[];
   syncs: { total: number; failed: number; consecutiveFailures: number };
   /** How transactions reach the kernel (netlink self-test) and how often it fell back to nft -f. */
   applyPath?: ApplyPathStats;
@@ -103,6 +113,9 @@ export function servicesStatus(snapshot: Snapshot): ServiceStatus[] {
           `${p.name ? `${p.name} ` : ""}${p.port}/${p.protocol} -> ${p.targetPort}${p.nodePort ? ` (node port ${p.nodePort})` : ""}`,
       ),
       endpoints: slicesByService.get(`${s.namespace}/${s.name}`) ?? [],
+      ...(s.annotations["lb.wasmplane.io/algorithm"]
+        ? { lbAlgorithm: s.annotations["lb.wasmplane.io/algorithm"] }
+        : {}),
     }))
     .sort((a, b) => a.key.localeCompare(b.key));
 }
@@ -147,6 +160,8 @@ export function formatStatus(st: AgentStatus): string {
   lines.push(
     `node ${st.node}${st.netns ? ` (netns ${st.netns})` : ""}, source ${st.source}${st.sourceSynced ? "" : " (initial listing not done)"}`,
   );
+  if (st.pid !== undefined || st.version)
+    lines.push(`agent: pid ${st.pid ?? "?"}, version ${st.version ?? "?"}, started ${st.startedAt}`);
   lines.push(
     `objects: ${Object.entries(st.objects)
       .map(([k, n]) => `${n} ${k}`)

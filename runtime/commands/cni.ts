@@ -5,7 +5,7 @@ import { installCni } from "../cni/install.ts";
 
 export const summary = "install the CNI executable and conflist; serve CNI requests standalone";
 
-const USAGE = `usage:
+export const usage = `usage:
   wasmplane cni install --bin-dir DIR --conf-dir DIR [--socket PATH] [--name NAME] [--no-portmap]
   wasmplane cni serve --pod-cidr CIDR [--pod-cidr CIDR] [--socket PATH] [--state-dir DIR]
                       [--netns NAME] [--mtu N] [--ipam range|wasm:range|wasm:random|wasm:static|wasm:FILE] [--plugin-lock FILE]
@@ -23,7 +23,7 @@ async function install(args: string[]): Promise<number> {
     },
   });
   if (!values["bin-dir"] || !values["conf-dir"]) {
-    process.stderr.write(`cni install: --bin-dir and --conf-dir are required\n${USAGE}` + "\n");
+    process.stderr.write(`cni install: --bin-dir and --conf-dir are required\n${usage}` + "\n");
     return 2;
   }
   const out = await installCni({
@@ -41,6 +41,6 @@ export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === "install") return install(rest);
   if (sub === "serve") return (await import("../cni/serve-command.ts")).serve(rest);
-  process.stderr.write(`${USAGE}\n`);
+  process.stderr.write(`${usage}\n`);
   return 2;
 }

@@ -23,7 +23,10 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.help) {
     console.log(
-      `usage: wasmplane status [--status-address unix:/path|127.0.0.1:PORT] [--json]\n\ndefault address: ${defaultStatusAddress}`,
+      `usage: wasmplane status [--status-address unix:/path|127.0.0.1:PORT|[::1]:PORT] [--json]\n\n` +
+        "Prints the agent's pid and version, services, endpoints, syncs and problems.\n" +
+        `default address: ${defaultStatusAddress}; the agent serves the same status on a TCP --status-address,\n` +
+        "and its status page at http://ADDRESS/ (kubectl port-forward to it on a node).",
     );
     return 0;
   }
