@@ -85,6 +85,8 @@ export class Agent {
   private lbGeneration = 0;
   /** Health (kube-proxy's rule): when the oldest change not yet synced was queued, and when the last good sync ended. */
   private oldestQueuedAt: number | null = null;
+  /** When a source event last changed the store; a sync that started later has seen the change. */
+  private storeChangedAt: string | null = null;
   private lastSuccessEndedAt: number | null = null;
   private syncedListeners: ((snapshot: Snapshot) => void)[] = [];
 
@@ -103,7 +105,9 @@ export class Agent {
     await this.options.source.start({
       events: (events: SourceEvent[]) => {
         this.options.metrics?.sourceEvents(events);
-        if (this.store.apply(events) && this.sourceSynced) {
+        const changed = this.store.apply(events);
+        if (changed) this.storeChangedAt = new Date().toISOString();
+        if (changed && this.sourceSynced) {
           this.noteQueued();
           this.scheduler.request();
         }
@@ -482,6 +486,7 @@ export class Agent {
       source: this.options.source.description,
       startedAt: this.startedAt,
       sourceSynced: this.sourceSynced,
+      storeChangedAt: this.storeChangedAt,
       objects: this.store.counts(),
       services: servicesStatus(this.store.snapshot()),
       lastSync: this.lastSync,

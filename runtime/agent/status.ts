@@ -54,6 +54,8 @@ export interface AgentStatus {
   startedAt: string;
   /** The source delivered its first complete listing (no sync happens before that). */
   sourceSynced: boolean;
+  /** When the source last changed the store (ISO time); null before any object arrived. */
+  storeChangedAt?: string | null;
   objects: Record<string, number>;
   services: ServiceStatus[];
   lastSync: SyncRecord | null;

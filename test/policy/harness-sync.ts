@@ -26,17 +26,21 @@ export async function statusOrNull(address: string): Promise<AgentStatus | null>
 }
 
 /**
- * Waits for a successful sync that started after `sinceMs` (the agent was started with no periodic
- * resync, so only a change starts one). A failed sync is not final (the agent retries); its error
- * becomes the problem if no success follows in time.
+ * Waits until the agent's store changed after `sinceMs` (the source delivered the write) and a
+ * successful sync started after that change. Any sync after the write is not enough: the agent also
+ * syncs on its own (a follow-up that deletes flushed chains), possibly before the source, which waits
+ * for a written file to settle, delivered it. A failed sync is not final (the agent retries); its
+ * error becomes the problem if no success follows in time.
  */
 export async function syncAfter(address: string, sinceMs: number, nudge: () => void): Promise<SyncWait> {
   const deadline = Date.now() + syncTimeoutMs;
   let problem = `no sync started within ${syncTimeoutMs}ms after the manifests changed`;
   let nudged = false;
   while (Date.now() < deadline) {
-    const last = (await statusOrNull(address))?.lastSync;
-    if (last && Date.parse(last.at) > sinceMs) {
+    const status = await statusOrNull(address);
+    const last = status?.lastSync;
+    const changedAt = status?.storeChangedAt ? Date.parse(status.storeChangedAt) : 0;
+    if (last && changedAt > sinceMs && Date.parse(last.at) >= changedAt) {
       if (last.ok) return { problem: null, nudged };
       problem = `the sync after the change failed: ${last.error}`;
     }
