@@ -60,6 +60,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A command that returned is over. The agent closes what it opened on SIGTERM, but a socket the
+    // Kubernetes client keeps alive (a request in flight when the watch was aborted) must not keep
+    // the process running: give pending I/O a moment, then exit.
+    setTimeout(() => process.exit(), 500).unref();
   },
   (err: unknown) => {
     console.error(`wasmplane: ${err instanceof Error ? err.message : String(err)}`);
