@@ -109,6 +109,14 @@ function inspect(args: string[]): number {
   return info.parseError || problem ? 1 : 0;
 }
 
+/** A flag's value as a whole number above zero; anything else is the user's mistake, said so. */
+function positiveInteger(text: string, flagName: string, unit: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0)
+    throw new Error(`${flagName}: want a whole number of ${unit} above 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 async function test(args: string[]): Promise<number> {
   const grantText = flag(args, "--grant");
   const cap = flag(args, "--memory-cap");
@@ -125,8 +133,8 @@ async function test(args: string[]): Promise<number> {
   }
   const report = await runConformance(file, {
     grants,
-    memoryCapBytes: cap ? Number(cap) * 1024 * 1024 : undefined,
-    callBudgetMs: budget ? Number(budget) : undefined,
+    memoryCapBytes: cap === undefined ? undefined : positiveInteger(cap, "--memory-cap", "MiB") * 1024 * 1024,
+    callBudgetMs: budget === undefined ? undefined : positiveInteger(budget, "--budget", "milliseconds"),
     lockFile,
   });
   writeOut(formatReport(report));

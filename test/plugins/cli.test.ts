@@ -25,6 +25,20 @@ test("build finds every entry point under plugins/<kind>/ (AssemblyScript and We
   assert.not.ok(entries.some((e) => e.source.includes("/sdk/")));
 });
 
+test("test: a bad --memory-cap or --budget is the user's mistake, named, not the plugin failing", () => {
+  const random = join(lbDir, "random.wasm");
+  for (const [flag, value, unit] of [
+    ["--memory-cap", "abc", "MiB"],
+    ["--memory-cap", "0", "MiB"],
+    ["--budget", "1.5", "milliseconds"],
+  ]) {
+    const res = wasmplane("test", random, flag, value);
+    assert.is(res.status, 1, res.stdout);
+    assert.match(res.stderr, `${flag}: want a whole number of ${unit} above 0, got "${value}"`);
+    assert.not.match(res.stdout, "FAILED");
+  }
+});
+
 test("inspect names each import and the grant it needs", () => {
   const res = wasmplane("inspect", join(testDir, "ungranted-import.wasm"));
   assert.is(res.status, 0, res.stderr);
