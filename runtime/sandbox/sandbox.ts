@@ -34,9 +34,10 @@ export interface SandboxOptions {
   /**
    * LB plugins for the agent: every .wasm in `pluginDir` through the Wasm host, pinned by `lockFile`
    * (default build/plugins/plugins.lock.json). Without it the built-in planner. After `plugin lock`,
-   * `reloadPlugins()` swaps changed modules in, as the agent's SIGHUP does.
+   * `reloadPlugins()` swaps changed modules in, as the agent's SIGHUP does. `default`: the algorithm
+   * of services without an `lb.wasmplane.io/algorithm` annotation (default "random").
    */
-  lb?: { pluginDir: string; lockFile?: string };
+  lb?: { pluginDir: string; lockFile?: string; default?: string };
 }
 
 function hasCommand(name: string): boolean {
