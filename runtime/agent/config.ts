@@ -88,7 +88,7 @@ export const agentUsage = `usage: wasmplane agent [options]
   --netns NAME             program the named network namespace instead of the current one
   --node-name NAME         this node's name (default: the host name)
   --node-ip IP             a node IP for NodePorts (repeatable; default: the namespace's global addresses)
-  --node-zone ZONE         this node's topology zone
+  --node-zone ZONE         this node's topology zone (default: its Node's topology.kubernetes.io/zone label)
   --cluster-cidr CIDR      pod CIDR of the cluster (repeatable; one per family)
   --service-cidr CIDR      service CIDR (repeatable; unallocated IPs in it are dropped)
   --masquerade-all         masquerade all traffic to services

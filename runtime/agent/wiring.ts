@@ -14,7 +14,6 @@ import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
 import { policyDeciderFromSpec } from "../policy/deciders.ts";
 import { PolicyEnforcer } from "../policy/enforcer.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
-import { ServiceProxy } from "../services/proxy.ts";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes.ts";
 import { ManifestDirSource } from "../sources/manifest-dir.ts";
 import type { Source } from "../sources/source.ts";
@@ -22,6 +21,7 @@ import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
 import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
 import { globalAddresses } from "./node-addresses.ts";
+import { ZoneFollowingPlanner } from "./node-zone.ts";
 import { type Dataplane, type PluginHost, tableFamily, tableName } from "./ports.ts";
 
 /** The nft/ dataplane; `guard` options reach the ApplyGuard (log, an injected self-test or encoder). */
@@ -102,7 +102,7 @@ export async function createPolicyPlanner(
 export async function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Promise<Agent> {
   const log = options.log ?? ((line: string) => console.log(line));
   const lb = options.lbPlanner ? { planner: options.lbPlanner } : await createLbPlanner(config.lb, log);
-  const planner = new ServiceProxy({
+  const planner = new ZoneFollowingPlanner({
     nodeName: config.nodeName,
     nodeIPs: config.nodeIPs,
     clusterCIDRs: config.clusterCIDRs,
