@@ -2,17 +2,20 @@
 // dashboards work, plus ours about the transaction under wasmplane_. The agent calls the
 // SyncMetrics port; nothing here reads the agent.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { type ProgrammingEvent, registerProgrammingLatency } from "./programming-latency.ts";
 
 /** What the agent reports; every method is cheap (no I/O, no snapshot walk). */
 export interface SyncMetrics {
   /** A sync was asked for (a change, a resync, a CNI command). */
   queued(): void;
   /** A batch of source events was applied to the store. */
-  sourceEvents(events: readonly { kind: string }[]): void;
+  sourceEvents(events: readonly ProgrammingEvent[]): void;
   syncFinished(sync: SyncObservation): void;
 }
 
 export interface SyncObservation {
+  /** ISO time the sync started (network programming latency counts the changes it included). */
+  at?: string;
   full: boolean;
   ok: boolean;
   durationMs: number;
@@ -98,6 +101,7 @@ export function registerSyncMetrics(registry: Registry, now = () => Date.now()):
     buckets: exponentialBuckets(1, 4, 10),
     registers,
   });
+  const programming = registerProgrammingLatency(registry, now);
   return {
     queued: () => lastQueued.set(now() / 1000),
     sourceEvents: (events) => {
@@ -105,6 +109,7 @@ export function registerSyncMetrics(registry: Registry, now = () => Date.now()):
         if (e.kind === "Service") serviceChanges.inc();
         else if (e.kind === "EndpointSlice") endpointChanges.inc();
       }
+      programming.sourceEvents(events);
     },
     syncFinished: (s) => {
       const kind = s.full ? "full" : "partial";
@@ -118,6 +123,8 @@ export function registerSyncMetrics(registry: Registry, now = () => Date.now()):
         return;
       }
       lastTimestamp.set(now() / 1000);
+      const started = s.at ? Date.parse(s.at) : Number.NaN;
+      programming.syncSucceeded(Number.isNaN(started) ? now() - s.durationMs : started);
       if (s.operations > 0) {
         operations.observe(s.operations);
         bytes.observe(s.bytes);
