@@ -168,7 +168,10 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === "build") {
-    writeOut(describeBuild(await buildPlugins({ outDir, force: rest.includes("--force") }), outDir));
+    const progress = (line: string) => writeErr(line);
+    writeOut(
+      describeBuild(await buildPlugins({ outDir, force: rest.includes("--force"), progress }), outDir),
+    );
     return 0;
   }
   if (sub === "inspect") return inspect(rest);

@@ -148,7 +148,15 @@ function assembleText(entry: BuildEntry): Uint8Array {
 }
 
 /** Builds out-of-date entries (all of them with `force`). */
-export async function buildPlugins(options: { pluginsDir?: string; outDir?: string; force?: boolean } = {}) {
+export async function buildPlugins(
+  options: {
+    pluginsDir?: string;
+    outDir?: string;
+    force?: boolean;
+    /** Told of each plugin as it compiles and when it is done (a full build takes tens of seconds). */
+    progress?: (line: string) => void;
+  } = {},
+) {
   const pluginsDir = options.pluginsDir ?? join(projectRoot, "plugins");
   const outDir = options.outDir ?? join(projectRoot, "build", "plugins");
   const shared = [
@@ -171,14 +179,19 @@ export async function buildPlugins(options: { pluginsDir?: string; outDir?: stri
       result.upToDate.push(entry.output);
       continue;
     }
-    const binary = entry.source.endsWith(".wat") ? assembleText(entry) : await compileAssemblyScript(entry);
+    const name = `${entry.kindDir}/${basename(entry.output)}`;
+    const started = performance.now();
+    options.progress?.(`compiling ${name}`);
+    // Before compiling: wasm-as writes its output there.
     mkdirSync(join(outDir, entry.kindDir), { recursive: true });
+    const binary = entry.source.endsWith(".wat") ? assembleText(entry) : await compileAssemblyScript(entry);
     if (existsSync(sidecar)) {
       // A hand-written module may carry its manifest beside it instead of inside it.
       writeFileSync(entry.output, binary);
       copyFileSync(sidecar, sidecarPath(entry.output));
     } else writeFileSync(entry.output, appendCustomSection(binary, MANIFEST_SECTION, sourceManifest(entry)));
     result.built.push(entry.output);
+    options.progress?.(`  ${name} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   return result;
 }
