@@ -3,105 +3,28 @@
 // and keeping the last good state when an apply fails.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { accept, chain, counter, element, goto, match, namedMap, payload, rule } from "../../nft/build.ts";
+import { element, goto, namedMap } from "../../nft/build.ts";
 import type { DesiredTable } from "../../nft/desired.ts";
-import { planSync } from "../../nft/diff.ts";
 import { Agent } from "../../runtime/agent/agent.ts";
-import type { Dataplane, PluginHost, ServicePlanner } from "../../runtime/agent/ports.ts";
+import type { PluginHost, ServicePlanner } from "../../runtime/agent/ports.ts";
 import { builtinLbPlanner, type LbPlanner, type LbResult } from "../../runtime/lb/plan.ts";
-import type { RawObject, Source, SourceEvent, SourceSink } from "../../runtime/sources/source.ts";
+
+import {
+  chainPerServicePlanner,
+  fakeAgent,
+  fakeKernel,
+  ManualSource,
+  service,
+} from "../support/fake-agent.ts";
 
 const test = suite("agent sync logic");
-
-class ManualSource implements Source {
-  readonly description = "manual";
-  sink: SourceSink | null = null;
-  async start(sink: SourceSink) {
-    this.sink = sink;
-  }
-  async stop() {}
-  send(events: SourceEvent[]) {
-    this.sink?.events(events);
-  }
-}
-
-/** One chain per service, one rule per port: enough to see what was programmed. */
-const planner: ServicePlanner = {
-  lbRequests: () => [],
-  plan(snapshot) {
-    const chains = new Map();
-    for (const s of snapshot.services.values()) {
-      const name = `svc-${s.namespace}-${s.name}`;
-      chains.set(
-        name,
-        chain(
-          name,
-          s.ports.map((p) => rule(match(payload("tcp", "dport"), p.port), counter(), accept())),
-        ),
-      );
-    }
-    return {
-      fragment: { chains, sets: new Map() },
-      problems: [],
-      stats: { services: 0, servicePorts: 0, endpoints: 0 },
-    };
-  },
-  staleUdpEndpoints: () => [],
-  invalidateLbPlans: () => {},
-};
-
-function fakeKernel() {
-  const kernel = { table: null as DesiredTable | null, fail: false, applies: [] as number[], reads: 0 };
-  let next: DesiredTable | null = null;
-  const dataplane: Dataplane = {
-    readBack: async () => {
-      kernel.reads++;
-      return kernel.table;
-    },
-    diff: (applied, desired) => {
-      const plan = planSync(applied, desired);
-      next = plan.applied;
-      return { tx: plan.tx, applied: plan.applied, deferredChains: plan.deferredChains.length };
-    },
-    apply: async (tx) => {
-      if (kernel.fail) throw new Error("nft: Could not process rule: Device or resource busy");
-      kernel.table = next;
-      kernel.applies.push(tx.size);
-      return { bytes: 100 * tx.size, durationMs: 1 };
-    },
-    deleteUdpConntrack: async () => {},
-  };
-  return { kernel, dataplane };
-}
-
-const svc = (name: string, port: number): SourceEvent => {
-  const object: RawObject = {
-    kind: "Service",
-    metadata: { name, namespace: "default" },
-    spec: { clusterIP: "10.96.0.10", ports: [{ port }] },
-  };
-  return { type: "add", kind: "Service", key: `default/${name}`, object };
-};
-
-function newAgent(source: Source, dataplane: Dataplane) {
-  return new Agent({
-    nodeName: "n1",
-    minSyncIntervalMs: 0,
-    resyncIntervalMs: 0,
-    source,
-    planner,
-    lbPlanner: builtinLbPlanner,
-    dataplane,
-    log: () => {},
-  });
-}
 
 test("no sync before the initial listing; a bad service is reported and the rest programmed; a fix is picked up", async () => {
   const { kernel, dataplane } = fakeKernel();
   const source = new ManualSource();
-  const agent = newAgent(source, dataplane);
+  const agent = fakeAgent(source, dataplane);
   await agent.start();
-  source.send([svc("good", 80), svc("bad", 70000)]);
+  source.send([service("good", 80), service("bad", 70000)]);
   await new Promise((r) => setTimeout(r, 20));
   assert.is(agent.status().syncs.total, 0, "synced before the source's initial listing");
   const synced = agent.nextSync();
@@ -112,7 +35,7 @@ test("no sync before the initial listing; a bad service is reported and the rest
     "Service default/bad: spec.ports[0].port: must be 1-65535, got 70000",
   ]);
   const fixed = agent.nextSync();
-  source.send([{ ...svc("bad", 8080), type: "update" }]);
+  source.send([{ ...service("bad", 8080), type: "update" }]);
   await fixed;
   assert.equal([...(kernel.table?.chains.keys() ?? [])].sort(), ["svc-default-bad", "svc-default-good"]);
   assert.equal(agent.status().problems, []);
@@ -128,7 +51,7 @@ test("the periodic resync never runs before the source's initial listing (an emp
     minSyncIntervalMs: 0,
     resyncIntervalMs: 5,
     source,
-    planner,
+    planner: chainPerServicePlanner,
     lbPlanner: builtinLbPlanner,
     dataplane,
     log: () => {},
@@ -143,11 +66,11 @@ test("the periodic resync never runs before the source's initial listing (an emp
   await nudged;
 });
 
-/** Like `planner`, plus a verdict map that goes to each service's chain (so chains are referenced). */
+/** Like `chainPerServicePlanner`, plus a verdict map that goes to each service's chain (so chains are referenced). */
 const mapPlanner: ServicePlanner = {
-  ...planner,
+  ...chainPerServicePlanner,
   plan(snapshot, lb) {
-    const out = planner.plan(snapshot, lb);
+    const out = chainPerServicePlanner.plan(snapshot, lb);
     const elements = [...snapshot.services.values()].map((s) =>
       element(s.ports[0].port, goto(`svc-${s.namespace}-${s.name}`)),
     );
@@ -170,12 +93,12 @@ test("a removed chain still referenced is flushed, then deleted by a follow-up s
     log: () => {},
   });
   await agent.start();
-  source.send([svc("a", 80), svc("b", 81)]);
+  source.send([service("a", 80), service("b", 81)]);
   let s = agent.nextSync();
   source.sink?.synced();
   await s;
   s = agent.nextSync();
-  source.send([{ ...svc("b", 81), type: "delete" }]);
+  source.send([{ ...service("b", 81), type: "delete" }]);
   await s;
   assert.ok(kernel.table?.chains.has("svc-default-b"), "deleted in the same transaction as its reference");
   await new Promise((r) => setTimeout(r, 50));
@@ -192,14 +115,14 @@ test("a problem replaced by another about the same object is not logged as resol
     minSyncIntervalMs: 0,
     resyncIntervalMs: 0,
     source,
-    planner,
+    planner: chainPerServicePlanner,
     lbPlanner: builtinLbPlanner,
     dataplane,
     log: (line) => lines.push(line),
   });
   await agent.start();
-  source.send([svc("bad", 70000)]);
-  source.send([{ ...svc("bad", 0), type: "update" }]);
+  source.send([service("bad", 70000)]);
+  source.send([{ ...service("bad", 0), type: "update" }]);
   assert.equal(
     lines.filter((l) => l.includes("default/bad")),
     [
@@ -207,7 +130,7 @@ test("a problem replaced by another about the same object is not logged as resol
       "rejected: Service default/bad: spec.ports[0].port: must be 1-65535, got 0 (replacing: spec.ports[0].port: must be 1-65535, got 70000)",
     ],
   );
-  source.send([{ ...svc("bad", 80), type: "update" }]);
+  source.send([{ ...service("bad", 80), type: "update" }]);
   assert.equal(lines.at(-1), "resolved: Service default/bad: spec.ports[0].port: must be 1-65535, got 0");
   await agent.stop();
 });
@@ -215,9 +138,9 @@ test("a problem replaced by another about the same object is not logged as resol
 test("a restarted agent reads the table back and sends nothing when nothing changed", async () => {
   const { kernel, dataplane } = fakeKernel();
   const first = new ManualSource();
-  const a1 = newAgent(first, dataplane);
+  const a1 = fakeAgent(first, dataplane);
   await a1.start();
-  first.send([svc("a", 80), svc("b", 81)]);
+  first.send([service("a", 80), service("b", 81)]);
   let s = a1.nextSync();
   first.sink?.synced();
   await s;
@@ -225,9 +148,9 @@ test("a restarted agent reads the table back and sends nothing when nothing chan
   assert.ok(kernel.applies[0] > 0);
 
   const second = new ManualSource();
-  const a2 = newAgent(second, dataplane);
+  const a2 = fakeAgent(second, dataplane);
   await a2.start();
-  second.send([svc("a", 80), svc("b", 82)]);
+  second.send([service("a", 80), service("b", 82)]);
   s = a2.nextSync();
   second.sink?.synced();
   await s;
@@ -245,16 +168,16 @@ test("a restarted agent reads the table back and sends nothing when nothing chan
 test("a failed apply keeps the last good state and is retried", async () => {
   const { kernel, dataplane } = fakeKernel();
   const source = new ManualSource();
-  const agent = newAgent(source, dataplane);
+  const agent = fakeAgent(source, dataplane);
   await agent.start();
-  source.send([svc("a", 80)]);
+  source.send([service("a", 80)]);
   let s = agent.nextSync();
   source.sink?.synced();
   await s;
   const good = kernel.table;
   kernel.fail = true;
   s = agent.nextSync();
-  source.send([svc("b", 80)]);
+  source.send([service("b", 80)]);
   await s;
   assert.is(kernel.table, good);
   assert.is(agent.status().lastSync?.ok, false);
@@ -276,12 +199,12 @@ test("a plugin reload re-plans; one that lands while a sync asks the old module 
   let invalidations = 0;
   const used: string[] = [];
   const lbPlanner: ServicePlanner = {
-    ...planner,
+    ...chainPerServicePlanner,
     lbRequests: () => (valid ? [] : [{ key: "default/a:", algorithm: "swap", endpoints: [], params: {} }]),
     plan(snapshot, lb) {
       for (const r of lb.values()) if (r.ok) used.push(r.plan.selection.mode);
       if (lb.size > 0) valid = true;
-      return planner.plan(snapshot, lb);
+      return chainPerServicePlanner.plan(snapshot, lb);
     },
     invalidateLbPlans: () => {
       invalidations++;
@@ -319,7 +242,7 @@ test("a plugin reload re-plans; one that lands while a sync asks the old module 
     log: () => {},
   });
   await agent.start();
-  source.send([svc("a", 80)]);
+  source.send([service("a", 80)]);
   const first = agent.nextSync();
   source.sink?.synced();
   await new Promise((r) => setTimeout(r, 20));

@@ -9,7 +9,7 @@ import {
   levelOfLine,
   lineFunction,
 } from "../../runtime/log/logger.ts";
-import { fakeAgent, fakeKernel, ManualSource, service } from "../metrics/fake-agent.ts";
+import { fakeAgent, fakeKernel, ManualSource, service } from "../support/fake-agent.ts";
 
 const test = suite("logs");
 

@@ -11,7 +11,7 @@ import * as assert from "uvu/assert";
 import { type Child, startWasmplane, waitUntil } from "../agent/process-support.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { sample } from "./fake-agent.ts";
+import { sample } from "./prometheus-sample.ts";
 
 const test = suite("metrics in a namespace");
 

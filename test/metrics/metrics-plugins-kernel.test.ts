@@ -15,7 +15,7 @@ import { type Child, root, startWasmplane, waitUntil } from "../agent/process-su
 import { invoke, resultIPs } from "../cni/harness.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { createNetns, deleteNetns, uniqueNetnsName } from "../support/netns.ts";
-import { sample } from "./fake-agent.ts";
+import { sample } from "./prometheus-sample.ts";
 
 const test = suite("plugin, IPAM and CNI metrics in a namespace");
 

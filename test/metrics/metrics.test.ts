@@ -6,7 +6,8 @@ import * as assert from "uvu/assert";
 import { AgentMetrics } from "../../runtime/metrics/metrics.ts";
 import { startMetricsServer } from "../../runtime/metrics/server.ts";
 import type { Service, Snapshot } from "../../runtime/store/objects.ts";
-import { fakeAgent, fakeKernel, ManualSource, sample, service } from "./fake-agent.ts";
+import { fakeAgent, fakeKernel, ManualSource, service } from "../support/fake-agent.ts";
+import { sample } from "./prometheus-sample.ts";
 
 const test = suite("metrics");
 

@@ -9,7 +9,7 @@ import {
   triggerTimeAnnotation,
 } from "../../runtime/metrics/programming-latency.ts";
 import { registerSyncMetrics } from "../../runtime/metrics/sync-metrics.ts";
-import { sample } from "./fake-agent.ts";
+import { sample } from "./prometheus-sample.ts";
 
 const test = suite("network programming latency");
 

@@ -1,5 +1,5 @@
-// An agent over a hand-driven source and a fake kernel (no nft process), for the metrics and log
-// tests: the real store, the real nft diff, a planner with one chain per service.
+// An agent over a hand-driven source and a fake kernel (no nft process), for the agent-logic, metrics
+// and log tests: the real store, the real nft diff, a planner with one chain per service.
 import { accept, chain, counter, match, payload, rule } from "../../nft/build.ts";
 import type { DesiredTable } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
@@ -20,7 +20,8 @@ export class ManualSource implements Source {
   }
 }
 
-const planner: ServicePlanner = {
+/** One chain per service, one rule per port: enough to see what was programmed. */
+export const chainPerServicePlanner: ServicePlanner = {
   lbRequests: () => [],
   plan(snapshot) {
     const chains = new Map();
@@ -44,12 +45,15 @@ const planner: ServicePlanner = {
   invalidateLbPlans: () => {},
 };
 
-/** A kernel that keeps what was applied; `fail` makes every apply throw. */
+/** A kernel that keeps what was applied and counts applies and reads; `fail` makes every apply throw. */
 export function fakeKernel() {
-  const kernel = { table: null as DesiredTable | null, fail: false };
+  const kernel = { table: null as DesiredTable | null, fail: false, applies: [] as number[], reads: 0 };
   let next: DesiredTable | null = null;
   const dataplane: Dataplane = {
-    readBack: async () => kernel.table,
+    readBack: async () => {
+      kernel.reads++;
+      return kernel.table;
+    },
     diff: (applied, desired) => {
       const plan = planSync(applied, desired);
       next = plan.applied;
@@ -58,6 +62,7 @@ export function fakeKernel() {
     apply: async (tx) => {
       if (kernel.fail) throw new Error("nft: Could not process rule: Device or resource busy");
       kernel.table = next;
+      kernel.applies.push(tx.size);
       return { bytes: 100 * tx.size, durationMs: 1, path: "netlink" };
     },
     deleteUdpConntrack: async () => {},
@@ -80,22 +85,10 @@ export function fakeAgent(source: Source, dataplane: Dataplane, extra: Partial<A
     minSyncIntervalMs: 0,
     resyncIntervalMs: 0,
     source,
-    planner,
+    planner: chainPerServicePlanner,
     lbPlanner: builtinLbPlanner,
     dataplane,
     log: () => {},
     ...extra,
   });
-}
-
-/** The value of one sample of a Prometheus text exposition; undefined when absent. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const found = new Map([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.entries(labels).every(([k, v]) => found.get(k) === v)) return Number(m[3]);
-  }
-  return undefined;
 }
