@@ -1,11 +1,13 @@
 // Binds an HTTP server to host:port in the agent's own network namespace or in a named one. A
 // process cannot open a socket in another namespace, but a socket keeps the namespace it was made in:
-// for a named namespace a short-lived helper (`ip netns exec NS node -e …`) opens the listening
+// for a named namespace a short-lived helper (`nsenter --net=/run/netns/NS node -e …`) opens the listening
 // socket there and hands it to the agent over the IPC channel (SCM_RIGHTS), then exits. The agent
 // serves on that socket itself, so answers always reflect its current state; nothing relays.
+
 import { spawn } from "node:child_process";
 import type { Server as HttpServer } from "node:http";
 import type { Server as NetServer } from "node:net";
+import { inNetns, namedNetnsPath } from "../cni/netexec.ts";
 
 /** Makes `server` listen on host:port; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL…). */
 export type Bind = (server: HttpServer, host: string, port: number) => Promise<void>;
@@ -49,11 +51,13 @@ export function bindInNetns(netns: string): Bind {
 function socketFromNetns(netns: string, host: string, port: number): Promise<NetServer> {
   const where = `${host}:${port} in netns ${netns}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      "ip",
-      ["netns", "exec", netns, process.execPath, "-e", helperSource, host, String(port)],
-      { stdio: ["ignore", "ignore", "pipe", "ipc"] },
-    );
+    const [cmd, args] = inNetns(namedNetnsPath(netns), process.execPath, [
+      "-e",
+      helperSource,
+      host,
+      String(port),
+    ]);
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe", "ipc"] });
     let stderr = "";
     let settled = false;
     const settle = (fn: () => void) => {

@@ -4,10 +4,11 @@
 // decision; with none yet, pods that a policy selects are isolated (fail closed). Both are problems.
 import type { DesiredRule, TableFragment } from "../../nft/desired.ts";
 import type { Snapshot } from "../store/objects.ts";
+import { formatProblem } from "../store/problems.ts";
 import { failClosedDecision } from "./fail-closed.ts";
 import { evaluatePolicies } from "./reference.ts";
 import { type RenderedPolicy, renderPolicy } from "./render.ts";
-import type { PolicyDecision, PolicyProblem } from "./types.ts";
+import type { PolicyDecision } from "./types.ts";
 
 export interface PolicyDecider {
   /** For status and problems: "builtin", "wasm:networkpolicy", … */
@@ -34,11 +35,6 @@ export interface PolicyStep {
   hooks: { egress: DesiredRule[]; ingress: DesiredRule[] };
   problems: string[];
   pods: PodPolicyStatus[];
-}
-
-function formatProblem(p: PolicyProblem): string {
-  const object = p.namespace ? `${p.namespace}/${p.name}` : p.name;
-  return `${p.kind} ${object}: ${p.field}: ${p.message}`;
 }
 
 function podStatus(decision: PolicyDecision): PodPolicyStatus[] {

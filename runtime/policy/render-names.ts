@@ -18,8 +18,6 @@ import type { PolicyDirection } from "./types.ts";
 
 export type AddressFamily = 4 | 6;
 
-export const POLICY_PREFIX = "pol-";
-
 export const POLICY_MAPS = {
   ingress4: "pol-in4",
   ingress6: "pol-in6",

@@ -1,6 +1,8 @@
 // Live per-backend connection counts for the status page: one `conntrack -L` per family in the
 // agent's namespace, run only when the page asks (every few seconds while it is open).
+
 import { execFile } from "node:child_process";
+import { inNetns, namedNetnsPath } from "../cni/netexec.ts";
 import { countByBackend } from "../sandbox/conntrack-counts.ts";
 
 export type ConnectionCounts =
@@ -11,7 +13,7 @@ const LIST_TIMEOUT_MS = 3000;
 
 function list(netns: string | null, family: "ipv4" | "ipv6"): Promise<string> {
   const [cmd, args] = netns
-    ? ["ip", ["netns", "exec", netns, "conntrack", "-L", "-f", family]]
+    ? inNetns(namedNetnsPath(netns), "conntrack", ["-L", "-f", family])
     : ["conntrack", ["-L", "-f", family]];
   return new Promise((resolve, reject) => {
     execFile(
