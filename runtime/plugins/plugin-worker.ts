@@ -171,19 +171,8 @@ export class PluginWorker {
     Atomics.store(this.ctrl, STATE, REQUEST);
     Atomics.notify(this.ctrl, STATE);
 
-    const exited = new Promise<"exited">((resolve) => {
-      this.onExit = { worker, resolve: () => resolve("exited") };
-    });
-    // Most calls answer within microseconds: block briefly (cheaper than an event-loop round trip),
-    // then wait asynchronously so the agent keeps serving during a long call.
-    let status: string = Atomics.wait(this.ctrl, STATE, REQUEST, SYNC_WAIT_MS);
-    if (status === "timed-out") {
-      const waited = waitAsync(this.ctrl, STATE, REQUEST, Math.max(0, budgetMs - SYNC_WAIT_MS));
-      status = waited.async ? await Promise.race([waited.value, exited]) : waited.value;
-    }
-    this.onExit = null;
-    if (status === "timed-out" || status === "exited") {
-      // The state word may have flipped between the timeout and now; the answer is late either way.
+    const status = await this.waitForAnswer(worker, budgetMs);
+    if (status !== "answered") {
       await this.restart(worker);
       if (status === "exited") return fail("trap", "worker exited during the call; restarted");
       return fail(
@@ -211,6 +200,38 @@ export class PluginWorker {
       return { ...outcome, memoryExhausted: used >= cap * 0.5 } as CallOutcome;
     }
     return fail("protocol", `broke the call protocol: ${message}; instance discarded`);
+  }
+
+  /**
+   * Waits until the worker moves the state word off REQUEST. A wake-up alone proves nothing: the
+   * worker stores DONE, then notifies, and when it is preempted in between, the host may already
+   * have seen DONE, started the next call, and be woken by that late notify. So the word is checked
+   * after every wake-up, and only a word off REQUEST counts as an answer.
+   */
+  private async waitForAnswer(
+    worker: Worker,
+    budgetMs: number,
+  ): Promise<"answered" | "timed-out" | "exited"> {
+    const deadline = performance.now() + budgetMs;
+    // Most calls answer within microseconds: block briefly (cheaper than an event-loop round trip),
+    // then wait asynchronously so the agent keeps serving during a long call.
+    Atomics.wait(this.ctrl, STATE, REQUEST, SYNC_WAIT_MS);
+    if (Atomics.load(this.ctrl, STATE) !== REQUEST) return "answered";
+    const exited = new Promise<"exited">((resolve) => {
+      this.onExit = { worker, resolve: () => resolve("exited") };
+    });
+    try {
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) return "timed-out";
+        const waited = waitAsync(this.ctrl, STATE, REQUEST, left);
+        const status = waited.async ? await Promise.race([waited.value, exited]) : waited.value;
+        if (Atomics.load(this.ctrl, STATE) !== REQUEST) return "answered";
+        if (status === "exited") return "exited";
+      }
+    } finally {
+      this.onExit = null;
+    }
   }
 
   private async restart(worker: Worker): Promise<void> {
