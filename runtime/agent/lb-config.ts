@@ -1,7 +1,9 @@
 // The `lb` section of the agent config: which LB planner decides how each service spreads traffic.
 // Without plugins the built-in equal-weight random planner; with a plugin directory (or an explicit
 // algorithm → module map) the Wasm plugin host, every module pinned by the lock file.
-import { CAPABILITIES, type Capability, isCapability } from "../plugins/capabilities.ts";
+import type { z } from "zod";
+import { list, mapOf, nonEmptyText, oneOf, positiveNumber, section } from "../config/schema.ts";
+import { CAPABILITIES, type Capability } from "../plugins/capabilities.ts";
 
 export interface LbConfig {
   /** Algorithm for services without an `lb.wasmplane.io/algorithm` annotation (default "random"). */
@@ -29,64 +31,22 @@ export function usesPlugins(lb: LbConfig): boolean {
   return lb.pluginDir !== undefined || (lb.plugins !== undefined && Object.keys(lb.plugins).length > 0);
 }
 
-function record(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new Error(`${where}: must be an object`);
-  return value as Record<string, unknown>;
-}
+const capability = oneOf(CAPABILITIES as [Capability, ...Capability[]]);
 
-function text(value: unknown, where: string): string {
-  if (typeof value !== "string" || value === "") throw new Error(`${where}: must be a non-empty string`);
-  return value;
-}
+/** The section as written; every key is optional (the defaults are `defaultLbConfig`). */
+export const lbSectionSchema = section({
+  default: nonEmptyText().optional(),
+  plugins: mapOf(nonEmptyText(), "algorithm names to module paths").optional(),
+  pluginDir: nonEmptyText().optional(),
+  lockFile: nonEmptyText().optional(),
+  grants: mapOf(list(capability, "capabilities"), "plugin names to lists of capabilities").optional(),
+  memoryCapMiB: positiveNumber().optional(),
+  callBudgetMs: positiveNumber().optional(),
+});
 
-function positive(value: unknown, where: string): number {
-  if (typeof value !== "number" || !(value > 0)) throw new Error(`${where}: must be a positive number`);
-  return value;
-}
+export type LbSection = z.output<typeof lbSectionSchema>;
 
-/** Reads the `lb` section onto `lb`; errors name the key, prefixed by `where` ("config agent.yaml: lb"). */
-export function applyLbSection(lb: LbConfig, value: unknown, where: string): void {
-  for (const [key, v] of Object.entries(record(value, where))) {
-    const at = `${where}.${key}`;
-    switch (key) {
-      case "default":
-        lb.default = text(v, at);
-        break;
-      case "plugins":
-        lb.plugins = Object.fromEntries(
-          Object.entries(record(v, at)).map(([alg, path]) => [alg, text(path, `${at}.${alg}`)]),
-        );
-        break;
-      case "pluginDir":
-        lb.pluginDir = text(v, at);
-        break;
-      case "lockFile":
-        lb.lockFile = text(v, at);
-        break;
-      case "grants":
-        lb.grants = Object.fromEntries(
-          Object.entries(record(v, at)).map(([plugin, caps]) => {
-            if (!Array.isArray(caps)) throw new Error(`${at}.${plugin}: must be a list of capabilities`);
-            caps.forEach((c, i) => {
-              if (!isCapability(c)) {
-                throw new Error(
-                  `${at}.${plugin}[${i}]: unknown capability ${JSON.stringify(c)} (known: ${CAPABILITIES.join(", ")})`,
-                );
-              }
-            });
-            return [plugin, caps as Capability[]];
-          }),
-        );
-        break;
-      case "memoryCapMiB":
-        lb.memoryCapMiB = positive(v, at);
-        break;
-      case "callBudgetMs":
-        lb.callBudgetMs = positive(v, at);
-        break;
-      default:
-        throw new Error(`${at}: unknown option`);
-    }
-  }
+/** `lb` with the keys a parsed section gives replaced. */
+export function withLbSection(lb: LbConfig, given: LbSection): LbConfig {
+  return { ...lb, ...given };
 }

@@ -1,4 +1,6 @@
 // The `cni:` section of the agent config, checked: every bad value is an error naming its field.
+import type { z } from "zod";
+import { flag, integer, nonEmptyText, oneOf, parseConfig, section, under } from "../config/schema.ts";
 import type { PeerRoutingMode, VxlanOptions } from "./peer-routes.ts";
 
 export interface CniSection {
@@ -15,74 +17,47 @@ export interface CniSection {
   reconcileIntervalMs?: number;
 }
 
-const KNOWN = [
-  "enabled",
-  "socket",
-  "stateDir",
-  "mtu",
-  "ipam",
-  "pluginLock",
-  "routing",
-  "vxlan",
-  "reconcilePods",
-  "reconcileIntervalSeconds",
-];
+const ipamSpec = nonEmptyText().superRefine((ipam, ctx) => {
+  if (ipam !== "range" && !ipam.startsWith("wasm:"))
+    ctx.addIssue({
+      code: "custom",
+      message: `must be range, wasm:range, wasm:random, wasm:static or wasm:/path.wasm, got ${JSON.stringify(ipam)}`,
+    });
+});
 
-function integer(raw: unknown, field: string, min: number, max: number): number {
-  if (typeof raw !== "number" || !Number.isInteger(raw) || raw < min || raw > max)
-    throw new Error(`${field}: want an integer ${min}-${max} (got ${JSON.stringify(raw)})`);
-  return raw;
+const vxlan = section({
+  device: nonEmptyText().optional(),
+  vni: integer(1, 16777215).optional(),
+  port: integer(1, 65535).optional(),
+  mtu: integer(576, 65535).optional(),
+});
+
+/** The section as written in the agent config. */
+export const cniSectionSchema = section({
+  enabled: flag().optional(),
+  socket: nonEmptyText().optional(),
+  stateDir: nonEmptyText().optional(),
+  mtu: integer(576, 65535).optional(),
+  ipam: ipamSpec.optional(),
+  pluginLock: nonEmptyText().optional(),
+  routing: oneOf(["host-gw", "vxlan", "none"]).optional(),
+  vxlan: vxlan.optional(),
+  reconcilePods: flag().optional(),
+  reconcileIntervalSeconds: integer(1, 86400).optional(),
+});
+
+function toCniSection(given: z.output<typeof cniSectionSchema>): CniSection {
+  const { reconcileIntervalSeconds, ...rest } = given;
+  return {
+    enabled: true,
+    ...rest,
+    ...(reconcileIntervalSeconds !== undefined
+      ? { reconcileIntervalMs: reconcileIntervalSeconds * 1000 }
+      : {}),
+  };
 }
 
-function text(raw: unknown, field: string): string {
-  if (typeof raw !== "string" || raw === "")
-    throw new Error(`${field}: want a non-empty string (got ${JSON.stringify(raw)})`);
-  return raw;
-}
-
-/** `where` prefixes field names in errors, e.g. "agent config cni". */
+/** `where` prefixes field names in errors, e.g. "config cni" → `config cni.mtu: must be …`. */
 export function parseCniSection(raw: Record<string, unknown>, where = "cni"): CniSection {
-  for (const key of Object.keys(raw))
-    if (!KNOWN.includes(key)) throw new Error(`${where}.${key}: unknown field (known: ${KNOWN.join(", ")})`);
-  const out: CniSection = { enabled: true };
-  if (raw.enabled !== undefined) {
-    if (typeof raw.enabled !== "boolean") throw new Error(`${where}.enabled: want true or false`);
-    out.enabled = raw.enabled;
-  }
-  if (raw.socket !== undefined) out.socket = text(raw.socket, `${where}.socket`);
-  if (raw.stateDir !== undefined) out.stateDir = text(raw.stateDir, `${where}.stateDir`);
-  if (raw.mtu !== undefined) out.mtu = integer(raw.mtu, `${where}.mtu`, 576, 65535);
-  if (raw.ipam !== undefined) {
-    const ipam = text(raw.ipam, `${where}.ipam`);
-    if (ipam !== "range" && !ipam.startsWith("wasm:"))
-      throw new Error(
-        `${where}.ipam: want range, wasm:range, wasm:random, wasm:static or wasm:/path.wasm (got "${ipam}")`,
-      );
-    out.ipam = ipam;
-  }
-  if (raw.pluginLock !== undefined) out.pluginLock = text(raw.pluginLock, `${where}.pluginLock`);
-  if (raw.routing !== undefined) {
-    if (raw.routing !== "host-gw" && raw.routing !== "vxlan" && raw.routing !== "none")
-      throw new Error(`${where}.routing: want host-gw, vxlan or none (got ${JSON.stringify(raw.routing)})`);
-    out.routing = raw.routing;
-  }
-  if (raw.vxlan !== undefined) {
-    const v = raw.vxlan as Record<string, unknown>;
-    if (typeof v !== "object" || v === null || Array.isArray(v))
-      throw new Error(`${where}.vxlan: want an object`);
-    const vx: VxlanOptions = {};
-    if (v.device !== undefined) vx.device = text(v.device, `${where}.vxlan.device`);
-    if (v.vni !== undefined) vx.vni = integer(v.vni, `${where}.vxlan.vni`, 1, 16777215);
-    if (v.port !== undefined) vx.port = integer(v.port, `${where}.vxlan.port`, 1, 65535);
-    if (v.mtu !== undefined) vx.mtu = integer(v.mtu, `${where}.vxlan.mtu`, 576, 65535);
-    out.vxlan = vx;
-  }
-  if (raw.reconcilePods !== undefined) {
-    if (typeof raw.reconcilePods !== "boolean") throw new Error(`${where}.reconcilePods: want true or false`);
-    out.reconcilePods = raw.reconcilePods;
-  }
-  if (raw.reconcileIntervalSeconds !== undefined)
-    out.reconcileIntervalMs =
-      integer(raw.reconcileIntervalSeconds, `${where}.reconcileIntervalSeconds`, 1, 86400) * 1000;
-  return out;
+  return toCniSection(parseConfig(cniSectionSchema, raw, under(where)));
 }

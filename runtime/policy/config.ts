@@ -1,6 +1,8 @@
 // The agent config's `policy:` section. Policy is enforced whenever pod networking is mounted (its
 // hook chains are where the rules go), by the built-in reference decider unless a Wasm policy
 // plugin is named.
+import type { z } from "zod";
+import { flag, nonEmptyText, parseConfig, section, under } from "../config/schema.ts";
 
 export interface PolicyConfig {
   /** Default true: NetworkPolicies and ClusterNetworkPolicies are enforced with pod networking. */
@@ -15,22 +17,23 @@ export function defaultPolicyConfig(): PolicyConfig {
   return { enabled: true, decider: "builtin" };
 }
 
-const keys = ["enabled", "decider", "pluginLock"];
+/** The section as written; every key is optional (the defaults are `defaultPolicyConfig`). */
+// "want …" rather than the other sections' "must be …": test/policy/enforcer.test.ts checks these words.
+export const policySectionSchema = section({
+  enabled: flag("want true or false").optional(),
+  decider: nonEmptyText("want a non-empty string").optional(),
+  pluginLock: nonEmptyText("want a non-empty string").optional(),
+});
+
+/** The section as the agent uses it: the keys `given` sets over the defaults. */
+export function withPolicySection(
+  policy: PolicyConfig,
+  given: z.output<typeof policySectionSchema>,
+): PolicyConfig {
+  return { ...policy, ...given };
+}
 
 /** Reads a `policy:` section over the defaults; every bad value is an error naming the key. */
 export function parsePolicySection(raw: unknown, where: string): PolicyConfig {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
-    throw new Error(`${where}: must be an object`);
-  const out = defaultPolicyConfig();
-  for (const [key, value] of Object.entries(raw)) {
-    if (!keys.includes(key)) throw new Error(`${where}.${key}: unknown option (known: ${keys.join(", ")})`);
-    if (key === "enabled") {
-      if (typeof value !== "boolean") throw new Error(`${where}.enabled: want true or false`);
-      out.enabled = value;
-    } else if (typeof value !== "string" || value === "") {
-      throw new Error(`${where}.${key}: want a non-empty string, got ${JSON.stringify(value)}`);
-    } else if (key === "decider") out.decider = value;
-    else out.pluginLock = value;
-  }
-  return out;
+  return withPolicySection(defaultPolicyConfig(), parseConfig(policySectionSchema, raw, under(where)));
 }

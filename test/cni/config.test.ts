@@ -33,18 +33,22 @@ test("a full section parses; an empty one is enabled with defaults", () => {
 
 test("every bad value names its field", () => {
   const cases: [Record<string, unknown>, string][] = [
-    [{ mtu: "big" }, "cni.mtu: want an integer 576-65535"],
-    [{ ipam: "hashring" }, "cni.ipam: want range"],
-    [{ routing: "bgp" }, "cni.routing: want host-gw, vxlan or none"],
-    [{ vxlan: { vni: 0 } }, "cni.vxlan.vni"],
-    [{ sockett: "/x" }, "cni.sockett: unknown field"],
-    [{ enabled: "yes" }, "cni.enabled"],
-    [{ socket: "" }, "cni.socket: want a non-empty string"],
+    [{ mtu: "big" }, 'cni.mtu: must be an integer 576-65535, got "big"'],
+    [
+      { ipam: "hashring" },
+      'cni.ipam: must be range, wasm:range, wasm:random, wasm:static or wasm:/path.wasm, got "hashring"',
+    ],
+    [{ routing: "bgp" }, 'cni.routing: must be one of host-gw, vxlan, none, got "bgp"'],
+    [{ vxlan: { vni: 0 } }, "cni.vxlan.vni: must be an integer 1-16777215, got 0"],
+    [{ sockett: "/x" }, "cni.sockett: unknown option (known: enabled, socket,"],
+    [{ enabled: "yes" }, 'cni.enabled: must be true or false, got "yes"'],
+    [{ socket: "" }, 'cni.socket: must be a non-empty string, got ""'],
   ];
   for (const [raw, message] of cases)
     assert.throws(
       () => parseCniSection(raw),
-      (err: Error) => err.message.includes(message),
+      (err: Error) => err.message === message || err.message.startsWith(message),
+      message,
     );
 });
 
