@@ -228,14 +228,6 @@ export function baseChainText(base: BaseChainSpec): string {
   return out;
 }
 
-/** A chain's declaration body without rules: `{ type nat hook … ; comment "…"; }` or `{ }`. */
-export function chainSpecText(chain: Pick<DesiredChain, "base" | "comment">): string {
-  let out = "{ ";
-  if (chain.base) out += `${baseChainText(chain.base)} `;
-  if (chain.comment !== undefined) out += `comment "${chain.comment}"; `;
-  return `${out}}`;
-}
-
 /** A set or map declaration body: `{ type K : V; flags …; timeout Ns; }` (elements go separately). */
 export function setSpecText(set: Omit<DesiredSet, "elements">): string {
   let out = set.type === "integer" ? `{ ${typeText(set.type)}` : `{ type ${typeText(set.type)}`;

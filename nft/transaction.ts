@@ -4,8 +4,6 @@
 import type { DesiredChain, DesiredRule, DesiredSet } from "./desired.ts";
 import type { Family, SetElement } from "./model.ts";
 
-export type Verb = "add" | "create" | "insert" | "replace" | "flush" | "delete";
-
 export type Operation =
   | { verb: "add" | "create" | "flush" | "delete"; kind: "table"; comment?: string }
   /** add/create a chain; with `withRules` its rules are added in the same command. */

@@ -41,9 +41,8 @@ export class CniError extends Error {
 }
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" | "VERSION";
-const COMMANDS: CniCommand[] = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"];
 
-/** The environment variables of one invocation, as the runtime set them. */
+/** The environment variables of one invocation, as the executable sends them (runtime/cni/shim.c). */
 export interface CniEnvironment {
   command: CniCommand;
   containerId: string;
@@ -55,7 +54,7 @@ export interface CniEnvironment {
 }
 
 /** Numeric comparison of "a.b.c" versions. */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const pa = a.split(".").map(Number);
   const pb = b.split(".").map(Number);
   for (let i = 0; i < 3; i++) {
@@ -65,31 +64,11 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-export function parseCniArgs(raw: string): Record<string, string> {
-  const args: Record<string, string> = {};
-  if (!raw) return args;
-  for (const pair of raw.split(";")) {
-    if (pair === "") continue;
-    const eq = pair.indexOf("=");
-    if (eq <= 0)
-      throw new CniError(ErrorCode.invalidEnvironment, `CNI_ARGS: invalid pair '${pair}' (want K=V)`);
-    args[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return args;
-}
-
-/** The environment variable each per-attachment field comes from. */
-export const ENV_VARIABLES = {
-  containerId: "CNI_CONTAINERID",
-  netns: "CNI_NETNS",
-  ifName: "CNI_IFNAME",
-} as const;
-
 /**
  * The fields each command needs, checked by the agent for every request. The C executable checks the
  * same before it connects: its `required_env` (runtime/cni/shim.c) mirrors this table.
  */
-export const REQUIRED_ENV: Record<CniCommand, (keyof typeof ENV_VARIABLES)[]> = {
+export const REQUIRED_ENV: Record<CniCommand, ("containerId" | "netns" | "ifName")[]> = {
   ADD: ["containerId", "netns", "ifName"],
   DEL: ["containerId", "ifName"],
   CHECK: ["containerId", "netns", "ifName"],
@@ -97,35 +76,6 @@ export const REQUIRED_ENV: Record<CniCommand, (keyof typeof ENV_VARIABLES)[]> = 
   GC: [],
   VERSION: [],
 };
-
-/** Reads and validates the CNI_* variables; throws a CniError (code 4) naming what is wrong. */
-export function readEnvironment(env: Record<string, string | undefined>): CniEnvironment {
-  const command = env.CNI_COMMAND ?? "";
-  if (command === "") throw new CniError(ErrorCode.invalidEnvironment, "CNI_COMMAND is not set");
-  if (!COMMANDS.includes(command as CniCommand))
-    throw new CniError(ErrorCode.invalidEnvironment, `CNI_COMMAND: unknown command '${command}'`);
-  const missing = REQUIRED_ENV[command as CniCommand]
-    .map((field) => ENV_VARIABLES[field])
-    .filter((name) => !env[name]);
-  if (missing.length > 0)
-    throw new CniError(
-      ErrorCode.invalidEnvironment,
-      `required environment variables missing for ${command}: ${missing.join(", ")}`,
-    );
-  const containerId = env.CNI_CONTAINERID ?? "";
-  if (containerId) checkContainerId(containerId);
-  const ifName = env.CNI_IFNAME ?? "";
-  if (ifName) checkInterfaceName(ifName);
-  if (env.CNI_NETNS) checkNetnsPath(env.CNI_NETNS);
-  return {
-    command: command as CniCommand,
-    containerId,
-    netns: env.CNI_NETNS ?? "",
-    ifName,
-    args: parseCniArgs(env.CNI_ARGS ?? ""),
-    path: env.CNI_PATH ?? "",
-  };
-}
 
 export function checkContainerId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id))
@@ -182,16 +132,6 @@ export function versionResult(requested: string | undefined): Record<string, unk
     cniVersion: requested && SUPPORTED_VERSIONS.includes(requested) ? requested : CURRENT_VERSION,
     supportedVersions: SUPPORTED_VERSIONS,
   };
-}
-
-export function errorResult(version: string | undefined, err: CniError): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    cniVersion: version && SUPPORTED_VERSIONS.includes(version) ? version : CURRENT_VERSION,
-    code: err.code,
-    msg: err.message,
-  };
-  if (err.details) out.details = err.details;
-  return out;
 }
 
 // ---- results -----------------------------------------------------------------------------------

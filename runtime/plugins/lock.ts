@@ -67,11 +67,6 @@ export function pinPolicy(pin: LockEntry): { expectedSha256: string; expectedMan
   return { expectedSha256: pin.sha256, expectedManifestSha256: pin.manifestSha256 };
 }
 
-/** The locked sha256 for a module, or an error saying how to lock it. */
-export function lockedSha256(lock: LockFile, lockPath: string, modulePath: string): string {
-  return lockedPin(lock, lockPath, modulePath).sha256;
-}
-
 /** Every .wasm below `dir`, sorted. */
 export function findModules(dir: string): string[] {
   if (!existsSync(dir)) return [];
