@@ -168,34 +168,21 @@ export function manifestPinProblem(
   return undefined;
 }
 
-/** Checks a module against the ABI, the grants and the limits; compiles it only when all pass. */
-export function admitPlugin(
-  bytes: Uint8Array,
+/** The lock's pins: a module or sidecar manifest that differs is refused before anything else is read. */
+function pinProblem(inspected: InspectedPlugin, policy: AdmissionPolicy): string | undefined {
+  if (!policy.expectedSha256) return undefined;
+  if (policy.expectedSha256 !== inspected.sha256)
+    return `sha256 ${inspected.sha256} differs from the locked ${policy.expectedSha256}; ${RELOCK}`;
+  return manifestPinProblem(inspected.manifestSource, policy.expectedManifestSha256);
+}
+
+/** What the module says it is: its manifest and ABI marker, and whether they agree with each other and the slot. */
+function declarationProblems(
+  inspected: InspectedPlugin,
   file: string | undefined,
   policy: AdmissionPolicy,
-): AdmittedPlugin {
-  const inspected = inspectModule(bytes, file);
-  const label = inspected.manifest?.name ?? file ?? "<module>";
+): string[] {
   const problems: string[] = [];
-  const refuse = (): never => {
-    throw new PluginRefused(file && inspected.manifest ? `${label} (${file})` : label, problems);
-  };
-  if (policy.expectedSha256 && policy.expectedSha256 !== inspected.sha256) {
-    problems.push(`sha256 ${inspected.sha256} differs from the locked ${policy.expectedSha256}; ${RELOCK}`);
-    refuse();
-  }
-  if (policy.expectedSha256) {
-    const problem = manifestPinProblem(inspected.manifestSource, policy.expectedManifestSha256);
-    if (problem) {
-      problems.push(problem);
-      refuse();
-    }
-  }
-  if (inspected.parseError) {
-    problems.push(`not a valid WebAssembly module: ${inspected.parseError}`);
-    refuse();
-  }
-  const info = inspected.info!;
   const manifest = inspected.manifest;
   if (inspected.manifestError) problems.push(inspected.manifestError);
   else if (!manifest) {
@@ -219,6 +206,12 @@ export function admitPlugin(
       problems.push(`found kind ${manifest.kind}, expected kind ${policy.expectedKind}`);
     if (!Object.hasOwn(KIND_CODES, manifest.kind)) problems.push(`unknown kind ${manifest.kind}`);
   }
+  return problems;
+}
+
+/** The function exports ABI v1 requires, each with its signature. */
+function exportProblems(info: WasmModuleInfo): string[] {
+  const problems: string[] = [];
   for (const [name, want] of Object.entries(REQUIRED_FUNCTIONS)) {
     const exp = info.exports.find((e) => e.name === name);
     const got = exp?.kind === "function" ? info.types[info.functionTypes[exp.index]] : undefined;
@@ -228,8 +221,17 @@ export function admitPlugin(
         `export ${name} has ${got ? signature(got) : `kind ${exp.kind}`}, want ${signature(want)}`,
       );
   }
+  return problems;
+}
 
-  const capPages = Math.floor(policy.memoryCapBytes / WASM_PAGE_BYTES);
+/** Every import: only env.memory and granted capability functions with the host's signatures; one hint for all missing grants. */
+function importProblems(
+  info: WasmModuleInfo,
+  manifest: PluginManifest | undefined,
+  policy: AdmissionPolicy,
+  label: string,
+): string[] {
+  const problems: string[] = [];
   const missingGrants: Capability[] = [];
   for (const imp of info.imports) {
     const what = `${imp.module}.${imp.name}`;
@@ -256,7 +258,16 @@ export function admitPlugin(
       problems.push(`imports ${what} but its manifest does not request "${cap.capability}"`);
   }
   if (missingGrants.length > 0) problems.push((policy.grantHint ?? defaultGrantHint)(label, missingGrants));
+  return problems;
+}
 
+/** How the worker provides the module's memory under the cap, and why it cannot. */
+function memoryPlan(
+  inspected: InspectedPlugin,
+  info: WasmModuleInfo,
+  capPages: number,
+): { memory: AdmittedPlugin["memory"]; problems: string[] } {
+  const problems: string[] = [];
   const mem = inspected.memory;
   let memory: AdmittedPlugin["memory"] = { imported: true, initialPages: 1, maximumPages: capPages };
   if (!mem) problems.push("has no linear memory: import env.memory or export one as memory");
@@ -277,21 +288,48 @@ export function admitPlugin(
       problems.push(`declares a memory maximum of ${mem.maxPages} pages, above the cap of ${capPages} pages`);
     memory = { imported: false, initialPages: mem.minPages, maximumPages: mem.maxPages ?? 0 };
   }
-  if (problems.length > 0) refuse();
+  return { memory, problems };
+}
 
-  let module: CompiledModule;
-  try {
-    module = compileModule(bytes);
-  } catch (err) {
-    problems.push(`does not compile: ${(err as Error).message}`);
-    refuse();
+/** Checks a module against the ABI, the grants and the limits; compiles it only when all pass. */
+export function admitPlugin(
+  bytes: Uint8Array,
+  file: string | undefined,
+  policy: AdmissionPolicy,
+): AdmittedPlugin {
+  const inspected = inspectModule(bytes, file);
+  const label = inspected.manifest?.name ?? file ?? "<module>";
+  function refuse(problems: string[]): never {
+    throw new PluginRefused(file && inspected.manifest ? `${label} (${file})` : label, problems);
   }
+  const pin = pinProblem(inspected, policy);
+  if (pin) refuse([pin]);
+  const info = inspected.info;
+  if (!info) refuse([`not a valid WebAssembly module: ${inspected.parseError}`]);
+  const manifest = inspected.manifest;
+  const capPages = Math.floor(policy.memoryCapBytes / WASM_PAGE_BYTES);
+  const { memory, problems: memoryProblems } = memoryPlan(inspected, info, capPages);
+  const problems = [
+    ...declarationProblems(inspected, file, policy),
+    ...exportProblems(info),
+    ...importProblems(info, manifest, policy, label),
+    ...memoryProblems,
+  ];
+  if (problems.length > 0 || !manifest) refuse(problems);
   return {
-    name: manifest!.name,
-    manifest: manifest!,
+    name: manifest.name,
+    manifest,
     inspected,
-    module: module!,
+    module: compile(bytes, refuse),
     memory,
     grants: [...policy.grants],
   };
+}
+
+function compile(bytes: Uint8Array, refuse: (problems: string[]) => never): CompiledModule {
+  try {
+    return compileModule(bytes);
+  } catch (err) {
+    return refuse([`does not compile: ${(err as Error).message}`]);
+  }
 }

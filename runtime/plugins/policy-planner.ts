@@ -105,102 +105,136 @@ export function localPolicyPods(snapshot: Snapshot, nodeName: string): string[] 
   return buildClusterView(snapshot, nodeName).localPods.map((p) => p.key);
 }
 
-export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions): Promise<WasmPolicyPlanner> {
-  const opts = { ...DEFAULTS, ...options };
-  const log = options.log ?? writeErr;
-  const path = resolve(options.file);
-  const bytes = readFileSync(path);
-  const plugin = admitPlugin(bytes, path, {
+type Decode<T> = (output: Uint8Array, world: EncodedWorld) => T | { batchError: string };
+
+/** Reads the module and admits it as a `policy` plugin pinned by the lock file. */
+function admitPolicyPlugin(
+  path: string,
+  options: WasmPolicyPlannerOptions,
+  memoryCapBytes: number,
+): AdmittedPlugin {
+  return admitPlugin(readFileSync(path), path, {
     grants: options.grants ?? [],
-    memoryCapBytes: opts.memoryCapBytes,
+    memoryCapBytes,
     expectedKind: "policy",
     ...pinPolicy(lockedPin(readLock(options.lockFile), options.lockFile, path)),
     grantHint: (name, caps) =>
       `grant it in the agent config: policy: { grants: [${caps.map((c) => `"${c}"`).join(", ")}] } (plugin ${name})`,
   });
+}
+
+/**
+ * Calls into one policy plugin's worker: encodes the request into a reused buffer, runs it within
+ * the budget, decodes the answer; every failure is logged, counted and thrown as a PolicyPluginError.
+ */
+class PolicyCalls {
+  readonly counters = { batchErrors: 0, invalidAnswers: 0 };
+  lastError: string | undefined;
+  private writer = new ByteWriter(1 << 20);
+  private writerBusy = false;
+
+  constructor(
+    private readonly plugin: AdmittedPlugin,
+    private readonly worker: PluginWorker,
+    private readonly opts: typeof DEFAULTS & { nodeName: string },
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** One call of operation `op` for `pods`; `decode` reads the answer (throws on an invalid one). */
+  async call<T>(op: number, snapshot: Snapshot, pods: readonly string[], decode: Decode<T>): Promise<T> {
+    // The reused buffer is sent as a view: a concurrent call gets its own instead of overwriting it.
+    const own = !this.writerBusy;
+    const w = own ? this.writer : new ByteWriter(1 << 20);
+    w.length = 0;
+    if (own) this.writerBusy = true;
+    try {
+      return await this.callWith(w, op, snapshot, pods, decode);
+    } finally {
+      if (own) {
+        this.writerBusy = false;
+        // Keep a buffer a normal world fills; let go of one a rare huge world grew.
+        if (w.bytes.length > 64 << 20) this.writer = new ByteWriter(1 << 20);
+      }
+    }
+  }
+
+  private async callWith<T>(
+    w: ByteWriter,
+    op: number,
+    snapshot: Snapshot,
+    pods: readonly string[],
+    decode: Decode<T>,
+  ): Promise<T> {
+    let world: EncodedWorld;
+    try {
+      world = encodePolicyRequest(w, snapshot, this.opts.nodeName, pods);
+    } catch (err) {
+      return this.fail("request", 0, `the request cannot be encoded: ${(err as Error).message}`);
+    }
+    const header = inputHeader(POLICY_KIND_CODE, op, pods.length);
+    const budget = this.opts.callBudgetMs + snapshot.pods.size * this.opts.budgetPerPodMs;
+    const outcome = await this.worker.call([header, w.bytes.subarray(0, w.length)], budget, {
+      reuseOutput: true,
+    });
+    if (!outcome.ok) return this.fail(outcome.reason, outcome.call, outcome.error);
+    return this.answer(outcome.output, outcome.call, world, decode);
+  }
+
+  private answer<T>(output: Uint8Array, call: number, world: EncodedWorld, decode: Decode<T>): T {
+    let decoded: T | { batchError: string };
+    try {
+      decoded = decode(output, world);
+    } catch (err) {
+      this.counters.invalidAnswers++;
+      return this.fail("invalid", call, `invalid answer: ${(err as Error).message}`);
+    }
+    if (decoded !== null && typeof decoded === "object" && "batchError" in decoded) {
+      this.counters.batchErrors++;
+      return this.fail("batch-error", call, `plugin reported: ${decoded.batchError}`);
+    }
+    this.lastError = undefined;
+    return decoded as T;
+  }
+
+  private fail(reason: PolicyFailureReason, call: number, message: string): never {
+    const which = call > 0 ? `call #${call}` : "request";
+    const text = `policy plugin ${this.plugin.name} ${which} failed: ${message}; the last good rules stay`;
+    this.lastError = text;
+    this.log(`wasmplane: ${text}`);
+    throw new PolicyPluginError(this.plugin.name, reason, text);
+  }
+}
+
+export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions): Promise<WasmPolicyPlanner> {
+  const opts = { ...DEFAULTS, ...options };
+  const log = options.log ?? writeErr;
+  const path = resolve(options.file);
+  const plugin = admitPolicyPlugin(path, options, opts.memoryCapBytes);
   const worker = new PluginWorker(plugin, {
     callBudgetMs: opts.callBudgetMs,
     randomSeed: 1,
     onLog: (name, line) => log(`policy plugin ${name}: ${line}`),
   });
   await worker.start();
-  const counters = { batchErrors: 0, invalidAnswers: 0 };
-  let lastError: string | undefined;
-  let writer = new ByteWriter(1 << 20);
-  let writerBusy = false;
-
-  function fail(reason: PolicyFailureReason, call: number, message: string): never {
-    const which = call > 0 ? `call #${call}` : "request";
-    const text = `policy plugin ${plugin.name} ${which} failed: ${message}; the last good rules stay`;
-    lastError = text;
-    log(`wasmplane: ${text}`);
-    throw new PolicyPluginError(plugin.name, reason, text);
-  }
-
-  /** One call of operation `op` for `pods`; `decode` reads the answer (throws on an invalid one). */
-  async function call<T>(
-    op: number,
-    snapshot: Snapshot,
-    pods: readonly string[],
-    decode: (output: Uint8Array, world: EncodedWorld) => T | { batchError: string },
-  ): Promise<T> {
-    // The reused buffer is sent as a view: a concurrent call gets its own instead of overwriting it.
-    const own = !writerBusy;
-    const w = own ? writer : new ByteWriter(1 << 20);
-    w.length = 0;
-    if (own) writerBusy = true;
-    try {
-      let world: EncodedWorld;
-      try {
-        world = encodePolicyRequest(w, snapshot, options.nodeName, pods);
-      } catch (err) {
-        return fail("request", 0, `the request cannot be encoded: ${(err as Error).message}`);
-      }
-      const header = inputHeader(POLICY_KIND_CODE, op, pods.length);
-      const budget = opts.callBudgetMs + snapshot.pods.size * opts.budgetPerPodMs;
-      const outcome = await worker.call([header, w.bytes.subarray(0, w.length)], budget, {
-        reuseOutput: true,
-      });
-      if (!outcome.ok) return fail(outcome.reason, outcome.call, outcome.error);
-      let decoded: T | { batchError: string };
-      try {
-        decoded = decode(outcome.output, world);
-      } catch (err) {
-        counters.invalidAnswers++;
-        return fail("invalid", outcome.call, `invalid answer: ${(err as Error).message}`);
-      }
-      if (decoded !== null && typeof decoded === "object" && "batchError" in decoded) {
-        counters.batchErrors++;
-        return fail("batch-error", outcome.call, `plugin reported: ${decoded.batchError}`);
-      }
-      lastError = undefined;
-      return decoded as T;
-    } finally {
-      if (own) {
-        writerBusy = false;
-        // Keep a buffer a normal world fills; let go of one a rare huge world grew.
-        if (w.bytes.length > 64 << 20) writer = new ByteWriter(1 << 20);
-      }
-    }
-  }
-
+  const calls = new PolicyCalls(plugin, worker, opts, log);
   return {
     plugin,
     decide: (snapshot, localPods) =>
-      call(
+      calls.call(
         POLICY_OP_DECIDE,
         snapshot,
         localPods ?? localPolicyPods(snapshot, options.nodeName),
         decodePolicyOutput,
       ),
-    memberships: (snapshot, pods) => call(POLICY_OP_MEMBERSHIPS, snapshot, pods, decodePolicyMemberships),
+    memberships: (snapshot, pods) =>
+      calls.call(POLICY_OP_MEMBERSHIPS, snapshot, pods, decodePolicyMemberships),
     status: () => ({
       plugin: plugin.name,
       path,
       sha256: plugin.inspected.sha256,
       version: plugin.manifest.version,
-      stats: { ...worker.stats, ...counters },
-      ...(lastError ? { lastError } : {}),
+      stats: { ...worker.stats, ...calls.counters },
+      ...(calls.lastError ? { lastError: calls.lastError } : {}),
     }),
     close: () => worker.close(),
   };
