@@ -4,7 +4,9 @@
 // (the only way to stop a synchronous Wasm loop) and a new one is started.
 import { Worker } from "node:worker_threads";
 import type { AdmittedPlugin } from "./admission.ts";
+import { CallLatency } from "./call-latency.ts";
 import { waitAsync } from "./platform.ts";
+import { runningPluginWorkers } from "./running-workers.ts";
 
 const STATE = 0;
 const LENGTH = 1;
@@ -54,10 +56,19 @@ export interface PluginWorkerStats {
   traps: number;
   timeouts: number;
   restarts: number;
+  /** How long each call took, failed ones included (from its turn in the queue to its outcome). */
+  latency: CallLatency;
 }
 
 export class PluginWorker {
-  readonly stats: PluginWorkerStats = { calls: 0, failures: 0, traps: 0, timeouts: 0, restarts: 0 };
+  readonly stats: PluginWorkerStats = {
+    calls: 0,
+    failures: 0,
+    traps: 0,
+    timeouts: 0,
+    restarts: 0,
+    latency: new CallLatency(),
+  };
   private worker: Worker | null = null;
   private ready: Promise<void> | null = null;
   private startError: string | null = null;
@@ -103,8 +114,10 @@ export class PluginWorker {
     this.worker = worker;
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on("message", (msg: { type: string; message?: string; line?: string }) => {
-        if (msg.type === "ready") resolve();
-        else if (msg.type === "failed") {
+        if (msg.type === "ready") {
+          if (!this.closed) runningPluginWorkers.add(this);
+          resolve();
+        } else if (msg.type === "failed") {
           this.startError = `cannot be instantiated: ${msg.message}`;
           reject(new Error(`plugin ${this.name} ${this.startError}`));
         } else if (msg.type === "log" && msg.line !== undefined) this.options.onLog?.(this.name, msg.line);
@@ -133,9 +146,22 @@ export class PluginWorker {
     budgetMs = this.options.callBudgetMs,
     opts: CallOptions = {},
   ): Promise<CallOutcome> {
-    const run = this.queue.then(() => this.callNow(input, budgetMs, opts.reuseOutput === true));
+    const run = this.queue.then(() => this.timedCall(input, budgetMs, opts.reuseOutput === true));
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  private async timedCall(
+    input: Uint8Array | readonly Uint8Array[],
+    budgetMs: number,
+    reuseOutput: boolean,
+  ): Promise<CallOutcome> {
+    const started = performance.now();
+    try {
+      return await this.callNow(input, budgetMs, reuseOutput);
+    } finally {
+      this.stats.latency.record(performance.now() - started);
+    }
   }
 
   private async callNow(
@@ -247,6 +273,7 @@ export class PluginWorker {
   /** Stops the worker; further calls fail. */
   async close(): Promise<void> {
     this.closed = true;
+    runningPluginWorkers.delete(this);
     await this.queue;
     const worker = this.worker;
     this.worker = null;
