@@ -8,6 +8,7 @@ import { type LogFields, type Logger, lineFunction, lineLogger } from "../log/lo
 import { SyncProgress } from "../log/sync-progress.ts";
 import type { MetricsState } from "../metrics/state-metrics.ts";
 import type { SyncMetrics } from "../metrics/sync-metrics.ts";
+import type { RunningWorker } from "../plugins/running-workers.ts";
 import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import type { Snapshot } from "../store/objects.ts";
@@ -43,6 +44,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** Prometheus sync metrics (runtime/metrics/). */
   metrics?: SyncMetrics;
+  /** The plugin workers running for this agent, every kind (for /metrics). */
+  pluginWorkers?: () => RunningWorker[];
   timers?: Timers;
   /** How long stop() waits for each of its steps. Default 10 s. */
   stopStepTimeoutMs?: number;
@@ -471,6 +474,8 @@ export class Agent {
       snapshot: () => this.store.snapshot(),
       ...(applyStats ? { applyStats } : {}),
       ...(plugins ? { lbPlugins: () => plugins.status() } : {}),
+      ...(plugins?.swaps ? { pluginSwaps: plugins.swaps.bind(plugins) } : {}),
+      ...(this.options.pluginWorkers ? { pluginWorkers: this.options.pluginWorkers } : {}),
       policyPods: () => this.policyPods,
       ipAllocations: () => this.podNetworking?.allocations?.() ?? null,
     };

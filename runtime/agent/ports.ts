@@ -3,10 +3,12 @@
 import type { ApplyPathStats } from "../../nft/apply-guard.ts";
 import type { DesiredRule, DesiredTable, TableFragment } from "../../nft/desired.ts";
 import type { LbRequest, LbResult } from "../lb/plan.ts";
+import type { PluginSwapCount } from "../plugins/lb-planner.ts";
 import type { PolicyStep } from "../policy/enforcer.ts";
 import type { PlanProblem } from "../services/service-plan.ts";
 import type { StaleUdpEndpoint } from "../services/stale-udp.ts";
 import type { Snapshot } from "../store/objects.ts";
+import type { LbPluginStatus } from "./status.ts";
 
 export type { PlanProblem, StaleUdpEndpoint };
 
@@ -38,7 +40,9 @@ export interface PluginHost {
     removed: string[];
     refused: { algorithm: string; error: string }[];
   }>;
-  status(): { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
+  status(): LbPluginStatus[];
+  /** Modules a reload swapped in, with how often (for /metrics). */
+  swaps?(): PluginSwapCount[];
   close(): Promise<void>;
 }
 

@@ -44,6 +44,17 @@ export interface SyncRecord {
 /** How many sync records the agent keeps for the status page's plot. */
 export const RECENT_SYNCS = 60;
 
+/** One LB algorithm of the Wasm plugin host: the module serving it, or why the one on disk is refused. */
+export interface LbPluginStatus {
+  algorithm: string;
+  path: string;
+  sha256?: string;
+  version?: string;
+  /** Capabilities granted to the serving module. */
+  grants?: string[];
+  refused?: string;
+}
+
 export interface AgentStatus {
   node: string;
   /** The agent process and its package version; the status server adds them. */
@@ -68,7 +79,7 @@ export interface AgentStatus {
   /** Resident memory of the agent process. */
   rssBytes: number;
   /** LB plugins, when the Wasm plugin host is configured. */
-  lbPlugins?: { algorithm: string; path: string; sha256?: string; version?: string; refused?: string }[];
+  lbPlugins?: LbPluginStatus[];
   /** Pod networking, when the `cni:` section mounts it: the addresses IPAM handed out. */
   podNetworking?: { allocations: { ip: string; containerId: string; ifName: string; pod?: string }[] };
   /** NetworkPolicy enforcement: the decider, and per local pod the policies selecting it per direction. */

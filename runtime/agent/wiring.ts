@@ -11,6 +11,7 @@ import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
 import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
+import { runningPluginWorkers } from "../plugins/running-workers.ts";
 import { policyDeciderFromSpec } from "../policy/deciders.ts";
 import { PolicyEnforcer } from "../policy/enforcer.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
@@ -126,7 +127,9 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     dataplane: nftDataplane(config.netns, { log }),
     ...(options.log ? { log: options.log } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.metrics ? { metrics: options.metrics.sync } : {}),
+    ...(options.metrics
+      ? { metrics: options.metrics.sync, pluginWorkers: () => runningPluginWorkers.list() }
+      : {}),
   });
   if (cni?.enabled) {
     const pods = await PodNetworking.start({

@@ -1,69 +1,24 @@
 // Metrics read at scrape time from the agent's state: services without local endpoints (kube-proxy's
-// gauge), the apply path, LB plugins, IPAM pools, policy. Reading at scrape time keeps the sync path
+// gauge), the apply path, plugins (plugin-metrics.ts), IPAM pools, policy. Reading at scrape time keeps the sync path
 // free of work nobody may ask for.
-import { Counter, Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { ApplyPathStats } from "../../nft/apply-guard.ts";
 import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Snapshot } from "../store/objects.ts";
+import { type Collect, counter, gauge } from "./collected.ts";
 import { ipamPools } from "./ipam-pools.ts";
 import { noLocalEndpoints } from "./local-endpoints.ts";
-
-/** Counters a plugin worker keeps (runtime/plugins/plugin-worker.ts), plus the host's own. */
-export interface PluginStats {
-  calls: number;
-  failures: number;
-  traps: number;
-  timeouts: number;
-  restarts: number;
-  invalidPlans?: number;
-  pluginErrors?: number;
-}
-
-export interface LbPluginState {
-  algorithm: string;
-  sha256?: string;
-  version?: string;
-  refused?: string;
-  stats?: PluginStats;
-}
+import { type PluginMetricsState, registerPluginMetrics } from "./plugin-metrics.ts";
 
 /** What the agent shows; each function is called once per scrape. */
-export interface MetricsState {
+export interface MetricsState extends PluginMetricsState {
   nodeName: string;
   snapshot(): Snapshot;
   applyStats?(): ApplyPathStats;
-  lbPlugins?(): LbPluginState[];
   /** Per local pod, the policies selecting it; null while policy enforcement is off. */
   policyPods?(): PodPolicyStatus[] | null;
   /** Addresses IPAM handed out; null without pod networking. */
   ipAllocations?(): { ip: string }[] | null;
-}
-
-type Collect = (this: Gauge) => void;
-type Labels = Record<string, string>;
-
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], collect: Collect): void {
-  new Gauge({ name, help, labelNames, registers: [registry], collect });
-}
-
-/** A counter whose values are kept elsewhere (cumulative since start): read at scrape time. */
-function counter(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: string[],
-  read: () => [Labels, number][],
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.inc(labels, value);
-    },
-  });
 }
 
 function registerApplyMetrics(registry: Registry, state: MetricsState): void {
@@ -110,42 +65,6 @@ function registerApplyMetrics(registry: Registry, state: MetricsState): void {
         [{ result: "ok" }, s.nftRetries.ok],
         [{ result: "failed" }, s.nftRetries.failed],
       ];
-    },
-  );
-}
-
-const pluginCounters: [keyof PluginStats, string, string][] = [
-  ["calls", "wasmplane_plugin_calls_total", "Calls made to the plugin since it was loaded"],
-  ["failures", "wasmplane_plugin_failures_total", "Calls that failed (trap, timeout, bad answer)"],
-  ["traps", "wasmplane_plugin_traps_total", "Calls that trapped"],
-  ["timeouts", "wasmplane_plugin_timeouts_total", "Calls that ran past the call budget"],
-  ["restarts", "wasmplane_plugin_restarts_total", "Times the plugin's worker was restarted"],
-  ["invalidPlans", "wasmplane_plugin_invalid_answers_total", "Answers the host refused as invalid"],
-];
-
-function registerLbPluginMetrics(registry: Registry, state: MetricsState): void {
-  const plugins = state.lbPlugins;
-  if (!plugins) return;
-  const labelNames = ["kind", "name", "version", "hash"];
-  const labels = (p: LbPluginState) => ({
-    kind: "lb",
-    name: p.algorithm,
-    version: p.version ?? "",
-    hash: p.sha256 ?? "",
-  });
-  for (const [key, name, help] of pluginCounters) {
-    counter(registry, name, `${help} (per module: a swapped module starts again at 0)`, labelNames, () =>
-      plugins().flatMap((p): [Labels, number][] => (p.stats ? [[labels(p), p.stats[key] ?? 0]] : [])),
-    );
-  }
-  gauge(
-    registry,
-    "wasmplane_plugin_refused",
-    "1 when the module on disk is refused (the previous one may still serve)",
-    ["kind", "name"],
-    function () {
-      this.reset();
-      for (const p of plugins()) this.set({ kind: "lb", name: p.algorithm }, p.refused ? 1 : 0);
     },
   );
 }
@@ -240,7 +159,7 @@ export function registerStateMetrics(registry: Registry, state: MetricsState): v
     },
   );
   registerApplyMetrics(registry, state);
-  registerLbPluginMetrics(registry, state);
+  registerPluginMetrics(registry, state);
   registerIpamMetrics(registry, state);
   registerPolicyMetrics(registry, state);
 }

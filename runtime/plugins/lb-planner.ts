@@ -65,13 +65,26 @@ export interface WasmLbPlannerOptions {
 
 export interface PluginStatus {
   algorithm: string;
+  /** The serving module's manifest name (the file name for the shipped plugins). */
+  name?: string;
   path: string;
   /** The module serving now (undefined when none was ever admitted). */
   sha256?: string;
   version?: string;
+  /** Capabilities the serving module was granted (log, random, clock). */
+  grants?: Capability[];
   /** Why the current module on disk is refused (the previous one may still serve). */
   refused?: string;
   stats?: PluginWorkerStats & { invalidPlans: number; pluginErrors: number };
+}
+
+/** How often a reload swapped this module in for a running one of the same algorithm. */
+export interface PluginSwapCount {
+  kind: "lb";
+  name: string;
+  version: string;
+  sha256: string;
+  swaps: number;
 }
 
 export interface ReloadReport {
@@ -86,6 +99,8 @@ export interface WasmLbPlanner extends LbPlanner {
   /** Re-reads the lock and the modules; swaps changed ones that pass admission, keeps the rest. */
   reload(): Promise<ReloadReport>;
   status(): PluginStatus[];
+  /** Every module a reload swapped in since the planner was created, with its count. */
+  swaps(): PluginSwapCount[];
   close(): Promise<void>;
 }
 
@@ -165,6 +180,15 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
   const loaded = new Map<string, Loaded>();
   const refused = new Map<string, { path: string; error: string }>();
   const cache = new Map<string, CacheEntry>();
+  const swaps = new Map<string, PluginSwapCount>();
+
+  function countSwap(next: Loaded): void {
+    const { name, version } = next.worker.plugin.manifest;
+    const key = `${name} ${next.sha256}`;
+    const known = swaps.get(key);
+    if (known) known.swaps++;
+    else swaps.set(key, { kind: "lb", name, version, sha256: next.sha256, swaps: 1 });
+  }
 
   function configuredPlugins(): Map<string, string> {
     if (options.plugins) return new Map(Object.entries(options.plugins).map(([a, p]) => [a, resolve(p)]));
@@ -242,6 +266,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
         refused.delete(algorithm);
         if (current) {
           await current.worker.close();
+          countSwap(next);
           report.replaced.push(algorithm);
         } else report.loaded.push(algorithm);
       } catch (err) {
@@ -522,9 +547,11 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
         const r = refused.get(algorithm);
         return {
           algorithm,
+          name: l?.worker.plugin.name,
           path: l?.path ?? r?.path ?? join(pluginDir, `${algorithm}.wasm`),
           sha256: l?.sha256,
           version: l?.version,
+          grants: l ? [...l.worker.plugin.grants] : undefined,
           refused: r?.error,
           stats: l
             ? { ...l.worker.stats, invalidPlans: l.invalidPlans, pluginErrors: l.pluginErrors }
@@ -532,6 +559,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
         };
       });
     },
+    swaps: () => [...swaps.values()].map((s) => ({ ...s })),
     async close() {
       for (const l of loaded.values()) await l.worker.close();
       loaded.clear();

@@ -1,9 +1,11 @@
-// The remaining acceptance items on a running agent: with LB plugins from build/plugins/lb (pinned by
-// a lock file written here) and pod networking, one CNI ADD through the installed executable, and a
-// Service planned by a named plugin, /metrics shows that plugin's calls, the IPAM used gauge equal
-// to the allocations in the agent's status, and the ADD in the CNI latency histogram.
+// The remaining acceptance items on a running agent: with LB plugins copied from build/plugins/lb,
+// the Wasm IPAM and policy plugins (all pinned by a lock file written here) and pod networking, one
+// CNI ADD through the installed executable, and a Service planned by a named plugin, /metrics shows
+// each plugin's calls with a latency histogram counting exactly those calls, the IPAM used gauge
+// equal to the allocations in the agent's status, the ADD in the CNI latency histogram, and a module
+// swapped in by SIGHUP in the swap counter.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -34,10 +36,22 @@ function scrape(netns: string): string | null {
   }
 }
 
+const builtLb = join(root, "build/plugins/lb");
+const ipamPlugin = join(root, "build/plugins/ipam/range.wasm");
+const policyPlugin = join(root, "build/plugins/policy/networkpolicy.wasm");
+
+/** Pins the LB modules in `pluginDir` and the IPAM and policy modules. */
+function lockPlugins(lockFile: string, pluginDir: string): void {
+  writeLock(lockFile, [...findModules(pluginDir), ipamPlugin, policyPlugin]);
+}
+
 function agentConfig(dir: string, node: string, manifests: string, socket: string, status: string): string {
-  const pluginDir = join(root, "build/plugins/lb");
+  const pluginDir = join(dir, "lb");
+  mkdirSync(pluginDir);
+  for (const name of ["maglev", "random"])
+    copyFileSync(join(builtLb, `${name}.wasm`), join(pluginDir, `${name}.wasm`));
   const lockFile = join(dir, "plugins.lock.json");
-  writeLock(lockFile, findModules(pluginDir));
+  lockPlugins(lockFile, pluginDir);
   return [
     `manifests: ${manifests}`,
     `netns: ${node}`,
@@ -49,9 +63,20 @@ function agentConfig(dir: string, node: string, manifests: string, socket: strin
     `statusAddress: "${status}"`,
     'healthzBindAddress: ""',
     `lb: {pluginDir: ${pluginDir}, lockFile: ${lockFile}, default: random}`,
-    `cni: {socket: ${socket}, stateDir: ${join(dir, "state")}, routing: none}`,
+    `cni: {socket: ${socket}, stateDir: ${join(dir, "state")}, routing: none, ipam: "wasm:range", pluginLock: ${lockFile}}`,
+    `policy: {decider: "wasm:networkpolicy", pluginLock: ${lockFile}}`,
     "",
   ].join("\n");
+}
+
+/** Every plugin call was timed: the latency histogram's count equals the calls counter, per module. */
+function assertCallsTimed(text: string, labels: Record<string, string>): number {
+  const calls = sample(text, "wasmplane_plugin_calls_total", labels) ?? 0;
+  assert.ok(calls > 0, `no calls for ${JSON.stringify(labels)}`);
+  assert.is(sample(text, "wasmplane_plugin_call_duration_seconds_count", labels), calls);
+  assert.is(sample(text, "wasmplane_plugin_call_duration_seconds_bucket", { ...labels, le: "+Inf" }), calls);
+  assert.ok((sample(text, "wasmplane_plugin_call_duration_seconds_sum", labels) ?? 0) > 0);
+  return calls;
 }
 
 function serviceFor(address: string): string {
@@ -70,8 +95,8 @@ endpoints: [{addresses: [${address}]}]
 }
 
 kernelTest(test, "/metrics counts plugin calls, IPAM allocations and CNI ADDs", async () => {
-  const node = uniqueNetnsName("mplug");
-  const pod = uniqueNetnsName("mplug");
+  const node = uniqueNetnsName("m13");
+  const pod = uniqueNetnsName("m13");
   const dir = mkdtempSync(join(tmpdir(), "wpt-mplug-"));
   const socket = join(dir, "cni.sock");
   const status = `unix:${join(dir, "status.sock")}`;
@@ -126,6 +151,23 @@ kernelTest(test, "/metrics counts plugin calls, IPAM allocations and CNI ADDs", 
     const version = /wasmplane_plugin_calls_total\{[^}]*name="maglev"[^}]*hash="([0-9a-f]{64})"/.exec(text);
     assert.ok(version, "maglev's calls carry its sha256");
     assert.is(sample(text, "wasmplane_plugin_refused", { kind: "lb", name: "maglev" }), 0);
+    assertCallsTimed(text, { kind: "lb", name: "maglev" });
+    assert.is(assertCallsTimed(text, { kind: "ipam", name: "range" }), 1, "one ADD, one IPAM call");
+    assertCallsTimed(text, { kind: "policy", name: "networkpolicy" });
+    assert.not.match(text, /wasmplane_plugin_swaps_total\{/, "no swap before a reload");
+
+    // SIGHUP after the module behind "random" changed on disk (and was re-locked): one swap.
+    copyFileSync(join(builtLb, "round-robin.wasm"), join(dir, "lb", "random.wasm"));
+    lockPlugins(join(dir, "plugins.lock.json"), join(dir, "lb"));
+    agent.process.kill("SIGHUP");
+    await agent.waitFor(/plugins reloaded: .*replaced random/, 10_000).catch(fail);
+    const swapped = scrape(node) ?? "";
+    assert.is(
+      sample(swapped, "wasmplane_plugin_swaps_total", { kind: "lb", name: "round-robin" }),
+      1,
+      swapped,
+    );
+    assert.is(sample(swapped, "wasmplane_plugin_calls_total", { kind: "lb", name: "random" }), undefined);
     assert.is(await agent.stop("SIGTERM"), 0);
     agent = null;
   } finally {

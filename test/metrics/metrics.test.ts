@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { AgentMetrics } from "../../runtime/metrics/metrics.ts";
 import { startMetricsServer } from "../../runtime/metrics/server.ts";
 import type { Service, Snapshot } from "../../runtime/store/objects.ts";
-import { fakeAgent, fakeKernel, ManualSource, service } from "../support/fake-agent.ts";
+import { fakeAgent, fakeKernel, ManualSource, service, startWithListing } from "../support/fake-agent.ts";
 import { sample } from "./prometheus-sample.ts";
 
 const test = suite("metrics");
@@ -28,11 +28,7 @@ test("a sync increments kube-proxy's full/partial series and ours; changes are c
   const server = await startMetricsServer("127.0.0.1:0", metrics.registry, { log: () => {} });
   assert.ok(server, "the metrics server did not start");
   try {
-    await agent.start();
-    source.send([service("a", 80), service("b", 81)]);
-    const first = agent.nextSync();
-    source.sink?.synced();
-    await first;
+    await startWithListing(agent, source, [service("a", 80), service("b", 81)]);
     const second = agent.nextSync();
     source.send([{ ...service("a", 8080), type: "update" }]);
     await second;
@@ -99,7 +95,7 @@ function snapshotWith(parts: Partial<Snapshot>): Snapshot {
   };
 }
 
-test("scrape-time gauges: no local endpoints, IPAM pools, policy, plugins, apply path", async () => {
+test("scrape-time gauges: no local endpoints, IPAM pools, policy, apply path (plugins: plugin-metrics.test.ts)", async () => {
   const metrics = new AgentMetrics({ processMetrics: false });
   const local: Service = { ...baseService(), internalTrafficPolicy: "Local" };
   const externalLocal: Service = {
@@ -122,14 +118,6 @@ test("scrape-time gauges: no local endpoints, IPAM pools, policy, plugins, apply
     policyPods: () => [
       { pod: "default/a", ingress: { isolated: true, selectedBy: ["np"], rules: 2 } },
       { pod: "default/b", egress: { isolated: true, selectedBy: ["np"], rules: 1 } },
-    ],
-    lbPlugins: () => [
-      {
-        algorithm: "maglev",
-        version: "1.0.0",
-        sha256: "abc",
-        stats: { calls: 7, failures: 1, traps: 1, timeouts: 0, restarts: 1, invalidPlans: 0 },
-      },
     ],
     applyStats: () => ({
       path: "netlink",
@@ -154,10 +142,6 @@ test("scrape-time gauges: no local endpoints, IPAM pools, policy, plugins, apply
   assert.is(sample(text, "wasmplane_policy_isolated_pods", { direction: "ingress" }), 1);
   assert.is(sample(text, "wasmplane_policy_rules", { direction: "ingress" }), 2);
   assert.is(sample(text, "wasmplane_policy_policies", { kind: "NetworkPolicy" }), 0);
-  const plugin = { kind: "lb", name: "maglev", version: "1.0.0", hash: "abc" };
-  assert.is(sample(text, "wasmplane_plugin_calls_total", plugin), 7);
-  assert.is(sample(text, "wasmplane_plugin_traps_total", plugin), 1);
-  assert.is(sample(text, "wasmplane_plugin_restarts_total", plugin), 1);
   assert.is(sample(text, "wasmplane_apply_path_info", { path: "netlink" }), 1);
   assert.is(sample(text, "wasmplane_transactions_applied_total", { path: "nft" }), 1);
   assert.is(sample(text, "wasmplane_netlink_refused_transactions_total"), 1);

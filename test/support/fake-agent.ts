@@ -92,3 +92,16 @@ export function fakeAgent(source: Source, dataplane: Dataplane, extra: Partial<A
     ...extra,
   });
 }
+
+/** Starts `agent`, delivers `events` as the source's initial listing, and waits for the first sync. */
+export async function startWithListing(
+  agent: Agent,
+  source: ManualSource,
+  events: SourceEvent[],
+): Promise<void> {
+  await agent.start();
+  source.send(events);
+  const first = agent.nextSync();
+  source.sink?.synced();
+  await first;
+}
