@@ -14,6 +14,7 @@ import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { Store } from "../store/store.ts";
+import { tableDrift } from "./drift.ts";
 import {
   type Dataplane,
   type PluginHost,
@@ -257,14 +258,19 @@ export class Agent {
     };
     // The first sync logs its phases at info (a large start is long); later ones only slow phases.
     const progress = new SyncProgress(this.logger.child({ sync: this.syncCount + 1 }), this.syncCount === 0);
+    let drift: string[] | null = null;
     try {
       if (record.full) {
+        // A periodic resync knows what it last applied: what the kernel holds beyond that is drift.
+        const believed = this.appliedKnown ? this.applied : null;
         this.applied = await dataplane.readBack();
         this.appliedKnown = true;
+        if (believed) drift = tableDrift(believed, this.applied);
         progress.phase("kernel table read back");
       }
       const planStart = performance.now();
       const snapshot = this.store.snapshot();
+      this.options.metrics?.snapshotTaken();
       progress.phase("objects loaded", { services: snapshot.services.size, pods: snapshot.pods.size });
       const requests = planner.lbRequests(snapshot);
       const results = requests.length > 0 ? await lbPlanner.plan(requests) : [];
@@ -313,6 +319,7 @@ export class Agent {
       }
       this.applied = applied;
       record.ok = true;
+      if (drift) this.noteDriftRepaired(record, drift);
       // Chains still referenced by the state just replaced were only flushed; the next sync deletes
       // them, so ask for it now rather than leaving them until something else changes.
       if ((deferredChains ?? 0) > 0) this.scheduler.request();
@@ -347,6 +354,15 @@ export class Agent {
     this.finishSync(record);
     if (record.ok) this.releaseWaiters(seq);
     return record.ok;
+  }
+
+  private noteDriftRepaired(record: SyncRecord, drift: string[]): void {
+    record.drift = drift.length;
+    if (drift.length === 0) return;
+    this.logger.warn(
+      `sync full: repaired ${drift.length} differences between the kernel's table and the last applied one: ${drift.slice(0, 3).join("; ")}${drift.length > 3 ? "; …" : ""}`,
+      { drift: drift.length },
+    );
   }
 
   private noteSynced(startedAt: number, snapshot: Snapshot): void {

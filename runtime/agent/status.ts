@@ -38,6 +38,8 @@ export interface SyncRecord {
   bytes: number;
   /** How the transaction reached the kernel: "netlink" (nft/netlink/) or "text"/"json" (an nft run). */
   path?: string;
+  /** A full resync: differences it found between the kernel's table and the last applied one (and repaired). */
+  drift?: number;
   error?: string;
 }
 

@@ -2,6 +2,7 @@
 // dashboards work, plus ours about the transaction under wasmplane_. The agent calls the
 // SyncMetrics port; nothing here reads the agent.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { PendingChanges } from "./pending-changes.ts";
 import { type ProgrammingEvent, registerProgrammingLatency } from "./programming-latency.ts";
 
 /** What the agent reports; every method is cheap (no I/O, no snapshot walk). */
@@ -10,6 +11,8 @@ export interface SyncMetrics {
   queued(): void;
   /** A batch of source events was applied to the store. */
   sourceEvents(events: readonly ProgrammingEvent[]): void;
+  /** A sync took its snapshot of the store: the changes so far are no longer pending. */
+  snapshotTaken(): void;
   syncFinished(sync: SyncObservation): void;
 }
 
@@ -23,6 +26,11 @@ export interface SyncObservation {
   bytes: number;
   /** "netlink", or "text"/"json" for an nft run; absent when nothing was sent. */
   path?: string;
+  /**
+   * A full resync compared the kernel's table with the one last applied: how many differences it
+   * found (its transaction repairs them). Absent when no comparison was made.
+   */
+  drift?: number;
 }
 
 /** prometheus.ExponentialBuckets(start, factor, count). */
@@ -36,6 +44,45 @@ const syncBuckets = exponentialBuckets(0.001, 2, 15);
 export function routeOf(path: string | undefined): string {
   if (!path) return "none";
   return path === "netlink" ? "netlink" : "nft";
+}
+
+function registerPendingChanges(registry: Registry): PendingChanges {
+  const pending = new PendingChanges();
+  new Gauge({
+    name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+    help: "Pending proxy rules Endpoint changes",
+    registers: [registry],
+    collect() {
+      this.set(pending.endpointChanges);
+    },
+  });
+  new Gauge({
+    name: "kubeproxy_sync_proxy_rules_service_changes_pending",
+    help: "Pending proxy rules Service changes",
+    registers: [registry],
+    collect() {
+      this.set(pending.serviceChanges);
+    },
+  });
+  return pending;
+}
+
+/** Full resyncs that compared the kernel with the last applied table, and the differences repaired. */
+function registerDrift(registry: Registry): (drift: number) => void {
+  const checks = new Counter({
+    name: "wasmplane_drift_checks_total",
+    help: "Full resyncs that compared the kernel's table with the one last applied",
+    registers: [registry],
+  });
+  const repaired = new Counter({
+    name: "wasmplane_drift_repaired_total",
+    help: "Differences (chains, set declarations, set elements) between the kernel's table and the one last applied, repaired by a full resync",
+    registers: [registry],
+  });
+  return (drift) => {
+    checks.inc();
+    repaired.inc(drift);
+  };
 }
 
 export function registerSyncMetrics(registry: Registry, now = () => Date.now()): SyncMetrics {
@@ -102,9 +149,13 @@ export function registerSyncMetrics(registry: Registry, now = () => Date.now()):
     registers,
   });
   const programming = registerProgrammingLatency(registry, now);
+  const pending = registerPendingChanges(registry);
+  const driftRepaired = registerDrift(registry);
   return {
     queued: () => lastQueued.set(now() / 1000),
+    snapshotTaken: () => pending.checkedOut(),
     sourceEvents: (events) => {
+      pending.note(events);
       for (const e of events) {
         if (e.kind === "Service") serviceChanges.inc();
         else if (e.kind === "EndpointSlice") endpointChanges.inc();
@@ -123,6 +174,7 @@ export function registerSyncMetrics(registry: Registry, now = () => Date.now()):
         return;
       }
       lastTimestamp.set(now() / 1000);
+      if (s.drift !== undefined) driftRepaired(s.drift);
       const started = s.at ? Date.parse(s.at) : Number.NaN;
       programming.syncSucceeded(Number.isNaN(started) ? now() - s.durationMs : started);
       if (s.operations > 0) {
