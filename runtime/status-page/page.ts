@@ -68,9 +68,12 @@ function renderServices(st, conns) {
 
 function renderPlugins(st) {
   if (!st.lbPlugins) return fill("plugins", el("p", { class: "muted" }, "no Wasm LB plugin host configured"));
-  fill("plugins", table(["algorithm", "module", "version", "sha256", "health"], st.lbPlugins.map((p) =>
-    el("tr", { "data-plugin": p.algorithm }, el("td", {}, p.algorithm), el("td", { class: "mono" }, p.path),
-      el("td", {}, p.version ?? "?"), el("td", { class: "mono" }, p.sha256 ? p.sha256.slice(0, 16) + "…" : "-"),
+  fill("plugins", table(["algorithm", "module", "version", "sha256", "grants", "health"], st.lbPlugins.map((p) =>
+    el("tr", { "data-plugin": p.algorithm, "data-sha256": p.sha256 ?? "" }, el("td", {}, p.algorithm),
+      el("td", { class: "mono" }, p.path), el("td", { class: "plugin-version" }, p.version ?? "?"),
+      el("td", { class: "mono" }, p.sha256 ? p.sha256.slice(0, 16) + "…" : "-"),
+      el("td", { class: "plugin-grants", "data-grants": (p.grants ?? []).join(",") },
+        p.grants ? (p.grants.length ? p.grants.join(", ") : "none") : "-"),
       el("td", { class: p.refused ? "refused" : "" }, p.refused ? "REFUSED: " + p.refused : p.sha256 ? "loaded" : "not loaded")))));
 }
 

@@ -61,7 +61,13 @@ function status(): AgentStatus {
     syncs: { total: 3, failed: 1, consecutiveFailures: 0 },
     rssBytes: 1,
     lbPlugins: [
-      { algorithm: "maglev", path: "/p/maglev.wasm", sha256: "ab".repeat(32), version: "1.2.0" },
+      {
+        algorithm: "maglev",
+        path: "/p/maglev.wasm",
+        sha256: "ab".repeat(32),
+        version: "1.2.0",
+        grants: ["log", "random"],
+      },
       { algorithm: "broken", path: "/p/broken.wasm", refused: "sha256 differs from the lock" },
     ],
     podNetworking: {
@@ -97,6 +103,7 @@ test("problems, plugin health, algorithms, policies and failed syncs are shown",
       problems: await texts("li.problem"),
       service: await texts('tr[data-service="shop/cart"] td'),
       plugins: await texts("tr[data-plugin]"),
+      grants: await texts("tr[data-plugin] td.plugin-grants"),
       pod: await texts('tr[data-pod="shop/cart-1"] td'),
       bars: await texts("#sync-plot rect.sync-bar"),
       note: (await texts("#conntrack-note"))[0] ?? "",
@@ -106,6 +113,8 @@ test("problems, plugin health, algorithms, policies and failed syncs are shown",
     assert.match(shown.service[5], "10.244.1.8 (terminating)");
     assert.match(shown.plugins[0], "loaded");
     assert.match(shown.plugins[1], "REFUSED: sha256 differs from the lock");
+    // A refused module serves nothing, so it has no grants to show.
+    assert.equal(shown.grants, ["log, random", "-"]);
     assert.equal(shown.pod, [
       "shop/cart-1",
       "10.244.1.7",

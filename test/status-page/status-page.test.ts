@@ -2,7 +2,8 @@
 // downloaded) against a running sandbox: `wasmplane sandbox` prints the page's address, the page
 // shows the services, endpoint addresses, pod attachments and problems of the agent's status JSON,
 // plots the syncs, and a screenshot is saved under the test's temp dir. `wasmplane status` reads the
-// same agent over TCP and prints its pid and version.
+// same agent over TCP and prints its pid and version. The sandbox runs the shipped LB plugins
+// through the Wasm host, so the page's plugin table (name, version, hash, grants) is checked too.
 import { existsSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,8 +11,9 @@ import { chromium, type Page } from "playwright-core";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { AgentStatus } from "../../runtime/agent/status.ts";
+import { findModules, writeLock } from "../../runtime/plugins/lock.ts";
 import { packageVersion } from "../../runtime/status-page/version.ts";
-import { runWasmplane, startWasmplane, tcpAnswer } from "../agent/process-support.ts";
+import { root, runWasmplane, startWasmplane, tcpAnswer } from "../agent/process-support.ts";
 import { kernelTest } from "../support/kernel.ts";
 
 const test = suite("status page");
@@ -33,8 +35,16 @@ const chromiumMissing = existsSync(CHROMIUM) ? null : `${CHROMIUM} missing (apt-
 if (chromiumMissing && process.env.CI)
   throw new Error(`status page test: ${chromiumMissing}; CI must run it`);
 
+interface ShownPlugin {
+  algorithm: string;
+  version: string;
+  sha256: string;
+  grants: string;
+}
+
 interface Shown {
   services: { key: string; endpoints: string[] }[];
+  plugins: ShownPlugin[];
   pods: { pod: string; ips: string[] }[];
   problems: string[];
   syncBars: number;
@@ -50,6 +60,12 @@ function expected(st: AgentStatus): Shown {
   return {
     services: st.services.map((s) => ({ key: s.key, endpoints: s.endpoints.map((e) => e.address) })),
     pods: [...pods].map(([pod, ips]) => ({ pod, ips })),
+    plugins: (st.lbPlugins ?? []).map((p) => ({
+      algorithm: p.algorithm,
+      version: p.version ?? "?",
+      sha256: p.sha256 ?? "",
+      grants: (p.grants ?? []).join(","),
+    })),
     problems: st.problems,
     syncBars: (st.recentSyncs ?? []).length,
     summary: "",
@@ -85,7 +101,10 @@ async function connectionsShown(page: Page, st: AgentStatus, clientNetns: string
 const scenario = async () => {
   if (chromiumMissing) throw new Error(chromiumMissing);
   const out = mkdtempSync(join(tmpdir(), "wpt-status-page-"));
-  const child = startWasmplane(["sandbox"]);
+  const pluginDir = join(root, "build/plugins/lb");
+  const lock = join(out, "plugins.lock.json");
+  writeLock(lock, findModules(pluginDir));
+  const child = startWasmplane(["sandbox", "--lb-plugin-dir", pluginDir, "--lb-lock", lock]);
   try {
     const pageUrl = (await child.waitFor(/^status page: (http:\/\/127\.0\.0\.1:\d+\/)$/m, 90_000))[1];
     await child.waitFor(/^sandbox ready$/m, 30_000);
@@ -100,6 +119,12 @@ const scenario = async () => {
           key: r.dataset.service ?? "",
           endpoints: [...r.querySelectorAll("[data-address]")].map((e) => e.dataset.address ?? ""),
         })),
+        plugins: [...document.querySelectorAll("tr[data-plugin]")].map((r) => ({
+          algorithm: r.dataset.plugin ?? "",
+          version: r.querySelector(".plugin-version")?.textContent ?? "",
+          sha256: r.dataset.sha256 ?? "",
+          grants: r.querySelector(".plugin-grants")?.dataset.grants ?? "",
+        })),
         pods: [...document.querySelectorAll("tr[data-pod]")].map((r) => ({
           pod: r.dataset.pod ?? "",
           ips: (r.querySelector(".pod-ips")?.textContent ?? "").split(", ").filter(Boolean),
@@ -111,6 +136,12 @@ const scenario = async () => {
       const want = expected(st);
       assert.ok(want.services.length > 0, "the sandbox serves the example services");
       assert.ok(want.pods.length > 0, "the sandbox attaches pods");
+      assert.ok(want.plugins.length >= 7, `the shipped LB plugins: ${JSON.stringify(st.lbPlugins)}`);
+      assert.ok(
+        want.plugins.every((p) => /^[0-9a-f]{64}$/.test(p.sha256) && p.version !== "?"),
+        "every shipped plugin is loaded",
+      );
+      assert.equal(shown.plugins, want.plugins);
       assert.equal(shown.services, want.services);
       assert.equal(shown.pods, want.pods);
       assert.equal(shown.problems, want.problems);
