@@ -285,7 +285,7 @@ function printSyncTables(): void {
   );
   printTable([["case", ...STEPS.filter((s) => s !== "kernel"), "total (sync)"], ...cpuRows]);
   console.log(
-    "\nsteps: store = store.apply + snapshot; services = lbRequests + built-in LB + ServiceProxy.plan; evaluate = evaluatePolicies; render = renderPolicy(decision, previous); node rules = planNodeRules + mergeFragments; diff = planSync; encode = netlink batch; kernel = sendmsg to last reply (the sender's measurement) on path netlink, the whole nft -f run on path text (nft/netlink/ leaves a batch to nft when it holds something the encoder does not cover, e.g. adjacent intervals).",
+    "\nsteps: store = store.apply + snapshot; services = lbRequests + built-in LB + ServiceProxy.plan; evaluate = the reference decider as the agent runs it (runtime/policy/incremental.ts: a full evaluation, or only the sets a pod change touches); render = renderPolicy(decision, previous); node rules = planNodeRules + mergeFragments; diff = planSync; encode = netlink batch; kernel = sendmsg to last reply (the sender's measurement) on path netlink, the whole nft -f run on path text (nft/netlink/ leaves a batch to nft when it holds something the encoder does not cover, e.g. adjacent intervals).",
   );
   console.log(
     `medians: policy adds of ${ADDS} after ${ADD_WARMUP} untimed add/remove cycles; label changes of ${REPEAT} pods after ${WARMUP} untimed ones. Before all of it, one untimed full sync of the whole dense table in a namespace of its own.`,

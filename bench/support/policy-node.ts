@@ -15,7 +15,7 @@ import {
 import { planSync, type SyncPlan } from "../../nft/diff.ts";
 import { type NodeAttachment, planNodeRules } from "../../runtime/cni/node-rules.ts";
 import { builtinLbPlanner, type LbResult } from "../../runtime/lb/plan.ts";
-import { evaluatePolicies } from "../../runtime/policy/reference.ts";
+import { IncrementalEvaluator } from "../../runtime/policy/incremental.ts";
 import { type RenderedPolicy, renderPolicy } from "../../runtime/policy/render.ts";
 import type { PolicyDecision } from "../../runtime/policy/types.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
@@ -105,10 +105,13 @@ export class BenchNode {
   private readonly proxy: ServiceProxy;
   private rendered: RenderedPolicy | undefined;
   private decision: PolicyDecision | undefined;
+  /** The reference decider as the agent runs it: kept up to date between syncs. */
+  private readonly evaluator: IncrementalEvaluator;
   private applied: DesiredTable | null = null;
   readonly experiments: Experiments = { pruneUnreferencedSets: false };
 
   constructor(private readonly options: NodeOptions) {
+    this.evaluator = new IncrementalEvaluator(options.nodeName);
     this.proxy = new ServiceProxy({
       nodeName: options.nodeName,
       nodeIPs: ["192.168.0.1"],
@@ -156,7 +159,7 @@ export class BenchNode {
     const services = this.proxy.plan(snapshot, lb);
     clock.next("services");
 
-    const decision = evaluatePolicies(snapshot, { nodeName: this.options.nodeName });
+    const decision = this.evaluator.decide(snapshot);
     clock.next("evaluate");
     const rendered = renderPolicy(decision, this.rendered);
     clock.next("render");

@@ -129,3 +129,45 @@ export function setContains(elements: readonly string[], address: string): boole
     return r.family === family && r.first <= value && value <= r.last;
   });
 }
+
+/** An element of addressSetElements' output as a range (an address or a CIDR). */
+function elementRange(element: string): Range {
+  return element.includes("/") ? cidrRange(element) : point(element);
+}
+
+/** Index of the first element that starts after `r` (family first, then address). */
+function upperBound(elements: readonly string[], r: Range): number {
+  let lo = 0;
+  let hi = elements.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareRanges(elementRange(elements[mid]), r) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * addressSetElements' output with pod addresses taken out and put in, as if built again from the
+ * changed pods: an address inside one of the set's CIDRs stays out, one already there is not added
+ * twice. The caller removes only addresses no remaining pod holds. Returns a new array.
+ */
+export function patchAddressSetElements(
+  elements: readonly string[],
+  remove: readonly string[],
+  add: readonly string[],
+): string[] {
+  const out = [...elements];
+  for (const ip of remove) {
+    const at = upperBound(out, point(ip)) - 1;
+    if (at >= 0 && out[at] === ip) out.splice(at, 1);
+  }
+  for (const ip of add) {
+    const p = point(ip);
+    const at = upperBound(out, p);
+    const previous = at > 0 ? elementRange(out[at - 1]) : undefined;
+    const covered = previous?.family === p.family && previous.first <= p.first && p.first <= previous.last;
+    if (!covered) out.splice(at, 0, ip);
+  }
+  return out;
+}

@@ -27,22 +27,54 @@ export interface ClusterView {
   memo: Map<string, PolicyPod[]>;
   /**
    * Set contents already built in this evaluation, by what they were built from (rules of many
-   * policies repeat the same peers): sets with equal sources share one read-only array.
+   * policies repeat the same peers): sets with equal sources share one read-only array. Each comes
+   * with the pod queries its build read.
    */
-  contents: Map<string, unknown>;
+  contents: Map<string, { value: unknown; reads: PodQuery[] }>;
+  /** While a set is built: the pod queries it reads (what a later pod change is matched against). */
+  reads: PodQuery[] | null;
+  /** How many peer pods hold each address (an address leaves a set only when no picked pod holds it). */
+  addressHolders: Map<string, number>;
 }
 
-/** `build()` once per `key` within one evaluation. */
+/** `build()` once per `key` within one evaluation; a cached value still counts its reads. */
 export function memoized<T>(view: ClusterView, key: string, build: () => T): T {
-  if (view.contents.has(key)) return view.contents.get(key) as T;
-  const value = build();
-  view.contents.set(key, value);
+  const hit = view.contents.get(key);
+  if (hit) {
+    view.reads?.push(...hit.reads);
+    return hit.value as T;
+  }
+  const { value, reads } = recordingReads(view, build);
+  view.contents.set(key, { value, reads });
   return value;
+}
+
+/** Runs `build` and returns what it made with the pod queries it read (also counted for any outer recording). */
+export function recordingReads<T>(view: ClusterView, build: () => T): { value: T; reads: PodQuery[] } {
+  const outer = view.reads;
+  const reads: PodQuery[] = [];
+  view.reads = reads;
+  try {
+    const value = build();
+    return { value, reads };
+  } finally {
+    view.reads = outer;
+    outer?.push(...reads);
+  }
 }
 
 /** A pod policy applies to and selectors can pick: it has addresses and is neither host-network nor finished. */
 export function isPolicyPod(pod: Pod): boolean {
   return !pod.hostNetwork && pod.podIPs.length > 0 && pod.phase !== "Succeeded" && pod.phase !== "Failed";
+}
+
+/** Adds `delta` to the holder count of each of the pod's addresses. */
+export function countHolders(view: ClusterView, pod: Pod, delta: number): void {
+  for (const ip of pod.podIPs) {
+    const n = (view.addressHolders.get(ip) ?? 0) + delta;
+    if (n === 0) view.addressHolders.delete(ip);
+    else view.addressHolders.set(ip, n);
+  }
 }
 
 function push(map: Map<string, PolicyPod[]>, namespace: string, pod: PolicyPod): void {
@@ -63,9 +95,12 @@ export function buildClusterView(snapshot: Snapshot, nodeName: string): ClusterV
     namespaces: [],
     memo: new Map(),
     contents: new Map(),
+    reads: null,
+    addressHolders: new Map(),
   };
   for (const p of pods) {
     push(view.peersByNamespace, p.pod.namespace, p);
+    countHolders(view, p.pod, 1);
     if (p.pod.nodeName === nodeName) {
       view.localPods.push(p);
       push(view.localPodsByNamespace, p.pod.namespace, p);
@@ -99,6 +134,7 @@ export function selectPeerPods(view: ClusterView, query: PodQuery): PolicyPod[] 
     query.namespaceSelector ? selectorKey(query.namespaceSelector) : `=${query.namespace ?? ""}`,
     query.podSelector ? selectorKey(query.podSelector) : "*",
   ]);
+  view.reads?.push(query);
   const cached = view.memo.get(memoKey);
   if (cached) return cached;
   const namespaces = query.namespaceSelector

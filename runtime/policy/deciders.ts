@@ -3,8 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createWasmPolicyPlanner } from "../plugins/policy-planner.ts";
-import type { PolicyDecider } from "./enforcer.ts";
-import { referenceDecider } from "./enforcer.ts";
+import { createReferenceDecider, type PolicyDecider } from "./enforcer.ts";
 
 export interface DeciderOptions {
   nodeName: string;
@@ -18,7 +17,7 @@ export function shippedPolicyPluginPath(name: string): string {
 }
 
 export async function policyDeciderFromSpec(spec: string, options: DeciderOptions): Promise<PolicyDecider> {
-  if (spec === "builtin") return referenceDecider;
+  if (spec === "builtin") return createReferenceDecider(options.nodeName);
   const shipped = spec.startsWith("wasm:");
   const file = shipped ? shippedPolicyPluginPath(spec.slice("wasm:".length)) : spec;
   if (!shipped && !file.endsWith(".wasm"))

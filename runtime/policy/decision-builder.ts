@@ -1,6 +1,8 @@
 // Collects what the rule compilers produce (per-pod rules by tier, shared sets, problems) and turns
-// it into a sorted, deterministic PolicyDecision.
-import type { PolicyPod } from "./cluster-view.ts";
+// it into a sorted, deterministic PolicyDecision. Each set keeps its recipe: how to build it again
+// and the pod queries it read, so a pod change elsewhere in the cluster rebuilds only the sets whose
+// queries pick the pod (incremental.ts).
+import { type ClusterView, type PodQuery, type PolicyPod, recordingReads } from "./cluster-view.ts";
 import type {
   AddressPort,
   PodDirectionPolicy,
@@ -19,6 +21,17 @@ interface Entry {
   tiers: Record<PolicyTier, PolicyRule[]>;
 }
 
+/** How a set of the decision is built, and which pod queries its contents read. */
+export interface SetRecipe<E> {
+  build: () => E[];
+  reads: PodQuery[];
+}
+
+export interface SetRecipes {
+  addressSets: Map<string, SetRecipe<string>>;
+  addressPortSets: Map<string, SetRecipe<AddressPort>>;
+}
+
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class DecisionBuilder {
@@ -26,6 +39,10 @@ export class DecisionBuilder {
   private readonly addressSets = new Map<string, string[]>();
   private readonly addressPortSets = new Map<string, AddressPort[]>();
   private readonly problems: PolicyProblem[] = [];
+  /** Recipes of every set registered; `finish` keeps those of the sets a rule uses. */
+  readonly recipes: SetRecipes = { addressSets: new Map(), addressPortSets: new Map() };
+
+  constructor(private readonly view: ClusterView) {}
 
   entry(pod: PolicyPod, direction: PolicyDirection): Entry {
     const id = `${pod.key} ${direction}`;
@@ -45,13 +62,20 @@ export class DecisionBuilder {
 
   /** Registers a shared address set once (the first caller builds it) and returns its id. */
   addressSet(id: string, build: () => string[]): string {
-    if (!this.addressSets.has(id)) this.addressSets.set(id, build());
+    if (!this.addressSets.has(id)) this.addressSets.set(id, this.record(this.recipes.addressSets, id, build));
     return id;
   }
 
   addressPortSet(id: string, build: () => AddressPort[]): string {
-    if (!this.addressPortSets.has(id)) this.addressPortSets.set(id, build());
+    if (!this.addressPortSets.has(id))
+      this.addressPortSets.set(id, this.record(this.recipes.addressPortSets, id, build));
     return id;
+  }
+
+  private record<E>(recipes: Map<string, SetRecipe<E>>, id: string, build: () => E[]): E[] {
+    const { value, reads } = recordingReads(this.view, build);
+    recipes.set(id, { build, reads });
+    return value;
   }
 
   problem(p: PolicyProblem): void {

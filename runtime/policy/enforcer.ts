@@ -6,7 +6,7 @@ import type { DesiredRule, TableFragment } from "../../nft/desired.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { failClosedDecision } from "./fail-closed.ts";
-import { evaluatePolicies } from "./reference.ts";
+import { IncrementalEvaluator } from "./incremental.ts";
 import { type RenderedPolicy, renderPolicy } from "./render.ts";
 import type { PolicyDecision } from "./types.ts";
 
@@ -17,10 +17,11 @@ export interface PolicyDecider {
   close?(): Promise<void>;
 }
 
-export const referenceDecider: PolicyDecider = {
-  name: "builtin",
-  decide: (snapshot, nodeName) => evaluatePolicies(snapshot, { nodeName }),
-};
+/** The TypeScript reference, kept up to date incrementally between syncs (incremental.ts). */
+export function createReferenceDecider(nodeName: string): PolicyDecider {
+  const evaluator = new IncrementalEvaluator(nodeName);
+  return { name: "builtin", decide: (snapshot) => evaluator.decide(snapshot) };
+}
 
 /** Per local pod: which policies select it, and whether it is isolated, per direction. */
 export interface PodPolicyStatus {

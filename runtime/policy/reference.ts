@@ -3,9 +3,9 @@
 // Wasm policy plugin is compared with this. Pure: same snapshot and node, same decision.
 import type { Snapshot } from "../store/objects.ts";
 import type { Range } from "./address-sets.ts";
-import { buildClusterView } from "./cluster-view.ts";
+import { buildClusterView, type ClusterView } from "./cluster-view.ts";
 import { compileClusterNetworkPolicies } from "./clusternetworkpolicy-rules.ts";
-import { DecisionBuilder } from "./decision-builder.ts";
+import { DecisionBuilder, type SetRecipes } from "./decision-builder.ts";
 import { compileNetworkPolicies } from "./networkpolicy-rules.ts";
 import type { PolicyDecision } from "./types.ts";
 
@@ -20,11 +20,22 @@ function sortedValues<T>(map: Map<string, T> | undefined): T[] {
     .map(([, v]) => v);
 }
 
-export function evaluatePolicies(snapshot: Snapshot, options: EvaluateOptions): PolicyDecision {
+/** A decision with what it was evaluated over: what incremental.ts needs to update it. */
+export interface Evaluation {
+  decision: PolicyDecision;
+  view: ClusterView;
+  recipes: SetRecipes;
+}
+
+export function evaluateFully(snapshot: Snapshot, options: EvaluateOptions): Evaluation {
   const view = buildClusterView(snapshot, options.nodeName);
-  const out = new DecisionBuilder();
+  const out = new DecisionBuilder(view);
   const addressCache = new Map<string, Range>();
   compileClusterNetworkPolicies(view, sortedValues(snapshot.clusterNetworkPolicies), out, addressCache);
   compileNetworkPolicies(view, sortedValues(snapshot.networkPolicies), out, addressCache);
-  return out.finish();
+  return { decision: out.finish(), view, recipes: out.recipes };
+}
+
+export function evaluatePolicies(snapshot: Snapshot, options: EvaluateOptions): PolicyDecision {
+  return evaluateFully(snapshot, options).decision;
 }

@@ -211,3 +211,53 @@ export function reuseElements(fresh: DesiredSet, previous: DesiredSet | undefine
     JSON.stringify({ ...fresh, elements: [] }) === JSON.stringify({ ...previous, elements: [] });
   return same ? previous : { ...fresh, elements };
 }
+
+/** Index of the first element of sorted host `elements` whose address is ≥ `value`. */
+function hostIndex(elements: SetElement[], value: bigint): number {
+  let lo = 0;
+  let hi = elements.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ipToBigInt(elements[mid].key as string) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The named sets of an address set whose entries changed by single addresses only (a peer pod came,
+ * went or moved), made from the previous sets by inserting and removing those hosts: the same as
+ * `addressSets(id, after)`, at the cost of the change instead of the set's size. Null when the
+ * change touches a CIDR or an address not written canonically; render anew then.
+ */
+export function patchAddressSets(
+  id: string,
+  before: readonly string[],
+  after: readonly string[],
+  previous: DesiredSet[],
+): DesiredSet[] | null {
+  const had = new Set(before);
+  const has = new Set(after);
+  const added = after.filter((e) => !had.has(e));
+  const removed = before.filter((e) => !has.has(e));
+  const changes = [...removed.map((e) => ({ e, add: false })), ...added.map((e) => ({ e, add: true }))];
+  const byName = new Map(previous.map((s) => [s.name, s]));
+  const patched = new Map<string, SetElement[]>();
+  for (const { e, add } of changes) {
+    if (e.includes("/") || canonicalIp(e) !== e) return null;
+    const name = addressSetName(id, ipFamily(e), "h");
+    const set = byName.get(name);
+    if (!set) return null;
+    const elements = patched.get(name) ?? [...set.elements];
+    patched.set(name, elements);
+    const value = ipToBigInt(e);
+    const at = hostIndex(elements, value);
+    const present = at < elements.length && elements[at].key === e;
+    if (add && !present) elements.splice(at, 0, element(e));
+    if (!add && present) elements.splice(at, 1);
+  }
+  return previous.map((s) => {
+    const elements = patched.get(s.name);
+    return elements ? { ...s, elements } : s;
+  });
+}

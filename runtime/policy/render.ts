@@ -34,7 +34,7 @@ import { type References, rulesRefs } from "../../nft/references.ts";
 import { ipToBigInt } from "../net/cidr.ts";
 import { checkReferences, hookRules, type PodChains, renderPodChains } from "./render-chains.ts";
 import { type AddressFamily, dispatchMapName } from "./render-names.ts";
-import { addressPortSets, addressSets, hasNetworks, reuseElements } from "./render-sets.ts";
+import { addressPortSets, addressSets, hasNetworks, patchAddressSets, reuseElements } from "./render-sets.ts";
 import type { AddressPort, PolicyDecision, PolicyDirection } from "./types.ts";
 
 export interface RenderedPolicy {
@@ -46,9 +46,19 @@ export interface RenderedPolicy {
   memo: RenderMemo;
 }
 
+interface RenderedSet<E> {
+  /** A copy of the entries, compared by content next time. */
+  entries: E[];
+  /** The decision's own array: the same array next time means the same entries (decisions are read-only). */
+  source: E[];
+  sets: DesiredSet[];
+}
+
 export interface RenderMemo {
-  readonly addressSets: ReadonlyMap<string, { entries: string[]; sets: DesiredSet[] }>;
-  readonly addressPortSets: ReadonlyMap<string, { entries: AddressPort[]; sets: DesiredSet[] }>;
+  readonly addressSets: ReadonlyMap<string, RenderedSet<string>>;
+  readonly addressPortSets: ReadonlyMap<string, RenderedSet<AddressPort>>;
+  /** The decision's pods array these were rendered from. */
+  readonly podsSource: PolicyDecision["pods"];
   /** By "pod\0direction": the pod's policy as JSON, and what it rendered to. */
   readonly pods: ReadonlyMap<string, { policy: string; rendered: PodChains }>;
 }
@@ -72,26 +82,40 @@ function sameEntries<E>(a: E[], b: E[], same: (x: E, y: E) => boolean): boolean 
   return a.length === b.length && a.every((x, i) => same(x, b[i]));
 }
 
-/** Renders (or reuses) the named sets of every set id, sorted by id. */
+/**
+ * Renders (or reuses) the named sets of every set id, sorted by id. `changed` receives the ids whose
+ * entries differ from the previous ones.
+ */
 function peerSets<E>(
   ids: Map<string, E[]>,
-  previous: ReadonlyMap<string, { entries: E[]; sets: DesiredSet[] }> | undefined,
+  previous: ReadonlyMap<string, RenderedSet<E>> | undefined,
   render: (id: string, entries: E[]) => DesiredSet[],
   same: (x: E, y: E) => boolean,
-): Map<string, { entries: E[]; sets: DesiredSet[] }> {
-  const out = new Map<string, { entries: E[]; sets: DesiredSet[] }>();
-  for (const id of [...ids.keys()].sort()) {
+  changed: Map<string, { before: E[] | undefined; after: E[] }>,
+  patch?: (id: string, before: E[], after: E[], previous: DesiredSet[]) => DesiredSet[] | null,
+): Map<string, RenderedSet<E>> {
+  const out = new Map<string, RenderedSet<E>>();
+  const sorted = [...ids.keys()];
+  if (!isSorted(sorted)) sorted.sort();
+  for (const id of sorted) {
     const entries = ids.get(id)!;
     const before = previous?.get(id);
-    if (before && sameEntries(before.entries, entries, same)) {
-      out.set(id, before);
+    if (before && (before.source === entries || sameEntries(before.entries, entries, same))) {
+      out.set(id, before.source === entries ? before : { ...before, source: entries });
       continue;
     }
-    const sets = render(id, entries).map((s, i) => reuseElements(s, before?.sets[i]));
-    // A copy: the decision's arrays are the caller's, and equality is checked by content next time.
-    out.set(id, { entries: [...entries], sets });
+    changed.set(id, { before: before?.entries, after: entries });
+    const sets =
+      (before && patch?.(id, before.entries, entries, before.sets)) ??
+      render(id, entries).map((s, i) => reuseElements(s, before?.sets[i]));
+    out.set(id, { entries: [...entries], source: entries, sets });
   }
   return out;
+}
+
+function isSorted(ids: string[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (ids[i - 1] >= ids[i]) return false;
+  return true;
 }
 
 function renderPods(
@@ -161,16 +185,63 @@ function dispatchMaps(pods: RenderMemo["pods"], previous: TableFragment | undefi
  * last ones. Throws on an inconsistent decision, naming the pod, rule and field.
  */
 export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy): RenderedPolicy {
+  const changed = new Map<string, { before: string[] | undefined; after: string[] }>();
+  const changedPorts = new Map<string, { before: AddressPort[] | undefined; after: AddressPort[] }>();
+  const addressMemo = peerSets(
+    decision.addressSets,
+    previous?.memo.addressSets,
+    addressSets,
+    sameAddress,
+    changed,
+    patchAddressSets,
+  );
+  const portMemo = peerSets(
+    decision.addressPortSets,
+    previous?.memo.addressPortSets,
+    addressPortSets,
+    sameAddressPort,
+    changedPorts,
+  );
+  // The same pods array, the same set ids, and no set gaining or losing CIDRs of a family: every
+  // pod's chains stand, and only the changed sets' contents are new.
+  const stands =
+    previous !== undefined &&
+    previous.memo.podsSource === decision.pods &&
+    addressMemo.size === previous.memo.addressSets.size &&
+    portMemo.size === previous.memo.addressPortSets.size &&
+    [...changedPorts.values()].every(({ before }) => before !== undefined) &&
+    [...changed.values()].every(
+      ({ before, after }) =>
+        before !== undefined && FAMILIES.every((f) => hasNetworks(before, f) === hasNetworks(after, f)),
+    );
+  if (stands) {
+    const memo: RenderMemo = { ...previous.memo, addressSets: addressMemo, addressPortSets: portMemo };
+    const sets = [
+      ...[...changed.keys()].flatMap((id) => addressMemo.get(id)!.sets),
+      ...[...changedPorts.keys()].flatMap((id) => portMemo.get(id)!.sets),
+    ];
+    return { fragment: withSetsReplaced(previous.fragment, sets), hooks: previous.hooks, memo };
+  }
   const memo: RenderMemo = {
-    addressSets: peerSets(decision.addressSets, previous?.memo.addressSets, addressSets, sameAddress),
-    addressPortSets: peerSets(
-      decision.addressPortSets,
-      previous?.memo.addressPortSets,
-      addressPortSets,
-      sameAddressPort,
-    ),
+    addressSets: addressMemo,
+    addressPortSets: portMemo,
+    podsSource: decision.pods,
     pods: renderPods(decision, previous?.memo.pods),
   };
+  const fragment = assemble(memo, previous?.fragment);
+  const hooks = previous?.hooks ?? { egress: hookRules("egress"), ingress: hookRules("ingress") };
+  return { fragment, hooks, memo };
+}
+
+/** The previous fragment with these sets in place of their namesakes (sets no rule uses stay out). */
+function withSetsReplaced(previous: TableFragment, changed: DesiredSet[]): TableFragment {
+  const sets = new Map(previous.sets);
+  for (const set of changed) if (sets.has(set.name)) sets.set(set.name, set);
+  return { chains: previous.chains, sets };
+}
+
+/** The fragment of rendered pods and sets: chains, the sets some rule uses, the dispatch maps. */
+function assemble(memo: RenderMemo, previous: TableFragment | undefined): TableFragment {
   const fragment = emptyFragment();
   const owners = new Map<string, string>();
   const peers = [
@@ -191,7 +262,6 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
       claim(owners, set.name, owner);
       if (used.sets?.has(`@${set.name}`)) addSet(fragment, set);
     }
-  for (const map of dispatchMaps(memo.pods, previous?.fragment)) addSet(fragment, map);
-  const hooks = previous?.hooks ?? { egress: hookRules("egress"), ingress: hookRules("ingress") };
-  return { fragment, hooks, memo };
+  for (const map of dispatchMaps(memo.pods, previous)) addSet(fragment, map);
+  return fragment;
 }

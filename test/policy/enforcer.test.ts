@@ -4,8 +4,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parsePolicySection } from "../../runtime/policy/config.ts";
 import { policyDeciderFromSpec } from "../../runtime/policy/deciders.ts";
-import { type PolicyDecider, PolicyEnforcer, referenceDecider } from "../../runtime/policy/enforcer.ts";
+import { type PolicyDecider, PolicyEnforcer } from "../../runtime/policy/enforcer.ts";
 import { failClosedDecision } from "../../runtime/policy/fail-closed.ts";
+import { evaluatePolicies } from "../../runtime/policy/reference.ts";
 import { baseWorld, clusterPolicy, networkPolicy, snapshotOf } from "./reference-fixtures.ts";
 
 const test = suite("policy enforcer");
@@ -22,7 +23,7 @@ function flaky(): PolicyDecider & { fail: boolean } {
     fail: false,
     decide(snapshot, node) {
       if (this.fail) throw new Error("trapped: unreachable");
-      return referenceDecider.decide(snapshot, node);
+      return evaluatePolicies(snapshot, { nodeName: node });
     },
   };
 }
@@ -76,7 +77,7 @@ test("a sync that changed no pod, namespace or policy reuses the last step; a fa
     name: "counting",
     decide(snapshot, node) {
       calls++;
-      return referenceDecider.decide(snapshot, node);
+      return evaluatePolicies(snapshot, { nodeName: node });
     },
   };
   const enforcer = new PolicyEnforcer(counting, "n1");

@@ -538,23 +538,48 @@ test("with the previous result, unchanged objects are handed back identical; the
   assert.is(f2.chains.get(b)!.rules.length, f1.chains.get(b)!.rules.length - 1);
 });
 
-test("with the previous result, contents changed in place are still seen", () => {
+test("with the previous result, a set's new contents are seen, and the same array counts as unchanged", () => {
+  const pods = [pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])];
   const list = ["10.0.0.3"];
-  const d = decision([pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])], { s: list });
-  const first = renderPolicy(d);
-  list.push("10.0.0.4");
-  const second = renderPolicy(d, first);
+  const first = renderPolicy(decision(pods, { s: list }));
+  const second = renderPolicy(decision(pods, { s: [...list, "10.0.0.4"] }), first);
   assert.equal(
     second.fragment.sets.get(addressSetName("s", 4, "h"))!.elements.map((e) => e.key),
     ["10.0.0.3", "10.0.0.4"],
   );
+  // Decisions are read-only: the very array of the last render is taken as the same contents.
+  const d = decision(pods, { s: list });
+  const third = renderPolicy(d, renderPolicy(d));
+  assert.is(third.fragment.sets.get(addressSetName("s", 4, "h"))!.elements.length, 1);
   // A reused pod chain is checked against the decision's set ids all the same.
-  const uses = [pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s" })])];
-  const third = renderPolicy(decision(uses, { s: [] }), second);
+  const fourth = renderPolicy(decision(pods, { s: [] }), second);
   assert.throws(
-    () => renderPolicy(decision(uses), third),
+    () => renderPolicy(decision(pods), fourth),
     /x\/a ingress rules\[0\]\.peers: unknown address set "s"/,
   );
+});
+
+test("a peer set changed by single addresses under the same pods renders as a fresh render would", () => {
+  const rules = [r("networkpolicy", "allow", { peers: "s" }), r("networkpolicy", "allow", { peers: "t" })];
+  const pods = [pod(A, "ingress", true, rules), pod("x/b", "egress", true, rules, ["10.0.0.8"])];
+  const steps: Record<string, string[]>[] = [
+    { s: ["10.0.0.3", "10.0.0.9"], t: ["10.1.0.0/16", "10.2.0.1", "fd00::1"] },
+    { s: ["10.0.0.3", "10.0.0.5", "10.0.0.9"], t: ["10.1.0.0/16", "10.2.0.1", "fd00::1"] },
+    { s: ["10.0.0.9"], t: ["10.1.0.0/16", "fd00::1", "fd00::2"] },
+    { s: [], t: ["10.0.0.7", "10.1.0.0/16"] },
+    { s: ["10.0.0.1", "10.0.0.2", "10.0.0.3"], t: ["10.1.0.0/16", "10.3.0.1"] },
+  ];
+  let previous: ReturnType<typeof renderPolicy> | undefined;
+  for (const [i, sets] of steps.entries()) {
+    const d = { ...decision(pods, sets), pods: previous ? (previous.memo.podsSource as typeof pods) : pods };
+    const patched = renderPolicy(d, previous);
+    const fresh = renderPolicy(d);
+    const text = (x: ReturnType<typeof renderPolicy>) =>
+      JSON.stringify([[...x.fragment.chains], [...x.fragment.sets].sort(([a], [b]) => (a < b ? -1 : 1))]);
+    assert.is(text(patched), text(fresh), `step ${i}`);
+    if (previous) assert.is(patched.fragment.chains, previous.fragment.chains, `step ${i}: the chains stand`);
+    previous = patched;
+  }
 });
 
 test("with the previous result, a set gaining its first CIDR rewrites the rules that use it", () => {
