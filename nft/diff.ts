@@ -135,15 +135,26 @@ function chainsUsingGoneSets(
   const listed = new Set([...chains.changed, ...chains.recreated].map((c) => c.name));
   for (const [key, chain] of desired.chains) {
     if (listed.has(key) || !base.chains.has(key)) continue;
-    const used = new Set<string>();
-    rulesRefs(chain.rules, { sets: used });
-    for (const ref of used)
+    for (const ref of setRefsOf(chain))
       if (gone.has(ref)) {
         chains.changed.push(chain);
         listed.add(key);
         break;
       }
   }
+}
+
+/** The sets a chain's rules look up, per chain object (chains are not changed once built). */
+const setRefsByChain = new WeakMap<DesiredChain, Set<string>>();
+
+function setRefsOf(chain: DesiredChain): Set<string> {
+  let used = setRefsByChain.get(chain);
+  if (!used) {
+    used = new Set<string>();
+    rulesRefs(chain.rules, { sets: used });
+    setRefsByChain.set(chain, used);
+  }
+  return used;
 }
 
 /** Chains the applied state jumps or goes to, from its rules and verdict map elements. */

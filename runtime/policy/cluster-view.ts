@@ -31,8 +31,11 @@ export interface ClusterView {
    * with the pod queries its build read.
    */
   contents: Map<string, { value: unknown; reads: PodQuery[] }>;
-  /** While a set is built: the pod queries it reads (what a later pod change is matched against). */
-  reads: PodQuery[] | null;
+  /**
+   * While a set is built, `reads` collects the pod queries it reads (what a later pod change is
+   * matched against). One object shared by every view made from this one (local-rules.ts).
+   */
+  recording: { reads: PodQuery[] | null };
   /** How many peer pods hold each address (an address leaves a set only when no picked pod holds it). */
   addressHolders: Map<string, number>;
 }
@@ -41,7 +44,7 @@ export interface ClusterView {
 export function memoized<T>(view: ClusterView, key: string, build: () => T): T {
   const hit = view.contents.get(key);
   if (hit) {
-    view.reads?.push(...hit.reads);
+    view.recording.reads?.push(...hit.reads);
     return hit.value as T;
   }
   const { value, reads } = recordingReads(view, build);
@@ -51,14 +54,14 @@ export function memoized<T>(view: ClusterView, key: string, build: () => T): T {
 
 /** Runs `build` and returns what it made with the pod queries it read (also counted for any outer recording). */
 export function recordingReads<T>(view: ClusterView, build: () => T): { value: T; reads: PodQuery[] } {
-  const outer = view.reads;
+  const outer = view.recording.reads;
   const reads: PodQuery[] = [];
-  view.reads = reads;
+  view.recording.reads = reads;
   try {
     const value = build();
     return { value, reads };
   } finally {
-    view.reads = outer;
+    view.recording.reads = outer;
     outer?.push(...reads);
   }
 }
@@ -95,7 +98,7 @@ export function buildClusterView(snapshot: Snapshot, nodeName: string): ClusterV
     namespaces: [],
     memo: new Map(),
     contents: new Map(),
-    reads: null,
+    recording: { reads: null },
     addressHolders: new Map(),
   };
   for (const p of pods) {
@@ -134,7 +137,7 @@ export function selectPeerPods(view: ClusterView, query: PodQuery): PolicyPod[] 
     query.namespaceSelector ? selectorKey(query.namespaceSelector) : `=${query.namespace ?? ""}`,
     query.podSelector ? selectorKey(query.podSelector) : "*",
   ]);
-  view.reads?.push(query);
+  view.recording.reads?.push(query);
   const cached = view.memo.get(memoKey);
   if (cached) return cached;
   const namespaces = query.namespaceSelector

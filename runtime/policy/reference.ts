@@ -27,12 +27,21 @@ export interface Evaluation {
   recipes: SetRecipes;
 }
 
+/** Compiles every policy for the view's local pods into `out`. */
+export function compilePolicies(
+  view: ClusterView,
+  policies: Pick<Snapshot, "networkPolicies" | "clusterNetworkPolicies">,
+  out: DecisionBuilder,
+): void {
+  const addressCache = new Map<string, Range>();
+  compileClusterNetworkPolicies(view, sortedValues(policies.clusterNetworkPolicies), out, addressCache);
+  compileNetworkPolicies(view, sortedValues(policies.networkPolicies), out, addressCache);
+}
+
 export function evaluateFully(snapshot: Snapshot, options: EvaluateOptions): Evaluation {
   const view = buildClusterView(snapshot, options.nodeName);
   const out = new DecisionBuilder(view);
-  const addressCache = new Map<string, Range>();
-  compileClusterNetworkPolicies(view, sortedValues(snapshot.clusterNetworkPolicies), out, addressCache);
-  compileNetworkPolicies(view, sortedValues(snapshot.networkPolicies), out, addressCache);
+  compilePolicies(view, snapshot, out);
   return { decision: out.finish(), view, recipes: out.recipes };
 }
 

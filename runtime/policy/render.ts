@@ -35,7 +35,7 @@ import { ipToBigInt } from "../net/cidr.ts";
 import { checkReferences, hookRules, type PodChains, renderPodChains } from "./render-chains.ts";
 import { type AddressFamily, dispatchMapName } from "./render-names.ts";
 import { addressPortSets, addressSets, hasNetworks, patchAddressSets, reuseElements } from "./render-sets.ts";
-import type { AddressPort, PolicyDecision, PolicyDirection } from "./types.ts";
+import type { AddressPort, PodDirectionPolicy, PolicyDecision, PolicyDirection } from "./types.ts";
 
 export interface RenderedPolicy {
   /** The `pol-` chains, sets and dispatch maps. */
@@ -60,7 +60,7 @@ export interface RenderMemo {
   /** The decision's pods array these were rendered from. */
   readonly podsSource: PolicyDecision["pods"];
   /** By "pod\0direction": the pod's policy as JSON, and what it rendered to. */
-  readonly pods: ReadonlyMap<string, { policy: string; rendered: PodChains }>;
+  readonly pods: ReadonlyMap<string, RenderedPod>;
 }
 
 const FAMILIES: AddressFamily[] = [4, 6];
@@ -118,35 +118,58 @@ function isSorted(ids: string[]): boolean {
   return true;
 }
 
+interface RenderedPod {
+  /** The decision's object it was rendered from: the same object next time is the same policy. */
+  source: PodDirectionPolicy;
+  /** Which referenced sets hold CIDRs (networkShape). */
+  shape: string;
+  /** The pod's policy as JSON, compared when the object is another one. */
+  policy: string;
+  rendered: PodChains;
+}
+
 function renderPods(
   decision: PolicyDecision,
   previous: RenderMemo["pods"] | undefined,
-): Map<string, { policy: string; rendered: PodChains }> {
-  const out = new Map<string, { policy: string; rendered: PodChains }>();
+): Map<string, RenderedPod> {
+  const out = new Map<string, RenderedPod>();
   const keyed = decision.pods.map((p) => ({ p, key: `${p.pod}\u0000${p.direction}` }));
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const { p, key } of keyed) {
     if (out.has(key)) throw new Error(`policy of pod ${p.pod} ${p.direction}: listed twice in the decision`);
     // The rules also depend on which referenced sets hold CIDRs (render-chains.ts peerConditions).
-    const policy = `${JSON.stringify(p)}\u0000${networkShape(p, decision)}`;
+    const shape = networkShape(p, decision);
     const before = previous?.get(key);
-    if (before && before.policy === policy) {
+    if (before?.source === p && before.shape === shape) {
       checkReferences(p, decision);
       out.set(key, before);
-    } else out.set(key, { policy, rendered: renderPodChains(p, decision) });
+      continue;
+    }
+    const policy = JSON.stringify(p);
+    if (before && before.policy === policy && before.shape === shape) {
+      checkReferences(p, decision);
+      out.set(key, { ...before, source: p });
+    } else out.set(key, { source: p, shape, policy, rendered: renderPodChains(p, decision) });
   }
   return out;
+}
+
+/** Families with CIDRs per entries array (decisions are read-only, so an array's answer holds). */
+const networkFamilies = new WeakMap<readonly string[], string>();
+
+function familiesWithNetworks(entries: readonly string[]): string {
+  let families = networkFamilies.get(entries);
+  if (families === undefined) {
+    families = FAMILIES.filter((f) => hasNetworks(entries, f)).join("");
+    networkFamilies.set(entries, families);
+  }
+  return families;
 }
 
 /** Which of the pod's peer sets hold CIDRs per family, e.g. "np x/a ingress 0:4" (IPv4 only). */
 function networkShape(p: PolicyDecision["pods"][number], decision: PolicyDecision): string {
   const ids = [...new Set(p.rules.flatMap((r) => (r.peers === undefined ? [] : [r.peers])))];
-  return ids
-    .map((id) => {
-      const entries = decision.addressSets.get(id) ?? [];
-      return `${id}:${FAMILIES.filter((f) => hasNetworks(entries, f)).join("")}`;
-    })
-    .join("\u0000");
+  return ids.map((id) => `${id}:${familiesWithNetworks(decision.addressSets.get(id) ?? [])}`).join("\u0000");
 }
 
 /** The four dispatch maps: pod address → goto the pod's chain. Two pods on one address is an error. */

@@ -76,6 +76,10 @@ export interface PolicyProblem {
   message: string;
 }
 
+/**
+ * Read-only once made: the renderer and the incremental decider keep a decision's arrays and
+ * objects and take the same array or object next time as the same contents.
+ */
 export interface PolicyDecision {
   /**
    * Only pods with at least one rule or isolation in a direction appear; a local pod absent for a
