@@ -37,7 +37,15 @@ export interface DiffOptions {
  */
 export interface AppliedTable extends DesiredTable {
   pendingChainDeletes?: readonly string[];
+  /**
+   * The sets each chain looks up, by chain name, with the chain object they were read from. Built
+   * the first time a sync removes or recreates a set, and carried from applied state to applied
+   * state, so the next such sync reads only the chains that are new objects.
+   */
+  chainSetRefs?: ChainSetRefs;
 }
+
+type ChainSetRefs = Map<string, { chain: DesiredChain; sets: Set<string> }>;
 
 export interface SyncPlan {
   tx: Transaction;
@@ -125,36 +133,38 @@ function classifySets(base: DesiredTable, desired: DesiredTable): SetChanges {
  * flushed and refilled, so they are appended to `chains.changed`.
  */
 function chainsUsingGoneSets(
-  base: DesiredTable,
+  base: AppliedTable,
   desired: DesiredTable,
   chains: ChainChanges,
   sets: SetChanges,
-): void {
-  if (sets.recreated.length === 0 && sets.removed.length === 0) return;
+): ChainSetRefs | undefined {
+  if (sets.recreated.length === 0 && sets.removed.length === 0) return base.chainSetRefs;
   const gone = new Set([...sets.recreated, ...sets.removed].map((s) => `@${s.name}`));
   const listed = new Set([...chains.changed, ...chains.recreated].map((c) => c.name));
+  const index = currentSetRefs(base.chainSetRefs, desired);
   for (const [key, chain] of desired.chains) {
     if (listed.has(key) || !base.chains.has(key)) continue;
-    for (const ref of setRefsOf(chain))
+    for (const ref of index.get(key)!.sets)
       if (gone.has(ref)) {
         chains.changed.push(chain);
         listed.add(key);
         break;
       }
   }
+  return index;
 }
 
-/** The sets a chain's rules look up, per chain object (chains are not changed once built). */
-const setRefsByChain = new WeakMap<DesiredChain, Set<string>>();
-
-function setRefsOf(chain: DesiredChain): Set<string> {
-  let used = setRefsByChain.get(chain);
-  if (!used) {
-    used = new Set<string>();
+/** `index` brought up to `desired`: entries of gone chains dropped, new chain objects read. */
+function currentSetRefs(index: ChainSetRefs | undefined, desired: DesiredTable): ChainSetRefs {
+  const out: ChainSetRefs = index ?? new Map();
+  for (const key of out.keys()) if (!desired.chains.has(key)) out.delete(key);
+  for (const [key, chain] of desired.chains) {
+    if (out.get(key)?.chain === chain) continue;
+    const used = new Set<string>();
     rulesRefs(chain.rules, { sets: used });
-    setRefsByChain.set(chain, used);
+    out.set(key, { chain, sets: used });
   }
-  return used;
+  return out;
 }
 
 /** Chains the applied state jumps or goes to, from its rules and verdict map elements. */
@@ -312,7 +322,7 @@ function emitDeletions(tx: Transaction, sets: SetChanges, deleteNow: string[]): 
  * What the kernel holds after the sync: `desired`, plus the deferred chains, empty. Records the
  * deferred chains on `desired` too (AppliedTable), for a caller that keeps `desired`.
  */
-function appliedAfter(desired: AppliedTable, deferred: string[]): DesiredTable {
+function appliedAfter(desired: AppliedTable, deferred: string[]): AppliedTable {
   if (deferred.length === 0) {
     if (desired.pendingChainDeletes !== undefined) delete desired.pendingChainDeletes;
     return desired;
@@ -341,7 +351,7 @@ export function planSync(
   const base: AppliedTable = applied ?? { family, name, chains: new Map(), sets: new Map() };
   const chains = classifyChains(base, desired);
   const sets = classifySets(base, desired);
-  chainsUsingGoneSets(base, desired, chains, sets);
+  const chainSetRefs = chainsUsingGoneSets(base, desired, chains, sets);
   if (validate)
     validateTable(desired, {
       chains: [...chains.added, ...chains.changed, ...chains.recreated].map((c) => c.name),
@@ -373,7 +383,9 @@ export function planSync(
     elementsAdded: elements.added,
     elementsDeleted: elements.deleted,
   };
-  return { tx, applied: appliedAfter(desired, deferred), deferredChains: deferred, stats };
+  const after = appliedAfter(desired, deferred);
+  if (chainSetRefs) after.chainSetRefs = chainSetRefs;
+  return { tx, applied: after, deferredChains: deferred, stats };
 }
 
 /** The minimal transaction from `applied` (null: unknown, rebuild the table) to `desired`. */

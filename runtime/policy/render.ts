@@ -52,6 +52,8 @@ interface RenderedSet<E> {
   /** The decision's own array: the same array next time means the same entries (decisions are read-only). */
   source: E[];
   sets: DesiredSet[];
+  /** Address sets: the families it holds CIDRs of, once asked (networkShape). */
+  families?: string;
 }
 
 export interface RenderMemo {
@@ -131,6 +133,7 @@ interface RenderedPod {
 function renderPods(
   decision: PolicyDecision,
   previous: RenderMemo["pods"] | undefined,
+  sets: ReadonlyMap<string, RenderedSet<string>>,
 ): Map<string, RenderedPod> {
   const out = new Map<string, RenderedPod>();
   const keyed = decision.pods.map((p) => ({ p, key: `${p.pod}\u0000${p.direction}` }));
@@ -138,7 +141,7 @@ function renderPods(
   for (const { p, key } of keyed) {
     if (out.has(key)) throw new Error(`policy of pod ${p.pod} ${p.direction}: listed twice in the decision`);
     // The rules also depend on which referenced sets hold CIDRs (render-chains.ts peerConditions).
-    const shape = networkShape(p, decision);
+    const shape = networkShape(p, sets);
     const before = previous?.get(key);
     if (before?.source === p && before.shape === shape) {
       checkReferences(p, decision);
@@ -154,22 +157,20 @@ function renderPods(
   return out;
 }
 
-/** Families with CIDRs per entries array (decisions are read-only, so an array's answer holds). */
-const networkFamilies = new WeakMap<readonly string[], string>();
-
-function familiesWithNetworks(entries: readonly string[]): string {
-  let families = networkFamilies.get(entries);
-  if (families === undefined) {
-    families = FAMILIES.filter((f) => hasNetworks(entries, f)).join("");
-    networkFamilies.set(entries, families);
-  }
-  return families;
+/** Which of the pod's peer sets hold CIDRs per family, e.g. "np x/a ingress 0:4" (IPv4 only). */
+function networkShape(
+  p: PolicyDecision["pods"][number],
+  sets: ReadonlyMap<string, RenderedSet<string>>,
+): string {
+  const ids = [...new Set(p.rules.flatMap((r) => (r.peers === undefined ? [] : [r.peers])))];
+  return ids.map((id) => `${id}:${familiesWithNetworks(sets.get(id))}`).join("\u0000");
 }
 
-/** Which of the pod's peer sets hold CIDRs per family, e.g. "np x/a ingress 0:4" (IPv4 only). */
-function networkShape(p: PolicyDecision["pods"][number], decision: PolicyDecision): string {
-  const ids = [...new Set(p.rules.flatMap((r) => (r.peers === undefined ? [] : [r.peers])))];
-  return ids.map((id) => `${id}:${familiesWithNetworks(decision.addressSets.get(id) ?? [])}`).join("\u0000");
+/** The families a rendered set holds CIDRs of ("4", "46", …), worked out once per rendered set. */
+function familiesWithNetworks(set: RenderedSet<string> | undefined): string {
+  if (!set) return "";
+  set.families ??= FAMILIES.filter((f) => hasNetworks(set.entries, f)).join("");
+  return set.families;
 }
 
 /** The four dispatch maps: pod address → goto the pod's chain. Two pods on one address is an error. */
@@ -249,7 +250,7 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
     addressSets: addressMemo,
     addressPortSets: portMemo,
     podsSource: decision.pods,
-    pods: renderPods(decision, previous?.memo.pods),
+    pods: renderPods(decision, previous?.memo.pods, addressMemo),
   };
   const fragment = assemble(memo, previous?.fragment);
   const hooks = previous?.hooks ?? { egress: hookRules("egress"), ingress: hookRules("ingress") };
