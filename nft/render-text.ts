@@ -47,7 +47,39 @@ export function quoteString(s: string): string {
  */
 export function typeText(type: DataType | DataType[]): string {
   if (type === "integer") return "typeof numgen inc mod 1";
+  if (declaredByTypeof(type)) return `typeof ${typeofText(type)}`;
   return typeof type === "string" ? type : type.join(" . ");
+}
+
+/**
+ * An expression of each type, for declarations by `typeof`: a concatenation with an integer part
+ * (`ip daddr . meta l4proto . th dport . numgen random mod 16`) can only be declared that way, since
+ * nft 1.0.6 refuses `integer` in a `type` concatenation ("variable sized data types").
+ */
+export const TYPEOF_EXAMPLES: Partial<Record<DataType, string>> = {
+  ipv4_addr: "ip daddr",
+  ipv6_addr: "ip6 daddr",
+  inet_proto: "meta l4proto",
+  inet_service: "th dport",
+  mark: "meta mark",
+  integer: "numgen inc mod 1",
+};
+
+/** A concatenated key with an integer part: declared as `typeof …`, and then its map value too. */
+export function declaredByTypeof(type: DataType | DataType[]): boolean {
+  return Array.isArray(type) && type.includes("integer");
+}
+
+/** `ip daddr . th dport` for [ipv4_addr, inet_service]; a type without an example is an error. */
+export function typeofText(type: DataType | DataType[]): string {
+  const list = Array.isArray(type) ? type : [type];
+  return list
+    .map((t) => {
+      const example = TYPEOF_EXAMPLES[t];
+      if (example === undefined) throw new Error(`type ${t}: no typeof expression for a declaration`);
+      return example;
+    })
+    .join(" . ");
 }
 
 function immediateText(value: string | number | boolean): string {
@@ -230,8 +262,10 @@ export function baseChainText(base: BaseChainSpec): string {
 
 /** A set or map declaration body: `{ type K : V; flags …; timeout Ns; }` (elements go separately). */
 export function setSpecText(set: Omit<DesiredSet, "elements">): string {
-  let out = set.type === "integer" ? `{ ${typeText(set.type)}` : `{ type ${typeText(set.type)}`;
-  if (set.map !== undefined) out += ` : ${typeText(set.map)}`;
+  const byTypeof = declaredByTypeof(set.type);
+  let out = set.type === "integer" || byTypeof ? `{ ${typeText(set.type)}` : `{ type ${typeText(set.type)}`;
+  if (set.map !== undefined)
+    out += ` : ${byTypeof && set.map !== "verdict" ? typeofText(set.map) : typeText(set.map)}`;
   out += ";";
   if (set.flags?.length) out += ` flags ${set.flags.join(",")};`;
   if (set.timeout !== undefined) out += ` timeout ${set.timeout}s;`;

@@ -6,7 +6,7 @@
 // throws NetlinkUnsupported.
 import type { DesiredChain, DesiredSet } from "../desired.ts";
 import type { BaseChainSpec, DataType, Expression, SetElement, Verdict } from "../model.ts";
-import { priorityNumber } from "../render-text.ts";
+import { declaredByTypeof, priorityNumber } from "../render-text.ts";
 import {
   BYTEORDER,
   ELEM_F_INTERVAL_OPEN,
@@ -155,7 +155,6 @@ function field(set: string, types: DataType | DataType[]): Field {
   const list = Array.isArray(types) ? types : [types];
   const infos = list.map((t) => TYPES[t] ?? unsupported(`set ${set}: type ${t}`));
   if (list.length === 1) return { ...infos[0] };
-  if (list.includes("integer")) unsupported(`set ${set}: integer in a concatenation`);
   return {
     id: infos.reduce((acc, t) => (acc << 6) | t.id, 0) >>> 0,
     len: infos.reduce((n, t) => n + ((t.len + 3) & ~3), 0),
@@ -169,17 +168,44 @@ const CONCAT_TYPEOF = typeofUdata(13, []);
 /** `typeof numgen inc mod 1`: how nft/render-text.ts declares an integer key. */
 const NUMGEN_TYPEOF = typeofUdata(23, [udataU32(0, 0), udataU32(1, 1), udataU32(2, 0)]);
 
+/**
+ * The typeof of each type's example expression in nft/render-text.ts's TYPEOF_EXAMPLES (`ip daddr`:
+ * payload of ip (12), field 12; `meta l4proto`: meta key 16; `th dport`: payload of th (11), field 2).
+ */
+const PART_TYPEOF: Partial<Record<DataType, Buffer>> = {
+  ipv4_addr: typeofUdata(7, [udataU32(0, 12), udataU32(1, 12)]),
+  ipv6_addr: typeofUdata(7, [udataU32(0, 13), udataU32(1, 9)]),
+  inet_proto: typeofUdata(9, [udataU32(0, 16)]),
+  inet_service: typeofUdata(7, [udataU32(0, 11), udataU32(1, 2)]),
+  mark: typeofUdata(9, [udataU32(0, 3)]),
+  integer: NUMGEN_TYPEOF,
+};
+
+/** The typeof nft stores for a declaration by `typeof` (render-text's typeofText): a concat lists its parts. */
+function typeofOf(set: string, types: DataType | DataType[]): Buffer {
+  const one = (t: DataType) => PART_TYPEOF[t] ?? unsupported(`set ${set}: typeof of ${t}`);
+  if (!Array.isArray(types)) return one(types);
+  return typeofUdata(
+    13,
+    types.map((t, i) => udata(i, one(t))),
+  );
+}
+
 function setUserdata(set: DesiredSet, key: Field, data: Field | "verdict" | undefined): Buffer {
   const parts = [udataU32(UDATA_SET.keyByteorder, key.order)];
   if (data !== undefined)
     parts.push(udataU32(UDATA_SET.dataByteorder, data === "verdict" ? BYTEORDER.invalid : data.order));
-  const typeofKey = set.type === "integer";
-  if (key.parts) parts.push(udata(UDATA_SET.keyTypeof, CONCAT_TYPEOF));
+  const byTypeof = declaredByTypeof(set.type);
+  const typeofKey = set.type === "integer" || byTypeof;
+  if (byTypeof) parts.push(udata(UDATA_SET.keyTypeof, typeofOf(set.name, set.type)));
+  else if (key.parts) parts.push(udata(UDATA_SET.keyTypeof, CONCAT_TYPEOF));
   else if (typeofKey) parts.push(udata(UDATA_SET.keyTypeof, NUMGEN_TYPEOF));
   if (data !== undefined) {
     if (data === "verdict") {
       if (typeofKey) parts.push(udata(UDATA_SET.dataTypeof, VERDICT_TYPEOF));
-    } else if (typeofKey) unsupported(`map ${set.name}: an integer key with a ${String(set.map)} value`);
+    } else if (byTypeof && set.map !== undefined)
+      parts.push(udata(UDATA_SET.dataTypeof, typeofOf(set.name, set.map)));
+    else if (typeofKey) unsupported(`map ${set.name}: an integer key with a ${String(set.map)} value`);
     else if (data.parts) parts.push(udata(UDATA_SET.dataTypeof, CONCAT_TYPEOF));
     parts.push(udataU32(UDATA_SET.dataInterval, 0));
   }

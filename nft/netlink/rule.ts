@@ -1008,8 +1008,9 @@ class Linearizer {
       } else port = [this.value(T.service, a.port, `${where}.port`)];
       flags |= NAT_PROTO_SPECIFIED;
     }
-    // An address . port map sets the port too: nft wants a transport protocol match first.
-    if (concatData && (this.l4 === undefined || this.l4 === AMBIGUOUS))
+    // An address . port map sets the port too: nft wants a transport protocol match first (a set of
+    // protocols, `meta l4proto { tcp, udp, sctp }`, is enough for nft 1.0.6).
+    if (concatData && this.l4 === undefined)
       unsupported(`${where}: an address . port map needs a transport protocol match before it`);
     return () => {
       const args: x.NatArgs = { type: kind, family: nfFamily, flags };
