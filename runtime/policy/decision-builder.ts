@@ -42,7 +42,14 @@ export class DecisionBuilder {
   /** Recipes of every set registered; `finish` keeps those of the sets a rule uses. */
   readonly recipes: SetRecipes = { addressSets: new Map(), addressPortSets: new Map() };
 
-  constructor(private readonly view: ClusterView) {}
+  /**
+   * `known`: sets already built for the view as it is now (a decision kept up to date), taken as
+   * they are instead of built again; no recipe is recorded for them.
+   */
+  constructor(
+    private readonly view: ClusterView,
+    private readonly known?: Pick<PolicyDecision, "addressSets" | "addressPortSets">,
+  ) {}
 
   entry(pod: PolicyPod, direction: PolicyDirection): Entry {
     const id = `${pod.key} ${direction}`;
@@ -62,13 +69,20 @@ export class DecisionBuilder {
 
   /** Registers a shared address set once (the first caller builds it) and returns its id. */
   addressSet(id: string, build: () => string[]): string {
-    if (!this.addressSets.has(id)) this.addressSets.set(id, this.record(this.recipes.addressSets, id, build));
+    if (!this.addressSets.has(id))
+      this.addressSets.set(
+        id,
+        this.known?.addressSets.get(id) ?? this.record(this.recipes.addressSets, id, build),
+      );
     return id;
   }
 
   addressPortSet(id: string, build: () => AddressPort[]): string {
     if (!this.addressPortSets.has(id))
-      this.addressPortSets.set(id, this.record(this.recipes.addressPortSets, id, build));
+      this.addressPortSets.set(
+        id,
+        this.known?.addressPortSets.get(id) ?? this.record(this.recipes.addressPortSets, id, build),
+      );
     return id;
   }
 

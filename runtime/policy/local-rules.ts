@@ -54,7 +54,7 @@ export function withLocalRulesReevaluated(
 ): PolicyDecision {
   const local = view.localPods.filter((p) => changed.has(p.key));
   const restricted: ClusterView = { ...view, localPods: local, localPodsByNamespace: byNamespace(local) };
-  const out = new DecisionBuilder(restricted);
+  const out = new DecisionBuilder(restricted, decision);
   compilePolicies(restricted, policies, out);
   const partial = out.finish();
   const pods = [...decision.pods.filter((p) => !changed.has(p.pod)), ...partial.pods].sort(

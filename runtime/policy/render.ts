@@ -128,6 +128,20 @@ interface RenderedPod {
   /** The pod's policy as JSON, compared when the object is another one. */
   policy: string;
   rendered: PodChains;
+  /** The sets the pod's chains look up ("@name"). */
+  sets: Set<string>;
+}
+
+function renderedPod(
+  p: PodDirectionPolicy,
+  shape: string,
+  policy: string,
+  decision: PolicyDecision,
+): RenderedPod {
+  const rendered = renderPodChains(p, decision);
+  const used: References = { sets: new Set() };
+  for (const chain of rendered.chains) rulesRefs(chain.rules, used);
+  return { source: p, shape, policy, rendered, sets: used.sets ?? new Set() };
 }
 
 function renderPods(
@@ -152,7 +166,7 @@ function renderPods(
     if (before && before.policy === policy && before.shape === shape) {
       checkReferences(p, decision);
       out.set(key, { ...before, source: p });
-    } else out.set(key, { source: p, shape, policy, rendered: renderPodChains(p, decision) });
+    } else out.set(key, renderedPod(p, shape, policy, decision));
   }
   return out;
 }
@@ -272,19 +286,20 @@ function assemble(memo: RenderMemo, previous: TableFragment | undefined): TableF
     ...[...memo.addressSets].map(([id, m]) => [`address set "${id}"`, m.sets] as const),
     ...[...memo.addressPortSets].map(([id, m]) => [`address-port set "${id}"`, m.sets] as const),
   ];
-  const used: References = { sets: new Set() };
-  for (const [key, { rendered }] of memo.pods)
+  const used = new Set<string>();
+  for (const [key, { rendered, sets }] of memo.pods) {
     for (const chain of rendered.chains) {
       claim(owners, chain.name, `pod ${key.replace("\u0000", " ")}`);
       addChain(fragment, chain);
-      rulesRefs(chain.rules, used);
     }
+    for (const name of sets) used.add(name);
+  }
   // Only sets a rule refers to: IPv6 sets of IPv4-only pods and sets of rules no pod has cost the
   // kernel (it finds sets by name in a list) and change nothing.
   for (const [owner, sets] of peers)
     for (const set of sets) {
       claim(owners, set.name, owner);
-      if (used.sets?.has(`@${set.name}`)) addSet(fragment, set);
+      if (used.has(`@${set.name}`)) addSet(fragment, set);
     }
   for (const map of dispatchMaps(memo.pods, previous)) addSet(fragment, map);
   return fragment;
