@@ -80,12 +80,21 @@ export function lbVectors(): { name: string; requests: LbRequest[]; errorsAllowe
   ];
 }
 
-/** Request fields the plugin under test does not read: left out, as the agent's host would. */
-let omitted = 0;
+/** One run of the kit against one plugin: what every check needs, passed to each explicitly. */
+interface LbKitRun {
+  worker: PluginWorker;
+  /** Request fields the plugin under test does not read: left out, as the agent's host would. */
+  omitted: number;
+  /** Set once a check exceeded the time budget: the checks after it are not run. */
+  timedOut: boolean;
+}
 
-async function plan(worker: PluginWorker, requests: LbRequest[], leaveOut = omitted): Promise<LbResult[]> {
+async function plan(run: LbKitRun, requests: LbRequest[], leaveOut = run.omitted): Promise<LbResult[]> {
   const { bytes } = encodeLbItems(requests, new ByteWriter(), leaveOut);
-  const outcome = await worker.call([inputHeader(LB_KIND_CODE, lbOpWord(leaveOut), requests.length), bytes]);
+  const outcome = await run.worker.call([
+    inputHeader(LB_KIND_CODE, lbOpWord(leaveOut), requests.length),
+    bytes,
+  ]);
   if (!outcome.ok) throw new Error(outcome.error);
   const decoded = decodeLbOutput(outcome.output, requests);
   if ("batchError" in decoded) throw new Error(`plugin reported a batch error: ${decoded.batchError}`);
@@ -110,19 +119,29 @@ function shuffled<T>(items: T[], seed: number): T[] {
   return out;
 }
 
-let timedOut = false;
+const NOT_RUN = "not run: the plugin already exceeded its time budget";
 
-async function check(name: string, body: () => Promise<string | undefined>): Promise<Check> {
-  if (timedOut)
-    return { name, status: "fail", detail: "not run: the plugin already exceeded its time budget" };
+async function check(run: LbKitRun, name: string, body: () => Promise<string | undefined>): Promise<Check> {
+  if (run.timedOut) return { name, status: "fail", detail: NOT_RUN };
   try {
     const detail = await body();
     return { name, status: "pass", ...(detail ? { detail } : {}) };
   } catch (err) {
     const message = (err as Error).message;
-    if (message.includes("time budget")) timedOut = true;
+    if (message.includes("time budget")) run.timedOut = true;
     return { name, status: "fail", detail: message };
   }
+}
+
+/** Three requests of different shapes: the batch the property checks plan again and again. */
+function sampleRequests(): LbRequest[] {
+  return [
+    request("ns/a:http", endpoints(5)),
+    request("ns/b:http", endpoints(9, "10.9")),
+    request("ns/c:", endpoints(2, "10.8", ["zone-b"]), {
+      params: { "lb.wasmplane.io/weights": "10.8.0.1=3" },
+    }),
+  ];
 }
 
 export async function lbConformance(
@@ -130,91 +149,87 @@ export async function lbConformance(
   worker: PluginWorker,
   _options: KitOptions,
 ): Promise<Check[]> {
+  const run: LbKitRun = { worker, omitted: omittedLbFields(plugin.manifest.reads), timedOut: false };
+  const sample = sampleRequests();
   const checks: Check[] = [];
-  timedOut = false;
-  omitted = omittedLbFields(plugin.manifest.reads);
-  for (const v of lbVectors()) {
-    checks.push(
-      await check(`vector: ${v.name}`, async () => {
-        const t = performance.now();
-        const results = await plan(worker, v.requests);
-        const errors = results.flatMap((r, i) => (r.ok ? [] : [`${v.requests[i].key}: ${r.error}`]));
-        if (errors.length > 0 && !v.errorsAllowed) throw new Error(errors.slice(0, 3).join("; "));
-        for (const [i, r] of results.entries())
-          if (r.ok && v.requests[i].endpoints.length === 0 && r.plan.slots.length > 0)
-            throw new Error(`${v.requests[i].key}: ${r.plan.slots.length} slots for no endpoints; want 0`);
-        const slots = results.reduce((n, r) => n + (r.ok ? r.plan.slots.length : 0), 0);
-        return `${results.length} plans, ${slots} slots, ${errors.length} errors, ${(performance.now() - t).toFixed(1)} ms`;
-      }),
-    );
-  }
-  const sample = [
-    request("ns/a:http", endpoints(5)),
-    request("ns/b:http", endpoints(9, "10.9")),
-    request("ns/c:", endpoints(2, "10.8", ["zone-b"]), {
-      params: { "lb.wasmplane.io/weights": "10.8.0.1=3" },
-    }),
-  ];
+  for (const v of lbVectors()) checks.push(await vectorCheck(run, v));
+  checks.push(await pureCheck(run, sample));
+  checks.push(await batchIndependenceCheck(run, sample));
+  if ((run.omitted & 0xff) !== 0) checks.push(await readsCheck(run, plugin.manifest.reads));
+  checks.push(await endpointOrderCheck(run, sample));
   checks.push(
-    await check("pure: the same batch twice gives the same plans", async () => {
-      const a = JSON.stringify(await plan(worker, sample));
-      const b = JSON.stringify(await plan(worker, sample));
-      if (a !== b) throw new Error("plans differ between two identical calls");
-      return undefined;
-    }),
+    await faultCheck(run, "fault: truncated envelope (header promises 5 items, none follow)", truncated(run)),
   );
-  checks.push(
-    await check("batch-independent: alone, in a batch and in reverse order give the same plan", async () => {
-      const batch = await plan(worker, sample);
-      const reversed = (await plan(worker, [...sample].reverse())).reverse();
-      for (const [i, req] of sample.entries()) {
-        const alone = JSON.stringify((await plan(worker, [req]))[0]);
-        if (alone !== JSON.stringify(batch[i]) || alone !== JSON.stringify(reversed[i]))
-          throw new Error(`${req.key}: plan depends on the other requests in the batch`);
-      }
-      return undefined;
-    }),
-  );
-  if ((omitted & 0xff) !== 0)
-    checks.push(
-      await check(
-        `reads: only ${JSON.stringify(plugin.manifest.reads)} sent gives the same plans as every field sent`,
-        async () => {
-          const every = lbVectors().flatMap((v) => v.requests.slice(0, 50));
-          const projected = JSON.stringify(await plan(worker, every));
-          // Every ABI 1 field, plus the 1.1 fields the plugin asked for (it gets them either way).
-          const full = JSON.stringify(await plan(worker, every, omitted & ~0xff));
-          if (projected !== full)
-            throw new Error("the manifest's reads list leaves out a field the plugin uses");
-          return `${every.length} requests`;
-        },
-      ),
-    );
-  checks.push(
-    await check(
-      "endpoint order: a shuffled endpoint list gives the same plan in endpoint identities",
-      async () => {
-        for (const req of sample) {
-          const [a] = await plan(worker, [req]);
-          const shuffledReq = { ...req, endpoints: shuffled(req.endpoints, 7) };
-          const [b] = await plan(worker, [shuffledReq]);
-          if (identityView(req, a) !== identityView(shuffledReq, b))
-            throw new Error(`${req.key}: the plan changed when only the endpoint order changed`);
-        }
-        return undefined;
-      },
-    ),
-  );
-  checks.push(
-    await faultCheck(worker, "fault: truncated envelope (header promises 5 items, none follow)", truncated()),
-  );
-  checks.push(await faultCheck(worker, "fault: envelope of another kind (ipam)", otherKind()));
-  checks.push(await faultCheck(worker, "fault: envelope of an unknown ABI version (2)", otherAbi()));
+  checks.push(await faultCheck(run, "fault: envelope of another kind (ipam)", otherKind()));
+  checks.push(await faultCheck(run, "fault: envelope of an unknown ABI version (2)", otherAbi()));
   return checks;
 }
 
-function truncated(): Uint8Array {
-  const e = inputEnvelope(LB_KIND_CODE, lbOpWord(omitted), []);
+function vectorCheck(run: LbKitRun, v: ReturnType<typeof lbVectors>[number]): Promise<Check> {
+  return check(run, `vector: ${v.name}`, async () => {
+    const t = performance.now();
+    const results = await plan(run, v.requests);
+    const errors = results.flatMap((r, i) => (r.ok ? [] : [`${v.requests[i].key}: ${r.error}`]));
+    if (errors.length > 0 && !v.errorsAllowed) throw new Error(errors.slice(0, 3).join("; "));
+    for (const [i, r] of results.entries())
+      if (r.ok && v.requests[i].endpoints.length === 0 && r.plan.slots.length > 0)
+        throw new Error(`${v.requests[i].key}: ${r.plan.slots.length} slots for no endpoints; want 0`);
+    const slots = results.reduce((n, r) => n + (r.ok ? r.plan.slots.length : 0), 0);
+    return `${results.length} plans, ${slots} slots, ${errors.length} errors, ${(performance.now() - t).toFixed(1)} ms`;
+  });
+}
+
+function pureCheck(run: LbKitRun, sample: LbRequest[]): Promise<Check> {
+  return check(run, "pure: the same batch twice gives the same plans", async () => {
+    const a = JSON.stringify(await plan(run, sample));
+    const b = JSON.stringify(await plan(run, sample));
+    if (a !== b) throw new Error("plans differ between two identical calls");
+    return undefined;
+  });
+}
+
+function batchIndependenceCheck(run: LbKitRun, sample: LbRequest[]): Promise<Check> {
+  const name = "batch-independent: alone, in a batch and in reverse order give the same plan";
+  return check(run, name, async () => {
+    const batch = await plan(run, sample);
+    const reversed = (await plan(run, [...sample].reverse())).reverse();
+    for (const [i, req] of sample.entries()) {
+      const alone = JSON.stringify((await plan(run, [req]))[0]);
+      if (alone !== JSON.stringify(batch[i]) || alone !== JSON.stringify(reversed[i]))
+        throw new Error(`${req.key}: plan depends on the other requests in the batch`);
+    }
+    return undefined;
+  });
+}
+
+function readsCheck(run: LbKitRun, reads: readonly string[] | undefined): Promise<Check> {
+  const name = `reads: only ${JSON.stringify(reads)} sent gives the same plans as every field sent`;
+  return check(run, name, async () => {
+    const every = lbVectors().flatMap((v) => v.requests.slice(0, 50));
+    const projected = JSON.stringify(await plan(run, every));
+    // Every ABI 1 field, plus the 1.1 fields the plugin asked for (it gets them either way).
+    const full = JSON.stringify(await plan(run, every, run.omitted & ~0xff));
+    if (projected !== full) throw new Error("the manifest's reads list leaves out a field the plugin uses");
+    return `${every.length} requests`;
+  });
+}
+
+function endpointOrderCheck(run: LbKitRun, sample: LbRequest[]): Promise<Check> {
+  const name = "endpoint order: a shuffled endpoint list gives the same plan in endpoint identities";
+  return check(run, name, async () => {
+    for (const req of sample) {
+      const [a] = await plan(run, [req]);
+      const shuffledReq = { ...req, endpoints: shuffled(req.endpoints, 7) };
+      const [b] = await plan(run, [shuffledReq]);
+      if (identityView(req, a) !== identityView(shuffledReq, b))
+        throw new Error(`${req.key}: the plan changed when only the endpoint order changed`);
+    }
+    return undefined;
+  });
+}
+
+function truncated(run: LbKitRun): Uint8Array {
+  const e = inputEnvelope(LB_KIND_CODE, lbOpWord(run.omitted), []);
   new DataView(e.buffer).setUint32(12, 5, true);
   return e;
 }
@@ -235,10 +250,9 @@ function otherAbi(): Uint8Array {
  * Sends a malformed envelope. A batch error is the best answer, a trap is contained (warn); a plan
  * for it is wrong. Either way the next valid call must succeed.
  */
-async function faultCheck(worker: PluginWorker, name: string, envelope: Uint8Array): Promise<Check> {
-  if (timedOut)
-    return { name, status: "fail", detail: "not run: the plugin already exceeded its time budget" };
-  const outcome = await worker.call(envelope);
+async function faultCheck(run: LbKitRun, name: string, envelope: Uint8Array): Promise<Check> {
+  if (run.timedOut) return { name, status: "fail", detail: NOT_RUN };
+  const outcome = await run.worker.call(envelope);
   let status: Check["status"] = "pass";
   let detail: string;
   if (!outcome.ok) {
@@ -254,7 +268,7 @@ async function faultCheck(worker: PluginWorker, name: string, envelope: Uint8Arr
     }
   }
   try {
-    await plan(worker, [request("ns/after-fault:http", endpoints(3))]);
+    await plan(run, [request("ns/after-fault:http", endpoints(3))]);
   } catch (err) {
     return {
       name,

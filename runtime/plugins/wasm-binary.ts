@@ -135,12 +135,7 @@ class ByteReader {
 /** Parses the sections the host needs. Throws with the byte offset on a malformed module. */
 export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
   const r = new ByteReader(bytes);
-  const magic = r.take(4);
-  if (magic[0] !== 0 || magic[1] !== 0x61 || magic[2] !== 0x73 || magic[3] !== 0x6d) {
-    throw new Error("not a WebAssembly module (bad magic bytes)");
-  }
-  const version = r.take(4);
-  if (version[0] !== 1) throw new Error(`unsupported WebAssembly binary version ${version[0]}`);
+  readPreamble(r);
   const info: WasmModuleInfo = {
     types: [],
     imports: [],
@@ -156,62 +151,104 @@ export function readWasmModule(bytes: Uint8Array): WasmModuleInfo {
   while (!r.done) {
     const id = r.byte();
     const size = r.u32();
-    const section = new ByteReader(r.take(size));
-    if (id === 0) {
-      const name = section.name();
-      info.customSections.set(name, section.bytes.subarray(section.pos));
-    } else if (id === 1) {
-      for (let n = section.u32(); n > 0; n--) {
-        if (section.byte() !== 0x60) throw new Error("unsupported type form in type section");
-        const params = Array.from({ length: section.u32() }, () => section.valueType());
-        const results = Array.from({ length: section.u32() }, () => section.valueType());
-        info.types.push({ params, results });
-      }
-    } else if (id === 2) {
-      for (let n = section.u32(); n > 0; n--) {
-        const module = section.name();
-        const name = section.name();
-        const kind = section.byte();
-        let desc: ImportDesc;
-        if (kind === 0) {
-          desc = { kind: "function", typeIndex: section.u32() };
-          info.functionTypes.push(desc.typeIndex);
-          info.importedFunctions++;
-        } else if (kind === 1) {
-          section.byte();
-          section.limits();
-          desc = { kind: "table" };
-        } else if (kind === 2) desc = { kind: "memory", limits: section.limits() };
-        else if (kind === 3) {
-          section.valueType();
-          section.byte();
-          desc = { kind: "global" };
-          info.globalValues.push(undefined);
-        } else throw new Error(`unknown import kind ${kind} for ${module}.${name}`);
-        info.imports.push({ module, name, desc });
-      }
-    } else if (id === 3) {
-      for (let n = section.u32(); n > 0; n--) info.functionTypes.push(section.u32());
-    } else if (id === 5) {
-      for (let n = section.u32(); n > 0; n--) info.memories.push(section.limits());
-    } else if (id === 6) {
-      for (let n = section.u32(); n > 0; n--) {
-        section.valueType();
-        section.byte();
-        info.globalValues.push(section.constExpr());
-      }
-    } else if (id === 7) {
-      for (let n = section.u32(); n > 0; n--) {
-        const name = section.name();
-        const kind = EXTERNAL_KINDS[section.byte()];
-        if (!kind) throw new Error(`unknown export kind for ${name}`);
-        info.exports.push({ name, kind, index: section.u32() });
-      }
-    } else if (id === 10) {
-      for (let n = section.u32(); n > 0; n--) info.functionBodies.push(section.take(section.u32()));
-    } else if (id === 11) readDataSection(section, info.dataSegments);
+    readSection(id, new ByteReader(r.take(size)), info);
   }
   return info;
+}
+
+/** The magic bytes and binary version 1. */
+function readPreamble(r: ByteReader): void {
+  const magic = r.take(4);
+  if (magic[0] !== 0 || magic[1] !== 0x61 || magic[2] !== 0x73 || magic[3] !== 0x6d) {
+    throw new Error("not a WebAssembly module (bad magic bytes)");
+  }
+  const version = r.take(4);
+  if (version[0] !== 1) throw new Error(`unsupported WebAssembly binary version ${version[0]}`);
+}
+
+/** Adds what the host needs of section `id` to `info`; sections it does not need are skipped. */
+function readSection(id: number, section: ByteReader, info: WasmModuleInfo): void {
+  switch (id) {
+    case 0:
+      info.customSections.set(section.name(), section.bytes.subarray(section.pos));
+      return;
+    case 1:
+      readTypeSection(section, info.types);
+      return;
+    case 2:
+      readImportSection(section, info);
+      return;
+    case 3:
+      for (let n = section.u32(); n > 0; n--) info.functionTypes.push(section.u32());
+      return;
+    case 5:
+      for (let n = section.u32(); n > 0; n--) info.memories.push(section.limits());
+      return;
+    case 6:
+      readGlobalSection(section, info.globalValues);
+      return;
+    case 7:
+      readExportSection(section, info.exports);
+      return;
+    case 10:
+      for (let n = section.u32(); n > 0; n--) info.functionBodies.push(section.take(section.u32()));
+      return;
+    case 11:
+      readDataSection(section, info.dataSegments);
+      return;
+  }
+}
+
+function readTypeSection(section: ByteReader, out: WasmModuleInfo["types"]): void {
+  for (let n = section.u32(); n > 0; n--) {
+    if (section.byte() !== 0x60) throw new Error("unsupported type form in type section");
+    const params = Array.from({ length: section.u32() }, () => section.valueType());
+    const results = Array.from({ length: section.u32() }, () => section.valueType());
+    out.push({ params, results });
+  }
+}
+
+/** Imports; an imported function or global also takes the next function or global index. */
+function readImportSection(section: ByteReader, info: WasmModuleInfo): void {
+  for (let n = section.u32(); n > 0; n--) {
+    const module = section.name();
+    const name = section.name();
+    const kind = section.byte();
+    let desc: ImportDesc;
+    if (kind === 0) {
+      desc = { kind: "function", typeIndex: section.u32() };
+      info.functionTypes.push(desc.typeIndex);
+      info.importedFunctions++;
+    } else if (kind === 1) {
+      section.byte();
+      section.limits();
+      desc = { kind: "table" };
+    } else if (kind === 2) desc = { kind: "memory", limits: section.limits() };
+    else if (kind === 3) {
+      section.valueType();
+      section.byte();
+      desc = { kind: "global" };
+      info.globalValues.push(undefined);
+    } else throw new Error(`unknown import kind ${kind} for ${module}.${name}`);
+    info.imports.push({ module, name, desc });
+  }
+}
+
+function readGlobalSection(section: ByteReader, out: WasmModuleInfo["globalValues"]): void {
+  for (let n = section.u32(); n > 0; n--) {
+    section.valueType();
+    section.byte();
+    out.push(section.constExpr());
+  }
+}
+
+function readExportSection(section: ByteReader, out: WasmModuleInfo["exports"]): void {
+  for (let n = section.u32(); n > 0; n--) {
+    const name = section.name();
+    const kind = EXTERNAL_KINDS[section.byte()];
+    if (!kind) throw new Error(`unknown export kind for ${name}`);
+    out.push({ name, kind, index: section.u32() });
+  }
 }
 
 function readDataSection(section: ByteReader, out: WasmModuleInfo["dataSegments"]): void {
