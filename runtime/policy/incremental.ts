@@ -65,6 +65,11 @@ export class IncrementalEvaluator {
     if (!changes?.every((c) => [c.before, c.after].every((p) => !p || inputs.namespaces.has(p.namespace))))
       return null;
     const { view, recipes, decision } = last.evaluation;
+    last.inputs = inputs;
+    if (changes.length === 0) {
+      this.lastPath = "unchanged";
+      return decision;
+    }
     for (const c of changes) applyToView(view, c, this.nodeName);
     // Selections and contents cached by the last evaluation may hold the changed pods.
     view.memo.clear();
@@ -89,9 +94,8 @@ export class IncrementalEvaluator {
     };
     const local = new Set(changes.filter((c) => this.policedHere(c)).map((c) => c.key));
     if (local.size > 0) next = withLocalRulesReevaluated(view, next, recipes, inputs, local);
-    last.inputs = inputs;
     last.evaluation = { ...last.evaluation, decision: next };
-    this.lastPath = changes.length === 0 ? "unchanged" : local.size > 0 ? "local" : "peers";
+    this.lastPath = local.size > 0 ? "local" : "peers";
     return next;
   }
 
