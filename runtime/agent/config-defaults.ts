@@ -41,6 +41,8 @@ export interface AgentConfig {
   /** "text" for a terminal, "json" for log collectors (the DaemonSet). */
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** The Service rule shape; unset: the planner's default (runtime/services/config.ts). */
+  services?: { shape?: "chains" | "maps" };
   /** The LB planner: built-in, or Wasm plugins. */
   lb: LbConfig;
   /** Pod networking (the CNI server and node rules), when present and not `enabled: false`; see docs/cni.md. */

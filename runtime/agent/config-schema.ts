@@ -37,6 +37,8 @@ export const agentFileSchema = section({
   logLevel: oneOf(logLevels).optional(),
   lockDir: nonEmptyText().optional(),
   lb: lbSectionSchema.optional(),
+  /** The Service rule shape (docs/services.md): "chains", or "maps" (plain ClusterIPs as map elements). */
+  services: section({ shape: oneOf(["chains", "maps"] as const).optional() }).optional(),
   /** Kept as written (the agent parses it again when it starts pod networking), checked here. */
   cni: checkedRaw(cniSectionSchema).optional(),
   policy: policySectionSchema.optional(),

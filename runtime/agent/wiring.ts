@@ -111,6 +111,7 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     masqueradeAll: config.masqueradeAll,
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     defaultLbAlgorithm: config.lb.default,
+    ...(config.services?.shape ? { shape: config.services.shape } : {}),
   });
   const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
   const policy = cni?.enabled && config.policy.enabled ? await createPolicyPlanner(config, log) : undefined;

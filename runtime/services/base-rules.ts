@@ -4,18 +4,22 @@
 // table for both IP families.
 
 import {
+  anonSet,
   bitAnd,
   bitOr,
   cidr,
   concat,
   ct,
+  dnat,
   drop,
   flags,
   jump,
+  mapLookup,
   markSet,
   masquerade,
   match,
   meta,
+  numgen,
   payload,
   reject,
   ret,
@@ -24,8 +28,9 @@ import {
 } from "../../nft/build.ts";
 import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts";
 import type { DataType } from "../../nft/model.ts";
-import type { ResolvedConfig } from "./config.ts";
+import type { ResolvedConfig, ServiceShape } from "./config.ts";
 import { chains, type Family, MASQUERADE_MARK, sets } from "./names.ts";
+import { SLOT_COUNT } from "./slots.ts";
 
 // kube-proxy's priorities: filter chains just before DNAT so they see service addresses.
 const DSTNAT = -100;
@@ -44,7 +49,7 @@ function base(
   return { name, base: { type, hook, priority, policy: "accept" }, rules };
 }
 
-export function setDeclarations(family: Family): DesiredSet[] {
+export function setDeclarations(family: Family, shape: ServiceShape = "chains"): DesiredSet[] {
   const names = sets(family);
   const addr: DataType = family === 4 ? "ipv4_addr" : "ipv6_addr";
   const decl = (name: string, type: DataType | DataType[], map?: DataType, interval = false): DesiredSet => ({
@@ -64,6 +69,16 @@ export function setDeclarations(family: Family): DesiredSet[] {
     decl(names.noEndpointNodePorts, ["inet_proto", "inet_service"], "verdict"),
     decl(names.firewall, [addr, "inet_proto", "inet_service"], "verdict"),
     decl(names.hairpin, [addr, addr]),
+    ...(shape === "maps"
+      ? [
+          {
+            name: names.backends,
+            type: [addr, "inet_proto", "inet_service", "integer"],
+            map: [addr, "inet_service"],
+            elements: [],
+          } satisfies DesiredSet,
+        ]
+      : []),
   ];
 }
 
@@ -127,6 +142,28 @@ function dispatchRules(config: ResolvedConfig, family: Family, ip: "ip" | "ip6")
       ),
     );
   }
+  if (config.shape === "maps")
+    // A plain ClusterIP port's slot (runtime/services/slots.ts); a miss goes on to the verdict map.
+    rules.push(
+      r(
+        match(meta("l4proto"), anonSet("tcp", "udp", "sctp")),
+        dnat(
+          mapLookup(
+            concat(
+              payload(ip, "daddr"),
+              meta("l4proto"),
+              payload("th", "dport"),
+              numgen("random", SLOT_COUNT),
+            ),
+            names.backends,
+          ),
+          undefined,
+          {
+            family: ip,
+          },
+        ),
+      ),
+    );
   rules.push(r(vmap(dest(ip), names.serviceIPs)));
   rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4(), names.nodePorts)));
   return rules;

@@ -13,7 +13,14 @@ export interface ServiceProxyConfig {
   nodeZone?: string;
   /** LB algorithm asked for when a service has no `lb.wasmplane.io/algorithm` annotation. Default "random". */
   defaultLbAlgorithm?: string;
+  /**
+   * "chains" (default): one chain per service port and family. "maps": plain ClusterIP ports are
+   * SLOT_COUNT elements of one data map (docs/services.md, "The maps shape").
+   */
+  shape?: ServiceShape;
 }
+
+export type ServiceShape = "chains" | "maps";
 
 export interface FamilyConfig {
   family: Family;
@@ -27,12 +34,15 @@ export interface ResolvedConfig {
   nodeZone?: string;
   masqueradeAll: boolean;
   defaultLbAlgorithm: string;
+  shape: ServiceShape;
   families: Record<Family, FamilyConfig>;
 }
 
 /** Checks every address and CIDR; an error names the config field and the bad value. */
 export function resolveConfig(config: ServiceProxyConfig): ResolvedConfig {
   if (!config.nodeName) throw new Error("service proxy config: nodeName is required");
+  if (config.shape !== undefined && config.shape !== "chains" && config.shape !== "maps")
+    throw new Error(`service proxy config: shape "${String(config.shape)}" is not "chains" or "maps"`);
   const families: Record<Family, FamilyConfig> = {
     4: { family: 4, nodeIPs: [], clusterCIDRs: [], serviceCIDRs: [] },
     6: { family: 6, nodeIPs: [], clusterCIDRs: [], serviceCIDRs: [] },
@@ -54,6 +64,7 @@ export function resolveConfig(config: ServiceProxyConfig): ResolvedConfig {
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     masqueradeAll: config.masqueradeAll,
     defaultLbAlgorithm: config.defaultLbAlgorithm ?? "random",
+    shape: config.shape ?? "chains",
     families,
   };
 }

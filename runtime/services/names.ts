@@ -57,6 +57,8 @@ function setNames(family: Family) {
     firewall: `services-firewall${family}`,
     /** endpoint . endpoint — a connection from an endpoint to itself through its service (hairpin). */
     hairpin: `services-hairpin${family}`,
+    /** ip . proto . port . slot : endpoint . port — plain ClusterIP ports in the "maps" shape (slots.ts). */
+    backends: `services-backends${family}`,
   };
 }
 

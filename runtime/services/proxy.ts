@@ -121,7 +121,7 @@ export class ServiceProxy {
     for (const chain of baseChains(this.config)) this.chains.set(chain.name, chain);
     for (const family of [4, 6] as Family[]) {
       const names = sets(family);
-      for (const decl of setDeclarations(family)) {
+      for (const decl of setDeclarations(family, this.config.shape)) {
         // A pod may back several services, and a service has one cluster IP for all its ports.
         const exclusive = decl.name !== names.hairpin && decl.name !== names.clusterIPs;
         this.shared.declare(decl, exclusive);
@@ -317,16 +317,27 @@ export class ServiceProxy {
   /** Swaps a service's chains, sets, elements, problems and counts in the persistent state. */
   private install(key: string, before: ServiceOutput | undefined, after: ServiceOutput | undefined): void {
     if (before && after && before.frame === after.frame) {
-      // Only selection chains were drawn again; everything else is the frame's and did not change.
-      for (let i = 0; i < after.chains.length; i++)
-        if (after.chains[i] !== before.chains[i]) this.chains.set(after.chains[i].name, after.chains[i]);
+      // Only selection chains (or slot elements) were drawn again; the frame's part did not change.
+      if (
+        before.chains.length === after.chains.length &&
+        before.elements.length === 0 &&
+        after.elements.length === 0
+      ) {
+        for (let i = 0; i < after.chains.length; i++)
+          if (after.chains[i] !== before.chains[i]) this.chains.set(after.chains[i].name, after.chains[i]);
+        return;
+      }
+      const kept = new Set(after.chains.map((c) => c.name));
+      for (const chain of before.chains) if (!kept.has(chain.name)) this.chains.delete(chain.name);
+      for (const chain of after.chains) this.chains.set(chain.name, chain);
+      this.shared.replace(key, before.elements, after.elements);
       return;
     }
     for (const chain of before?.chains ?? []) this.chains.delete(chain.name);
     for (const set of before?.frame.sets ?? []) this.ownSets.delete(set.name);
     for (const chain of after?.chains ?? []) this.chains.set(chain.name, chain);
     for (const set of after?.frame.sets ?? []) this.ownSets.set(set.name, set);
-    this.shared.replace(key, before?.frame.elements ?? [], after?.frame.elements ?? []);
+    this.shared.replace(key, allElements(before), allElements(after));
     if (after?.frame.problems.length) this.serviceProblems.set(key, after.frame.problems);
     else this.serviceProblems.delete(key);
     for (const [frame, sign] of [
@@ -339,6 +350,14 @@ export class ServiceProxy {
       this.stats.endpoints += sign * frame.endpoints;
     }
   }
+}
+
+/** The frame's elements and the drawing's (slot elements, dispatch elements of drawn chains). */
+function allElements(output: ServiceOutput | undefined) {
+  if (!output) return [];
+  return output.elements.length === 0
+    ? output.frame.elements
+    : [...output.frame.elements, ...output.elements];
 }
 
 function describeOwner(owner: string): { namespace: string; name: string } {

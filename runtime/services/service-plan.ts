@@ -53,6 +53,7 @@ import {
   type StatementPool,
   selectionRules,
 } from "./selection.ts";
+import { slotElements, slotTable } from "./slots.ts";
 
 /** A problem met while planning: the same shape as the store's validation problems. */
 export type PlanProblem = ObjectProblem;
@@ -106,6 +107,11 @@ export interface SelectionChain {
   input: SelectionInput;
   /** The affinity rules that come first (they do not depend on the plan). */
   head: readonly DesiredRule[];
+  /**
+   * The "maps" shape: a plain ClusterIP port whose plan may become slot elements of `set` instead
+   * of this chain. Drawn as a chain (with its dispatch element) when the plan does not fit.
+   */
+  slots?: { set: string; dispatch: string; ip: string; proto: string; port: number };
 }
 
 /** What a service programs apart from the endpoint choice of its selection chains. */
@@ -124,10 +130,14 @@ export interface ServiceFrame {
 
 export interface ServiceOutput {
   frame: ServiceFrame;
-  /** The frame's chains with the selection chains drawn. */
+  /** The frame's chains with the selection chains drawn (those drawn as slots left out). */
   chains: DesiredChain[];
+  /** What the drawing adds to the shared sets: slot elements, or the dispatch element of a chain. */
+  elements: ElementContribution[];
   /** The plan each of the frame's selections was drawn from. */
   plans: ResolvedPlan[];
+  /** The drawn chains by their place in the frame's chains. */
+  chainAt: Map<number, DesiredChain>;
 }
 
 const LB_PREFIX = "lb.wasmplane.io/";
@@ -338,7 +348,7 @@ export function frameService(
       value: "",
       field: "spec.clusterIPs",
     });
-    for (const port of prepared.ports) planPortFamily(prepared, port, view, out, pool);
+    for (const port of prepared.ports) planPortFamily(config, prepared, port, view, out, pool);
   }
   // Kept until the service changes: the push-built lists are trimmed once (see compactArrays).
   out.chains = compactArrays(out.chains);
@@ -359,21 +369,50 @@ export function drawService(
   pool: StatementPool,
   previous?: ServiceOutput,
 ): ServiceOutput {
-  const chains = frame.chains.slice() as DesiredChain[];
+  const chains = frame.chains.slice();
   const plans: ResolvedPlan[] = new Array(frame.selections.length);
+  const elements: ElementContribution[] = [];
   const same = previous?.frame === frame ? previous : undefined;
   for (let i = 0; i < frame.selections.length; i++) {
     const sel = frame.selections[i];
     const plan = planOf(sel.portKey) ?? equalRandom(sel.input.endpoints);
     plans[i] = plan;
-    if (same && same.plans[i] === plan) {
-      chains[sel.index] = same.chains[sel.index];
+    if (sel.slots) {
+      const table = slotTable(plan, sel.input.endpoints);
+      const { set, ip, proto, port } = sel.slots;
+      if (table) {
+        for (const e of slotElements(ip, proto, port, table))
+          elements.push({ set, field: "spec.clusterIPs", ...e });
+        continue;
+      }
+      const target = goto(sel.name);
+      const id = `${ip} . ${proto} . ${port}`;
+      const key = concat(ip, proto, port);
+      elements.push({
+        set: sel.slots.dispatch,
+        id,
+        field: "spec.clusterIPs",
+        value: verdictText(target),
+        element: element(key, target),
+      });
+    }
+    const kept = same && same.plans[i] === plan ? same.chainAt.get(sel.index) : undefined;
+    if (kept) {
+      chains[sel.index] = kept;
       continue;
     }
     const rules = selectionRules(sel.input, plan, pool);
     chains[sel.index] = { name: sel.name, rules: sel.head.length > 0 ? [...sel.head, ...rules] : rules };
   }
-  return { frame, chains, plans };
+  const chainAt = new Map<number, DesiredChain>();
+  const drawn: DesiredChain[] = [];
+  for (let i = 0; i < chains.length; i++) {
+    const c = chains[i];
+    if (c === undefined) continue;
+    drawn.push(c);
+    chainAt.set(i, c);
+  }
+  return { frame, chains: drawn, elements, plans, chainAt };
 }
 
 function pushElement(
@@ -418,9 +457,10 @@ function selectionChain(
   portKey: string,
   input: SelectionInput,
   pool: StatementPool,
+  slots?: SelectionChain["slots"],
 ): void {
   const head = input.affinitySets ? affinityRules(input, pool) : NO_RULES;
-  out.selections.push({ index: out.chains.length, name, portKey, input, head });
+  out.selections.push({ index: out.chains.length, name, portKey, input, head, ...(slots ? { slots } : {}) });
   out.chains.push(undefined);
 }
 
@@ -445,6 +485,7 @@ interface PortRouting {
 }
 
 function planPortFamily(
+  config: ResolvedConfig,
   prepared: PreparedService,
   port: PreparedPort,
   view: FamilyView,
@@ -454,6 +495,18 @@ function planPortFamily(
   const sp = prepared.service.ports[port.index];
   const names = sets(view.family);
   const routing = classifyPort(prepared.service, port, view);
+  const slots =
+    config.shape === "maps" && fitsSlotMap(prepared.service, sp, view, routing)
+      ? {
+          set: names.backends,
+          dispatch: names.serviceIPs,
+          ip: view.clusterIP,
+          proto: routing.proto,
+          port: sp.port,
+        }
+      : undefined;
+  // Its dispatch element, if it keeps a chain, comes with the drawing (drawService).
+  if (slots) routing.internalTarget = undefined;
   out.servicePorts++;
   emitAddressElements(out, names, view, port.index, sp, routing);
   const affinity = emitEndpoints(out, names, view, prepared.service, port, routing);
@@ -461,11 +514,39 @@ function planPortFamily(
     affinity
       ? { family: view.family, protocol: routing.proto, endpoints, affinitySets: affinity }
       : { family: view.family, protocol: routing.proto, endpoints };
-  if (routing.clusterName) selectionChain(out, routing.clusterName, port.key, input(routing.cluster), pool);
+  if (routing.clusterName)
+    selectionChain(out, routing.clusterName, port.key, input(routing.cluster), pool, slots);
   if (routing.localName) selectionChain(out, routing.localName, port.key, input(routing.local), pool);
   if (routing.extName)
     out.chains.push({ name: routing.extName, rules: externalChainRules(routing, view, names) });
   if (routing.fwName) out.chains.push({ name: routing.fwName, rules: firewallChainRules(view) });
+}
+
+/**
+ * The "maps" fast path: a port whose only address is its ClusterIP and whose cluster chain would do
+ * nothing but pick an endpoint. Left out, and so kept as chains: session affinity (rules record the
+ * client), internalTrafficPolicy Local (its own endpoint set and the drop without one), node ports,
+ * external and load-balancer IPs (the external chain: masquerade, eTP Local short-circuits, source
+ * ranges), and ports without cluster endpoints (their no-endpoint verdicts are elements already).
+ * What the chain shape does for every service stays where it is, once per table: the off-cluster
+ * and masqueradeAll marks (dispatch chain, before the map), hairpin (postrouting, by the hairpin
+ * set this port still fills), the reject of undefined ports and unallocated addresses.
+ */
+function fitsSlotMap(
+  service: Service,
+  sp: Service["ports"][number],
+  view: FamilyView,
+  r: PortRouting,
+): boolean {
+  return (
+    r.clusterName !== undefined &&
+    r.internalTarget === r.clusterName &&
+    !r.internalLocal &&
+    service.sessionAffinityTimeoutSeconds <= 0 &&
+    sp.nodePort <= 0 &&
+    view.externalIPs.length === 0 &&
+    view.loadBalancerIPs.length === 0
+  );
 }
 
 /** Classify: the port's chains and verdicts from its traffic policies and endpoints. */

@@ -19,7 +19,9 @@ export class Harness {
     config: ServiceProxyConfig,
     private readonly lbPlanner: LbPlanner = builtinLbPlanner,
   ) {
-    this.proxy = new ServiceProxy(config);
+    // WASMPLANE_TEST_SERVICE_SHAPE=maps runs the same kernel tests with the "maps" shape.
+    const shape = process.env.WASMPLANE_TEST_SERVICE_SHAPE as ServiceProxyConfig["shape"];
+    this.proxy = new ServiceProxy(shape ? { shape, ...config } : config);
   }
 
   /** Plans and applies; returns the transaction size in bytes. */

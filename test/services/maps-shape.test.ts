@@ -1,0 +1,124 @@
+// The "maps" service shape (issue 15): plain ClusterIP ports as 16 slot elements of
+// services-backends4/6, everything else as chains; the slot quantisation and placement. No kernel
+// (the kernel tests run with WASMPLANE_TEST_SERVICE_SHAPE=maps, see test/services/harness.ts).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mergeFragments } from "../../nft/desired.ts";
+import { planSync } from "../../nft/diff.ts";
+import { placeSlots, quantize, SLOT_COUNT, slotTable } from "../../runtime/services/slots.ts";
+import { port, service, slice, snapshot } from "./fixtures.ts";
+import { lbResults, planOnce, View } from "./render.ts";
+
+const test = suite("maps shape");
+const maps = { shape: "maps" as const };
+const web = (over: Parameters<typeof service>[2] = {}) => service("default", "web", over);
+const C4 = "svc-c4-default/web/tcp/http";
+
+const counts = (table: string[]) => {
+  const out: Record<string, number> = {};
+  for (const id of table) out[id] = (out[id] ?? 0) + 1;
+  return out;
+};
+
+test("quantisation: largest remainder, at least one slot each, at most 16 endpoints", () => {
+  assert.equal([...quantize(["a", "b", "c"])!.values()], [6, 5, 5]);
+  assert.equal(Object.fromEntries(quantize(["a", "a", "a", "b"])!), { a: 12, b: 4 });
+  assert.equal(Object.fromEntries(quantize([..."aaaaaaaaaa", "b"])!), { a: 15, b: 1 });
+  assert.equal(Object.fromEntries(quantize(["a", ..."b".repeat(99)])!), { a: 1, b: 15 });
+  assert.is(quantize(Array.from({ length: 17 }, (_, i) => `e${i}`)), null);
+  assert.is(
+    [...quantize(Array.from({ length: 16 }, (_, i) => `e${i}`))!.values()].every((n) => n === 1),
+    true,
+  );
+});
+
+test("placement: the quota of each endpoint; adding a 4th endpoint moves few slots", () => {
+  const three = placeSlots(quantize(["10.1.0.1:80", "10.1.0.2:80", "10.1.0.3:80"])!);
+  assert.is(three.length, SLOT_COUNT);
+  assert.equal(Object.values(counts(three)).sort(), [5, 5, 6]);
+  const four = placeSlots(quantize(["10.1.0.1:80", "10.1.0.2:80", "10.1.0.3:80", "10.1.0.4:80"])!);
+  assert.equal(Object.values(counts(four)), [4, 4, 4, 4]);
+  const moved = three.filter((id, i) => four[i] !== id).length;
+  assert.ok(moved <= 8, `moved ${moved} of 16`);
+  assert.equal(placeSlots(quantize(["x", "y"])!), placeSlots(quantize(["y", "x"])!), "order-independent");
+});
+
+test("slot tables only for random plans", () => {
+  const eps = [
+    { address: "10.1.0.1", port: 8080 },
+    { address: "10.1.0.2", port: 8080 },
+  ];
+  const ids = eps.map((e) => `${e.address}:${e.port}`);
+  assert.ok(slotTable({ selection: { mode: "random" }, slots: ids }, eps));
+  assert.is(slotTable({ selection: { mode: "round-robin" }, slots: ids }, eps), null);
+  assert.is(slotTable({ selection: { mode: "hash", fields: ["saddr"], seed: 1 }, slots: ids }, eps), null);
+});
+
+test("a plain ClusterIP port is 16 elements and no chain; cluster IP and hairpin elements stay", () => {
+  const svc = web();
+  const { view } = planOnce(snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2", "10.1.0.3"])]), maps);
+  assert.is(view.chain(C4), undefined);
+  const slots = view.elements("services-backends4");
+  assert.is(slots.length, 16);
+  assert.ok(slots.every((e) => /^10\.96\.0\.10 \. tcp \. 80 \. \d+ : 10\.1\.0\.[123] \. 8080$/.test(e)));
+  assert.equal(view.elements("services-ips4"), []);
+  assert.equal(view.elements("services-cluster-ips4"), ["10.96.0.10"]);
+  assert.is(view.elements("services-hairpin4").length, 3);
+  assert.ok(
+    view
+      .chain("services-dispatch")!
+      .includes(
+        "meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 16 map @services-backends4",
+      ),
+  );
+});
+
+test("chains stay for affinity, NodePort, external IPs, iTP Local, non-random plans; no endpoints rejects", () => {
+  const eps = ["10.1.0.1", "10.1.0.2"];
+  const chainOf = (svc: ReturnType<typeof web>, plans = {}) => {
+    const { view } = planOnce(snapshot([svc], [slice(svc, eps)]), maps, plans);
+    return { view, chain: view.chain(C4) };
+  };
+  for (const svc of [
+    web({ sessionAffinityTimeoutSeconds: 60 }),
+    web({ type: "NodePort", ports: [port("http", "TCP", 80, 8080, 30080)] }),
+    web({ externalIPs: ["192.0.2.1"] }),
+  ]) {
+    const { view, chain } = chainOf(svc);
+    assert.ok(chain, JSON.stringify(svc));
+    assert.equal(view.elements("services-backends4"), []);
+    assert.ok(view.elements("services-ips4").includes(`10.96.0.10 . tcp . 80 : goto ${C4}`));
+  }
+  const local = web({ internalTrafficPolicy: "Local" });
+  const { view: lv } = planOnce(snapshot([local], [slice(local, eps)]), maps);
+  assert.equal(lv.elements("services-backends4"), []);
+
+  const rr = chainOf(web(), { "default/web:http": { selection: { mode: "round-robin" }, slots: [0, 1] } });
+  assert.ok(rr.chain);
+  assert.equal(rr.view.elements("services-ips4"), [`10.96.0.10 . tcp . 80 : goto ${C4}`]);
+
+  const none = web();
+  const { view: nv } = planOnce(snapshot([none], []), maps);
+  assert.equal(nv.elements("services-backends4"), []);
+  assert.equal(nv.elements("services-no-endpoints4"), ["10.96.0.10 . tcp . 80 : goto services-reject"]);
+});
+
+test("an endpoint change and a service added are element changes only", () => {
+  const svc = web();
+  const other = service("default", "other", { clusterIPs: ["10.96.0.11"] });
+  const { proxy, view } = planOnce(snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2", "10.1.0.3"])]), maps);
+  const applied = mergeFragments("inet", "wasmplane", [view.fragment]);
+  const next = snapshot(
+    [svc, other],
+    [slice(svc, ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"]), slice(other, ["10.1.0.9"])],
+  );
+  const plan = proxy.plan(next, lbResults(proxy, next));
+  assert.equal(plan.problems, []);
+  const sync = planSync(applied, mergeFragments("inet", "wasmplane", [plan.fragment]));
+  const kinds = new Set(sync.tx.ops.map((op) => `${op.verb} ${op.kind}`));
+  assert.equal([...kinds].sort(), ["add element", "delete element"]);
+  const after = new View(plan);
+  assert.is(after.elements("services-backends4").length, 32);
+});
+
+test.run();
