@@ -8,7 +8,7 @@ import { type LogFields, type Logger, lineFunction, lineLogger } from "../log/lo
 import { SyncProgress } from "../log/sync-progress.ts";
 import type { MetricsState } from "../metrics/state-metrics.ts";
 import type { SyncMetrics } from "../metrics/sync-metrics.ts";
-import type { RunningWorker } from "../plugins/running-workers.ts";
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 import type { PodPolicyStatus } from "../policy/enforcer.ts";
 import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import type { Snapshot } from "../store/objects.ts";

@@ -10,8 +10,8 @@ import { PodNetworking, podNetworkProblems } from "../cni/pod-networking.ts";
 import { builtinLbPlanner, type LbPlanner } from "../lb/plan.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AgentMetrics } from "../metrics/metrics.ts";
-import { createWasmLbPlanner } from "../plugins/lb-planner.ts";
-import { runningPluginWorkers } from "../plugins/running-workers.ts";
+import { createWasmLbPlanner, type WasmLbPlanner } from "../plugins/lb-planner.ts";
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 import { policyDeciderFromSpec } from "../policy/deciders.ts";
 import { PolicyEnforcer } from "../policy/enforcer.ts";
 import { deleteUdpConntrack } from "../services/conntrack.ts";
@@ -23,7 +23,7 @@ import type { AgentConfig } from "./config.ts";
 import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
 import { globalAddresses } from "./node-addresses.ts";
 import { ZoneFollowingPlanner } from "./node-zone.ts";
-import { type Dataplane, type PluginHost, tableFamily, tableName } from "./ports.ts";
+import { type Dataplane, tableFamily, tableName } from "./ports.ts";
 
 /** The nft/ dataplane; `guard` options reach the ApplyGuard (log, an injected self-test or encoder). */
 export function nftDataplane(netns?: string, guard: Omit<ApplyGuardOptions, "netns"> = {}): Dataplane {
@@ -72,7 +72,7 @@ export async function createSource(config: AgentConfig): Promise<Source> {
 export async function createLbPlanner(
   lb: LbConfig,
   log: (line: string) => void,
-): Promise<{ planner: LbPlanner; host?: PluginHost }> {
+): Promise<{ planner: LbPlanner; host?: WasmLbPlanner }> {
   if (!usesPlugins(lb)) return { planner: builtinLbPlanner };
   const host = await createWasmLbPlanner({
     defaultAlgorithm: lb.default,
@@ -100,6 +100,19 @@ export async function createPolicyPlanner(
   return new PolicyEnforcer(decider, config.nodeName);
 }
 
+/** The plugin workers the agent's parts run now, every kind: LB, then policy, then IPAM. */
+function pluginWorkersOf(parts: {
+  lb?: WasmLbPlanner;
+  policy?: PolicyEnforcer;
+  pods: () => PodNetworking | undefined;
+}): () => RunningWorker[] {
+  return () => [
+    ...(parts.lb?.workers() ?? []),
+    ...(parts.policy?.pluginWorkers() ?? []),
+    ...(parts.pods()?.pluginWorkers() ?? []),
+  ];
+}
+
 export async function createAgent(config: AgentConfig, options: CreateAgentOptions = {}): Promise<Agent> {
   const log = options.log ?? ((line: string) => console.log(line));
   const lb = options.lbPlanner ? { planner: options.lbPlanner } : await createLbPlanner(config.lb, log);
@@ -115,6 +128,13 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
   });
   const cni = Object.keys(config.cni).length > 0 ? parseCniSection(config.cni, "config cni") : null;
   const policy = cni?.enabled && config.policy.enabled ? await createPolicyPlanner(config, log) : undefined;
+  // Started after the agent, whose syncs its CNI commands request.
+  let pods: PodNetworking | undefined;
+  const pluginWorkers = pluginWorkersOf({
+    ...(lb.host ? { lb: lb.host } : {}),
+    ...(policy ? { policy } : {}),
+    pods: () => pods,
+  });
   const agent = new Agent({
     nodeName: config.nodeName,
     ...(config.netns ? { netns: config.netns } : {}),
@@ -128,12 +148,10 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     dataplane: nftDataplane(config.netns, { log }),
     ...(options.log ? { log: options.log } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.metrics
-      ? { metrics: options.metrics.sync, pluginWorkers: () => runningPluginWorkers.list() }
-      : {}),
+    ...(options.metrics ? { metrics: options.metrics.sync, pluginWorkers } : {}),
   });
   if (cni?.enabled) {
-    const pods = await PodNetworking.start({
+    const started = await PodNetworking.start({
       nodeName: config.nodeName,
       ...(config.netns ? { nodeNetns: config.netns } : {}),
       ...(cni.socket ? { socketPath: cni.socket } : {}),
@@ -152,18 +170,19 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
       ...(options.metrics ? { onCommand: options.metrics.cniCommand } : {}),
       log,
     });
+    pods = started;
     agent.setPodNetworking({
       plan: (snapshot, hooks) => {
-        const plan = pods.plan(snapshot, hooks);
+        const plan = started.plan(snapshot, hooks);
         return {
           fragment: plan.fragment,
           problems: podNetworkProblems(plan),
-          actuate: async () => void (await pods.actuate(plan)),
+          actuate: async () => void (await started.actuate(plan)),
         };
       },
-      close: () => pods.close(),
+      close: () => started.close(),
       allocations: () =>
-        pods.server.allocations().map((a) => ({
+        started.server.allocations().map((a) => ({
           ip: a.ip,
           containerId: a.containerId,
           ifName: a.ifName,

@@ -9,6 +9,7 @@
 import type { TableFragment } from "../../nft/desired.ts";
 import type { IpamDecider } from "../ipam/decider.ts";
 import { ipamDeciderFromSpec } from "../ipam/select.ts";
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { type NodeAttachment, type NodeRulesInput, planNodeRules } from "./node-rules.ts";
 import {
@@ -215,11 +216,16 @@ export class PodNetworking {
     const next = await ipamDeciderFromSpec(spec, { lockPath: this.options.pluginLock });
     const previous = await this.server.setIpam(next);
     this.ipam = next;
-    await (previous as { close?: () => Promise<void> }).close?.();
+    await previous.close?.();
+  }
+
+  /** The IPAM decider's plugin workers (none for the TypeScript `range`), for /metrics. */
+  pluginWorkers(): RunningWorker[] {
+    return this.ipam.workers?.() ?? [];
   }
 
   async close(): Promise<void> {
     await this.server.close();
-    await (this.ipam as { close?: () => Promise<void> }).close?.();
+    await this.ipam.close?.();
   }
 }

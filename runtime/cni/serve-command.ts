@@ -66,6 +66,6 @@ export async function serve(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
   });
   await server.close();
-  await (ipam as { close?: () => Promise<void> }).close?.();
+  await ipam.close?.();
   return 0;
 }

@@ -1,6 +1,7 @@
 // The IPAM decision: which addresses a new attachment gets. A decider is a pure function of the
 // node's pod CIDRs, the current allocations and the request; the durable store (store.ts) records
 // what it decided. Implemented in TypeScript (range.ts) and by Wasm `ipam` plugins (wasm.ts).
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 
 /** One address held by one attachment (container id + interface). */
 export interface IpamAllocation {
@@ -55,4 +56,7 @@ export interface IpamDecider {
   /** For messages and status: "range", "wasm:random", … */
   readonly name: string;
   allocate(input: IpamInput): IpamDecision | Promise<IpamDecision>;
+  /** The plugin workers deciding (a Wasm decider's one worker), for /metrics. */
+  workers?(): RunningWorker[];
+  close?(): Promise<void>;
 }

@@ -97,6 +97,7 @@ export async function createWasmIpamDecider(options: WasmIpamOptions): Promise<W
       if (problem) throw new Error(`IPAM plugin ${plugin.name} returned an invalid decision: ${problem}`);
       return decision;
     },
+    workers: () => [worker],
     close: () => worker.close(),
   };
 }

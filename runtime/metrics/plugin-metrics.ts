@@ -4,7 +4,7 @@
 import type { Registry } from "prom-client";
 import { CALL_LATENCY_BOUNDS_SECONDS } from "../plugins/call-latency.ts";
 import type { PluginSwapCount } from "../plugins/lb-planner.ts";
-import type { RunningWorker } from "../plugins/running-workers.ts";
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 import { counter, gauge, type Labels } from "./collected.ts";
 import { registerPrecountedHistogram } from "./precounted-histogram.ts";
 

@@ -19,6 +19,7 @@ import {
 import { AGENT_LIMITS } from "./limits.ts";
 import { findModules } from "./lock.ts";
 import { writeErr } from "./platform.ts";
+import type { RunningWorker } from "./plugin-worker.ts";
 
 export type { PluginStatus, PluginSwapCount, ReloadReport };
 
@@ -70,6 +71,8 @@ export interface WasmLbPlanner extends LbPlanner {
   status(): PluginStatus[];
   /** Every module a reload swapped in since the planner was created, with its count. */
   swaps(): PluginSwapCount[];
+  /** The workers of the modules serving now (for /metrics). */
+  workers(): RunningWorker[];
   close(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ export async function createWasmLbPlanner(options: WasmLbPlannerOptions): Promis
     reload,
     status: () => registry.status(configuredPlugins(options, pluginDir).keys(), pluginDir),
     swaps: () => registry.swaps(),
+    workers: () => registry.workers(),
     close: () => registry.close(),
   };
 }

@@ -7,7 +7,7 @@ import { inspectModule, manifestPinProblem, PluginRefused } from "./admission.ts
 import type { Capability } from "./capabilities.ts";
 import type { LoadedLbPlugin } from "./lb-admit.ts";
 import { type LockEntry, type LockFile, lockedPin, readLock } from "./lock.ts";
-import type { PluginWorkerStats } from "./plugin-worker.ts";
+import type { PluginWorker, PluginWorkerStats } from "./plugin-worker.ts";
 
 export interface PluginStatus {
   algorithm: string;
@@ -121,6 +121,11 @@ export class LbPluginRegistry {
           : undefined,
       };
     });
+  }
+
+  /** The workers of the modules serving now. */
+  workers(): PluginWorker[] {
+    return [...this.loaded.values()].map((l) => l.worker);
   }
 
   swaps(): PluginSwapCount[] {

@@ -6,7 +6,6 @@ import { Worker } from "node:worker_threads";
 import type { AdmittedPlugin } from "./admission.ts";
 import { CallLatency } from "./call-latency.ts";
 import { waitAsync } from "./platform.ts";
-import { runningPluginWorkers } from "./running-workers.ts";
 
 const STATE = 0;
 const LENGTH = 1;
@@ -58,6 +57,26 @@ export interface PluginWorkerStats {
   restarts: number;
   /** How long each call took, failed ones included (from its turn in the queue to its outcome). */
   latency: CallLatency;
+}
+
+/**
+ * What /metrics reads of a running worker. Each owner of workers (the LB planner, the IPAM and
+ * policy deciders) lists its own; the agent collects them.
+ */
+export interface RunningWorker {
+  readonly plugin: {
+    readonly name: string;
+    readonly manifest: { readonly kind: string; readonly version: string };
+    readonly inspected: { readonly sha256: string };
+  };
+  readonly stats: {
+    readonly calls: number;
+    readonly failures: number;
+    readonly traps: number;
+    readonly timeouts: number;
+    readonly restarts: number;
+    readonly latency: CallLatency;
+  };
 }
 
 export class PluginWorker {
@@ -115,7 +134,6 @@ export class PluginWorker {
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on("message", (msg: { type: string; message?: string; line?: string }) => {
         if (msg.type === "ready") {
-          if (!this.closed) runningPluginWorkers.add(this);
           resolve();
         } else if (msg.type === "failed") {
           this.startError = `cannot be instantiated: ${msg.message}`;
@@ -273,7 +291,6 @@ export class PluginWorker {
   /** Stops the worker; further calls fail. */
   async close(): Promise<void> {
     this.closed = true;
-    runningPluginWorkers.delete(this);
     await this.queue;
     const worker = this.worker;
     this.worker = null;

@@ -14,7 +14,7 @@ import { ByteWriter, inputHeader } from "./envelope.ts";
 import { AGENT_LIMITS } from "./limits.ts";
 import { lockedPin, pinPolicy, readLock } from "./lock.ts";
 import { writeErr } from "./platform.ts";
-import { PluginWorker, type PluginWorkerStats } from "./plugin-worker.ts";
+import { PluginWorker, type PluginWorkerStats, type RunningWorker } from "./plugin-worker.ts";
 import {
   decodePolicyMemberships,
   decodePolicyOutput,
@@ -91,6 +91,8 @@ export interface WasmPolicyPlanner {
    */
   memberships(snapshot: Snapshot, pods: readonly string[]): Promise<Map<string, PodMemberships>>;
   status(): PolicyPlannerStatus;
+  /** The plugin's worker (for /metrics). */
+  workers(): RunningWorker[];
   close(): Promise<void>;
 }
 
@@ -236,6 +238,7 @@ export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions)
       stats: { ...worker.stats, ...calls.counters },
       ...(calls.lastError ? { lastError: calls.lastError } : {}),
     }),
+    workers: () => [worker],
     close: () => worker.close(),
   };
 }

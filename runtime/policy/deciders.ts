@@ -37,6 +37,7 @@ export async function policyDeciderFromSpec(spec: string, options: DeciderOption
   return {
     name: spec,
     decide: (snapshot) => planner.decide(snapshot),
+    workers: () => planner.workers(),
     close: () => planner.close(),
   };
 }

@@ -3,6 +3,7 @@
 // A decider that fails (or answers a decision that cannot be rendered) keeps the last good
 // decision; with none yet, pods that a policy selects are isolated (fail closed). Both are problems.
 import type { DesiredRule, TableFragment } from "../../nft/desired.ts";
+import type { RunningWorker } from "../plugins/plugin-worker.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { failClosedDecision } from "./fail-closed.ts";
@@ -14,6 +15,8 @@ export interface PolicyDecider {
   /** For status and problems: "builtin", "wasm:networkpolicy", … */
   readonly name: string;
   decide(snapshot: Snapshot, nodeName: string): PolicyDecision | Promise<PolicyDecision>;
+  /** The plugin workers deciding (a Wasm decider's one worker), for /metrics. */
+  workers?(): RunningWorker[];
   close?(): Promise<void>;
 }
 
@@ -68,6 +71,11 @@ export class PolicyEnforcer {
 
   get deciderName(): string {
     return this.decider.name;
+  }
+
+  /** The decider's plugin workers (none for the TypeScript reference). */
+  pluginWorkers(): RunningWorker[] {
+    return this.decider.workers?.() ?? [];
   }
 
   async plan(snapshot: Snapshot): Promise<PolicyStep> {

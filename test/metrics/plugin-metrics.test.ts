@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { AgentMetrics } from "../../runtime/metrics/metrics.ts";
 import { CallLatency } from "../../runtime/plugins/call-latency.ts";
-import type { RunningWorker } from "../../runtime/plugins/running-workers.ts";
+import type { RunningWorker } from "../../runtime/plugins/plugin-worker.ts";
 import type { Snapshot } from "../../runtime/store/objects.ts";
 import { sample } from "./prometheus-sample.ts";
 
