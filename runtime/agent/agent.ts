@@ -14,7 +14,6 @@ import type { Source, SourceEvent, SourceProblem } from "../sources/source.ts";
 import type { Snapshot } from "../store/objects.ts";
 import { formatProblem } from "../store/problems.ts";
 import { Store } from "../store/store.ts";
-import { tableDrift } from "./drift.ts";
 import {
   type Dataplane,
   type PluginHost,
@@ -23,7 +22,8 @@ import {
   type ServicePlanner,
   tableFamily,
   tableName,
-} from "./ports.ts";
+} from "./dependencies.ts";
+import { tableDrift } from "./drift.ts";
 import { type AgentStatus, RECENT_SYNCS, type SyncRecord, servicesStatus } from "./status.ts";
 import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
 

@@ -5,7 +5,7 @@
 import type { LbResult } from "../lb/plan.ts";
 import { ServiceProxy, type ServiceProxyConfig } from "../services/proxy.ts";
 import type { Snapshot } from "../store/objects.ts";
-import type { ServicePlanner } from "./ports.ts";
+import type { ServicePlanner } from "./dependencies.ts";
 
 export class ZoneFollowingPlanner implements ServicePlanner {
   private zone: string | undefined;

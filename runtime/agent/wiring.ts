@@ -20,10 +20,10 @@ import { ManifestDirSource } from "../sources/manifest-dir.ts";
 import type { Source } from "../sources/source.ts";
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./config.ts";
+import { type Dataplane, tableFamily, tableName } from "./dependencies.ts";
 import { defaultLockFile, type LbConfig, usesPlugins } from "./lb-config.ts";
 import { globalAddresses } from "./node-addresses.ts";
 import { ZoneFollowingPlanner } from "./node-zone.ts";
-import { type Dataplane, tableFamily, tableName } from "./ports.ts";
 
 /** The nft/ dataplane; `guard` options reach the ApplyGuard (log, an injected self-test or encoder). */
 export function nftDataplane(netns?: string, guard: Omit<ApplyGuardOptions, "netns"> = {}): Dataplane {

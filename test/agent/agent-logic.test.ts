@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { element, goto, namedMap } from "../../nft/build.ts";
 import type { DesiredTable } from "../../nft/desired.ts";
 import { Agent } from "../../runtime/agent/agent.ts";
-import type { PluginHost, ServicePlanner } from "../../runtime/agent/ports.ts";
+import type { PluginHost, ServicePlanner } from "../../runtime/agent/dependencies.ts";
 import { builtinLbPlanner, type LbPlanner, type LbResult } from "../../runtime/lb/plan.ts";
 
 import {

@@ -8,7 +8,7 @@ import { chain } from "../../nft/build.ts";
 import type { DesiredTable } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
 import { Agent } from "../../runtime/agent/agent.ts";
-import type { Dataplane, ServicePlanner } from "../../runtime/agent/ports.ts";
+import type { Dataplane, ServicePlanner } from "../../runtime/agent/dependencies.ts";
 import { startHealth } from "../../runtime/health/health.ts";
 import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
 import type { Source, SourceEvent, SourceSink } from "../../runtime/sources/source.ts";

@@ -10,7 +10,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Agent } from "../../runtime/agent/agent.ts";
-import type { Dataplane, ServicePlanner } from "../../runtime/agent/ports.ts";
+import type { Dataplane, ServicePlanner } from "../../runtime/agent/dependencies.ts";
 import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
 import { KubernetesSource } from "../../runtime/sources/kubernetes.ts";
 import {

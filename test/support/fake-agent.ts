@@ -4,7 +4,7 @@ import { accept, chain, counter, match, payload, rule } from "../../nft/build.ts
 import type { DesiredTable } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
 import { Agent, type AgentOptions } from "../../runtime/agent/agent.ts";
-import type { Dataplane, ServicePlanner } from "../../runtime/agent/ports.ts";
+import type { Dataplane, ServicePlanner } from "../../runtime/agent/dependencies.ts";
 import { builtinLbPlanner } from "../../runtime/lb/plan.ts";
 import type { RawObject, Source, SourceEvent, SourceSink } from "../../runtime/sources/source.ts";
 
