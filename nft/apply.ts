@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type EncodedBatch, type EncodeOptions, encodeTransaction } from "./netlink/encode.ts";
 import { type BatchOutcome, sendBatch, senderBinary, senderProblem } from "./netlink/sender.ts";
 import { NetlinkUnsupported } from "./netlink/values.ts";
+import { inNamedNetns } from "./netns.ts";
 import { renderJson } from "./render-json.ts";
 import { operationText, renderText } from "./render-text.ts";
 import type { Transaction } from "./transaction.ts";
@@ -124,7 +125,7 @@ export interface NftOutput {
 
 /** Runs nft with `args` (and `input` on stdin), inside `opts.netns` when given. */
 export function runNft(args: string[], opts: NftRunOptions = {}, input?: string): Promise<NftOutput> {
-  const [cmd, argv] = opts.netns ? ["ip", ["netns", "exec", opts.netns, "nft", ...args]] : ["nft", args];
+  const [cmd, argv] = inNamedNetns(opts.netns, "nft", args);
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(cmd, argv, { stdio: ["pipe", "pipe", "pipe"] });

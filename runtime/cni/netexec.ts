@@ -1,25 +1,15 @@
 // Runs attachment plans in the node's namespace through one long-lived `sh` started there (with
-// nsenter when the node is a named namespace). Writing sysctls is then a shell builtin and `ip`
-// is the only process per step: process start-up, not the kernel, is most of an ADD's cost.
-//
-// Namespaces are entered one way, `nsenter --net=PATH`, never `ip netns exec NAME`: a pod's namespace
-// arrives as a path (CNI_NETNS, often /proc/PID/ns/net or a runtime's own directory) that `ip netns
-// exec` cannot enter, and `ip netns exec` also makes a mount namespace and remounts /sys on every
-// call, work a command that only needs the network namespace should not pay for.
+// nsenter when the node is a named namespace: nft/netns.ts). Writing sysctls is then a shell
+// builtin and `ip` is the only process per step: process start-up, not the kernel, is most of an
+// ADD's cost.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { inNamedNetns, inNetns } from "../../nft/netns.ts";
 import { shellQuote } from "./attachment.ts";
 import { CniError, ErrorCode } from "./spec.ts";
 
-/** The path of a named namespace, as `ip netns add` creates it. */
-export function namedNetnsPath(name: string): string {
-  return `/run/netns/${name}`;
-}
-
-/** `command args…` run in the network namespace at `netnsPath`, as a command and its arguments. */
-export function inNetns(netnsPath: string, command: string, args: string[]): [string, string[]] {
-  return ["nsenter", [`--net=${netnsPath}`, command, ...args]];
-}
+// runtime/services/conntrack.ts still imports these from here.
+export { inNetns, namedNetnsPath } from "../../nft/netns.ts";
 
 export interface ScriptOutput {
   code: number;
@@ -42,7 +32,7 @@ export class NodeShell {
   constructor(private readonly nodeNetns: string | undefined) {}
 
   private start(): ChildProcessWithoutNullStreams {
-    const [cmd, args] = this.nodeNetns ? inNetns(namedNetnsPath(this.nodeNetns), "sh", []) : ["sh", []];
+    const [cmd, args] = inNamedNetns(this.nodeNetns, "sh", []);
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     // Output of a shell that was replaced (killed on timeout) is ignored.
     child.stdout

@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import type { Server as HttpServer } from "node:http";
 import type { Server as NetServer } from "node:net";
-import { inNetns, namedNetnsPath } from "../cni/netexec.ts";
+import { inNetns, namedNetnsPath } from "../../nft/netns.ts";
 
 /** Makes `server` listen on host:port; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL…). */
 export type Bind = (server: HttpServer, host: string, port: number) => Promise<void>;

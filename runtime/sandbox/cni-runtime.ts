@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { inNamedNetns } from "../../nft/netns.ts";
 
 export interface Conflist {
   cniVersion: string;
@@ -77,7 +78,8 @@ async function execPlugin(
   };
   const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>(
     (resolve, reject) => {
-      const child = spawn("nsenter", [`--net=/run/netns/${network.nodeNetns}`, executable], {
+      const [cmd, args] = inNamedNetns(network.nodeNetns, executable, []);
+      const child = spawn(cmd, args, {
         env,
         stdio: ["pipe", "pipe", "pipe"],
         timeout: 90_000,

@@ -1,6 +1,7 @@
 // Live per-backend connection counts for the sandbox, from the node namespace's conntrack table: a
 // DNATed flow's reply source is the backend that serves it.
 import { execFile } from "node:child_process";
+import { inNamedNetns } from "../../nft/netns.ts";
 
 export interface BackendCount {
   backend: string;
@@ -26,14 +27,10 @@ export function countByBackend(conntrackOutput: string, backends: string[]): Map
 
 function listFamily(netns: string, family: "ipv4" | "ipv6"): Promise<string> {
   return new Promise((resolve) => {
-    execFile(
-      "ip",
-      ["netns", "exec", netns, "conntrack", "-L", "-f", family],
-      { encoding: "utf8" },
-      (err, stdout) => {
-        resolve(err && !stdout ? "" : stdout);
-      },
-    );
+    const [cmd, args] = inNamedNetns(netns, "conntrack", ["-L", "-f", family]);
+    execFile(cmd, args, { encoding: "utf8" }, (err, stdout) => {
+      resolve(err && !stdout ? "" : stdout);
+    });
   });
 }
 

@@ -2,6 +2,7 @@
 // `node -e` inside a pod namespace (no tsx startup per pod). TCP: sends "<name>\n" on connect, then
 // echoes what it receives. UDP: answers each datagram with "<name>\n".
 import { type ChildProcess, spawn } from "node:child_process";
+import { inNamedNetns } from "../../nft/netns.ts";
 
 const serverSource = `
 const net = require("node:net"), dgram = require("node:dgram");
@@ -30,21 +31,14 @@ export function startEchoServer(
   tcpPorts: number[],
   udpPorts: number[],
 ): Promise<EchoServer> {
-  const child = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      netns,
-      process.execPath,
-      "-e",
-      serverSource,
-      name,
-      tcpPorts.join(","),
-      udpPorts.join(","),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const [cmd, args] = inNamedNetns(netns, process.execPath, [
+    "-e",
+    serverSource,
+    name,
+    tcpPorts.join(","),
+    udpPorts.join(","),
+  ]);
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let err = "";
     child.stderr?.on("data", (b: Buffer) => {

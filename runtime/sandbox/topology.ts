@@ -4,19 +4,25 @@
 // The sandbox attaches its pods through the CNI executable (cni-attach.ts); `wirePods` is the
 // hand-made equivalent for tests that run the agent without pod networking.
 import { execFileSync } from "node:child_process";
+import { inNamedNetns } from "../../nft/netns.ts";
 import type { SandboxPlan } from "./plan.ts";
 
-function ip(args: string[]): void {
+/** Runs `command args…`; an error names the command line and carries its stderr. */
+function run(command: string, args: string[]): void {
   try {
-    execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+    execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`ip ${args.join(" ")}: ${stderr || (err as Error).message}`);
+    throw new Error(`${command} ${args.join(" ")}: ${stderr || (err as Error).message}`);
   }
 }
 
+function ip(args: string[]): void {
+  run("ip", args);
+}
+
 function sysctl(netns: string, key: string, value: string): void {
-  ip(["netns", "exec", netns, "sysctl", "-q", "-w", `${key}=${value}`]);
+  run(...inNamedNetns(netns, "sysctl", ["-q", "-w", `${key}=${value}`]));
 }
 
 export function namespacesOf(plan: SandboxPlan): string[] {

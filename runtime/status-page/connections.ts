@@ -2,7 +2,7 @@
 // agent's namespace, run only when the page asks (every few seconds while it is open).
 
 import { execFile } from "node:child_process";
-import { inNetns, namedNetnsPath } from "../cni/netexec.ts";
+import { inNetns, namedNetnsPath } from "../../nft/netns.ts";
 import { countByBackend } from "../sandbox/conntrack-counts.ts";
 
 export type ConnectionCounts =
