@@ -9,6 +9,10 @@
 // each (a different service every time, after SERVICE_SYNC_WARMUP=3 untimed changes) and the median
 // is shown. The CPU time of this process is shown
 // next to wall time (other work on the machine inflates wall time more than CPU time).
+// SERVICE_SYNC_AGENT_SHAPES=chains,maps (issue 15): instead, for each size of SERVICE_SYNC_SIZES and
+// each service shape (runtime/services/config.ts), a fresh agent and namespace: full sync, then the
+// median of REPEAT endpoint changes and of REPEAT ClusterIP Services added, each as total, kernel,
+// ours (total − kernel) and bytes; the first shape listed is the same-run baseline.
 
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -20,6 +24,7 @@ import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import { referenceLbPlanner } from "../runtime/lb/reference.ts";
+import type { ServiceShape } from "../runtime/services/config.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
@@ -382,8 +387,122 @@ function printTable() {
   for (const r of all) console.log(r.map((c, i) => (c ?? "").padEnd(widths[i])).join("  "));
 }
 
+// ---- service shapes in the agent (SERVICE_SYNC_AGENT_SHAPES=chains,maps), see the header.
+
+interface ShapeCase {
+  full: SyncResult;
+  change: SyncResult;
+  add: SyncResult;
+  rss: string;
+}
+
+/** One endpoint of service `i` replaced by `extra`. */
+function withEndpointChange(snap: Snapshot, i: number, extra: string): Snapshot {
+  const slices = new Map(snap.endpointSlices);
+  const eps = [endpointIP(i, 0), endpointIP(i, 1), extra];
+  slices.set(`bench/svc-${i}-abc`, makeSlice(snap.services.get(`bench/svc-${i}`)!, eps));
+  return { ...snap, endpointSlices: slices };
+}
+
+/** Service `j` (a ClusterIP with 3 endpoints) added. */
+function withServiceAdded(snap: Snapshot, j: number): Snapshot {
+  const services = new Map(snap.services);
+  const slices = new Map(snap.endpointSlices);
+  const svc = makeService(j);
+  services.set(`bench/svc-${j}`, svc);
+  slices.set(
+    `bench/svc-${j}-abc`,
+    makeSlice(
+      svc,
+      [0, 1, 2].map((e) => endpointIP(j, e)),
+    ),
+  );
+  return { ...snap, services, endpointSlices: slices };
+}
+
+async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Promise<ShapeCase> {
+  const agent: Agent = {
+    proxy: new ServiceProxy({
+      nodeName: "node-a",
+      nodeIPs: ["192.168.1.1"],
+      clusterCIDRs: ["10.0.0.0/8"],
+      serviceCIDRs: ["10.96.0.0/12"],
+      masqueradeAll: false,
+      shape,
+    }),
+    applied: null,
+  };
+  return withNetns(["s15-bench"], async ([ns]) => {
+    const full = await sync(agent, snap, ns);
+    let current = snap;
+    for (let k = 0; k < WARMUP; k++) {
+      current = withEndpointChange(current, Math.floor(n * 0.3) + k, `10.98.9.${k}`);
+      await sync(agent, current, ns);
+    }
+    const changes: SyncResult[] = [];
+    for (let k = 0; k < REPEAT; k++) {
+      current = withEndpointChange(current, Math.floor(n * 0.4242) + k, `10.99.9.${k}`);
+      changes.push(await sync(agent, current, ns));
+    }
+    const adds: SyncResult[] = [];
+    for (let k = 0; k < REPEAT; k++) {
+      current = withServiceAdded(current, n + k);
+      adds.push(await sync(agent, current, ns));
+    }
+    return { full, change: medianResult(changes), add: medianResult(adds), rss: mib() };
+  });
+}
+
+async function measureAgentShapes(sizes: number[], shapes: ServiceShape[]): Promise<void> {
+  const out: string[][] = [
+    ["services", "shape", "case", "total", "kernel", "ours", "bytes", "ops", "total vs " + shapes[0], "RSS"],
+  ];
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" / ");
+  console.log(`load average at the start: ${load()}`);
+  for (const n of sizes) {
+    const snap = makeSnapshot(n);
+    const base: Partial<Record<string, SyncResult>> = {};
+    for (const shape of shapes) {
+      const r = await measureShape(n, shape, snap);
+      for (const [name, x] of [
+        ["full sync", r.full],
+        ["one endpoint change", r.change],
+        ["one ClusterIP Service added", r.add],
+      ] as const) {
+        const kernel = x.kernelMs ?? 0;
+        base[name] ??= x;
+        out.push([
+          n.toLocaleString("en"),
+          shape,
+          name,
+          fmt(x.totalMs),
+          x.kernelMs === undefined ? `(${x.path})` : kernel < 1 ? `${kernel.toFixed(2)} ms` : fmt(kernel),
+          `${fmt(x.totalMs - kernel)} (plan ${fmt(x.planMs)}, diff ${fmt(x.diffMs)}, encode ${fmt(x.renderMs)})`,
+          size(x.bytes),
+          String(x.operations),
+          `${(x.totalMs / base[name]!.totalMs).toFixed(2)}×`,
+          r.rss,
+        ]);
+      }
+      console.log(`  ${n} ${shape} done (load ${load()})`);
+    }
+  }
+  const widths = out[0].map((_, i) => Math.max(...out.map((r) => r[i].length)));
+  for (const r of out) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+  console.log(`load average at the end: ${load()}`);
+  console.log(
+    "kernel = the netlink batch's time in the kernel (sender); ours = total − kernel; medians of 7 changes.",
+  );
+}
+
 if (process.getuid?.() !== 0) {
   console.log("bench/service-sync needs root (network namespaces, nft); skipped");
+} else if (process.env.SERVICE_SYNC_AGENT_SHAPES) {
+  const shapes = process.env.SERVICE_SYNC_AGENT_SHAPES.split(",").filter(Boolean) as ServiceShape[];
+  await measureAgentShapes(SIZES, shapes);
 } else {
   for (const n of SIZES) {
     const snap = makeSnapshot(n);

@@ -4,6 +4,7 @@
 // pod behind two services; or a conflict, such as two services on one external IP and port): the
 // first claimant keeps the element, later ones wait and, for exclusive sets, are reported.
 import type { DesiredSet } from "../../nft/desired.ts";
+import type { SetElement } from "../../nft/model.ts";
 import type { ElementContribution, PlanProblem } from "./service-plan.ts";
 
 interface Claim {
@@ -27,6 +28,13 @@ interface SharedSet {
   slots: (string | undefined)[];
   slotOf: Map<string, number>;
   free: number[];
+  /**
+   * The winning element of each slot, kept as claims change, so build() copies an array instead of
+   * looking every key up again (a slot map holds 16 elements per service: 1.6 M at 100,000).
+   */
+  elementAt: (SetElement | undefined)[];
+  /** Empty slots in elementAt. */
+  holes: number;
 }
 
 const contributionKey = (c: ElementContribution) => `${c.set}\u0000${c.id}`;
@@ -45,6 +53,8 @@ export class SharedElements {
       slots: [],
       slotOf: new Map(),
       free: [],
+      elementAt: [],
+      holes: 0,
     });
   }
 
@@ -75,9 +85,10 @@ export class SharedElements {
     const out: DesiredSet[] = [];
     for (const s of this.sets.values()) {
       if (s.dirty) {
-        const elements = [];
-        for (const id of s.slots)
-          if (id !== undefined) elements.push(s.claims.get(id)![0].contribution.element);
+        const elements =
+          s.holes === 0
+            ? (s.elementAt.slice() as SetElement[])
+            : (s.elementAt.filter((e) => e !== undefined) as SetElement[]);
         s.current = { ...s.declaration, elements };
         s.dirty = false;
       }
@@ -112,8 +123,11 @@ export class SharedElements {
     const claims = s.claims.get(c.id);
     if (!claims) {
       s.claims.set(c.id, [{ owner, contribution: c }]);
-      const slot = s.free.pop() ?? s.slots.length;
+      const reused = s.free.pop();
+      if (reused !== undefined) s.holes--;
+      const slot = reused ?? s.slots.length;
       s.slots[slot] = c.id;
+      s.elementAt[slot] = c.element;
       s.slotOf.set(c.id, slot);
       s.dirty = true;
       return;
@@ -135,8 +149,10 @@ export class SharedElements {
       const slot = s.slotOf.get(c.id)!;
       s.slotOf.delete(c.id);
       s.slots[slot] = undefined;
+      s.elementAt[slot] = undefined;
+      s.holes++;
       s.free.push(slot);
-    }
+    } else if (i === 0) s.elementAt[s.slotOf.get(c.id)!] = claims[0].contribution.element;
     if (i === 0) s.dirty = true;
     if (claims.length < 2) this.conflicted.delete(contributionKey(c));
   }
@@ -158,7 +174,10 @@ export class SharedElements {
     // An unchanged value keeps the old element object, so the set's elements stay comparable by identity.
     if (changed) {
       claims[i] = { owner, contribution: after };
-      if (i === 0) s.dirty = true;
+      if (i === 0) {
+        s.dirty = true;
+        s.elementAt[s.slotOf.get(before.id)!] = after.element;
+      }
     }
   }
 }
