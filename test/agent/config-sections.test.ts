@@ -107,7 +107,7 @@ const fileErrors: [string, unknown, string][] = [
   [
     "policy value",
     { policy: { decider: 3 } },
-    "config /etc/x.json: policy.decider: want a non-empty string, got 3",
+    "config /etc/x.json: policy.decider: must be a non-empty string, got 3",
   ],
   [
     "policy unknown key",

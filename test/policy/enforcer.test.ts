@@ -111,11 +111,11 @@ test("the policy config section names bad keys and values", () => {
   assert.throws(() => parsePolicySection({ enable: true }, "policy"), /policy\.enable: unknown option/);
   assert.throws(
     () => parsePolicySection({ enabled: "yes" }, "policy"),
-    /policy\.enabled: want true or false/,
+    /policy\.enabled: must be true or false/,
   );
   assert.throws(
     () => parsePolicySection({ decider: "" }, "policy"),
-    /policy\.decider: want a non-empty string/,
+    /policy\.decider: must be a non-empty string/,
   );
 });
 
