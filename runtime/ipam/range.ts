@@ -15,18 +15,11 @@ import {
 import type { IpamAddress, IpamDecider, IpamDecision, IpamInput, IpamRoute } from "./decider.ts";
 
 /** Parses and checks the pod CIDRs: at most one per family. */
-const parsedCidrs = new Map<string, Cidr[]>();
-
 export function parsePodCidrs(podCIDRs: string[]): Cidr[] {
-  const key = podCIDRs.join(",");
-  const cached = parsedCidrs.get(key);
-  if (cached) return cached;
   const cidrs = podCIDRs.map((text) => parseCidr(text));
   for (const family of [4, 6] as const)
     if (cidrs.filter((c) => c.family === family).length > 1)
       throw new Error(`podCIDRs: more than one IPv${family} CIDR (${podCIDRs.join(", ")})`);
-  if (parsedCidrs.size > 64) parsedCidrs.clear();
-  parsedCidrs.set(key, cidrs);
   return cidrs;
 }
 

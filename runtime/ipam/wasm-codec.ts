@@ -23,11 +23,15 @@ import type { IpamDecision, IpamInput, IpamRefusal } from "./decider.ts";
 export const IPAM_OP_ALLOCATE = 1;
 const ADDRESS_BYTES = 17;
 
-const encoded = new Map<string, Uint8Array>();
+/**
+ * Address text → its encoding. A decider keeps one from call to call, since the same allocations
+ * are sent on every call.
+ */
+export type AddressCache = Map<string, Uint8Array>;
 
-/** Family byte + 16 address bytes; cached, since the same allocations are sent on every call. */
-function addressBytes(ip: string): Uint8Array {
-  let bytes = encoded.get(ip);
+/** Family byte + 16 address bytes. */
+function addressBytes(ip: string, cache: AddressCache | undefined): Uint8Array {
+  let bytes = cache?.get(ip);
   if (bytes) return bytes;
   bytes = new Uint8Array(ADDRESS_BYTES);
   const family = ipFamily(ip);
@@ -42,18 +46,21 @@ function addressBytes(ip: string): Uint8Array {
       v >>= 8n;
     }
   }
-  if (encoded.size > 65536) encoded.clear();
-  encoded.set(ip, bytes);
+  if (cache) {
+    if (cache.size > 65536) cache.clear();
+    cache.set(ip, bytes);
+  }
   return bytes;
 }
 
-function writeAddress(w: ByteWriter, ip: string): void {
+function writeAddress(w: ByteWriter, ip: string, cache?: AddressCache): void {
   w.reserve(ADDRESS_BYTES);
-  w.bytes.set(addressBytes(ip), w.length);
+  w.bytes.set(addressBytes(ip, cache), w.length);
   w.length += ADDRESS_BYTES;
 }
 
-export function encodeIpamRequest(input: IpamInput): Uint8Array {
+/** One allocate item; `cache` (kept by the caller between calls) saves re-encoding the same addresses. */
+export function encodeIpamRequest(input: IpamInput, cache?: AddressCache): Uint8Array {
   const { request } = input;
   const w = new ByteWriter(256 + input.allocations.length * (ADDRESS_BYTES + 1));
   w.str(request.containerId);
@@ -63,23 +70,23 @@ export function encodeIpamRequest(input: IpamInput): Uint8Array {
   const cidrs = input.podCIDRs.map(parseCidr);
   w.u8(cidrs.length);
   for (const c of cidrs) {
-    writeAddress(w, bigIntToIp(c.base, c.family));
+    writeAddress(w, bigIntToIp(c.base, c.family), cache);
     w.u8(c.prefixLength);
   }
   const last = [input.lastAllocated.v4, input.lastAllocated.v6].filter((x): x is string => !!x);
   w.u8(last.length);
-  for (const ip of last) writeAddress(w, ip);
+  for (const ip of last) writeAddress(w, ip, cache);
   w.u8(request.requestedIPs.length);
   for (const ip of request.requestedIPs) {
     try {
-      writeAddress(w, ip);
+      writeAddress(w, ip, cache);
     } catch {
       throw new Error(`requested IP '${ip}' is not an IP address`);
     }
   }
   w.u32(input.allocations.length);
   for (const a of input.allocations) {
-    writeAddress(w, a.ip);
+    writeAddress(w, a.ip, cache);
     w.u8(a.containerId === request.containerId && a.ifName === request.ifName ? 1 : 0);
   }
   return w.bytes.slice(0, w.length);

@@ -12,7 +12,7 @@ import { lockedPin, pinPolicy, readLock } from "../plugins/lock.ts";
 import { PluginWorker } from "../plugins/plugin-worker.ts";
 import type { IpamDecider, IpamDecision, IpamInput } from "./decider.ts";
 import { parsePodCidrs } from "./range.ts";
-import { decodeIpamDecision, encodeIpamRequest, IPAM_OP_ALLOCATE } from "./wasm-codec.ts";
+import { type AddressCache, decodeIpamDecision, encodeIpamRequest, IPAM_OP_ALLOCATE } from "./wasm-codec.ts";
 
 export interface WasmIpamOptions {
   /** Path of the .wasm module. */
@@ -73,13 +73,14 @@ export async function createWasmIpamDecider(options: WasmIpamOptions): Promise<W
   });
   await worker.start();
   const name = `wasm:${plugin.name}`;
+  const addresses: AddressCache = new Map();
   return {
     name,
     plugin,
     async allocate(input) {
       let item: Uint8Array;
       try {
-        item = encodeIpamRequest(input);
+        item = encodeIpamRequest(input, addresses);
       } catch (err) {
         return { ok: false, reason: "invalid-request", message: (err as Error).message };
       }

@@ -75,7 +75,13 @@ export function ipamVectors(): IpamVector[] {
 }
 
 async function decide(worker: PluginWorker, inputs: IpamInput[]): Promise<IpamDecision[]> {
-  const outcome = await worker.call(inputEnvelope(KIND, IPAM_OP_ALLOCATE, inputs.map(encodeIpamRequest)));
+  const outcome = await worker.call(
+    inputEnvelope(
+      KIND,
+      IPAM_OP_ALLOCATE,
+      inputs.map((input) => encodeIpamRequest(input)),
+    ),
+  );
   if (!outcome.ok) throw new Error(outcome.error);
   const header = readOutputHeader(outcome.output, inputs.length);
   if (!header.ok) throw new Error(`plugin reported a batch error: ${header.error}`);
