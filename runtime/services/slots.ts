@@ -101,9 +101,18 @@ export function slotTable(
 
 /** The map elements of one service address: `ip . proto . port . slot : endpoint . port`. */
 export function slotElements(ip: string, proto: string, port: number, table: readonly SelectionEndpoint[]) {
-  return table.map((e, slot) => ({
-    id: `${ip} . ${proto} . ${port} . ${slot}`,
-    value: `${e.address} . ${e.port}`,
-    element: element(concat(ip, proto, port, slot), concat(e.address, e.port)),
-  }));
+  // One value object and text per endpoint, shared by its slots (immutable once handed to nft/).
+  const values = new Map<SelectionEndpoint, { text: string; expr: ReturnType<typeof concat> }>();
+  return table.map((e, slot) => {
+    let v = values.get(e);
+    if (!v) {
+      v = { text: `${e.address} . ${e.port}`, expr: concat(e.address, e.port) };
+      values.set(e, v);
+    }
+    return {
+      id: `${ip} . ${proto} . ${port} . ${slot}`,
+      value: v.text,
+      element: element(concat(ip, proto, port, slot), v.expr),
+    };
+  });
 }
