@@ -22,7 +22,7 @@ export async function policyDeciderFromSpec(spec: string, options: DeciderOption
   const file = shipped ? shippedPolicyPluginPath(spec.slice("wasm:".length)) : spec;
   if (!shipped && !file.endsWith(".wasm"))
     throw new Error(
-      `policy.decider: want "builtin", "wasm:<name>" or a path to a .wasm file, got ${JSON.stringify(spec)}`,
+      `policy.decider: must be "builtin", "wasm:<name>" or a path to a .wasm file, got ${JSON.stringify(spec)}`,
     );
   if (!existsSync(file))
     throw new Error(
