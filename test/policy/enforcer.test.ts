@@ -128,7 +128,7 @@ test("a policy decider spec that names nothing usable is an error naming the key
       (err: Error) => err.message,
     );
   assert.match(await error("wasm:nope"), /policy\.decider: .*nope\.wasm does not exist/);
-  assert.match(await error("rules.txt"), /policy\.decider: want "builtin"/);
+  assert.match(await error("rules.txt"), /policy\.decider: must be "builtin"/);
 });
 
 test.run();
