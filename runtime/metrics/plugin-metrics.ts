@@ -1,6 +1,7 @@
 // Per plugin module (labels kind, name, version, hash): what its worker counts (calls, failures,
 // traps, timeouts, restarts, call latency), for every kind, read from the running workers; and what
-// the LB host knows about its modules (answers refused as invalid, modules refused, swaps).
+// the hosts know about their modules (answers refused as invalid: LB and policy; modules refused and
+// swaps: LB).
 import type { Registry } from "prom-client";
 import { CALL_LATENCY_BOUNDS_SECONDS } from "../plugins/call-latency.ts";
 import type { PluginSwapCount } from "../plugins/lb-planner.ts";
@@ -74,17 +75,28 @@ function lbLabels(p: LbPluginState): Labels {
   return { kind: "lb", name: p.name ?? p.algorithm, version: p.version ?? "", hash: p.sha256 ?? "" };
 }
 
-function registerLbHostMetrics(registry: Registry, plugins: () => LbPluginState[]): void {
+function registerInvalidAnswers(
+  registry: Registry,
+  plugins: () => LbPluginState[],
+  workers: () => RunningWorker[],
+): void {
   counter(
     registry,
     "wasmplane_plugin_invalid_answers_total",
     "Answers the host refused as invalid (per module: a swapped module starts again at 0)",
     LABEL_NAMES,
-    () =>
-      plugins().flatMap((p): [Labels, number][] =>
+    () => [
+      ...plugins().flatMap((p): [Labels, number][] =>
         p.stats ? [[lbLabels(p), p.stats.invalidPlans ?? 0]] : [],
       ),
+      ...workers().flatMap((w): [Labels, number][] =>
+        w.answers ? [[workerLabels(w), w.answers.invalid]] : [],
+      ),
+    ],
   );
+}
+
+function registerLbHostMetrics(registry: Registry, plugins: () => LbPluginState[]): void {
   gauge(
     registry,
     "wasmplane_plugin_refused",
@@ -100,6 +112,8 @@ function registerLbHostMetrics(registry: Registry, plugins: () => LbPluginState[
 export function registerPluginMetrics(registry: Registry, state: PluginMetricsState): void {
   const { pluginWorkers, lbPlugins, pluginSwaps } = state;
   if (pluginWorkers) registerWorkerMetrics(registry, pluginWorkers);
+  if (lbPlugins || pluginWorkers)
+    registerInvalidAnswers(registry, lbPlugins ?? (() => []), pluginWorkers ?? (() => []));
   if (lbPlugins) registerLbHostMetrics(registry, lbPlugins);
   if (pluginSwaps)
     counter(

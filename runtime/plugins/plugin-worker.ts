@@ -77,6 +77,8 @@ export interface RunningWorker {
     readonly restarts: number;
     readonly latency: CallLatency;
   };
+  /** What the host that owns the worker counts of its answers, when it counts them. */
+  readonly answers?: { readonly invalid: number };
 }
 
 export class PluginWorker {

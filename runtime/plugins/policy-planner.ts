@@ -238,7 +238,17 @@ export async function createWasmPolicyPlanner(options: WasmPolicyPlannerOptions)
       stats: { ...worker.stats, ...calls.counters },
       ...(calls.lastError ? { lastError: calls.lastError } : {}),
     }),
-    workers: () => [worker],
+    workers: () => [
+      {
+        plugin: worker.plugin,
+        stats: worker.stats,
+        answers: {
+          get invalid() {
+            return calls.counters.invalidAnswers;
+          },
+        },
+      },
+    ],
     close: () => worker.close(),
   };
 }

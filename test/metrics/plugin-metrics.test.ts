@@ -30,7 +30,11 @@ const emptySnapshot = (): Snapshot => ({
 
 test("every kind's worker counters and latency; LB host counters; swaps", async () => {
   const metrics = new AgentMetrics({ processMetrics: false });
-  const workers = [worker("lb", "maglev", 3, [0.04, 0.3, 8000]), worker("ipam", "range", 1, [1.5])];
+  const workers = [
+    worker("lb", "maglev", 3, [0.04, 0.3, 8000]),
+    worker("ipam", "range", 1, [1.5]),
+    { ...worker("policy", "networkpolicy", 4, [2]), answers: { invalid: 3 } },
+  ];
   metrics.watch({
     nodeName: "n1",
     snapshot: emptySnapshot,
@@ -67,13 +71,16 @@ test("every kind's worker counters and latency; LB host counters; swaps", async 
   assert.is(sample(text, "wasmplane_plugin_call_duration_seconds_bucket", { ...range, le: "0.0025" }), 1);
   assert.match(text, "# TYPE wasmplane_plugin_call_duration_seconds histogram");
   assert.is(sample(text, "wasmplane_plugin_invalid_answers_total", maglev), 2);
+  const policy = { kind: "policy", name: "networkpolicy", version: "1.0.0", hash: "networkpolicy-sha" };
+  assert.is(sample(text, "wasmplane_plugin_invalid_answers_total", policy), 3, "the policy host's count");
+  assert.is(sample(text, "wasmplane_plugin_invalid_answers_total", range), undefined, "IPAM counts none");
   assert.is(sample(text, "wasmplane_plugin_refused", { kind: "lb", name: "broken" }), 1);
   assert.is(sample(text, "wasmplane_plugin_refused", { kind: "lb", name: "maglev" }), 0);
   assert.is(sample(text, "wasmplane_plugin_swaps_total", maglev), 2);
   // JSON export (getMetricsAsJSON) carries the same series.
   const json = await metrics.registry.getMetricsAsJSON();
   const histogram = json.find((m) => m.name === "wasmplane_plugin_call_duration_seconds");
-  assert.is(histogram?.values.length, 2 * 19, "17 buckets, sum and count per module");
+  assert.is(histogram?.values.length, 3 * 19, "17 buckets, sum and count per module");
 });
 
 test("a worker that leaves (closed, swapped out) leaves the exposition", async () => {
