@@ -93,6 +93,7 @@ export function baseChains(config: ResolvedConfig): DesiredChain[] {
   return [
     ...hookChains(),
     { name: chains.dispatch, rules: perFamily((family, ip) => dispatchRules(config, family, ip)) },
+    ...(config.shape === "maps" ? [{ name: chains.slots, rules: perFamily(slotRules) }] : []),
     ...checkChains(config),
     { name: chains.reject, rules: [r(reject())] },
     ...masqueradeChains(),
@@ -142,31 +143,33 @@ function dispatchRules(config: ResolvedConfig, family: Family, ip: "ip" | "ip6")
       ),
     );
   }
-  if (config.shape === "maps")
-    // A plain ClusterIP port's slot (runtime/services/slots.ts); a miss goes on to the verdict map.
-    rules.push(
-      r(
-        match(meta("l4proto"), anonSet("tcp", "udp", "sctp")),
-        dnat(
-          mapLookup(
-            concat(
-              payload(ip, "daddr"),
-              meta("l4proto"),
-              payload("th", "dport"),
-              numgen("random", SLOT_COUNT),
-            ),
-            names.backends,
-          ),
-          undefined,
-          {
-            family: ip,
-          },
-        ),
-      ),
-    );
+  // A plain ClusterIP port's slot (slotRules); a miss comes back and goes on to the verdict map.
+  if (config.shape === "maps") rules.push(r(jump(chains.slots)));
   rules.push(r(vmap(dest(ip), names.serviceIPs)));
   rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4(), names.nodePorts)));
   return rules;
+}
+
+/**
+ * The "maps" shape's lookup, `dnat to ADDR . PROTO . PORT . numgen random mod 16 map @backends`, in
+ * a chain of its own whose rules never change: nft 1.0.6 refuses `add rule` naming such a map once
+ * the map exists in the kernel ("conflicting protocols specified: tcp vs. th", from the map's stored
+ * `ip daddr . th dport` value type), so these rules are only written in the batch that creates the
+ * maps, and a rewrite of services-dispatch through `nft -f` does not name them.
+ */
+function slotRules(family: Family, ip: "ip" | "ip6"): DesiredRule[] {
+  const key = concat(
+    payload(ip, "daddr"),
+    meta("l4proto"),
+    payload("th", "dport"),
+    numgen("random", SLOT_COUNT),
+  );
+  return [
+    r(
+      match(meta("l4proto"), anonSet("tcp", "udp", "sctp")),
+      dnat(mapLookup(key, sets(family).backends), undefined, { family: ip }),
+    ),
+  ];
 }
 
 /** The chains that reject or drop: no endpoints, firewall, undefined ports of cluster IPs. */

@@ -23,6 +23,8 @@ export const chains = {
   filterOutput: "services-filter-output",
   filterOutputPostDnat: "services-filter-output-post-dnat",
   dispatch: "services-dispatch",
+  /** The "maps" shape's slot map lookups (base-rules.ts slotRules). */
+  slots: "services-slots",
   markMasquerade: "services-mark-masquerade",
   masquerading: "services-masquerading",
   endpointsCheck: "services-endpoints-check",

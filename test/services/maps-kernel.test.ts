@@ -3,10 +3,16 @@
 // this shape too: WASMPLANE_TEST_SERVICE_SHAPE=maps npx tsx test/run.ts test/services.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { applyTransaction } from "../../nft/apply.ts";
+import { mergeFragments } from "../../nft/desired.ts";
+import { planSync } from "../../nft/diff.ts";
 import { readTable } from "../../nft/readback.ts";
+import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import { kernelTest } from "../support/kernel.ts";
+import { withNetns } from "../support/netns.ts";
 import { port, service, slice, snapshot } from "./fixtures.ts";
 import { Harness } from "./harness.ts";
+import { lbResults } from "./render.ts";
 import { addresses as A, createTopology, deleteTopology, type Topology } from "./topology.ts";
 import { answeredBy, probe, type Server, sourcesSeen, startServer } from "./traffic.ts";
 
@@ -117,6 +123,34 @@ kernelTest(test, "hairpin through the slot map: a pod reaches itself, masquerade
   const r = await probe(topo!.pods.pod1, { proto: "tcp", host: "10.96.0.32", port: 80, count: 3 });
   assert.equal(answeredBy(r), { pod1: 3 });
   assert.equal(sourcesSeen(r), [A.nodeOnPod1], "hairpin traffic comes from the node");
+});
+
+kernelTest(test, "services-dispatch rewritten through nft -f on a table that holds the maps", async () => {
+  // nft 1.0.6 refuses `add rule … map @services-backends4` once that map exists (see base-rules.ts
+  // slotRules); the dispatch chain, which a config change rewrites, must not name it.
+  await withNetns(["s15"], async ([ns]) => {
+    const snap = snapshot([dual], [slice(dual, [pod1, pod2], { suffix: "v4" })]);
+    const tableOf = (masqueradeAll: boolean) => {
+      const proxy = new ServiceProxy({ ...config, masqueradeAll });
+      return mergeFragments(
+        "inet",
+        "wasmplane",
+        [proxy.plan(snap, lbResults(proxy, snap)).fragment],
+        ["services"],
+      );
+    };
+    const first = tableOf(false);
+    await applyTransaction(planSync(null, first).tx, { netns: ns, path: "netlink" });
+    const second = tableOf(true);
+    const plan = planSync(first, second);
+    assert.ok(
+      plan.tx.ops.some((op) => op.kind === "rule"),
+      "the dispatch chain is rewritten",
+    );
+    await applyTransaction(plan.tx, { netns: ns, path: "nft" });
+    const back = await readTable("inet", "wasmplane", { netns: ns });
+    assert.is(back?.sets.get("services-backends4")?.elements.length, 32);
+  });
 });
 
 test.run();

@@ -66,7 +66,7 @@ test("a plain ClusterIP port is 16 elements and no chain; cluster IP and hairpin
   assert.is(view.elements("services-hairpin4").length, 3);
   assert.ok(
     view
-      .chain("services-dispatch")!
+      .chain("services-slots")!
       .includes(
         "meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 16 map @services-backends4",
       ),
