@@ -67,6 +67,8 @@ export interface ElementContribution {
   value: string;
   /** The service field the element comes from, for conflict reports. */
   field: string;
+  /** A conflict on this element is reported by another element of the same owner (slots 1–15 of a port). */
+  quiet?: boolean;
 }
 
 export interface PreparedPort {

@@ -105,6 +105,7 @@ export class SharedElements {
       const claims = this.sets.get(setName)?.claims.get(id);
       if (!claims || claims.length < 2) continue;
       for (const loser of claims.slice(1)) {
+        if (loser.contribution.quiet) continue;
         const who = describe(loser.owner);
         out.push({
           kind: "Service",

@@ -113,6 +113,7 @@ export function slotElements(ip: string, proto: string, port: number, table: rea
       id: `${ip} . ${proto} . ${port} . ${slot}`,
       value: v.text,
       element: element(concat(ip, proto, port, slot), v.expr),
+      ...(slot > 0 ? { quiet: true } : {}),
     };
   });
 }

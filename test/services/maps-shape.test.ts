@@ -103,6 +103,17 @@ test("chains stay for affinity, NodePort, external IPs, iTP Local, non-random pl
   assert.equal(nv.elements("services-no-endpoints4"), ["10.96.0.10 . tcp . 80 : goto services-reject"]);
 });
 
+test("two services on one ClusterIP and port: the first keeps the slots, the second is reported once", () => {
+  const a = service("default", "a", { clusterIPs: ["10.96.0.10"] });
+  const b = service("default", "b", { clusterIPs: ["10.96.0.10"] });
+  const { view } = planOnce(snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]), maps);
+  assert.equal(
+    view.plan.problems.map((p) => `${p.name} ${p.field}`),
+    ["b spec.clusterIPs"],
+  );
+  assert.ok(view.elements("services-backends4").every((e) => e.endsWith(": 10.1.0.1 . 8080")));
+});
+
 test("an endpoint change and a service added are element changes only", () => {
   const svc = web();
   const other = service("default", "other", { clusterIPs: ["10.96.0.11"] });
