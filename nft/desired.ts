@@ -28,6 +28,52 @@ export interface DesiredSet {
   size?: number;
   comment?: string;
   elements: SetElement[];
+  /**
+   * How this set differs from an earlier set object: `elements` equals `delta.base.elements` minus
+   * `removed` plus `added`, and the declaration is the same. nft/diff.ts uses it instead of
+   * comparing the element arrays when `delta.base` is the very object it diffs against (the
+   * applied set), and ignores it otherwise. Producers may drop a delta once a newer set is built
+   * from this one, so a chain of sets is not kept alive.
+   */
+  delta?: SetDelta;
+}
+
+/** The elements a set adds to and removes from its base set object (see DesiredSet.delta). */
+export interface SetDelta {
+  base: DesiredSet;
+  /** Elements of `base` (the same objects) that are not in this set, or whose value changed. */
+  removed: SetElement[];
+  /** Elements of this set that are not in `base`, or whose value changed. */
+  added: SetElement[];
+}
+
+/**
+ * A set whose `elements` are read from `elements()` on first use and kept (a producer may build a
+ * large element array only when something reads it), with an optional delta.
+ */
+export function lazySet(
+  declaration: Omit<DesiredSet, "elements" | "delta">,
+  elements: () => SetElement[],
+  delta?: SetDelta,
+): DesiredSet {
+  let cached: SetElement[] | undefined;
+  const set = { ...declaration } as DesiredSet;
+  if ("elements" in set) delete (set as Partial<DesiredSet>).elements;
+  if ("delta" in set) delete set.delta;
+  Object.defineProperty(set, "elements", {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      cached ??= elements();
+      return cached;
+    },
+    set: (value: SetElement[]) => {
+      cached = value;
+    },
+  });
+  // Not enumerable: a copy such as `{ ...set, elements }` has other elements and must not carry it.
+  if (delta) Object.defineProperty(set, "delta", { value: delta, writable: true, configurable: true });
+  return set;
 }
 
 export interface TableFragment {

@@ -8,7 +8,7 @@
 //   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
 // Each phase is a function below; what refers to what (jump and goto targets, @set lookups) is
 // read from the typed rules and elements (nft/references.ts).
-import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
+import type { DesiredChain, DesiredSet, DesiredTable, SetDelta } from "./desired.ts";
 import type { SetElement } from "./model.ts";
 import { normalizeSetSpec } from "./normalize.ts";
 import { elementRefs, rulesRefs } from "./references.ts";
@@ -121,7 +121,8 @@ function classifySets(base: DesiredTable, desired: DesiredTable): SetChanges {
   for (const [key, set] of desired.sets) {
     const old = base.sets.get(key);
     if (!old) out.added.push(set);
-    else if (old !== set && spec(old) !== spec(set)) out.recreated.push(set);
+    // A delta of the applied object keeps its declaration (DesiredSet.delta).
+    else if (old !== set && !deltaOf(old, set) && spec(old) !== spec(set)) out.recreated.push(set);
     else out.kept.push([old, set]);
   }
   for (const [key, set] of base.sets) if (!desired.sets.has(key)) out.removed.push(set);
@@ -259,6 +260,11 @@ export function diffElements(
   return { toAdd, toDelete };
 }
 
+/** `set.delta` when it is relative to `applied` itself (identity); otherwise the sets are compared whole. */
+function deltaOf(applied: DesiredSet, set: DesiredSet): SetDelta | undefined {
+  return set.delta !== undefined && set.delta.base === applied ? set.delta : undefined;
+}
+
 /** Phases 5 and 6: every element of new and recreated sets, the changes of kept ones. */
 function emitElements(
   tx: Transaction,
@@ -274,12 +280,15 @@ function emitElements(
   }
   const adds: [DesiredSet, SetElement[]][] = [];
   for (const [old, set] of sets.kept) {
-    if (old.elements === set.elements) continue;
-    const { toAdd, toDelete } = diffElements(
-      old.elements,
-      set.elements,
-      set.flags?.includes("dynamic") ?? false,
-    );
+    if (old === set) continue;
+    const delta = deltaOf(old, set);
+    // With a delta of the applied object, only its removed and added elements are compared
+    // (O(change)); a key both removed and added with the same element cancels out.
+    const { toAdd, toDelete } = delta
+      ? diffElements(delta.removed, delta.added, false)
+      : old.elements === set.elements
+        ? { toAdd: [], toDelete: [] }
+        : diffElements(old.elements, set.elements, set.flags?.includes("dynamic") ?? false);
     tx.deleteElements(set.name, toDelete, set.map !== undefined);
     deleted += toDelete.length;
     if (toAdd.length > 0) {

@@ -3,7 +3,7 @@
 // DesiredSet object, so nft/'s diff skips it by identity. Two services may claim the same key (one
 // pod behind two services; or a conflict, such as two services on one external IP and port): the
 // first claimant keeps the element, later ones wait and, for exclusive sets, are reported.
-import type { DesiredSet } from "../../nft/desired.ts";
+import { type DesiredSet, lazySet } from "../../nft/desired.ts";
 import type { SetElement } from "../../nft/model.ts";
 import type { ElementContribution, PlanProblem } from "./service-plan.ts";
 
@@ -18,7 +18,6 @@ interface SharedSet {
   claims: Map<string, Claim[]>;
   /** The object handed out last; replaced only when the winners change. */
   current: DesiredSet;
-  dirty: boolean;
   /** Keys where two owners claim different things is a conflict worth reporting. */
   exclusive: boolean;
   /**
@@ -28,34 +27,76 @@ interface SharedSet {
   slots: (string | undefined)[];
   slotOf: Map<string, number>;
   free: number[];
+  /** The winning element of each slot (a slot map holds 16 elements per service: 1.6 M at 100,000). */
+  elementAt: ChunkedSlots;
   /**
-   * The winning element of each slot, kept as claims change, so build() copies an array instead of
-   * looking every key up again (a slot map holds 16 elements per service: 1.6 M at 100,000).
+   * The winning element of each key changed since the last build, as it was then (undefined: none).
+   * Null when too many keys changed, or before the first build: build() hands out no delta then.
    */
-  elementAt: (SetElement | undefined)[];
-  /** Empty slots in elementAt. */
-  holes: number;
+  before: Map<string, SetElement | undefined> | null;
 }
+
+/**
+ * Slot-indexed elements in fixed chunks, copied on write: build() takes a snapshot of the chunk list
+ * (length / CHUNK pointers) instead of copying every element, and a write after it copies one chunk.
+ */
+const CHUNK = 512;
+
+class ChunkedSlots {
+  private chunks: (SetElement | undefined)[][] = [];
+  /** The generation each chunk was last copied in; chunks of older generations are shared with snapshots. */
+  private chunkGen: number[] = [];
+  private gen = 0;
+
+  get(slot: number): SetElement | undefined {
+    return this.chunks[Math.floor(slot / CHUNK)]?.[slot % CHUNK];
+  }
+
+  set(slot: number, el: SetElement | undefined): void {
+    const c = Math.floor(slot / CHUNK);
+    if (this.chunkGen[c] !== this.gen) {
+      this.chunks[c] = this.chunks[c]?.slice() ?? [];
+      this.chunkGen[c] = this.gen;
+    }
+    this.chunks[c][slot % CHUNK] = el;
+  }
+
+  /** The elements in slot order, without empty slots; later writes do not change them. */
+  snapshot(): () => SetElement[] {
+    const chunks = this.chunks.slice();
+    this.gen++;
+    return () => {
+      const out: SetElement[] = [];
+      for (const chunk of chunks) for (const el of chunk) if (el !== undefined) out.push(el);
+      return out;
+    };
+  }
+}
+
+/** Above this many changed keys (and a quarter of the set), a build hands out no delta. */
+const MAX_TRACKED = 1024;
 
 const contributionKey = (c: ElementContribution) => `${c.set}\u0000${c.id}`;
 
 export class SharedElements {
   private readonly sets = new Map<string, SharedSet>();
   private readonly conflicted = new Set<string>();
+  /** Sets whose winners may have changed since the last build. */
+  private readonly dirty = new Set<string>();
 
   declare(declaration: DesiredSet, exclusive: boolean): void {
     this.sets.set(declaration.name, {
       declaration,
       claims: new Map(),
       current: { ...declaration, elements: [] },
-      dirty: true,
       exclusive,
       slots: [],
       slotOf: new Map(),
       free: [],
-      elementAt: [],
-      holes: 0,
+      elementAt: new ChunkedSlots(),
+      before: null,
     });
+    this.dirty.add(declaration.name);
   }
 
   /** Replaces `owner`'s contributions `before` by `after`, touching only what differs. */
@@ -80,21 +121,55 @@ export class SharedElements {
     for (const c of next.values()) this.add(owner, c);
   }
 
-  /** The shared sets as DesiredSets; unchanged sets are the same objects as last time. */
+  /**
+   * The shared sets as DesiredSets; unchanged sets are the same objects as last time. A changed set
+   * carries a delta relative to the previous object (DesiredSet.delta) when few keys changed, and
+   * its element array is built only when something reads it.
+   */
   build(): DesiredSet[] {
     const out: DesiredSet[] = [];
     for (const s of this.sets.values()) {
-      if (s.dirty) {
-        const elements =
-          s.holes === 0
-            ? (s.elementAt.slice() as SetElement[])
-            : (s.elementAt.filter((e) => e !== undefined) as SetElement[]);
-        s.current = { ...s.declaration, elements };
-        s.dirty = false;
-      }
+      if (this.dirty.has(s.declaration.name)) this.rebuild(s);
       out.push(s.current);
     }
+    this.dirty.clear();
     return out;
+  }
+
+  private rebuild(s: SharedSet): void {
+    const previous = s.current;
+    let delta: DesiredSet["delta"];
+    if (s.before) {
+      const removed: SetElement[] = [];
+      const added: SetElement[] = [];
+      for (const [id, was] of s.before) {
+        const slot = s.slotOf.get(id);
+        const now = slot === undefined ? undefined : s.elementAt.get(slot);
+        if (was === now) continue;
+        if (was !== undefined) removed.push(was);
+        if (now !== undefined) added.push(now);
+      }
+      s.before.clear();
+      if (removed.length === 0 && added.length === 0) return;
+      delta = { base: previous, removed, added };
+    }
+    // Only the newest link is kept: the previous set's own delta would hold every older set alive.
+    delete previous.delta;
+    const { elements: _elements, delta: _delta, ...declaration } = s.declaration;
+    s.current = lazySet(declaration, s.elementAt.snapshot(), delta);
+    s.before = new Map();
+  }
+
+  /** Records `id`'s winning element before it changes (for the next build's delta). */
+  private touch(s: SharedSet, id: string): void {
+    this.dirty.add(s.declaration.name);
+    if (!s.before || s.before.has(id)) return;
+    if (s.before.size >= MAX_TRACKED && s.before.size * 4 >= s.slotOf.size) {
+      s.before = null;
+      return;
+    }
+    const slot = s.slotOf.get(id);
+    s.before.set(id, slot === undefined ? undefined : s.elementAt.get(slot));
   }
 
   /** One problem per losing claim on an exclusive key. */
@@ -123,14 +198,12 @@ export class SharedElements {
     const s = this.sets.get(c.set)!;
     const claims = s.claims.get(c.id);
     if (!claims) {
+      this.touch(s, c.id);
       s.claims.set(c.id, [{ owner, contribution: c }]);
-      const reused = s.free.pop();
-      if (reused !== undefined) s.holes--;
-      const slot = reused ?? s.slots.length;
+      const slot = s.free.pop() ?? s.slots.length;
       s.slots[slot] = c.id;
-      s.elementAt[slot] = c.element;
+      s.elementAt.set(slot, c.element);
       s.slotOf.set(c.id, slot);
-      s.dirty = true;
       return;
     }
     if (claims.some((cl) => cl.owner === owner)) return;
@@ -144,17 +217,16 @@ export class SharedElements {
     if (!claims) return;
     const i = claims.findIndex((cl) => cl.owner === owner);
     if (i < 0) return;
+    if (i === 0) this.touch(s, c.id);
     claims.splice(i, 1);
     if (claims.length === 0) {
       s.claims.delete(c.id);
       const slot = s.slotOf.get(c.id)!;
       s.slotOf.delete(c.id);
       s.slots[slot] = undefined;
-      s.elementAt[slot] = undefined;
-      s.holes++;
+      s.elementAt.set(slot, undefined);
       s.free.push(slot);
-    } else if (i === 0) s.elementAt[s.slotOf.get(c.id)!] = claims[0].contribution.element;
-    if (i === 0) s.dirty = true;
+    } else if (i === 0) s.elementAt.set(s.slotOf.get(c.id)!, claims[0].contribution.element);
     if (claims.length < 2) this.conflicted.delete(contributionKey(c));
   }
 
@@ -176,8 +248,8 @@ export class SharedElements {
     if (changed) {
       claims[i] = { owner, contribution: after };
       if (i === 0) {
-        s.dirty = true;
-        s.elementAt[s.slotOf.get(before.id)!] = after.element;
+        this.touch(s, before.id);
+        s.elementAt.set(s.slotOf.get(before.id)!, after.element);
       }
     }
   }

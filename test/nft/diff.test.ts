@@ -28,6 +28,7 @@ import {
   addSet,
   type DesiredTable,
   emptyFragment,
+  lazySet,
   mergeFragments,
   type TableFragment,
 } from "../../nft/desired.ts";
@@ -377,6 +378,69 @@ test("removing set a does not rewrite a chain that only uses set ab", () => {
     addChain(f, chain("c", [rule(match(payload("ip", "saddr"), setRef("ab")), accept())]));
   });
   assert.is(renderText(diffTables(a, b)), "delete set inet wasmplane a\n");
+});
+
+/** A table holding one set `s` of addresses 10.0.0.I for each I in `hosts`. */
+function addressTable(set: ReturnType<typeof namedSet>): DesiredTable {
+  return table((f) => addSet(f, set));
+}
+const addresses = (hosts: number[]) => hosts.map((i) => element(`10.0.0.${i}`));
+
+test("a set given as a delta of the applied set object: only its changes, elements never read", () => {
+  const applied = addressTable(namedSet("s", "ipv4_addr", addresses([1, 2, 3])));
+  const old = applied.sets.get("s")!;
+  let read = 0;
+  const { elements: _elements, ...declaration } = old;
+  const next = lazySet(
+    declaration,
+    () => {
+      read++;
+      return [old.elements[0], old.elements[2], element("10.0.0.4")];
+    },
+    { base: old, removed: [old.elements[1]], added: [element("10.0.0.4")] },
+  );
+  const plan = planSync(applied, addressTable(next));
+  assert.is(
+    renderText(plan.tx),
+    "delete element inet wasmplane s { 10.0.0.2 }\nadd element inet wasmplane s { 10.0.0.4 }\n",
+  );
+  assert.is(read, 0, "the element array was not built");
+});
+
+test("a delta removing and adding the same element cancels out", () => {
+  const applied = addressTable(namedSet("s", "ipv4_addr", addresses([1, 2])));
+  const old = applied.sets.get("s")!;
+  const { elements, ...declaration } = old;
+  const next = lazySet(declaration, () => elements, {
+    base: old,
+    removed: [elements[0]],
+    added: [element("10.0.0.1")],
+  });
+  assert.is(planSync(applied, addressTable(next)).tx.size, 0);
+});
+
+test("a delta of another object than the applied one is ignored: the sets are compared whole", async () => {
+  // The applied set holds 1, 2, 3; the delta's base (a failed sync's set, say) held 1 and 5.
+  const applied = addressTable(namedSet("s", "ipv4_addr", addresses([1, 2, 3])));
+  const stale = namedSet("s", "ipv4_addr", addresses([1, 5]));
+  const next = lazySet({ name: "s", type: "ipv4_addr" }, () => addresses([1, 5, 6]), {
+    base: stale,
+    removed: [],
+    added: [element("10.0.0.6")],
+  });
+  const plan = planSync(applied, addressTable(next));
+  assert.is(
+    renderText(plan.tx),
+    "delete element inet wasmplane s { 10.0.0.2, 10.0.0.3 }\nadd element inet wasmplane s { 10.0.0.5, 10.0.0.6 }\n",
+  );
+  // From nothing (a first sync), and from a read-back of the kernel, it is a whole set too.
+  assert.ok(renderText(planSync(null, addressTable(next)).tx).includes("s { 10.0.0.1, 10.0.0.5, 10.0.0.6 }"));
+  const fake = new FakeNft();
+  await fake.applyTransaction(planSync(null, applied).tx);
+  const held = (await fake.readTable("inet", "wasmplane"))!;
+  const fromHeld = planSync(held, addressTable(next));
+  await fake.applyTransaction(fromHeld.tx);
+  assert.equal(tableDifferences((await fake.readTable("inet", "wasmplane"))!, addressTable(next)), []);
 });
 
 test.run();

@@ -2,15 +2,19 @@
 // objects, duplicates, deleting a referenced chain or set), takes the table from any applied state
 // to the desired one. Deferred chain deletes leave flushed chains that the next sync removes.
 // The state the planner starts from is the one the agent would have: the previous desired table,
-// the plan's `applied`, a read-back of the table, or unknown (null: rebuild).
+// the plan's `applied`, a read-back of the table, or unknown (null: rebuild). The desired sets come
+// whole, or as deltas (DesiredSet.delta) of the applied set object (the fast path), or of another
+// object with other elements (a stale base: the planner must compare whole).
 import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { tableDifferences } from "../../nft/compare.ts";
-import type { DesiredTable } from "../../nft/desired.ts";
+import { type DesiredSet, type DesiredTable, lazySet } from "../../nft/desired.ts";
 import { planSync, type SyncPlan } from "../../nft/diff.ts";
 import { FakeNft } from "../../nft/fake.ts";
-import { chainCanonicalText, renderText } from "../../nft/render-text.ts";
+import type { SetElement } from "../../nft/model.ts";
+import { normalizeSetSpec } from "../../nft/normalize.ts";
+import { chainCanonicalText, elementTexts, renderText, setSpecText } from "../../nft/render-text.ts";
 import type { Transaction } from "../../nft/transaction.ts";
 import { buildTable, type TableShape, tableShape } from "./nft-gen.ts";
 import { holds } from "./support.ts";
@@ -19,6 +23,48 @@ const test = suite("property: planSync through FakeNft");
 
 type Start = "previous" | "planApplied" | "readBack" | "unknown";
 const start = fc.constantFrom<Start>("previous", "previous", "planApplied", "readBack", "unknown");
+
+type Delta = "whole" | "ofApplied" | "ofStale";
+const deltaMode = fc.constantFrom<Delta>("whole", "ofApplied", "ofApplied", "ofStale");
+
+/** What `set` adds to and removes from `base`, by element text. */
+function elementDelta(base: SetElement[], set: SetElement[]): { removed: SetElement[]; added: SetElement[] } {
+  const full = (els: SetElement[]) => new Set(els.map((e) => elementTexts(e).full));
+  const inSet = full(set);
+  const inBase = full(base);
+  return {
+    removed: base.filter((e) => !inSet.has(elementTexts(e).full)),
+    added: set.filter((e) => !inBase.has(elementTexts(e).full)),
+  };
+}
+
+/**
+ * `desired` with each set that has a same-declared counterpart in `applied` given as a delta: of
+ * that very object, or of a stale copy of it whose elements differ (every other element dropped).
+ */
+const deltasMade = { ofApplied: 0, ofStale: 0 };
+
+function asDeltas(desired: DesiredTable, applied: DesiredTable | null, mode: Delta): DesiredTable {
+  if (mode === "whole" || applied === null) return desired;
+  const spec = (set: DesiredSet) => setSpecText(normalizeSetSpec(set));
+  const sets = new Map<string, DesiredSet>();
+  for (const [name, set] of desired.sets) {
+    const was = applied.sets.get(name);
+    if (!was || spec(was) !== spec(set)) {
+      sets.set(name, set);
+      continue;
+    }
+    const base =
+      mode === "ofApplied" ? was : { ...was, elements: was.elements.filter((_, i) => i % 2 === 0) };
+    deltasMade[mode]++;
+    const { elements, delta: _delta, ...declaration } = set;
+    sets.set(
+      name,
+      lazySet(declaration, () => elements, { base, ...elementDelta(base.elements, elements) }),
+    );
+  }
+  return { ...desired, sets };
+}
 
 /** Base chain priorities change between states too: such a chain must be recreated. */
 const shapes = tableShape;
@@ -64,7 +110,7 @@ interface Synced {
   plan: SyncPlan | null;
 }
 
-async function sync(s: Synced, desired: DesiredTable, from: Start): Promise<SyncPlan> {
+async function sync(s: Synced, wanted: DesiredTable, from: Start, delta: Delta = "whole"): Promise<SyncPlan> {
   const applied =
     s.previous === null || from === "unknown"
       ? null
@@ -74,6 +120,7 @@ async function sync(s: Synced, desired: DesiredTable, from: Start): Promise<Sync
           ? s.plan!.applied
           : await held(s.fake);
   const before = s.previous === null ? null : await held(s.fake);
+  const desired = asDeltas(wanted, applied ?? s.previous, delta);
   const plan = planSync(applied, desired);
   const refused = baseChainChanges(plan.tx, before);
   if (refused.length > 0)
@@ -82,7 +129,7 @@ async function sync(s: Synced, desired: DesiredTable, from: Start): Promise<Sync
     await s.fake.applyTransaction(plan.tx);
   } catch (err) {
     throw new Error(
-      `the fake refused the plan (from ${from}): ${(err as Error).message}\n${renderText(plan.tx)}`,
+      `the fake refused the plan (from ${from}, sets ${delta}): ${(err as Error).message}\n${renderText(plan.tx)}`,
     );
   }
   s.previous = desired;
@@ -95,12 +142,14 @@ function expectSame(a: DesiredTable, b: DesiredTable, what: string): void {
   if (diff.length > 0) throw new Error(`${what}:\n${diff.join("\n")}`);
 }
 
-async function runSequence(steps: { shape: TableShape; from: Start }[]): Promise<{ deferred: number }> {
+async function runSequence(
+  steps: { shape: TableShape; from: Start; delta: Delta }[],
+): Promise<{ deferred: number }> {
   const s: Synced = { fake: new FakeNft(), previous: null, plan: null };
   let deferred = 0;
   for (const [n, step] of steps.entries()) {
     const desired = buildTable(step.shape);
-    const plan = await sync(s, desired, step.from);
+    const plan = await sync(s, desired, step.from, step.delta);
     const now = await held(s.fake);
     expectSame(plan.applied, now, `step ${n} (from ${step.from}): the fake differs from plan.applied`);
     expectSame(
@@ -122,7 +171,10 @@ async function runSequence(steps: { shape: TableShape; from: Start }[]): Promise
   return { deferred };
 }
 
-const sequences = fc.array(fc.record({ shape: shapes, from: start }), { minLength: 1, maxLength: 6 });
+const sequences = fc.array(fc.record({ shape: shapes, from: start, delta: deltaMode }), {
+  minLength: 1,
+  maxLength: 6,
+});
 
 test("the planned transaction takes the fake from any applied state to the desired table", async () => {
   await holds(
@@ -153,6 +205,7 @@ test("the generator reaches deferred deletes, recreated sets and verdict maps (n
   assert.ok(deferred > 0, "some chain deletions were deferred");
   assert.ok(recreated > 0, "some sets were recreated");
   assert.ok(vmapElements > 0, "verdict maps had elements");
+  assert.ok(deltasMade.ofApplied > 0 && deltasMade.ofStale > 0, "sets came as deltas of both kinds");
 });
 
 test.run();
