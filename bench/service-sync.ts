@@ -15,8 +15,10 @@
 // ours (total − kernel) and bytes; the first shape listed is the same-run baseline.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as inspector from "node:inspector";
 import { loadavg } from "node:os";
+import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { applyTransaction } from "../nft/apply.ts";
@@ -420,6 +422,30 @@ function withServiceAdded(snap: Snapshot, j: number): Snapshot {
   return { ...snap, services, endpointSlices: slices };
 }
 
+/**
+ * With SERVICE_SYNC_PROFILE=DIR, a CPU profile of the timed changes (not the full sync) is written to
+ * DIR/SIZE-SHAPE-CASE.cpuprofile (open it in Chrome's DevTools). Returns the function that stops it.
+ */
+async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
+  const dir = process.env.SERVICE_SYNC_PROFILE;
+  if (!dir) return undefined;
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post("Profiler.enable");
+  await post("Profiler.setSamplingInterval", { interval: 100 });
+  await post("Profiler.start");
+  return async (name) => {
+    const { profile } = (await post("Profiler.stop")) as { profile: object };
+    session.disconnect();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  };
+}
+
 async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Promise<ShapeCase> {
   const agent: Agent = {
     proxy: new ServiceProxy({
@@ -440,15 +466,19 @@ async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Pro
       await sync(agent, current, ns);
     }
     const changes: SyncResult[] = [];
+    const profileChanges = await startProfile();
     for (let k = 0; k < REPEAT; k++) {
       current = withEndpointChange(current, Math.floor(n * 0.4242) + k, `10.99.9.${k}`);
       changes.push(await sync(agent, current, ns));
     }
+    await profileChanges?.(`${n}-${shape}-change`);
     const adds: SyncResult[] = [];
+    const profile = await startProfile();
     for (let k = 0; k < REPEAT; k++) {
       current = withServiceAdded(current, n + k);
       adds.push(await sync(agent, current, ns));
     }
+    await profile?.(`${n}-${shape}-add`);
     return { full, change: medianResult(changes), add: medianResult(adds), rss: mib() };
   });
 }
