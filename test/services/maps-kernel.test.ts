@@ -77,7 +77,11 @@ kernelTest(
     assert.equal(Object.keys(answeredBy(udp)).sort(), ["pod1", "pod2"], udp.join(","));
     const fromPod = await probe(topo!.pods.pod3, { proto: "tcp", host: "10.96.0.31", port: 80, count: 10 });
     assert.equal(sourcesSeen(fromPod), [A.pod3], "pod sources are kept");
-    // One untimed connection first: the fresh IPv6 links may still be resolving neighbours.
+    // The fresh IPv6 links may still be resolving neighbours: the node connects to both pods first
+    // (a connection DNATed to a pod whose neighbour entry is still incomplete can take over a
+    // second), then one untimed connection through the service.
+    for (const host of [A.pod1v6, A.pod2v6])
+      await probe(topo!.node, { proto: "tcp", host, port: 8080, count: 1, timeoutMs: 3000 });
     await probe(topo!.pods.pod3, { proto: "tcp", host: "fd96::31", port: 80, count: 1, timeoutMs: 3000 });
     const v6 = await probe(topo!.pods.pod3, { proto: "tcp", host: "fd96::31", port: 80, count: 20 });
     assert.equal(Object.keys(answeredBy(v6)).sort(), ["pod1", "pod2"], v6.join(","));
