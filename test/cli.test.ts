@@ -40,6 +40,7 @@ const helpCases: string[][] = [
   ["cni"],
   ["cni", "install"],
   ["cni", "serve"],
+  ["config-schema"],
   ["devcluster"],
   ["devcluster", "build"],
   ["devcluster", "start"],
