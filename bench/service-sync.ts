@@ -423,8 +423,8 @@ function withServiceAdded(snap: Snapshot, j: number): Snapshot {
 }
 
 /**
- * With SERVICE_SYNC_PROFILE=DIR, a CPU profile of the timed changes (not the full sync) is written to
- * DIR/SIZE-SHAPE-CASE.cpuprofile (open it in Chrome's DevTools). Returns the function that stops it.
+ * With SERVICE_SYNC_PROFILE=DIR, a CPU profile of the full sync and of the timed changes is written to
+ * DIR/SIZE-SHAPE-CASE.cpuprofile (CASE: full, change, add) (open it in Chrome's DevTools). Returns the function that stops it.
  */
 async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
   const dir = process.env.SERVICE_SYNC_PROFILE;
@@ -459,7 +459,9 @@ async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Pro
     applied: null,
   };
   return withNetns(["s15-bench"], async ([ns]) => {
+    const profileFull = await startProfile();
     const full = await sync(agent, snap, ns);
+    await profileFull?.(`${n}-${shape}-full`);
     let current = snap;
     for (let k = 0; k < WARMUP; k++) {
       current = withEndpointChange(current, Math.floor(n * 0.3) + k, `10.98.9.${k}`);

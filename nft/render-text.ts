@@ -14,7 +14,7 @@ import type {
   Statement,
   Verdict,
 } from "./model.ts";
-import { normalizeElement, normalizeRule } from "./normalize.ts";
+import { normalizeElement, normalizeExpr, normalizeRule } from "./normalize.ts";
 import type { Operation, Transaction } from "./transaction.ts";
 
 const STANDARD_PRIORITIES: Record<string, number> = {
@@ -343,6 +343,14 @@ export function elementTexts(el: SetElement): ElementTexts {
     elementCache.set(el, hit);
   }
   return hit;
+}
+
+/**
+ * An element's normalised key text, from the cache when elementTexts filled it; otherwise made and not
+ * cached (a first sync validates every element's key once and never compares them).
+ */
+export function elementKeyTextOnce(el: SetElement): string {
+  return elementCache.get(el)?.key ?? exprText(normalizeExpr(el.key));
 }
 
 function elementsText(elements: SetElement[], keysOnly: boolean): string {

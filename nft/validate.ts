@@ -3,7 +3,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { DesiredChain, DesiredSet, DesiredTable } from "./desired.ts";
 import type { DataType, Expression, Family, NatArgs, SetElement, Statement, Verdict } from "./model.ts";
-import { elementTexts, priorityNumber } from "./render-text.ts";
+import { elementKeyTextOnce, priorityNumber } from "./render-text.ts";
 
 export interface ValidationProblem {
   /** "table inet wasmplane", "chain svc-x", "set services". */
@@ -292,6 +292,13 @@ function validateChain(ctx: Context, chain: DesiredChain, key: string, family: F
 
 const PROTOCOL_NAMES = new Set([...L4, "icmp", "igmp"]);
 
+function numberProblem(type: "inet_service" | "inet_proto" | "mark" | "integer", v: unknown): string | null {
+  const max = type === "inet_service" ? 65535 : type === "inet_proto" ? 255 : 0xffffffff;
+  if (type === "inet_proto" && typeof v === "string" && PROTOCOL_NAMES.has(v)) return null;
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max) return null;
+  return `${JSON.stringify(v)} is not a valid ${type} (0..${max}${type === "inet_proto" ? " or a protocol name" : ""})`;
+}
+
 /** Whether `value` is a valid element part of data type `type`. */
 function typeProblem(type: DataType, value: unknown, interval: boolean): string | null {
   const rangeOrPrefix =
@@ -307,17 +314,11 @@ function typeProblem(type: DataType, value: unknown, interval: boolean): string 
     case "inet_proto":
     case "mark":
     case "integer": {
-      const max = type === "inet_service" ? 65535 : type === "inet_proto" ? 255 : 0xffffffff;
-      const check = (v: unknown): string | null => {
-        if (type === "inet_proto" && typeof v === "string" && PROTOCOL_NAMES.has(v)) return null;
-        if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max) return null;
-        return `${JSON.stringify(v)} is not a valid ${type} (0..${max}${type === "inet_proto" ? " or a protocol name" : ""})`;
-      };
       if (typeof value === "object" && value !== null && "range" in value) {
         const [a, b] = (value as { range: unknown[] }).range;
-        return check(a) ?? check(b);
+        return numberProblem(type, a) ?? numberProblem(type, b);
       }
-      return check(value);
+      return numberProblem(type, value);
     }
     case "ifname":
       return typeof value === "string" && value.length > 0 && value.length <= 15
@@ -334,11 +335,16 @@ function typeProblem(type: DataType, value: unknown, interval: boolean): string 
 
 function checkTyped(
   ctx: Context,
-  field: string,
+  field: () => string,
   type: DataType | DataType[],
   value: unknown,
   interval: boolean,
 ): void {
+  if (typeof type === "string" && type !== "verdict") {
+    const p = typeProblem(type, value, interval);
+    if (p) problem(ctx, field(), p);
+    return;
+  }
   const types = typeof type === "string" ? [type] : type;
   if (types.length > 1) {
     const parts =
@@ -348,48 +354,56 @@ function checkTyped(
     if (!parts || parts.length !== types.length) {
       problem(
         ctx,
-        field,
+        field(),
         `expected a concatenation of ${types.length} values (${types.join(" . ")}), got ${JSON.stringify(value)}`,
       );
       return;
     }
-    parts.forEach((part, i) => {
-      const p = typeProblem(types[i], part, interval);
-      if (p) problem(ctx, `${field}.concat[${i}]`, p);
-    });
+    for (let i = 0; i < parts.length; i++) {
+      const p = typeProblem(types[i], parts[i], interval);
+      if (p) problem(ctx, `${field()}.concat[${i}]`, p);
+    }
     return;
   }
   if (types[0] === "verdict") {
-    if (!isVerdict(value)) problem(ctx, field, `expected a verdict, got ${JSON.stringify(value)}`);
-    else checkVerdict(ctx, field, value);
+    if (!isVerdict(value)) problem(ctx, field(), `expected a verdict, got ${JSON.stringify(value)}`);
+    else checkVerdict(ctx, field(), value);
     return;
   }
   const p = typeProblem(types[0], value, interval);
-  if (p) problem(ctx, field, p);
+  if (p) problem(ctx, field(), p);
 }
 
 function validateElements(ctx: Context, set: DesiredSet, elements: SetElement[], offset = 0): void {
   const interval = set.flags?.includes("interval") ?? false;
   const timeouts = set.flags?.includes("timeout") ?? false;
   const seen = new Map<string, number>();
-  for (let i = 0; i < elements.length; i++) {
+  // Values are often one object shared by many elements (a map's slots of one endpoint): checked once.
+  const goodValues = new Set<unknown>();
+  let i = 0;
+  const at = () => `elements[${offset + i}]`;
+  const keyField = () => `${at()}.key`;
+  const valueField = () => `${at()}.value`;
+  for (; i < elements.length; i++) {
     const el = elements[i];
-    const field = `elements[${offset + i}]`;
-    const key = elementTexts(el).key;
+    const key = elementKeyTextOnce(el);
     const first = seen.get(key);
-    if (first !== undefined) problem(ctx, `${field}.key`, `${key} is already elements[${first}]`);
+    if (first !== undefined) problem(ctx, keyField(), `${key} is already elements[${first}]`);
     else seen.set(key, offset + i);
-    checkTyped(ctx, `${field}.key`, set.type, el.key, interval);
+    checkTyped(ctx, keyField, set.type, el.key, interval);
     if (set.map === undefined && el.value !== undefined)
-      problem(ctx, `${field}.value`, "a set element has no value (this is not a map)");
+      problem(ctx, valueField(), "a set element has no value (this is not a map)");
     if (set.map !== undefined) {
-      if (el.value === undefined) problem(ctx, `${field}.value`, "a map element needs a value");
-      else checkTyped(ctx, `${field}.value`, set.map, el.value, false);
+      if (el.value === undefined) problem(ctx, valueField(), "a map element needs a value");
+      else if (!goodValues.has(el.value)) {
+        const before = ctx.problems.length;
+        checkTyped(ctx, valueField, set.map, el.value, false);
+        if (ctx.problems.length === before && typeof el.value === "object") goodValues.add(el.value);
+      }
     }
-    if (el.timeout !== undefined && !timeouts)
-      problem(ctx, `${field}.timeout`, "the set has no timeout flag");
+    if (el.timeout !== undefined && !timeouts) problem(ctx, `${at()}.timeout`, "the set has no timeout flag");
     const c = commentProblem(el.comment);
-    if (c) problem(ctx, `${field}.comment`, c);
+    if (c) problem(ctx, `${at()}.comment`, c);
   }
 }
 
