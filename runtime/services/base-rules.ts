@@ -30,7 +30,7 @@ import type { DesiredChain, DesiredRule, DesiredSet } from "../../nft/desired.ts
 import type { DataType } from "../../nft/model.ts";
 import type { ResolvedConfig, ServiceShape } from "./config.ts";
 import { chains, type Family, MASQUERADE_MARK, sets } from "./names.ts";
-import { SLOT_COUNT } from "./slots.ts";
+import { MAX_SLOT_COUNT } from "./slots.ts";
 
 // kube-proxy's priorities: filter chains just before DNAT so they see service addresses.
 const DSTNAT = -100;
@@ -144,32 +144,33 @@ function dispatchRules(config: ResolvedConfig, family: Family, ip: "ip" | "ip6")
     );
   }
   // A plain ClusterIP port's slot (slotRules); a miss comes back and goes on to the verdict map.
-  if (config.shape === "maps") rules.push(r(jump(chains.slots)));
+  if (config.shape === "maps")
+    rules.push(r(match(payload(ip, "daddr"), setRef(names.clusterIPs)), jump(chains.slots)));
   rules.push(r(vmap(dest(ip), names.serviceIPs)));
   rules.push(r(match(payload(ip, "daddr"), setRef(names.nodePortIPs)), vmap(l4(), names.nodePorts)));
   return rules;
 }
 
 /**
- * The "maps" shape's lookup, `dnat to ADDR . PROTO . PORT . numgen random mod 16 map @backends`, in
- * a chain of its own whose rules never change: nft 1.0.6 refuses `add rule` naming such a map once
- * the map exists in the kernel ("conflicting protocols specified: tcp vs. th", from the map's stored
+ * The "maps" shape's lookups, `dnat to ADDR . PROTO . PORT . numgen random mod K map @backends` for
+ * K = 16 down to 1: a port with N slots is drawn uniformly by rejection (slots.ts), in a chain of
+ * its own whose rules never change: nft 1.0.6 refuses `add rule` naming such a map once the map
+ * exists in the kernel ("conflicting protocols specified: tcp vs. th", from the map's stored
  * `ip daddr . th dport` value type), so these rules are only written in the batch that creates the
  * maps, and a rewrite of services-dispatch through `nft -f` does not name them.
  */
 function slotRules(family: Family, ip: "ip" | "ip6"): DesiredRule[] {
-  const key = concat(
-    payload(ip, "daddr"),
-    meta("l4proto"),
-    payload("th", "dport"),
-    numgen("random", SLOT_COUNT),
-  );
-  return [
-    r(
-      match(meta("l4proto"), anonSet("tcp", "udp", "sctp")),
-      dnat(mapLookup(key, sets(family).backends), undefined, { family: ip }),
-    ),
-  ];
+  const rules: DesiredRule[] = [];
+  for (let k = MAX_SLOT_COUNT; k >= 1; k--) {
+    const key = concat(payload(ip, "daddr"), meta("l4proto"), payload("th", "dport"), numgen("random", k));
+    rules.push(
+      r(
+        match(meta("l4proto"), anonSet("tcp", "udp", "sctp")),
+        dnat(mapLookup(key, sets(family).backends), undefined, { family: ip }),
+      ),
+    );
+  }
+  return rules;
 }
 
 /** The chains that reject or drop: no endpoints, firewall, undefined ports of cluster IPs. */

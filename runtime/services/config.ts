@@ -15,7 +15,7 @@ export interface ServiceProxyConfig {
   defaultLbAlgorithm?: string;
   /**
    * "chains" (default): one chain per service port and family. "maps": plain ClusterIP ports are
-   * SLOT_COUNT elements of one data map (docs/services.md, "The maps shape").
+   * 1–16 slot elements of one data map (docs/services.md, "The maps shape").
    */
   shape?: ServiceShape;
 }

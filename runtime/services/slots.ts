@@ -1,29 +1,51 @@
-// The "maps" shape (issue 15): a plain ClusterIP port is SLOT_COUNT elements of one data map,
-//   services-backends4: ip daddr . meta l4proto . th dport . numgen random mod 16 : ip daddr . th dport
-// read by one rule of the dispatch chain, so an endpoint change is element updates only. This file
-// turns an LB plan's slot table (any length) into those SLOT_COUNT slots.
+// The "maps" shape (issue 15): a plain ClusterIP port is the N slot elements (N ≤ 16) of one data map,
+//   services-backends4: ip daddr . meta l4proto . th dport . integer : ip daddr . th dport
+// read by the services-slots chain, so an endpoint change is element updates only. That chain has
+// one rule per slot count, from 16 down to 1: `… numgen random mod K map @services-backends4`. A port
+// with N slots (0 … N-1) misses the rules with K > N whenever the draw is N or more, and the rule
+// with K = N always hits: rejection sampling, so each of its N slots is drawn with probability 1/N
+// exactly, whatever N is, from one map. This file turns an LB plan's slot table (any length) into
+// those N slots.
 //
-// Quantisation: an endpoint with w of the plan's W slots gets round(16·w/W) slots by the largest
-// remainder method, and at least one, so no endpoint of the plan is left out (a plan naming more
-// than 16 distinct endpoints does not fit and keeps its chain). So proportions are kept to 1/16:
-// 3 equal endpoints get 6/5/5, weights 3:1 get 12/4, 10:1 get 15/1 (not 14.5/1.5).
-// Placement: each endpoint has its own preference order over the slots (an odd step from a start,
-// both from a hash of its address and port, as Maglev's permutations), and endpoints take their
-// slots in turns, the next free one in their order. An endpoint added or removed therefore moves
-// about the slots its share changes by, not the whole table: 3 → 4 equal endpoints moves 4–6 of 16.
+// Slot count: the plan's weights divided by their greatest common divisor, when they sum to at most
+// 16 (3 equal endpoints are 3 slots, weights 3:1 are 4, 10:1 are 11), which keeps the proportions
+// exactly with the fewest elements. Otherwise 16 slots and quantisation: an endpoint with w of the
+// plan's W slots gets round(16·w/W) slots by the largest remainder method, and at least one, so no
+// endpoint of the plan is left out (a plan naming more than 16 distinct endpoints does not fit and
+// keeps its chain): weights 1:99 get 1/15, 20:11 get 10/6.
+// Placement: each endpoint has its own preference order over the slots (a start and a step coprime
+// with N, both from a hash of its address and port, as Maglev's permutations), and endpoints take
+// their slots in turns, the next free one in their order, so an endpoint replaced mostly moves only
+// the slots it held.
 
 import { concat, element } from "../../nft/build.ts";
 import { endpointId } from "./endpoints.ts";
 import type { ResolvedPlan, SelectionEndpoint } from "./selection.ts";
 
-export const SLOT_COUNT = 16;
+/** The largest slot count: the services-slots chain has a rule per count 1 … MAX_SLOT_COUNT. */
+export const MAX_SLOT_COUNT = 16;
 
-/** Slots per endpoint id (in the plan's order of first appearance), or null when the plan does not fit. */
-export function quantize(slots: readonly string[], count = SLOT_COUNT): Map<string, number> | null {
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * Slots per endpoint id (in the plan's order of first appearance), or null when the plan does not
+ * fit: the reduced weights when they sum to at most MAX_SLOT_COUNT, else a quantisation to it.
+ */
+export function quantize(slots: readonly string[]): Map<string, number> | null {
   const weights = new Map<string, number>();
   for (const id of slots) weights.set(id, (weights.get(id) ?? 0) + 1);
-  if (weights.size === 0 || weights.size > count) return null;
-  const total = slots.length;
+  if (weights.size === 0 || weights.size > MAX_SLOT_COUNT) return null;
+  let g = 0;
+  for (const w of weights.values()) g = gcd(w, g);
+  if (slots.length / g <= MAX_SLOT_COUNT) {
+    const out = new Map<string, number>();
+    for (const [id, w] of weights) out.set(id, w / g);
+    return out;
+  }
+  return quantizeTo(weights, slots.length, MAX_SLOT_COUNT);
+}
+
+function quantizeTo(weights: Map<string, number>, total: number, count: number): Map<string, number> {
   const out = new Map<string, number>();
   const remainders: { id: string; rest: number }[] = [];
   let given = 0;
@@ -59,26 +81,36 @@ function hash(text: string, seed: number): number {
   return h;
 }
 
-/** Slot → endpoint id: each endpoint takes its quota, in turns, from its own preference order. */
-export function placeSlots(quota: Map<string, number>, count = SLOT_COUNT): string[] {
+/** A step in 1 … count-1 coprime with count (1 for count 1), so the order visits every slot. */
+function coprimeStep(id: string, count: number): number {
+  if (count <= 2) return 1;
+  let step = 1 + (hash(id, 2) % (count - 1));
+  while (gcd(step, count) !== 1) step = step === count - 1 ? 1 : step + 1;
+  return step;
+}
+
+/** Slot → endpoint id over sum(quota) slots: each endpoint takes its quota, in turns, from its own preference order. */
+export function placeSlots(quota: Map<string, number>): string[] {
+  let count = 0;
+  for (const n of quota.values()) count += n;
   const ids = [...quota.keys()].sort();
-  const next = new Map<string, number>();
-  const step = (id: string) => 2 * (hash(id, 2) % (count / 2)) + 1; // odd: visits every slot of 2^k
-  const start = (id: string) => hash(id, 1) % count;
+  const order = new Map(
+    ids.map((id) => [id, { start: hash(id, 1) % count, step: coprimeStep(id, count), k: 0 }]),
+  );
   const out: (string | undefined)[] = new Array(count).fill(undefined);
   const left = new Map(quota);
   let placed = 0;
   while (placed < count) {
     for (const id of ids) {
       if (left.get(id)! === 0) continue;
-      let k = next.get(id) ?? 0;
-      let slot = (start(id) + k * step(id)) % count;
+      const o = order.get(id)!;
+      let slot = (o.start + o.k * o.step) % count;
       while (out[slot] !== undefined) {
-        k++;
-        slot = (start(id) + k * step(id)) % count;
+        o.k++;
+        slot = (o.start + o.k * o.step) % count;
       }
       out[slot] = id;
-      next.set(id, k + 1);
+      o.k++;
       left.set(id, left.get(id)! - 1);
       placed++;
     }

@@ -1,11 +1,11 @@
-// The "maps" service shape (issue 15): plain ClusterIP ports as 16 slot elements of
+// The "maps" service shape (issue 15): plain ClusterIP ports as 1–16 slot elements of
 // services-backends4/6, everything else as chains; the slot quantisation and placement. No kernel
 // (the kernel tests run with WASMPLANE_TEST_SERVICE_SHAPE=maps, see test/services/harness.ts).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { mergeFragments } from "../../nft/desired.ts";
 import { planSync } from "../../nft/diff.ts";
-import { placeSlots, quantize, SLOT_COUNT, slotTable } from "../../runtime/services/slots.ts";
+import { MAX_SLOT_COUNT, placeSlots, quantize, slotTable } from "../../runtime/services/slots.ts";
 import { port, service, slice, snapshot } from "./fixtures.ts";
 import { lbResults, planOnce, View } from "./render.ts";
 
@@ -20,26 +20,33 @@ const counts = (table: string[]) => {
   return out;
 };
 
-test("quantisation: largest remainder, at least one slot each, at most 16 endpoints", () => {
-  assert.equal([...quantize(["a", "b", "c"])!.values()], [6, 5, 5]);
-  assert.equal(Object.fromEntries(quantize(["a", "a", "a", "b"])!), { a: 12, b: 4 });
-  assert.equal(Object.fromEntries(quantize([..."aaaaaaaaaa", "b"])!), { a: 15, b: 1 });
+test("slot counts: exact reduced weights up to 16 slots, else largest remainder to 16, at least one each", () => {
+  assert.equal([...quantize(["a", "b", "c"])!.values()], [1, 1, 1]);
+  assert.equal(Object.fromEntries(quantize(["a", "a", "b", "b"])!), { a: 1, b: 1 });
+  assert.equal(Object.fromEntries(quantize(["a", "a", "a", "b"])!), { a: 3, b: 1 });
+  assert.equal(Object.fromEntries(quantize([..."aaaaaaaaaa", "b"])!), { a: 10, b: 1 });
+  assert.equal(Object.fromEntries(quantize([..."a".repeat(20), ..."b".repeat(11)])!), { a: 10, b: 6 });
   assert.equal(Object.fromEntries(quantize(["a", ..."b".repeat(99)])!), { a: 1, b: 15 });
   assert.is(quantize(Array.from({ length: 17 }, (_, i) => `e${i}`)), null);
-  assert.is(
-    [...quantize(Array.from({ length: 16 }, (_, i) => `e${i}`))!.values()].every((n) => n === 1),
-    true,
-  );
+  assert.is(quantize([]), null);
+  const sixteen = quantize(Array.from({ length: 16 }, (_, i) => `e${i}`))!;
+  assert.is(sixteen.size, MAX_SLOT_COUNT);
+  assert.ok([...sixteen.values()].every((n) => n === 1));
 });
 
-test("placement: the quota of each endpoint; adding a 4th endpoint moves few slots", () => {
+test("placement: every slot filled with its quota, for every count; a replaced endpoint moves few slots", () => {
+  for (let n = 1; n <= MAX_SLOT_COUNT; n++) {
+    const ids = Array.from({ length: n }, (_, i) => `10.1.0.${i + 1}:80`);
+    const table = placeSlots(quantize(ids)!);
+    assert.is(table.length, n);
+    assert.equal(new Set(table).size, n, `count ${n}`);
+  }
+  const weighted = placeSlots(quantize(["a", "a", "a", "b"])!);
+  assert.equal(counts(weighted), { a: 3, b: 1 });
   const three = placeSlots(quantize(["10.1.0.1:80", "10.1.0.2:80", "10.1.0.3:80"])!);
-  assert.is(three.length, SLOT_COUNT);
-  assert.equal(Object.values(counts(three)).sort(), [5, 5, 6]);
-  const four = placeSlots(quantize(["10.1.0.1:80", "10.1.0.2:80", "10.1.0.3:80", "10.1.0.4:80"])!);
-  assert.equal(Object.values(counts(four)), [4, 4, 4, 4]);
-  const moved = three.filter((id, i) => four[i] !== id).length;
-  assert.ok(moved <= 8, `moved ${moved} of 16`);
+  const replaced = placeSlots(quantize(["10.1.0.1:80", "10.1.0.2:80", "10.1.0.9:80"])!);
+  const moved = three.filter((id, i) => replaced[i] !== id).length;
+  assert.ok(moved <= 2, `moved ${moved} of 3`);
   assert.equal(placeSlots(quantize(["x", "y"])!), placeSlots(quantize(["y", "x"])!), "order-independent");
 });
 
@@ -54,22 +61,24 @@ test("slot tables only for random plans", () => {
   assert.is(slotTable({ selection: { mode: "hash", fields: ["saddr"], seed: 1 }, slots: ids }, eps), null);
 });
 
-test("a plain ClusterIP port is 16 elements and no chain; cluster IP and hairpin elements stay", () => {
+test("a plain ClusterIP port is one element per slot and no chain; cluster IP and hairpin elements stay", () => {
   const svc = web();
   const { view } = planOnce(snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2", "10.1.0.3"])]), maps);
   assert.is(view.chain(C4), undefined);
   const slots = view.elements("services-backends4");
-  assert.is(slots.length, 16);
+  assert.is(slots.length, 3);
   assert.ok(slots.every((e) => /^10\.96\.0\.10 \. tcp \. 80 \. \d+ : 10\.1\.0\.[123] \. 8080$/.test(e)));
   assert.equal(view.elements("services-ips4"), []);
   assert.equal(view.elements("services-cluster-ips4"), ["10.96.0.10"]);
   assert.is(view.elements("services-hairpin4").length, 3);
-  assert.ok(
-    view
-      .chain("services-slots")!
-      .includes(
-        "meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 16 map @services-backends4",
-      ),
+  const rule = (k: number) =>
+    `meta l4proto { tcp, udp, sctp } dnat ip to ip daddr . meta l4proto . th dport . numgen random mod ${k} map @services-backends4`;
+  const slotChain = view.chain("services-slots")!;
+  // One rule per slot count, the largest first (rejection sampling, runtime/services/slots.ts).
+  const ipRules = slotChain.filter((line) => line.includes("dnat ip to"));
+  assert.equal(
+    ipRules,
+    Array.from({ length: MAX_SLOT_COUNT }, (_, i) => rule(MAX_SLOT_COUNT - i)),
   );
 });
 
@@ -129,7 +138,7 @@ test("an endpoint change and a service added are element changes only", () => {
   const kinds = new Set(sync.tx.ops.map((op) => `${op.verb} ${op.kind}`));
   assert.equal([...kinds].sort(), ["add element", "delete element"]);
   const after = new View(plan);
-  assert.is(after.elements("services-backends4").length, 32);
+  assert.is(after.elements("services-backends4").length, 5, "4 slots for web, 1 for other");
 });
 
 test.run();
