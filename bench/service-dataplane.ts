@@ -1,130 +1,263 @@
-// New-connection rate through the dataplane, in namespaces this bench creates (see
-// test/services/topology.ts): a client pod opens TCP connections (bounded in count and time) to a
-// server pod, either straight to the pod IP or through a ClusterIP, with 1 service installed and with
-// 10,000. Cases alternate over several rounds and the median rate of each is reported.
+// New-connection rate through a ClusterIP against the same server pod reached by its pod IP (issue 15:
+// "≥ 0.97× straight to the pod IP with 50,000 Services"), for each service shape.
+//
+// For each size in SERVICE_DATAPLANE_SERVICES (default 50000; a list such as "1,50000" is allowed)
+// and each shape in SERVICE_DATAPLANE_SHAPES (default "chains,maps"), a fresh topology of network
+// namespaces (test/services/topology.ts): the node namespace gets the wasmplane table written the
+// agent's way (ServiceProxy with that shape → planSync → applyTransaction, a netlink batch). Service
+// 0 (10.96.0.10:80) has one endpoint, the server pod pod1 (10.1.1.2:8080, on this node); every other
+// Service has 3 endpoints on other nodes at addresses where nothing answers, so the table is the size
+// a real node has while only service 0 carries traffic.
+//
+// pod1 runs a Node.js HTTP server that answers one response per connection and closes. Two client
+// namespaces, so direct and VIP tuples never meet in conntrack: pod2 (10.1.2.2) always connects to
+// the pod IP, pod3 (10.1.3.2) always to the ClusterIP. `wrk` (Debian's package) with `Connection:
+// close` opens a new connection per request, bounded by time (SERVICE_DATAPLANE_SECONDS per run,
+// default 3). After one untimed 1 s run of each, SERVICE_DATAPLANE_ROUNDS rounds (default 7) run one
+// of each, adjacent, in the order D V, V D, D V, …; the table gives both medians, their ratio and
+// the median of the per-round ratios (VIP / direct of the same round). The node namespace's
+// conntrack table is flushed before every timed run. SERVICE_DATAPLANE_CALIBRATE=1 sends pod3 to the
+// pod IP as well: the ratio then shows what the two client namespaces differ by, not the paths.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { loadavg } from "node:os";
 import { applyTransaction } from "../nft/apply.ts";
-import { type DesiredTable, mergeFragments } from "../nft/desired.ts";
+import { mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
+import type { ServiceShape } from "../runtime/services/config.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
-import type { Snapshot } from "../runtime/store/objects.ts";
-import { service, slice, snapshot } from "../test/services/fixtures.ts";
+import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
+import { service, slice } from "../test/services/fixtures.ts";
 import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
 
-const SERVICES = Number(process.env.SERVICE_DATAPLANE_SERVICES ?? 10000);
-const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 15);
-const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 0.8);
-const MAX_CONNECTIONS = 40000;
-const CONCURRENCY = 16;
+const SIZES = (process.env.SERVICE_DATAPLANE_SERVICES ?? "50000").split(",").filter(Boolean).map(Number);
+const SHAPES = (process.env.SERVICE_DATAPLANE_SHAPES ?? "chains,maps").split(",").filter(Boolean);
+const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 7);
+const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 3);
+const CONNECTIONS = Number(process.env.SERVICE_DATAPLANE_CONNECTIONS ?? 16);
+const TARGET = 0.97;
+/** SERVICE_DATAPLANE_CALIBRATE=1: pod3 connects to the pod IP too (an A/A check of the two clients). */
+const CALIBRATE = process.env.SERVICE_DATAPLANE_CALIBRATE === "1";
 
-const SERVER = `
-const net = require("net");
-net.createServer((s) => { s.on("error", () => {}); s.end("x"); })
-  .listen({ port: 8080, host: "0.0.0.0", backlog: 4096 }, () => process.stdout.write("ready\\n"));
-setTimeout(() => process.exit(0), 600000).unref();
-`;
+const VIP = "10.96.0.10";
+const VIP_PORT = 80;
+const POD_PORT = 8080;
+/** Sources of both clients (10.1.0.0/16) and the endpoints that do not exist (10.16–10.18.x.x). */
+const CLUSTER_CIDRS = ["10.0.0.0/11"];
+const SERVICE_CIDRS = ["10.96.0.0/12"];
 
-// Opens connections with a few in flight until the time or count bound; prints "connections seconds errors".
-const CLIENT = `
-const net = require("net");
-const [host, port, seconds, max, conc] = process.argv.slice(1);
-const deadline = performance.now() + Number(seconds) * 1000;
-let done = 0, errors = 0, started = 0;
-const t0 = performance.now();
-function one() {
-  if (performance.now() > deadline || started >= Number(max)) return Promise.resolve();
-  started++;
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port: Number(port) });
-    s.setTimeout(2000, () => { errors++; s.destroy(); resolve(); });
-    s.on("data", () => {});
-    s.on("end", () => { done++; s.destroy(); resolve(); });
-    s.on("error", () => { errors++; resolve(); });
-  }).then(one);
+function checkSettings(): void {
+  for (const n of SIZES)
+    if (!Number.isInteger(n) || n < 1 || n > 15 * 65536)
+      throw new Error(`SERVICE_DATAPLANE_SERVICES: ${n} is not a whole number from 1 to ${15 * 65536}`);
+  for (const s of SHAPES)
+    if (s !== "chains" && s !== "maps")
+      throw new Error(`SERVICE_DATAPLANE_SHAPES: "${s}" is not "chains" or "maps"`);
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 100)
+    throw new Error(`SERVICE_DATAPLANE_ROUNDS: ${ROUNDS} is not a whole number from 1 to 100`);
+  if (!(SECONDS >= 1 && SECONDS <= 60))
+    throw new Error(`SERVICE_DATAPLANE_SECONDS: ${SECONDS} is not from 1 to 60`);
+  if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 1 || CONNECTIONS > 1000)
+    throw new Error(`SERVICE_DATAPLANE_CONNECTIONS: ${CONNECTIONS} is not a whole number from 1 to 1000`);
 }
-Promise.all(Array.from({ length: Number(conc) }, one)).then(() => {
-  process.stdout.write(done + " " + ((performance.now() - t0) / 1000) + " " + errors);
-});
+
+const SERVER_JS = `
+const net = require("net");
+const reply = "HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok";
+net.createServer((s) => { s.on("error", () => {}); s.once("data", () => s.end(reply)); })
+  .listen({ port: ${POD_PORT}, host: "0.0.0.0", backlog: 4096 }, () => process.stdout.write("ready\\n"));
+setTimeout(() => process.exit(0), 1800000).unref();
 `;
 
-/** Service 0 (10.96.0.10) points at pod1; the others at addresses that do not exist. */
-function snapshotOf(count: number): Snapshot {
-  const first = service("bench", "svc-0", { clusterIPs: ["10.96.0.10"] });
-  const services = [first];
-  const slices = [slice(first, [addresses.pod1])];
-  for (let i = 1; i < count; i++) {
-    const svc = service("bench", `svc-${i}`, { clusterIPs: [`10.97.${(i >> 8) & 255}.${i & 255}`] });
-    services.push(svc);
-    slices.push(
+// ---- the Services: service 0 → pod1, the others → 3 endpoints each that do not exist.
+
+/** 10.97.0.1, 10.97.0.2, …: service i ≥ 1 (10.96.0.10 is service 0's). */
+const clusterIP = (i: number) => `10.${97 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+/** Endpoint j of service i: 10.(16 + j).x.x for i < 65,536. */
+const endpointIP = (i: number, j: number) => `10.${16 + j + 3 * (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+
+function makeSnapshot(n: number): Snapshot {
+  const services = new Map<string, Service>();
+  const slices = new Map<string, EndpointSlice>();
+  const add = (svc: Service, s: EndpointSlice) => {
+    services.set(`${svc.namespace}/${svc.name}`, svc);
+    slices.set(`${s.namespace}/${s.name}`, s);
+  };
+  const first = service("bench", "svc-0", { clusterIPs: [VIP] });
+  add(first, slice(first, [{ ip: addresses.pod1, node: "node-a" }]));
+  for (let i = 1; i < n; i++) {
+    const svc = service("bench", `svc-${i}`, { clusterIPs: [clusterIP(i)] });
+    add(
+      svc,
       slice(
         svc,
-        [0, 1, 2].map((j) => `10.${200 + j}.${(i >> 8) & 255}.${i & 255}`),
+        [0, 1, 2].map((j) => ({ ip: endpointIP(i, j), node: `node-${"bcd"[j]}` })),
       ),
     );
   }
-  return snapshot(services, slices);
+  return {
+    services,
+    endpointSlices: slices,
+    nodes: new Map(),
+    namespaces: new Map(),
+    pods: new Map(),
+  } as Snapshot;
 }
 
-async function install(topo: Topology, count: number, applied: DesiredTable | null): Promise<DesiredTable> {
+interface Programmed {
+  seconds: number;
+  operations: number;
+  chains: number;
+  elements: number;
+}
+
+/** Writes the services into the node namespace as the agent does (one full sync). */
+async function program(netns: string, shape: ServiceShape, snap: Snapshot): Promise<Programmed> {
+  const t0 = performance.now();
   const proxy = new ServiceProxy({
     nodeName: "node-a",
     nodeIPs: [addresses.nodeExternal],
-    clusterCIDRs: ["10.1.0.0/16"],
-    serviceCIDRs: ["10.96.0.0/15"],
+    clusterCIDRs: CLUSTER_CIDRS,
+    serviceCIDRs: SERVICE_CIDRS,
     masqueradeAll: false,
+    shape,
   });
-  const snap = snapshotOf(count);
   const requests = proxy.lbRequests(snap);
   const results = await builtinLbPlanner.plan(requests);
   const plan = proxy.plan(snap, new Map<string, LbResult>(requests.map((r, i) => [r.key, results[i]])));
+  if (plan.problems.length > 0)
+    throw new Error(
+      `service plan problems: ${plan.problems
+        .slice(0, 3)
+        .map((p) => `${p.kind} ${p.namespace}/${p.name}: ${p.field}: ${p.message}`)
+        .join("; ")}`,
+    );
   const desired = mergeFragments("inet", "wasmplane", [plan.fragment], ["services"]);
-  const sync = planSync(applied, desired);
-  await applyTransaction(sync.tx, { netns: topo.node });
-  return sync.applied;
+  const sync = planSync(null, desired);
+  const result = await applyTransaction(sync.tx, { netns });
+  let elements = 0;
+  for (const set of desired.sets.values()) elements += set.elements.length;
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    operations: result.operations,
+    chains: desired.chains.size,
+    elements,
+  };
 }
 
-function measure(topo: Topology, host: string, port: number): { rate: number; errors: number } {
-  const out = execFileSync(
-    "ip",
-    [
-      "netns",
-      "exec",
-      topo.pods.pod3,
-      "node",
-      "-e",
-      CLIENT,
-      host,
-      String(port),
-      String(SECONDS),
-      String(MAX_CONNECTIONS),
-      String(CONCURRENCY),
-    ],
-    { encoding: "utf8", timeout: (SECONDS + 30) * 1000 },
-  );
-  const [done, secs, errors] = out.split(" ").map(Number);
-  return { rate: done / secs, errors };
-}
+// ---- traffic
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-interface Side {
-  topo: Topology;
-  server: ChildProcess;
-}
-
-async function side(services: number): Promise<Side> {
-  const topo = createTopology();
-  const server = spawn("ip", ["netns", "exec", topo.pods.pod1, "node", "-e", SERVER], {
+function startServer(ns: string): { child: ChildProcess; ready: Promise<void> } {
+  // No `timeout` wrapper (killing it would leave node running); the server exits by itself after 30 min.
+  const child = spawn("ip", ["netns", "exec", ns, "node", "-e", SERVER_JS], {
     stdio: ["ignore", "pipe", "inherit"],
   });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.stdout!.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
-      server.on("exit", () => reject(new Error("server exited")));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the HTTP server in pod1 did not start")), 10_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      if (!d.toString().includes("ready")) return;
+      clearTimeout(timer);
+      resolve();
     });
-    for (const ns of [topo.pods.pod3, topo.pods.pod1])
+    child.on("exit", () => {
+      clearTimeout(timer);
+      reject(new Error("the HTTP server in pod1 exited"));
+    });
+  });
+  return { child, ready };
+}
+
+interface WrkRun {
+  rate: number;
+  requests: number;
+  errors: number;
+  /** Set when wrk did not finish or printed no rate (the run is left out of the medians). */
+  failed?: string;
+}
+
+function wrk(ns: string, url: string, seconds: number): WrkRun {
+  try {
+    const out = execFileSync(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns,
+        "timeout",
+        "-k",
+        "5",
+        String(seconds + 15),
+        "wrk",
+        "--timeout",
+        "2s",
+        "-t1",
+        `-c${CONNECTIONS}`,
+        `-d${seconds}s`,
+        "-H",
+        "Connection: close",
+        url,
+      ],
+      { encoding: "utf8", timeout: (seconds + 40) * 1000 },
+    );
+    const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+    if (!Number.isFinite(rate) || !Number.isFinite(requests))
+      throw new Error(`wrk: unexpected output: ${out}`);
+    const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const errors = (socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx;
+    return { rate, requests, errors };
+  } catch (err) {
+    return { rate: Number.NaN, requests: 0, errors: 0, failed: (err as Error).message.split("\n")[0] };
+  }
+}
+
+type Side = "direct" | "vip";
+
+interface Client {
+  ns: string;
+  url: string;
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0
+    ? Number.NaN
+    : s.length % 2
+      ? s[(s.length - 1) / 2]
+      : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const load1 = () => loadavg()[0];
+const conntrackCount = (ns: string) =>
+  Number(
+    execFileSync("ip", ["netns", "exec", ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_count"], {
+      encoding: "utf8",
+    }),
+  );
+
+/**
+ * Every run starts from an empty conntrack table in the node namespace: a run leaves tens of
+ * thousands of TIME_WAIT entries (120 s each), and over a whole bench they would pass nf_conntrack_max.
+ */
+function flushConntrack(ns: string): void {
+  execFileSync("ip", ["netns", "exec", ns, "conntrack", "-F"], { stdio: "ignore", timeout: 30_000 });
+}
+
+interface Result {
+  shape: ServiceShape;
+  services: number;
+  runs: Record<Side, WrkRun[]>;
+  programmed: Programmed;
+  loadStart: number;
+  loadEnd: number;
+  conntrack: number;
+}
+
+async function measure(shape: ServiceShape, services: number, snap: Snapshot): Promise<Result> {
+  const topo: Topology = createTopology();
+  let server: ChildProcess | undefined;
+  try {
+    for (const ns of [topo.pods.pod1, topo.pods.pod2, topo.pods.pod3])
       execFileSync("ip", [
         "netns",
         "exec",
@@ -134,77 +267,119 @@ async function side(services: number): Promise<Side> {
         "net.ipv4.ip_local_port_range=1024 65000",
         "net.ipv4.tcp_tw_reuse=1",
       ]);
-    await install(topo, services, null);
-    return { topo, server };
-  } catch (err) {
-    stopSide({ topo, server });
-    throw err;
+    const started = startServer(topo.pods.pod1);
+    server = started.child;
+    await started.ready;
+    const programmed = await program(topo.node, shape, snap);
+    const clients: Record<Side, Client> = {
+      direct: { ns: topo.pods.pod2, url: `http://${addresses.pod1}:${POD_PORT}/` },
+      vip: {
+        ns: topo.pods.pod3,
+        url: CALIBRATE ? `http://${addresses.pod1}:${POD_PORT}/` : `http://${VIP}:${VIP_PORT}/`,
+      },
+    };
+    // Warm-up, untimed; also the check that both paths carry traffic (nothing listens on the VIP or
+    // on port 80, so a VIP answer went through the table's DNAT).
+    for (const side of ["direct", "vip"] as const) {
+      const w = wrk(clients[side].ns, clients[side].url, 1);
+      if (w.failed || w.requests === 0 || w.errors > w.requests / 10)
+        throw new Error(
+          `${shape}, ${services} services: the ${side} warm-up run carried no traffic (${w.failed ?? `${w.requests} requests, ${w.errors} errors`})`,
+        );
+    }
+    const loadStart = load1();
+    const runs: Record<Side, WrkRun[]> = { direct: [], vip: [] };
+    let conntrack = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const order: Side[] = round % 2 === 0 ? ["direct", "vip"] : ["vip", "direct"];
+      for (const side of order) {
+        flushConntrack(topo.node);
+        runs[side].push(wrk(clients[side].ns, clients[side].url, SECONDS));
+        conntrack = Math.max(conntrack, conntrackCount(topo.node));
+      }
+    }
+    return { shape, services, runs, programmed, loadStart, loadEnd: load1(), conntrack };
+  } finally {
+    if (server && server.exitCode === null) server.kill("SIGKILL");
+    deleteTopology(topo);
   }
 }
 
-function stopSide(s: Side | undefined): void {
-  if (!s) return;
-  if (s.server.exitCode === null) s.server.kill("SIGKILL");
-  deleteTopology(s.topo);
+// ---- report
+
+const rates = (rs: WrkRun[]) => rs.map((r) => (r.failed ? Number.NaN : r.rate));
+const n0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
+const x3 = (x: number) => (Number.isFinite(x) ? `${x.toFixed(3)}×` : "–");
+
+function report(results: Result[]): void {
+  const rows = [
+    [
+      "shape",
+      "services",
+      "direct conn/s",
+      "VIP conn/s",
+      "VIP / direct (medians)",
+      "median of per-round ratios",
+      `≥ ${TARGET}×`,
+      "load start → end",
+    ],
+  ];
+  const notes: string[] = [];
+  for (const r of results) {
+    const direct = median(rates(r.runs.direct));
+    const vip = median(rates(r.runs.vip));
+    const perRound = r.runs.vip.map((v, i) => v.rate / r.runs.direct[i].rate);
+    const perRoundMedian = median(perRound);
+    const ratio = vip / direct;
+    rows.push([
+      r.shape,
+      r.services.toLocaleString("en-US"),
+      n0(direct),
+      n0(vip),
+      x3(ratio),
+      x3(perRoundMedian),
+      Math.min(ratio, perRoundMedian) >= TARGET ? "met" : "MISSED",
+      `${r.loadStart.toFixed(1)} → ${r.loadEnd.toFixed(1)}`,
+    ]);
+    const label = `${r.shape}, ${r.services.toLocaleString("en-US")}`;
+    notes.push(
+      `${label}: direct per round ${rates(r.runs.direct).map(n0).join(" ")}; VIP ${rates(r.runs.vip).map(n0).join(" ")}; ratios ${perRound.map((x) => (Number.isFinite(x) ? x.toFixed(2) : "–")).join(" ")}`,
+      `${label}: errors direct ${r.runs.direct.reduce((n, w) => n + w.errors, 0)}, VIP ${r.runs.vip.reduce((n, w) => n + w.errors, 0)}; table ${r.programmed.chains} chains, ${r.programmed.elements} set/map elements, written in ${r.programmed.seconds.toFixed(1)} s (${r.programmed.operations} operations); at most ${r.conntrack} conntrack entries in the node namespace after a run (flushed before each)`,
+      ...[...r.runs.direct, ...r.runs.vip].flatMap((w) =>
+        w.failed ? [`${label}: a wrk run failed: ${w.failed}`] : [],
+      ),
+    );
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  "));
+  console.log(
+    `\nwrk -t1 -c${CONNECTIONS} -d${SECONDS}s -H 'Connection: close' (one connection per request); direct: pod2 → ${addresses.pod1}:${POD_PORT}, VIP: pod3 → ${CALIBRATE ? `${addresses.pod1}:${POD_PORT} (calibration)` : `${VIP}:${VIP_PORT}`}; ${ROUNDS} rounds (D V, V D, …) after one untimed 1 s run of each. Load: 1-minute average at the first and after the last timed run.`,
+  );
+  if (CALIBRATE)
+    console.log(
+      `SERVICE_DATAPLANE_CALIBRATE=1: the "VIP" client pod3 connected to ${addresses.pod1}:${POD_PORT} too, so the ratios compare the two client namespaces on one path.`,
+    );
+  for (const line of notes) console.log(line);
 }
 
 if (process.getuid?.() !== 0) {
   console.log("bench/service-dataplane needs root (network namespaces, nft); skipped");
 } else {
-  // Two node namespaces, one with 1 service and one with SERVICES, so cases alternate without
-  // reprogramming; the order of the cases rotates every round.
-  let one: Side | undefined;
-  let many: Side | undefined;
+  checkSettings();
   try {
-    one = await side(1);
-    many = await side(SERVICES);
-    const cases = [
-      { name: "pod IP directly (1 service installed)", side: one, host: addresses.pod1, port: 8080 },
-      { name: "ClusterIP, 1 service installed", side: one, host: "10.96.0.10", port: 80 },
-      { name: `ClusterIP, ${SERVICES} services installed`, side: many, host: "10.96.0.10", port: 80 },
-      {
-        name: `pod IP directly (${SERVICES} services installed)`,
-        side: many,
-        host: addresses.pod1,
-        port: 8080,
-      },
-    ];
-    const rates = cases.map(() => [] as number[]);
-    const errors = cases.map(() => 0);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let k = 0; k < cases.length; k++) {
-        const i = (k + round) % cases.length;
-        const r = measure(cases[i].side.topo, cases[i].host, cases[i].port);
-        rates[i].push(r.rate);
-        errors[i] += r.errors;
-      }
-    }
-    const med = rates.map(median);
-    const rows = [
-      ["case", "median conn/s", "range over rounds", "errors", "vs ClusterIP with 1 service", "vs pod IP"],
-    ];
-    cases.forEach((c, i) => {
-      rows.push([
-        c.name,
-        med[i].toFixed(0),
-        `${Math.min(...rates[i]).toFixed(0)}-${Math.max(...rates[i]).toFixed(0)}`,
-        String(errors[i]),
-        i === 0 || i === 3 ? "" : (med[i] / med[1]).toFixed(2),
-        (med[i] / med[0]).toFixed(2),
-      ]);
-    });
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
-    console.log(
-      `\n${CONCURRENCY} connections in flight, ${SECONDS} s per case per round (at most ${MAX_CONNECTIONS}), ${ROUNDS} rounds in rotating order, from a client pod through the node namespace.`,
-    );
-    console.log(
-      `load average at the end: ${loadavg()
-        .map((x) => x.toFixed(1))
-        .join(" ")}`,
-    );
-  } finally {
-    stopSide(one);
-    stopSide(many);
+    execFileSync("wrk", ["--version"], { stdio: "ignore" });
+  } catch (err) {
+    // wrk --version exits 1 after printing its version; only a missing binary is an error.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new Error("bench/service-dataplane needs wrk (apt-get install -y wrk)");
   }
+  const results: Result[] = [];
+  for (const services of SIZES) {
+    const snap = makeSnapshot(services);
+    for (const shape of SHAPES as ServiceShape[]) {
+      results.push(await measure(shape, services, snap));
+      console.log(`  ${shape}, ${services} services done (load ${load1().toFixed(1)})`);
+    }
+  }
+  report(results);
 }
