@@ -10,15 +10,25 @@
 // RSS is VmRSS of /proc/<pid>/status right after the first sync; heap comes from a preloaded probe
 // that prints process.memoryUsage() on SIGUSR2, once as is and once after a full GC.
 // Sizes: AGENT_MEMORY_SERVICES (default 10000), AGENT_MEMORY_FILES (default 10).
+// AGENT_MEMORY_SHAPES (default "chains"): the Service rule shapes to run, each through a config file
+// with `services: { shape: … }`; AGENT_MEMORY_FORMATS (default "empty,json,yaml"): the inputs. "vs json"
+// compares with the first shape's json run.
 
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { defaultMaxFileBytes } from "../runtime/sources/manifest-dir.ts";
 
 const SERVICES = Number(process.env.AGENT_MEMORY_SERVICES ?? 10000);
 const FILES = Number(process.env.AGENT_MEMORY_FILES ?? 10);
+type Shape = "chains" | "maps";
+type Format = "yaml" | "json" | "empty";
+const SHAPES = (process.env.AGENT_MEMORY_SHAPES ?? "chains").split(",") as Shape[];
+const FORMATS = (process.env.AGENT_MEMORY_FORMATS ?? "empty,json,yaml").split(",") as Format[];
+if (!FORMATS.includes("json") || !FORMATS.includes("empty"))
+  throw new Error("AGENT_MEMORY_FORMATS must include empty and json (the baselines)");
 const root = fileURLToPath(new URL("../", import.meta.url));
 const MiB = 1024 * 1024;
 
@@ -91,7 +101,7 @@ function toYaml(value: unknown, indent = ""): string {
   return typeof value === "string" && /^[\d.]+$/.test(value) ? JSON.stringify(value) : String(value);
 }
 
-function writeManifests(dir: string, format: "yaml" | "json" | "empty"): number {
+function writeManifests(dir: string, format: Format): number {
   if (format === "empty") return 0;
   const perFile = Math.ceil(SERVICES / FILES);
   let bytes = 0;
@@ -103,6 +113,10 @@ function writeManifests(dir: string, format: "yaml" | "json" | "empty"): number 
       format === "json"
         ? JSON.stringify({ apiVersion: "v1", kind: "List", items }, null, 2)
         : items.map((o) => `---\n${toYaml(o)}`).join("");
+    if (Buffer.byteLength(text) > defaultMaxFileBytes)
+      throw new Error(
+        `services-${f}.${format} is ${Buffer.byteLength(text)} bytes: the agent reads files of at most ${defaultMaxFileBytes} (raise AGENT_MEMORY_FILES)`,
+      );
     writeFileSync(join(dir, `services-${f}.${format}`), text);
     bytes += Buffer.byteLength(text);
   }
@@ -125,9 +139,12 @@ function vmRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function runAgent(format: "yaml" | "json" | "empty"): Promise<Run> {
+async function runAgent(format: Format, shape: Shape): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "wpt-mem-bench-"));
-  const ns = `wpt-mem-bench-${process.pid}-${format}`;
+  const configDir = mkdtempSync(join(tmpdir(), "wpt-mem-bench-config-"));
+  const configFile = join(configDir, "config.yaml");
+  writeFileSync(configFile, `services:\n  shape: ${shape}\n`);
+  const ns = `wpt-mem-bench-${process.pid}-${format}-${shape}`;
   try {
     const bytes = writeManifests(dir, format);
     execFileSync("ip", ["netns", "add", ns]);
@@ -142,6 +159,8 @@ async function runAgent(format: "yaml" | "json" | "empty"): Promise<Run> {
         "tsx",
         `${root}runtime/main.ts`,
         "agent",
+        "--config",
+        configFile,
         "--manifests",
         dir,
         "--netns",
@@ -193,7 +212,7 @@ async function runAgent(format: "yaml" | "json" | "empty"): Promise<Run> {
       const mem = await waitFor(/wpt-memory (\{.*\})/, 30_000);
       const { before, after } = JSON.parse(mem[1]) as Record<string, NodeJS.MemoryUsage>;
       return {
-        label: format,
+        label: SHAPES.length > 1 ? `${format} ${shape}` : format,
         bytes,
         startToSyncedMs,
         syncMs: Number(sync[1]),
@@ -213,6 +232,7 @@ async function runAgent(format: "yaml" | "json" | "empty"): Promise<Run> {
       // not created
     }
     rmSync(dir, { recursive: true, force: true });
+    rmSync(configDir, { recursive: true, force: true });
   }
 }
 
@@ -225,9 +245,9 @@ function nodeFloorMiB(): number {
 }
 
 const runs: Run[] = [];
-for (const format of ["empty", "json", "yaml"] as const) runs.push(await runAgent(format));
-const empty = runs[0];
-const json = runs[1];
+for (const shape of SHAPES) for (const format of FORMATS) runs.push(await runAgent(format, shape));
+const empty = runs[FORMATS.indexOf("empty")];
+const json = runs[FORMATS.indexOf("json")];
 
 const f1 = (n: number) => n.toFixed(1);
 const header = [
