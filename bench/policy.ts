@@ -28,7 +28,7 @@
 //   4. the kernel's cost per named set by set count (bench/policy-sets.ts).
 // Wall times on a shared machine include waiting for a CPU: the second table gives this process's
 // CPU time per step. POLICY_BENCH_SYNC=0 skips 1 and 2, POLICY_BENCH_TRAFFIC=0 3, POLICY_BENCH_SETS=0 4;
-// POLICY_BENCH_SERVICES and POLICY_BENCH_PODS change the sizes.
+// POLICY_BENCH_SERVICES and POLICY_BENCH_PODS change the sizes, POLICY_BENCH_SERVICE_SHAPE the services' rule shape.
 import { loadavg } from "node:os";
 import type { NodeAttachment } from "../runtime/cni/node-rules.ts";
 import type { PolicyDecision } from "../runtime/policy/types.ts";

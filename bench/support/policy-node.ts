@@ -18,6 +18,7 @@ import { builtinLbPlanner, type LbResult } from "../../runtime/lb/plan.ts";
 import { IncrementalEvaluator } from "../../runtime/policy/incremental.ts";
 import { type RenderedPolicy, renderPolicy } from "../../runtime/policy/render.ts";
 import type { PolicyDecision } from "../../runtime/policy/types.ts";
+import type { ServiceShape } from "../../runtime/services/config.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import type { SourceEvent } from "../../runtime/sources/source.ts";
 import type { EndpointSlice, Service, Snapshot } from "../../runtime/store/objects.ts";
@@ -52,6 +53,8 @@ export interface SyncResult {
   /** Rules in the policy chains, sets and their elements in the applied policy part. */
   policy: { chains: number; rules: number; sets: number; elements: number };
 }
+
+const SERVICE_SHAPE = process.env.POLICY_BENCH_SERVICE_SHAPE as ServiceShape | undefined;
 
 export interface NodeOptions {
   nodeName: string;
@@ -118,6 +121,8 @@ export class BenchNode {
       clusterCIDRs: options.clusterCIDRs,
       serviceCIDRs: ["10.96.0.0/12"],
       masqueradeAll: false,
+      // POLICY_BENCH_SERVICE_SHAPE=chains|maps: the services' rule shape (the agent's default without it).
+      ...(SERVICE_SHAPE ? { shape: SERVICE_SHAPE } : {}),
     });
   }
 
