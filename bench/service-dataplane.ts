@@ -5,21 +5,24 @@
 // and each shape in SERVICE_DATAPLANE_SHAPES (default "chains,maps"), a fresh topology of network
 // namespaces (test/services/topology.ts): the node namespace gets the wasmplane table written the
 // agent's way (ServiceProxy with that shape → planSync → applyTransaction, a netlink batch). Service
-// 0 (10.96.0.10:80) has one endpoint, the server pod pod1 (10.1.1.2:8080, on this node); every other
-// Service has 3 endpoints on other nodes at addresses where nothing answers, so the table is the size
-// a real node has while only service 0 carries traffic.
+// 0 (10.96.0.10:80) has one endpoint, the server pod pod1 (10.1.1.2:8080, on this node; with
+// SERVICE_DATAPLANE_ENDPOINTS=K, K addresses of pod1); every other Service has 3 endpoints on other
+// nodes at addresses where nothing answers, so the table is the size a real node has while only
+// service 0 carries traffic.
 //
 // pod1 runs a Node.js HTTP server that answers one response per connection and closes. Two client
 // namespaces, so direct and VIP tuples never meet in conntrack: pod2 (10.1.2.2) always connects to
 // the pod IP, pod3 (10.1.3.2) always to the ClusterIP. `wrk` (Debian's package) with `Connection:
 // close` opens a new connection per request, bounded by time (SERVICE_DATAPLANE_SECONDS per run,
-// default 3). After one untimed 1 s run of each, SERVICE_DATAPLANE_ROUNDS rounds (default 7) run one
+// default 3). After one untimed 1 s run of each, SERVICE_DATAPLANE_ROUNDS rounds (default 11) run one
 // of each, adjacent, in the order D V, V D, D V, …; the table gives both medians, their ratio and
 // the median of the per-round ratios (VIP / direct of the same round). The node namespace's
 // conntrack table is flushed before every timed run. SERVICE_DATAPLANE_CALIBRATE=1 sends pod3 to the
 // pod IP as well: the ratio then shows what the two client namespaces differ by, not the paths.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { loadavg } from "node:os";
+import { mkdirSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
+import { dirname } from "node:path";
 import { applyTransaction } from "../nft/apply.ts";
 import { mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
@@ -32,17 +35,34 @@ import { addresses, createTopology, deleteTopology, type Topology } from "../tes
 
 const SIZES = (process.env.SERVICE_DATAPLANE_SERVICES ?? "50000").split(",").filter(Boolean).map(Number);
 const SHAPES = (process.env.SERVICE_DATAPLANE_SHAPES ?? "chains,maps").split(",").filter(Boolean);
-const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.SERVICE_DATAPLANE_ROUNDS ?? 11);
 const SECONDS = Number(process.env.SERVICE_DATAPLANE_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.SERVICE_DATAPLANE_CONNECTIONS ?? 16);
 const TARGET = 0.97;
 /** SERVICE_DATAPLANE_CALIBRATE=1: pod3 connects to the pod IP too (an A/A check of the two clients). */
 const CALIBRATE = process.env.SERVICE_DATAPLANE_CALIBRATE === "1";
+/**
+ * SERVICE_DATAPLANE_ENDPOINTS (1–16, default 1): service 0's endpoints, all addresses of pod1
+ * (10.1.1.2, 10.1.1.3, …), so the maps shape's slot count can be varied with one server.
+ */
+const ENDPOINTS = Number(process.env.SERVICE_DATAPLANE_ENDPOINTS ?? 1);
+/**
+ * SERVICE_DATAPLANE_PIN=1 (with 2 or more CPUs): wrk runs on CPU 0 and the server on CPU 1
+ * (taskset). Off by default: on this machine's 2 shared cores pinning made the runs vary more.
+ */
+const PIN = process.env.SERVICE_DATAPLANE_PIN === "1" && availableParallelism() >= 2;
+const pinned = (cpu: number) => (PIN ? ["taskset", "-c", String(cpu)] : []);
+/**
+ * SERVICE_DATAPLANE_PERF_DIR: the last round's runs are also sampled with `perf record -a` (the whole
+ * machine, kernel symbols) into DIR/SHAPE-SERVICES-SIDE.data, for `perf report --sort sym`.
+ */
+const PERF_DIR = process.env.SERVICE_DATAPLANE_PERF_DIR;
+const serverAddresses = () => Array.from({ length: ENDPOINTS }, (_, k) => `10.1.1.${2 + k}`);
 
 const VIP = "10.96.0.10";
 const VIP_PORT = 80;
 const POD_PORT = 8080;
-/** Sources of both clients (10.1.0.0/16) and the endpoints that do not exist (10.16–10.18.x.x). */
+/** Holds the pods (10.1.0.0/16) and, below 65,536 Services, the endpoints that do not exist (10.16–10.18). */
 const CLUSTER_CIDRS = ["10.0.0.0/11"];
 const SERVICE_CIDRS = ["10.96.0.0/12"];
 
@@ -57,6 +77,8 @@ function checkSettings(): void {
     throw new Error(`SERVICE_DATAPLANE_ROUNDS: ${ROUNDS} is not a whole number from 1 to 100`);
   if (!(SECONDS >= 1 && SECONDS <= 60))
     throw new Error(`SERVICE_DATAPLANE_SECONDS: ${SECONDS} is not from 1 to 60`);
+  if (!Number.isInteger(ENDPOINTS) || ENDPOINTS < 1 || ENDPOINTS > 16)
+    throw new Error(`SERVICE_DATAPLANE_ENDPOINTS: ${ENDPOINTS} is not a whole number from 1 to 16`);
   if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 1 || CONNECTIONS > 1000)
     throw new Error(`SERVICE_DATAPLANE_CONNECTIONS: ${CONNECTIONS} is not a whole number from 1 to 1000`);
 }
@@ -84,7 +106,13 @@ function makeSnapshot(n: number): Snapshot {
     slices.set(`${s.namespace}/${s.name}`, s);
   };
   const first = service("bench", "svc-0", { clusterIPs: [VIP] });
-  add(first, slice(first, [{ ip: addresses.pod1, node: "node-a" }]));
+  add(
+    first,
+    slice(
+      first,
+      serverAddresses().map((ip) => ({ ip, node: "node-a" })),
+    ),
+  );
   for (let i = 1; i < n; i++) {
     const svc = service("bench", `svc-${i}`, { clusterIPs: [clusterIP(i)] });
     add(
@@ -149,7 +177,7 @@ async function program(netns: string, shape: ServiceShape, snap: Snapshot): Prom
 
 function startServer(ns: string): { child: ChildProcess; ready: Promise<void> } {
   // No `timeout` wrapper (killing it would leave node running); the server exits by itself after 30 min.
-  const child = spawn("ip", ["netns", "exec", ns, "node", "-e", SERVER_JS], {
+  const child = spawn("ip", ["netns", "exec", ns, ...pinned(1), "node", "-e", SERVER_JS], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const ready = new Promise<void>((resolve, reject) => {
@@ -183,6 +211,7 @@ function wrk(ns: string, url: string, seconds: number): WrkRun {
         "netns",
         "exec",
         ns,
+        ...pinned(0),
         "timeout",
         "-k",
         "5",
@@ -243,6 +272,22 @@ function flushConntrack(ns: string): void {
   execFileSync("ip", ["netns", "exec", ns, "conntrack", "-F"], { stdio: "ignore", timeout: 30_000 });
 }
 
+/** `perf record -a` for `seconds`, started now; resolves when perf has written the file (at most 60 s). */
+function perfRecord(file: string, seconds: number): Promise<void> {
+  mkdirSync(dirname(file), { recursive: true });
+  const child = spawn("perf", ["record", "-q", "-a", "-o", file, "--", "sleep", String(seconds)], {
+    stdio: "ignore",
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", () => resolve());
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 interface Result {
   shape: ServiceShape;
   services: number;
@@ -267,6 +312,8 @@ async function measure(shape: ServiceShape, services: number, snap: Snapshot): P
         "net.ipv4.ip_local_port_range=1024 65000",
         "net.ipv4.tcp_tw_reuse=1",
       ]);
+    for (const extra of serverAddresses().slice(1))
+      execFileSync("ip", ["-n", topo.pods.pod1, "addr", "add", `${extra}/24`, "dev", "eth0"]);
     const started = startServer(topo.pods.pod1);
     server = started.child;
     await started.ready;
@@ -294,7 +341,12 @@ async function measure(shape: ServiceShape, services: number, snap: Snapshot): P
       const order: Side[] = round % 2 === 0 ? ["direct", "vip"] : ["vip", "direct"];
       for (const side of order) {
         flushConntrack(topo.node);
+        const perf =
+          PERF_DIR && round === ROUNDS - 1
+            ? perfRecord(`${PERF_DIR}/${shape}-${services}-${side}.data`, SECONDS)
+            : undefined;
         runs[side].push(wrk(clients[side].ns, clients[side].url, SECONDS));
+        await perf;
         conntrack = Math.max(conntrack, conntrackCount(topo.node));
       }
     }
@@ -353,7 +405,7 @@ function report(results: Result[]): void {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  "));
   console.log(
-    `\nwrk -t1 -c${CONNECTIONS} -d${SECONDS}s -H 'Connection: close' (one connection per request); direct: pod2 → ${addresses.pod1}:${POD_PORT}, VIP: pod3 → ${CALIBRATE ? `${addresses.pod1}:${POD_PORT} (calibration)` : `${VIP}:${VIP_PORT}`}; ${ROUNDS} rounds (D V, V D, …) after one untimed 1 s run of each. Load: 1-minute average at the first and after the last timed run.`,
+    `\n${PIN ? "taskset -c 0 " : ""}wrk -t1 -c${CONNECTIONS} -d${SECONDS}s -H 'Connection: close' (one connection per request)${PIN ? ", the server on CPU 1" : ""}; direct: pod2 → ${addresses.pod1}:${POD_PORT}, VIP: pod3 → ${CALIBRATE ? `${addresses.pod1}:${POD_PORT} (calibration)` : `${VIP}:${VIP_PORT}`}; ${ROUNDS} rounds (D V, V D, …) after one untimed 1 s run of each; service 0 has ${ENDPOINTS} endpoint(s) (${serverAddresses().join(", ")}, all pod1). Load: 1-minute average at the first and after the last timed run.`,
   );
   if (CALIBRATE)
     console.log(
