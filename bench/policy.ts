@@ -29,6 +29,8 @@
 // Wall times on a shared machine include waiting for a CPU: the second table gives this process's
 // CPU time per step. POLICY_BENCH_SYNC=0 skips 1 and 2, POLICY_BENCH_TRAFFIC=0 3, POLICY_BENCH_SETS=0 4;
 // POLICY_BENCH_SERVICES and POLICY_BENCH_PODS change the sizes, POLICY_BENCH_SERVICE_SHAPE the services' rule shape.
+// POLICY_BENCH_PROFILE=DIR writes a CPU profile of each case's timed label changes to
+// DIR/{remote,local,local-own-table}.cpuprofile (bench/support/policy-profile.ts).
 import { loadavg } from "node:os";
 import type { NodeAttachment } from "../runtime/cni/node-rules.ts";
 import type { PolicyDecision } from "../runtime/policy/types.ts";
@@ -37,6 +39,7 @@ import type { EndpointSlice, Service } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
 import { withNetns } from "../test/support/netns.ts";
 import { BenchNode, type NodeOptions, STEPS, type SyncResult } from "./support/policy-node.ts";
+import { startProfile } from "./support/policy-profile.ts";
 import { measureSetCosts } from "./support/policy-sets.ts";
 import { measureConnectionRates } from "./support/policy-traffic.ts";
 import {
@@ -56,6 +59,7 @@ const WARMUP = Number(process.env.POLICY_BENCH_WARMUP ?? 3);
 const ADDS = Number(process.env.POLICY_BENCH_ADDS ?? 3);
 const ADD_WARMUP = Number(process.env.POLICY_BENCH_ADD_WARMUP ?? 2);
 const TRAFFIC = process.env.POLICY_BENCH_TRAFFIC !== "0";
+const PROFILE = process.env.POLICY_BENCH_PROFILE;
 const base: Omit<WorldSize, "dense"> = {
   namespaces: 50,
   pods: Number(process.env.POLICY_BENCH_PODS ?? 5000),
@@ -239,10 +243,13 @@ async function policyAdds(baseline: BenchNode, world: WorldSize, name: string): 
   );
 }
 
-async function timedChanges(n: BenchNode, pods: number[]): Promise<SyncResult> {
+/** WARMUP untimed changes, then REPEAT timed ones (profiled as `name` with POLICY_BENCH_PROFILE). */
+async function timedChanges(n: BenchNode, pods: number[], name: string): Promise<SyncResult> {
   for (let k = 0; k < WARMUP; k++) await n.change(relabel(pods[k], n.lastDecision));
   const out: SyncResult[] = [];
+  const stop = await startProfile(PROFILE);
   for (let k = WARMUP; k < WARMUP + REPEAT; k++) out.push(await n.change(relabel(pods[k], n.lastDecision)));
+  await stop?.(name);
   return median(out);
 }
 
@@ -253,14 +260,14 @@ async function labelChanges(full: BenchNode): Promise<void> {
   // Remote pods spread over namespaces; local pods 0..99.
   const remote = Array.from({ length: WARMUP + REPEAT }, (_, k) => 1000 + 37 * k);
   const local = Array.from({ length: WARMUP + REPEAT }, (_, k) => 3 + 7 * k);
-  const r = await timedChanges(full, remote);
+  const r = await timedChanges(full, remote, "remote");
   row(
     "remote peer pod relabelled (set elements only)",
     r,
     `≤ 20 ms: ${verdict(r.totalMs <= 20)}; O(change): ${verdict(r.stats.chainsAdded + r.stats.chainsChanged === 0 && r.bytes < 4096)}`,
     `${(r.totalMs / noop.totalMs).toFixed(1)}× no-change sync`,
   );
-  const l = await timedChanges(full, local);
+  const l = await timedChanges(full, local, "local");
   row(
     "local pod relabelled (its chain rewritten)",
     l,
@@ -272,7 +279,7 @@ async function labelChanges(full: BenchNode): Promise<void> {
     const split = new BenchNode({ ...nodeOptions(c, SERVICES, DENSE), servicesInOwnTable: true });
     split.store.apply(sourceEvents(worldObjects(DENSE)));
     await split.change(policyEvents(DENSE, "add"));
-    const ls = await timedChanges(split, local);
+    const ls = await timedChanges(split, local, "local-own-table");
     row(
       "local pod relabelled, services in their own table",
       ls,
