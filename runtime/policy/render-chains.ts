@@ -241,11 +241,12 @@ export function renderPodChains(p: PodDirectionPolicy, decision: PolicyDecision)
 
 /** The set ids a pod's rules use must exist in the decision (checked again when chains are reused). */
 export function checkReferences(p: PodDirectionPolicy, decision: PolicyDecision): void {
-  p.rules.forEach((r, i) => {
-    const where = `policy of pod ${p.pod} ${p.direction} rules[${i}]`;
+  const where = (i: number) => `policy of pod ${p.pod} ${p.direction} rules[${i}]`;
+  for (let i = 0; i < p.rules.length; i++) {
+    const r = p.rules[i];
     if (r.peers !== undefined && !decision.addressSets.has(r.peers))
-      throw new Error(`${where}.peers: unknown address set "${r.peers}"`);
+      throw new Error(`${where(i)}.peers: unknown address set "${r.peers}"`);
     if (r.addressPorts !== undefined && !decision.addressPortSets.has(r.addressPorts))
-      throw new Error(`${where}.addressPorts: unknown address-port set "${r.addressPorts}"`);
-  });
+      throw new Error(`${where(i)}.addressPorts: unknown address-port set "${r.addressPorts}"`);
+  }
 }

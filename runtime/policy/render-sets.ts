@@ -225,6 +225,37 @@ function hostIndex(elements: SetElement[], value: bigint): number {
 }
 
 /**
+ * The entries `after` adds to and removes from `before`. A pod coming or going changes one place of
+ * a sorted list: equal leading and trailing entries are skipped before the rest is compared as sets.
+ */
+function changedEntries(
+  before: readonly string[],
+  after: readonly string[],
+): { added: string[]; removed: string[] } {
+  let start = 0;
+  const shorter = Math.min(before.length, after.length);
+  while (start < shorter && before[start] === after[start]) start++;
+  let endBefore = before.length;
+  let endAfter = after.length;
+  while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
+    endBefore--;
+    endAfter--;
+  }
+  const was = before.slice(start, endBefore);
+  const is = after.slice(start, endAfter);
+  const had = new Set(was);
+  const has = new Set(is);
+  // The skipped entries are in both: one listed twice may leave the middle and stay.
+  const skipped = (e: string) => {
+    for (let i = 0; i < start; i++) if (before[i] === e) return true;
+    for (let i = endBefore; i < before.length; i++) if (before[i] === e) return true;
+    return false;
+  };
+  const removed = was.filter((e) => !has.has(e) && !skipped(e));
+  return { added: is.filter((e) => !had.has(e)), removed };
+}
+
+/**
  * The named sets of an address set whose entries changed by single addresses only (a peer pod came,
  * went or moved), made from the previous sets by inserting and removing those hosts: the same as
  * `addressSets(id, after)`, at the cost of the change instead of the set's size. Null when the
@@ -236,16 +267,14 @@ export function patchAddressSets(
   after: readonly string[],
   previous: DesiredSet[],
 ): DesiredSet[] | null {
-  const had = new Set(before);
-  const has = new Set(after);
-  const added = after.filter((e) => !had.has(e));
-  const removed = before.filter((e) => !has.has(e));
+  const { added, removed } = changedEntries(before, after);
   const changes = [...removed.map((e) => ({ e, add: false })), ...added.map((e) => ({ e, add: true }))];
+  const names = { 4: addressSetName(id, 4, "h"), 6: addressSetName(id, 6, "h") };
   const byName = new Map(previous.map((s) => [s.name, s]));
   const patched = new Map<string, SetElement[]>();
   for (const { e, add } of changes) {
     if (e.includes("/") || canonicalIp(e) !== e) return null;
-    const name = addressSetName(id, ipFamily(e), "h");
+    const name = names[ipFamily(e)];
     const set = byName.get(name);
     if (!set) return null;
     const elements = patched.get(name) ?? [...set.elements];
