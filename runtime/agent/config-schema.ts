@@ -37,7 +37,7 @@ export const agentFileSchema = section({
   logLevel: oneOf(logLevels).optional(),
   lockDir: nonEmptyText().optional(),
   lb: lbSectionSchema.optional(),
-  /** The Service rule shape (docs/services.md): "chains", or "maps" (plain ClusterIPs as map elements). */
+  /** The Service rule shape (docs/services.md): "maps" (default; plain ClusterIPs as map elements), or "chains". */
   services: section({ shape: oneOf(["chains", "maps"] as const).optional() }).optional(),
   /** Kept as written (the agent parses it again when it starts pod networking), checked here. */
   cni: checkedRaw(cniSectionSchema).optional(),

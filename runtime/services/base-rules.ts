@@ -49,7 +49,7 @@ function base(
   return { name, base: { type, hook, priority, policy: "accept" }, rules };
 }
 
-export function setDeclarations(family: Family, shape: ServiceShape = "chains"): DesiredSet[] {
+export function setDeclarations(family: Family, shape: ServiceShape): DesiredSet[] {
   const names = sets(family);
   const addr: DataType = family === 4 ? "ipv4_addr" : "ipv6_addr";
   const decl = (name: string, type: DataType | DataType[], map?: DataType, interval = false): DesiredSet => ({

@@ -14,8 +14,8 @@ export interface ServiceProxyConfig {
   /** LB algorithm asked for when a service has no `lb.wasmplane.io/algorithm` annotation. Default "random". */
   defaultLbAlgorithm?: string;
   /**
-   * "chains" (default): one chain per service port and family. "maps": plain ClusterIP ports are
-   * 1–16 slot elements of one data map (docs/services.md, "The maps shape").
+   * "maps" (default): plain ClusterIP ports are 1–16 slot elements of one data map, every other port
+   * a chain (docs/services.md, "The maps shape"). "chains": one chain per service port and family.
    */
   shape?: ServiceShape;
 }
@@ -64,7 +64,7 @@ export function resolveConfig(config: ServiceProxyConfig): ResolvedConfig {
     ...(config.nodeZone ? { nodeZone: config.nodeZone } : {}),
     masqueradeAll: config.masqueradeAll,
     defaultLbAlgorithm: config.defaultLbAlgorithm ?? "random",
-    shape: config.shape ?? "chains",
+    shape: config.shape ?? "maps",
     families,
   };
 }

@@ -28,11 +28,16 @@ function generation(g: number): string {
   return `${docs.join("\n---\n")}\n`;
 }
 
-/** The generations the kernel's service map holds (by ClusterIP third octet) and how many IPs. */
+/**
+ * The generations the kernel's service maps hold (by ClusterIP third octet) and how many IPs: the
+ * dispatch verdict map (chains shape) and the slot map (maps shape).
+ */
 async function heldGenerations(netns: string): Promise<{ generations: number[]; ips: number }> {
   const table = await readTable("inet", "wasmplane", { netns });
-  const map = table?.sets.get("services-ips4");
-  const ips = new Set(JSON.stringify(map?.elements ?? []).match(/10\.96\.\d+\.\d+/g) ?? []);
+  const elements = ["services-ips4", "services-backends4"].map(
+    (name) => table?.sets.get(name)?.elements ?? [],
+  );
+  const ips = new Set(JSON.stringify(elements).match(/10\.96\.\d+\.\d+/g) ?? []);
   const generations = [...new Set([...ips].map((ip) => Number(ip.split(".")[2])))].sort();
   return { generations, ips: ips.size };
 }

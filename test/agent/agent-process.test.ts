@@ -139,32 +139,29 @@ kernelTest(
         `restart sent ${st.lastSync?.operations} operations (first sync: ${firstOps})`,
       );
 
-      // Drift: someone flushes the chain that sends service "one" to its endpoint; the periodic
-      // full resync reads the table back and repairs it.
-      const current = await readTable("inet", "wasmplane", { netns: plan.nodeNetns });
-      const victim = [...(current?.chains.values() ?? [])].find(
-        (c) =>
-          !c.base &&
-          c.rules.length > 0 &&
-          JSON.stringify(c.rules).includes("10.244.1.3") &&
-          !JSON.stringify(c.rules).includes("10.244.1.2"),
-      );
-      assert.ok(victim, "no chain for service one's endpoint");
+      // Drift: someone empties the slot map that sends service "one" (a plain ClusterIP, in the
+      // default maps shape) to its endpoint; the periodic full resync reads the table back and
+      // repairs it.
+      const holdsServiceOne = async () => {
+        const t = await readTable("inet", "wasmplane", { netns: plan.nodeNetns });
+        return JSON.stringify(t?.sets.get("services-backends4")?.elements ?? []).includes("10.96.0.11");
+      };
+      assert.ok(await holdsServiceOne(), "no slot element for service one");
       execFileSync("ip", [
         "netns",
         "exec",
         plan.nodeNetns,
         "nft",
         "flush",
-        "chain",
+        "map",
         "inet",
         "wasmplane",
-        victim.name,
+        "services-backends4",
       ]);
-      await waitUntil("the resync to repair the flushed chain", async () => {
-        const t = await readTable("inet", "wasmplane", { netns: plan.nodeNetns });
-        return (t?.chains.get(victim.name)?.rules.length ?? 0) > 0 ? true : null;
-      });
+      assert.not.ok(await holdsServiceOne(), "the slot map was emptied");
+      await waitUntil("the resync to repair the emptied map", async () =>
+        (await holdsServiceOne()) ? true : null,
+      );
       assert.is(tcpAnswer(plan.clientNetns, "10.96.0.11", 81), "pod2");
 
       // `wasmplane status` prints what the agent serves.

@@ -74,6 +74,7 @@ import { normalizeRule } from "../../nft/normalize.ts";
 import { readTable } from "../../nft/readback.ts";
 import { operationText, quoteString, renderText, ruleText } from "../../nft/render-text.ts";
 import { Transaction } from "../../nft/transaction.ts";
+import type { ServiceShape } from "../../runtime/services/config.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import { seededRandom } from "../plugins/fixtures.ts";
 import { serviceMix, snapshot } from "../services/fixtures.ts";
@@ -631,9 +632,9 @@ function singleFamilyTable(family: "ip" | "ip6", name: string): DesiredTable {
   return mergeFragments(family, name, [f]);
 }
 
-function servicesTable(name: string): DesiredTable {
+function servicesTable(name: string, shape?: ServiceShape): DesiredTable {
   const { services, slices, plans } = serviceMix();
-  const proxy = new ServiceProxy({ ...baseConfig, masqueradeAll: false });
+  const proxy = new ServiceProxy({ ...baseConfig, masqueradeAll: false, ...(shape ? { shape } : {}) });
   const snap = snapshot(services, slices);
   return mergeFragments(family, name, [proxy.plan(snap, lbResults(proxy, snap, plans)).fragment]);
 }
@@ -687,12 +688,32 @@ kernelTest(test, "ip and ip6 tables: byte-identical", async () => {
   });
 });
 
-kernelTest(test, "every rule the service proxy writes is byte-identical to nft's", async () => {
+kernelTest(
+  test,
+  "every rule the service proxy writes is byte-identical to nft's (chains shape)",
+  async () => {
+    await withNetns(["nlrule"], async ([ns]) => {
+      const o = await compareWithNft(ns, servicesTable("wasmplane-nlrule", "chains"));
+      assert.ok(o.mismatches.length === 0, report(o));
+      assert.equal(o.unsupported, [], "the service proxy uses only supported forms");
+      assert.ok(o.supported.length > 40, `${o.supported.length} rules compared`);
+    });
+  },
+);
+
+kernelTest(test, "every rule the service proxy writes is byte-identical to nft's (maps shape)", async () => {
+  // The services-slots rules name the slot maps, and nft 1.0.6 refuses `nft -c add rule` naming such
+  // a map once it exists (runtime/services/base-rules.ts slotRules): their bytes are compared in
+  // test/nft/slot-map.test.ts. Every other rule of the maps shape is compared here.
   await withNetns(["nlrule"], async ([ns]) => {
-    const o = await compareWithNft(ns, servicesTable("wasmplane-nlrule"));
+    const table = servicesTable("wasmplane-nlrule", "maps");
+    const slots = table.chains.get("services-slots");
+    assert.ok(slots && slots.rules.length === 32, "16 slot rules per family");
+    table.chains.set("services-slots", { ...slots, rules: [] });
+    const o = await compareWithNft(ns, table);
     assert.ok(o.mismatches.length === 0, report(o));
     assert.equal(o.unsupported, [], "the service proxy uses only supported forms");
-    assert.ok(o.supported.length > 40, `${o.supported.length} rules compared`);
+    assert.ok(o.supported.length > 30, `${o.supported.length} rules compared`);
   });
 });
 

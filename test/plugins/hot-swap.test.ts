@@ -150,6 +150,9 @@ kernelTest(
         clusterCIDRs: ["10.61.0.0/16"],
         serviceCIDRs: ["10.96.0.0/12"],
         masqueradeAll: false,
+        // The selection chains this test reads are the chains shape's (with maps, a random plan is
+        // slot elements; test/services/maps-kernel.test.ts swaps between elements and a chain).
+        shape: "chains",
       });
       let applied: DesiredTable | null = null;
       let replanned: string[] = [];

@@ -19,7 +19,8 @@ export class Harness {
     config: ServiceProxyConfig,
     private readonly lbPlanner: LbPlanner = builtinLbPlanner,
   ) {
-    // WASMPLANE_TEST_SERVICE_SHAPE=maps runs the same kernel tests with the "maps" shape.
+    // WASMPLANE_TEST_SERVICE_SHAPE=chains runs the same kernel tests with a chain per port (npm test
+    // runs test/services both ways); a config that names its shape keeps it.
     const shape = process.env.WASMPLANE_TEST_SERVICE_SHAPE as ServiceProxyConfig["shape"];
     this.proxy = new ServiceProxy(shape ? { shape, ...config } : config);
   }

@@ -1,6 +1,6 @@
 // The "maps" shape with real traffic: plain dual-stack ClusterIP ports (no node ports, so they take
 // the slot map), through a node namespace to pod servers. The other service kernel tests run with
-// this shape too: WASMPLANE_TEST_SERVICE_SHAPE=maps npx tsx test/run.ts test/services.
+// this shape too (the default).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { applyTransaction } from "../../nft/apply.ts";

@@ -1,6 +1,6 @@
 // The "maps" service shape (issue 15): plain ClusterIP ports as 1–16 slot elements of
 // services-backends4/6, everything else as chains; the slot quantisation and placement. No kernel
-// (the kernel tests run with WASMPLANE_TEST_SERVICE_SHAPE=maps, see test/services/harness.ts).
+// (the service kernel tests run this shape by default, see test/services/harness.ts).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { mergeFragments } from "../../nft/desired.ts";

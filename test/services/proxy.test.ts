@@ -7,7 +7,7 @@ import { conntrackDeleteArgs } from "../../runtime/services/conntrack.ts";
 import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import { MAX_CASCADE_RUNS, MAX_SLOTS } from "../../runtime/services/selection.ts";
 import { port, service, slice, snapshot } from "./fixtures.ts";
-import { baseConfig, lbResults, planOnce, View } from "./render.ts";
+import { baseConfig, chainsConfig, lbResults, planOnce, View } from "./render.ts";
 
 const C4 = "svc-c4-default/web/tcp/http";
 const web = (over: Parameters<typeof service>[2] = {}) => service("default", "web", over);
@@ -153,7 +153,7 @@ selection("requests carry the algorithm annotation, parameters, endpoints and th
   const svc = web({
     annotations: { "lb.wasmplane.io/algorithm": "maglev", "lb.wasmplane.io/table-size": "7", other: "x" },
   });
-  const proxy = new ServiceProxy({ ...baseConfig, nodeZone: "zone-a" });
+  const proxy = new ServiceProxy({ ...chainsConfig, nodeZone: "zone-a" });
   const [req] = proxy.lbRequests(
     snapshot([svc], [slice(svc, [{ ip: "10.1.0.1", node: "node-a", zone: "zone-a" }])]),
   );
@@ -229,10 +229,10 @@ problems("an invalid LB plan is reported and replaced by the built-in one", () =
 });
 problems("a bad config names the field", () => {
   assert.throws(
-    () => new ServiceProxy({ ...baseConfig, serviceCIDRs: ["10.96.0.0/33"] }),
+    () => new ServiceProxy({ ...chainsConfig, serviceCIDRs: ["10.96.0.0/33"] }),
     /serviceCIDRs\[0\]/,
   );
-  assert.throws(() => new ServiceProxy({ ...baseConfig, nodeIPs: ["node"] }), /nodeIPs\[0\]/);
+  assert.throws(() => new ServiceProxy({ ...chainsConfig, nodeIPs: ["node"] }), /nodeIPs\[0\]/);
 });
 problems.run();
 
@@ -247,7 +247,7 @@ function many(n: number) {
 
 partial("after the first plan only changed services are re-planned and asked for", () => {
   const { services, slices } = many(50);
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot(services, slices);
   assert.is(proxy.lbRequests(snap1).length, 50);
   const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
@@ -277,7 +277,7 @@ partial("after the first plan only changed services are re-planned and asked for
 
 partial("a deleted service disappears; an added one appears", () => {
   const { services, slices } = many(3);
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot(services, slices);
   proxy.plan(snap1, lbResults(proxy, snap1));
   const added = service("ns", "new", { clusterIPs: ["10.96.9.9"] });
@@ -295,7 +295,7 @@ partial("a deleted service disappears; an added one appears", () => {
 
 partial("a failed LB result keeps the last good plan for that key", () => {
   const svc = web();
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot([svc], [slice(svc, three)]);
   const rr: LbPlan = { selection: { mode: "round-robin" }, slots: [2, 1] };
   proxy.plan(snap1, lbResults(proxy, snap1, { "default/web:http": rr }));
@@ -315,7 +315,7 @@ partial("a failed LB result keeps the last good plan for that key", () => {
 
 partial("invalidateLbPlans asks for every plan again", () => {
   const { services, slices } = many(4);
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap = snapshot(services, slices);
   proxy.plan(snap, lbResults(proxy, snap));
   assert.is(proxy.lbRequests(snap).length, 0);
@@ -327,7 +327,7 @@ partial("an algorithm swap by annotation draws only the selection chains again",
   const nodePort = (alg: string) =>
     web({ type: "NodePort", ports: [port("http", "TCP", 80, 8080, 30080)], annotations: ann(alg) });
   const other = service("default", "other", { clusterIPs: ["10.96.0.11"], annotations: ann("random") });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const before = nodePort("random");
   const slices = [slice(before, three), slice(other, ["10.1.0.9"])];
   const snap1 = snapshot([before, other], slices);
@@ -418,7 +418,7 @@ partial("a re-sent slice that differs in one field is planned again", () => {
     ],
   ];
   for (const [field, change, check] of variants) {
-    const proxy = new ServiceProxy(baseConfig);
+    const proxy = new ServiceProxy(chainsConfig);
     const snap1 = snapshot([svc], [base]);
     const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
     assert.is(first.elements("services-hairpin4").length, 1, field);
@@ -431,7 +431,7 @@ partial("a re-sent slice that differs in one field is planned again", () => {
 
 partial("after invalidateLbPlans, answers equal to the stored plans keep every chain", () => {
   const { services, slices } = many(5);
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap = snapshot(services, slices);
   const first = new View(proxy.plan(snap, lbResults(proxy, snap)));
   proxy.invalidateLbPlans();
@@ -450,7 +450,7 @@ udp("a removed UDP endpoint is reported for each address clients use", () => {
     ports: [port("dns", "UDP", 53, 5353, 30053), port("http", "TCP", 80, 8080)],
     externalIPs: ["192.168.5.5"],
   });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2"])]);
   proxy.plan(snap1, lbResults(proxy, snap1));
   assert.equal(proxy.staleUdpEndpoints(), []);
@@ -490,7 +490,7 @@ udp.run();
 const shared = suite("shared elements");
 shared("a pod behind two ports of one service keeps its hairpin element across re-plans", () => {
   const svc = web({ ports: [port("http", "TCP", 80, 8080), port("metrics", "TCP", 9090, 9090)] });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot([svc], [slice(svc, ["10.1.0.1"])]);
   proxy.plan(snap1, lbResults(proxy, snap1));
   const snap2 = snapshot([svc], [slice(svc, ["10.1.0.1", "10.1.0.2"])]);
@@ -500,7 +500,7 @@ shared("a pod behind two ports of one service keeps its hairpin element across r
 shared("a pod behind two services stays until both are gone; unchanged sets keep their object", () => {
   const a = service("default", "a", { clusterIPs: ["10.96.0.1"] });
   const b = service("default", "b", { clusterIPs: ["10.96.0.2"] });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.1"])]);
   const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
   const snap2 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]);
@@ -517,7 +517,7 @@ shared("a pod behind two services stays until both are gone; unchanged sets keep
 shared("when the first claimant of a key goes, the next one takes it over", () => {
   const a = service("default", "a", { externalIPs: ["192.168.5.5"] });
   const b = service("default", "b", { clusterIPs: ["10.96.0.11"], externalIPs: ["192.168.5.5"] });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap1 = snapshot([a, b], [slice(a, ["10.1.0.1"]), slice(b, ["10.1.0.2"])]);
   proxy.plan(snap1, lbResults(proxy, snap1));
   const snap2 = snapshot([b], [slice(b, ["10.1.0.2"])]);
@@ -533,7 +533,7 @@ const inputs = suite("input changes");
 inputs("a slice that moves to another service, and a deleted slice, re-plan both services", () => {
   const a = service("default", "a", { clusterIPs: ["10.96.0.1"] });
   const b = service("default", "b", { clusterIPs: ["10.96.0.2"] });
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const sliceA = { ...slice(a, ["10.1.0.1"]), name: "shared-slice" };
   const snap1 = snapshot([a, b], [sliceA]);
   const first = new View(proxy.plan(snap1, lbResults(proxy, snap1)));
@@ -550,7 +550,7 @@ inputs("a slice that moves to another service, and a deleted slice, re-plan both
 });
 inputs("the same snapshot planned twice changes nothing and asks nothing", () => {
   const svc = web();
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const snap = snapshot([svc], [slice(svc, three)]);
   const first = proxy.plan(snap, lbResults(proxy, snap));
   assert.equal(proxy.lbRequests(snap), []);
@@ -562,7 +562,7 @@ inputs.run();
 const multi = suite("several slices per service");
 multi("changing one of several slices and deleting another keeps the rest", () => {
   const svc = web();
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const s1 = slice(svc, ["10.1.0.1"], { suffix: "a" });
   const s2 = slice(svc, ["10.1.0.2"], { suffix: "b" });
   const s3 = slice(svc, ["10.1.0.3"], { suffix: "c" });
@@ -585,7 +585,7 @@ multi.run();
 const order = suite("element order");
 order("a replaced element takes the removed one's place; the others keep their index and object", () => {
   const svcs = [0, 1, 2].map((i) => service("default", `s${i}`, { clusterIPs: [`10.96.0.${i + 1}`] }));
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   const slices = svcs.map((s, i) => slice(s, [`10.1.0.${i + 1}`]));
   const snap1 = snapshot(svcs, slices);
   const before = proxy.plan(snap1, lbResults(proxy, snap1)).fragment.sets.get("services-hairpin4")!.elements;

@@ -14,7 +14,7 @@ import { ServiceProxy } from "../../runtime/services/proxy.ts";
 import { kernelTest } from "../support/kernel.ts";
 import { withNetns } from "../support/netns.ts";
 import { serviceMix, slice, snapshot } from "./fixtures.ts";
-import { baseConfig, lbResults } from "./render.ts";
+import { chainsConfig, lbResults } from "./render.ts";
 
 const test = suite("read-back");
 
@@ -25,7 +25,7 @@ kernelTest(
   "everything the planner writes reads back equal; a change after a restart is small",
   async () => {
     await withNetns(["svc-rb"], async ([ns]) => {
-      const proxy = new ServiceProxy(baseConfig);
+      const proxy = new ServiceProxy(chainsConfig);
       const snap = snapshot(services, slices);
       const desired = mergeFragments("inet", "wasmplane", [
         proxy.plan(snap, lbResults(proxy, snap, plans)).fragment,
@@ -33,7 +33,7 @@ kernelTest(
       await applyTransaction(planSync(null, desired).tx, { netns: ns });
 
       // A new process: a fresh planner and the table read back from the kernel.
-      const restarted = new ServiceProxy(baseConfig);
+      const restarted = new ServiceProxy(chainsConfig);
       const again = mergeFragments("inet", "wasmplane", [
         restarted.plan(snap, lbResults(restarted, snap, plans)).fragment,
       ]);

@@ -13,6 +13,9 @@ export const baseConfig: ServiceProxyConfig = {
   masqueradeAll: false,
 };
 
+/** baseConfig in the chains shape: for tests that read the per-service chains. */
+export const chainsConfig: ServiceProxyConfig = { ...baseConfig, shape: "chains" };
+
 export class View {
   constructor(readonly plan: ServicePlan) {}
   get fragment(): TableFragment {
@@ -38,7 +41,8 @@ export function planOnce(
   config: Partial<ServiceProxyConfig> = {},
   plans: Record<string, LbPlan | string> = {},
 ): { proxy: ServiceProxy; view: View } {
-  const proxy = new ServiceProxy({ ...baseConfig, ...config });
+  // The planner tests read the chains shape's structure; maps-shape.test.ts asks for shape "maps".
+  const proxy = new ServiceProxy({ ...chainsConfig, ...config });
   const view = new View(proxy.plan(snap, lbResults(proxy, snap, plans)));
   return { proxy, view };
 }

@@ -9,7 +9,7 @@ import type { RawObject, SourceEvent } from "../../runtime/sources/source.ts";
 import type { Service } from "../../runtime/store/objects.ts";
 import { Store } from "../../runtime/store/store.ts";
 import { validateObject } from "../../runtime/store/validate.ts";
-import { baseConfig, lbResults, View } from "../services/render.ts";
+import { chainsConfig, lbResults, View } from "../services/render.ts";
 
 const test = suite("service-proxy-name and headless labels");
 
@@ -81,7 +81,7 @@ function planFrom(proxy: ServiceProxy, store: Store): View {
 
 test("a Service owned by another proxy gets no rules; the label added or removed later takes or gives them back", () => {
   const store = new Store();
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   store.apply([
     event(rawService("mine")),
     event(rawSlice("mine", "mine-1", "10.1.0.1")),
@@ -109,7 +109,7 @@ test("a Service owned by another proxy gets no rules; the label added or removed
 
 test("an EndpointSlice labelled headless is not an input of its Service", () => {
   const store = new Store();
-  const proxy = new ServiceProxy(baseConfig);
+  const proxy = new ServiceProxy(chainsConfig);
   store.apply([
     event(rawService("web")),
     event(rawSlice("web", "web-1", "10.1.0.1")),
