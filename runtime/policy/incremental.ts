@@ -93,7 +93,8 @@ export class IncrementalEvaluator {
       ),
     };
     const local = new Set(changes.filter((c) => this.policedHere(c)).map((c) => c.key));
-    if (local.size > 0) next = withLocalRulesReevaluated(view, next, recipes, inputs, local);
+    if (local.size > 0)
+      next = withLocalRulesReevaluated(view, next, recipes, last.evaluation.policies, local);
     last.evaluation = { ...last.evaluation, decision: next };
     this.lastPath = local.size > 0 ? "local" : "peers";
     return next;

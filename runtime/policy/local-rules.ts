@@ -1,12 +1,12 @@
 // The rules of a few local pods evaluated again, merged into a decision kept up to date
-// (incremental.ts). Every policy is compiled over a view whose local pods are only the changed
-// ones, sharing the cluster view's peers, so rules and the sets they name come out as a full
+// (incremental.ts). The policies that can select the changed pods (NetworkPolicies of their
+// namespaces, every ClusterNetworkPolicy) are compiled over a view whose local pods are only the
+// changed ones, sharing the cluster view's peers, so rules and the sets they name come out as a full
 // evaluation would make them; the other pods' rules stay the same objects. Sets no rule names any
 // more are dropped, new ones come with their recipes.
-import type { Snapshot } from "../store/objects.ts";
 import type { ClusterView, PolicyPod } from "./cluster-view.ts";
 import { DecisionBuilder, type SetRecipe, type SetRecipes } from "./decision-builder.ts";
-import { compilePolicies } from "./reference.ts";
+import { compilePolicies, type SortedPolicies } from "./reference.ts";
 import type { PodDirectionPolicy, PolicyDecision } from "./types.ts";
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -17,27 +17,68 @@ function byNamespace(pods: PolicyPod[]): Map<string, PolicyPod[]> {
   return out;
 }
 
-/** The sets `pods` name through `field`, from `kept` or else `fresh`; `recipes` follow. */
+type SetField = "peers" | "addressPorts";
+
+function namedBy(pods: PodDirectionPolicy[], field: SetField): Set<string> {
+  const ids = new Set<string>();
+  for (const p of pods)
+    for (const r of p.rules) {
+      const id = r[field];
+      if (id !== undefined) ids.add(id);
+    }
+  return ids;
+}
+
+/** The pods' rules before and after the change, and every pod's after it. */
+interface RuleChange {
+  before: PodDirectionPolicy[];
+  after: PodDirectionPolicy[];
+  all: PodDirectionPolicy[];
+}
+
+/**
+ * The sets the pods name through `field`: `kept` itself when the changed pods name no set it lacks
+ * and every set they stop naming is still named by another pod; otherwise `kept` without the sets
+ * no rule names and with the new ones (from `fresh`), in id order. `recipes` follow.
+ */
 function usedSets<E>(
-  pods: PodDirectionPolicy[],
-  field: "peers" | "addressPorts",
+  pods: RuleChange,
+  field: SetField,
   kept: Map<string, E[]>,
   fresh: Map<string, E[]>,
   recipes: Map<string, SetRecipe<E>>,
   freshRecipes: Map<string, SetRecipe<E>>,
 ): Map<string, E[]> {
-  const used = new Set<string>();
-  for (const p of pods) for (const r of p.rules) if (r[field] !== undefined) used.add(r[field]);
-  if (used.size === kept.size && [...used].every((id) => kept.has(id))) return kept;
-  for (const id of [...recipes.keys()]) if (!used.has(id)) recipes.delete(id);
+  const was = namedBy(pods.before, field);
+  const is = namedBy(pods.after, field);
+  const added = [...is].filter((id) => !kept.has(id)).sort(byText);
+  const gone = new Set([...was].filter((id) => !is.has(id)));
+  if (gone.size > 0)
+    for (const p of pods.all)
+      for (const r of p.rules) {
+        const id = r[field];
+        if (id !== undefined) gone.delete(id);
+      }
+  if (added.length === 0 && gone.size === 0) return kept;
+  for (const id of gone) recipes.delete(id);
   const out = new Map<string, E[]>();
-  for (const id of [...used].sort(byText)) {
-    const entries = kept.get(id) ?? fresh.get(id);
-    const recipe = recipes.get(id) ?? freshRecipes.get(id);
-    if (!entries || !recipe) throw new Error(`policy: set "${id}" is named by a rule but was never built`);
+  let next = 0;
+  const addUpTo = (id: string | null) => {
+    for (; next < added.length && (id === null || added[next] < id); next++) {
+      const entries = fresh.get(added[next]);
+      const recipe = freshRecipes.get(added[next]);
+      if (!entries || !recipe)
+        throw new Error(`policy: set "${added[next]}" is named by a rule but was never built`);
+      out.set(added[next], entries);
+      recipes.set(added[next], recipe);
+    }
+  };
+  for (const [id, entries] of kept) {
+    if (gone.has(id)) continue;
+    addUpTo(id);
     out.set(id, entries);
-    recipes.set(id, recipe);
   }
+  addUpTo(null);
   return out;
 }
 
@@ -49,21 +90,33 @@ export function withLocalRulesReevaluated(
   view: ClusterView,
   decision: PolicyDecision,
   recipes: SetRecipes,
-  policies: Pick<Snapshot, "networkPolicies" | "clusterNetworkPolicies">,
+  policies: SortedPolicies,
   changed: Set<string>,
 ): PolicyDecision {
   const local = view.localPods.filter((p) => changed.has(p.key));
   const restricted: ClusterView = { ...view, localPods: local, localPodsByNamespace: byNamespace(local) };
+  // A NetworkPolicy selects pods of its own namespace only.
+  const namespaces = new Set(local.map((p) => p.pod.namespace));
+  const relevant: SortedPolicies = {
+    networkPolicies: policies.networkPolicies.filter((np) => namespaces.has(np.namespace)),
+    clusterNetworkPolicies: policies.clusterNetworkPolicies,
+  };
   const out = new DecisionBuilder(restricted, decision);
-  compilePolicies(restricted, policies, out);
+  compilePolicies(restricted, relevant, out);
   const partial = out.finish();
-  const pods = [...decision.pods.filter((p) => !changed.has(p.pod)), ...partial.pods].sort(
+  const kept = decision.pods.filter((p) => !changed.has(p.pod));
+  const pods = [...kept, ...partial.pods].sort(
     (a, b) => byText(a.pod, b.pod) || byText(a.direction, b.direction),
   );
+  const rules: RuleChange = {
+    before: decision.pods.filter((p) => changed.has(p.pod)),
+    after: partial.pods,
+    all: pods,
+  };
   return {
     pods,
     addressSets: usedSets(
-      pods,
+      rules,
       "peers",
       decision.addressSets,
       partial.addressSets,
@@ -71,7 +124,7 @@ export function withLocalRulesReevaluated(
       out.recipes.addressSets,
     ),
     addressPortSets: usedSets(
-      pods,
+      rules,
       "addressPorts",
       decision.addressPortSets,
       partial.addressPortSets,
