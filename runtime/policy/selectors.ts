@@ -18,10 +18,13 @@ function requirementHolds(req: LabelSelectorRequirement, labels: Record<string, 
 }
 
 export function matchesSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels)) {
-    if (!Object.hasOwn(labels, key) || labels[key] !== value) return false;
+  const wanted = selector.matchLabels;
+  for (const key in wanted) {
+    if (!Object.hasOwn(wanted, key)) continue;
+    if (!Object.hasOwn(labels, key) || labels[key] !== wanted[key]) return false;
   }
-  return selector.matchExpressions.every((req) => requirementHolds(req, labels));
+  for (const req of selector.matchExpressions) if (!requirementHolds(req, labels)) return false;
+  return true;
 }
 
 export function isEmptySelector(selector: LabelSelector): boolean {

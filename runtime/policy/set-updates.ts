@@ -18,6 +18,12 @@ function queryPicks(query: PodQuery, pod: Pod, labels: NamespaceLabels): boolean
   return !query.podSelector || matchesSelector(query.podSelector, pod.labels);
 }
 
+function picks(reads: PodQuery[], pod: Pod | undefined, labels: NamespaceLabels): boolean {
+  if (pod === undefined) return false;
+  for (const q of reads) if (queryPicks(q, pod, labels)) return true;
+  return false;
+}
+
 /** Addresses a set loses and gains with one pod change. */
 interface Move {
   remove: string[];
@@ -31,10 +37,8 @@ interface Move {
  * ports.
  */
 function moveOf(reads: PodQuery[], change: PolicyChange, labels: NamespaceLabels): Move | null {
-  const picks = (pod: Pod | undefined): pod is Pod =>
-    pod !== undefined && reads.some((q) => queryPicks(q, pod, labels));
-  const before = picks(change.before);
-  const after = picks(change.after);
+  const before = picks(reads, change.before, labels);
+  const after = picks(reads, change.after, labels);
   if (before === after && !(before && change.addressesOrPortsChanged)) return null;
   return {
     remove: before ? (change.before?.podIPs ?? []) : [],
@@ -76,7 +80,11 @@ export function updateSets<E>(
 ): Map<string, E[]> {
   let out: Map<string, E[]> | null = null;
   for (const [id, recipe] of recipes) {
-    const moves = changes.flatMap((c) => moveOf(recipe.reads, c, labels) ?? []);
+    const moves: Move[] = [];
+    for (const c of changes) {
+      const move = moveOf(recipe.reads, c, labels);
+      if (move) moves.push(move);
+    }
     if (moves.length === 0) continue;
     const entries = current.get(id);
     let value = entries && patch ? patch(entries, moves) : null;
