@@ -240,4 +240,42 @@ test("changedPods lists updates, additions and deletions, and gives up past the 
   assert.equal(changedPods(before, before, 0), []);
 });
 
+test("changedPods walks maps in step or not, as a lookup per key would", async () => {
+  /** The answer by a lookup per key: updates and additions in `after`'s order, then deletions. */
+  const naive = (before: Map<string, Pod>, after: Map<string, Pod>) => [
+    ...[...after]
+      .filter(([k, p]) => before.get(k) !== p)
+      .map(([key, p]) => ({ key, before: before.get(key), after: p })),
+    ...[...before].filter(([k]) => !after.has(k)).map(([key, p]) => ({ key, before: p })),
+  ];
+  const pods = Array.from({ length: 8 }, (_, i) => ({ name: `p${i}` }) as unknown as Pod);
+  const entry = fc.record({ key: fc.nat(7), pod: fc.nat(7) });
+  await holds(
+    "changedPods",
+    fc.property(
+      fc.array(entry, { maxLength: 8 }),
+      fc.array(fc.oneof(fc.constant("keep"), fc.constant("drop"), fc.constant("swap")), { maxLength: 8 }),
+      fc.array(entry, { maxLength: 3 }),
+      fc.boolean(),
+      (first, edits, added, reorder) => {
+        const before = new Map(first.map((e) => [`k${e.key}`, pods[e.pod]]));
+        // As the store makes it: a copy, with entries replaced, deleted and added.
+        const after = new Map(before);
+        [...before.keys()].forEach((key, i) => {
+          if (edits[i] === "drop") after.delete(key);
+          if (edits[i] === "swap") after.set(key, { ...pods[0] });
+        });
+        for (const e of added) after.set(`k${e.key}`, pods[e.pod]);
+        const next = reorder ? new Map([...after].reverse()) : after;
+        const expected = naive(before, next);
+        assert.equal(changedPods(before, next, 100), expected);
+        assert.equal(changedPods(before, next, expected.length), expected);
+        if (expected.length > 0) assert.is(changedPods(before, next, expected.length - 1), null);
+      },
+    ),
+    200,
+    2000,
+  );
+});
+
 test.run();
