@@ -14,15 +14,18 @@
 // namespaces, so direct and VIP tuples never meet in conntrack: pod2 (10.1.2.2) always connects to
 // the pod IP, pod3 (10.1.3.2) always to the ClusterIP. `wrk` (Debian's package) with `Connection:
 // close` opens a new connection per request, bounded by time (SERVICE_DATAPLANE_SECONDS per run,
-// default 3). After one untimed 1 s run of each, SERVICE_DATAPLANE_ROUNDS rounds (default 11) run one
-// of each, adjacent, in the order D V, V D, D V, …; the table gives both medians, their ratio and
-// the median of the per-round ratios (VIP / direct of the same round). The node namespace's
+// default 3). Once the machine is quiet after the sync (see settle), one untimed 2 s run of each,
+// then SERVICE_DATAPLANE_ROUNDS rounds (default 11) run one of each, adjacent, in the order D V,
+// V D, D V, …; the table gives both medians, their ratio and the median of the per-round ratios
+// (VIP / direct of the same round). The node namespace's
 // conntrack table is flushed before every timed run. SERVICE_DATAPLANE_CALIBRATE=1 sends pod3 to the
 // pod IP as well: the ratio then shows what the two client namespaces differ by, not the paths.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { dirname } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { applyTransaction } from "../nft/apply.ts";
 import { mergeFragments } from "../nft/desired.ts";
 import { planSync } from "../nft/diff.ts";
@@ -32,6 +35,9 @@ import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
 import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 
 const SIZES = (process.env.SERVICE_DATAPLANE_SERVICES ?? "50000").split(",").filter(Boolean).map(Number);
 const SHAPES = (process.env.SERVICE_DATAPLANE_SHAPES ?? "chains,maps").split(",").filter(Boolean);
@@ -130,6 +136,42 @@ function makeSnapshot(n: number): Snapshot {
     namespaces: new Map(),
     pods: new Map(),
   } as Snapshot;
+}
+
+const WARMUP_SECONDS = 2;
+const SETTLE_MAX_SECONDS = 30;
+const SETTLE_IDLE = 0.7;
+
+/** Idle and total jiffies of all CPUs (/proc/stat). */
+function cpuTimes(): { idle: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
+}
+
+interface Settled {
+  seconds: number;
+  idle: number;
+}
+
+/**
+ * After a large sync the machine is busy for several seconds (this process's garbage collector on
+ * its helper threads, the kernel freeing the transaction and the previous topology's namespaces);
+ * the first runs after it were up to 40 % slower. So: a full collection, then up to 30 s until a
+ * one-second sample of all CPUs is at least 70 % idle.
+ */
+async function settle(): Promise<Settled> {
+  gc();
+  gc();
+  const t0 = performance.now();
+  let idle = 0;
+  for (let i = 0; i < SETTLE_MAX_SECONDS; i++) {
+    const a = cpuTimes();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const b = cpuTimes();
+    idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+    if (idle >= SETTLE_IDLE) break;
+  }
+  return { seconds: (performance.now() - t0) / 1000, idle };
 }
 
 interface Programmed {
@@ -293,6 +335,7 @@ interface Result {
   services: number;
   runs: Record<Side, WrkRun[]>;
   programmed: Programmed;
+  settled: Settled;
   loadStart: number;
   loadEnd: number;
   conntrack: number;
@@ -318,6 +361,7 @@ async function measure(shape: ServiceShape, services: number, snap: Snapshot): P
     server = started.child;
     await started.ready;
     const programmed = await program(topo.node, shape, snap);
+    const settled = await settle();
     const clients: Record<Side, Client> = {
       direct: { ns: topo.pods.pod2, url: `http://${addresses.pod1}:${POD_PORT}/` },
       vip: {
@@ -328,7 +372,7 @@ async function measure(shape: ServiceShape, services: number, snap: Snapshot): P
     // Warm-up, untimed; also the check that both paths carry traffic (nothing listens on the VIP or
     // on port 80, so a VIP answer went through the table's DNAT).
     for (const side of ["direct", "vip"] as const) {
-      const w = wrk(clients[side].ns, clients[side].url, 1);
+      const w = wrk(clients[side].ns, clients[side].url, WARMUP_SECONDS);
       if (w.failed || w.requests === 0 || w.errors > w.requests / 10)
         throw new Error(
           `${shape}, ${services} services: the ${side} warm-up run carried no traffic (${w.failed ?? `${w.requests} requests, ${w.errors} errors`})`,
@@ -350,7 +394,7 @@ async function measure(shape: ServiceShape, services: number, snap: Snapshot): P
         conntrack = Math.max(conntrack, conntrackCount(topo.node));
       }
     }
-    return { shape, services, runs, programmed, loadStart, loadEnd: load1(), conntrack };
+    return { shape, services, runs, programmed, settled, loadStart, loadEnd: load1(), conntrack };
   } finally {
     if (server && server.exitCode === null) server.kill("SIGKILL");
     deleteTopology(topo);
@@ -396,7 +440,7 @@ function report(results: Result[]): void {
     const label = `${r.shape}, ${r.services.toLocaleString("en-US")}`;
     notes.push(
       `${label}: direct per round ${rates(r.runs.direct).map(n0).join(" ")}; VIP ${rates(r.runs.vip).map(n0).join(" ")}; ratios ${perRound.map((x) => (Number.isFinite(x) ? x.toFixed(2) : "–")).join(" ")}`,
-      `${label}: errors direct ${r.runs.direct.reduce((n, w) => n + w.errors, 0)}, VIP ${r.runs.vip.reduce((n, w) => n + w.errors, 0)}; table ${r.programmed.chains} chains, ${r.programmed.elements} set/map elements, written in ${r.programmed.seconds.toFixed(1)} s (${r.programmed.operations} operations); at most ${r.conntrack} conntrack entries in the node namespace after a run (flushed before each)`,
+      `${label}: errors direct ${r.runs.direct.reduce((n, w) => n + w.errors, 0)}, VIP ${r.runs.vip.reduce((n, w) => n + w.errors, 0)}; table ${r.programmed.chains} chains, ${r.programmed.elements} set/map elements, written in ${r.programmed.seconds.toFixed(1)} s (${r.programmed.operations} operations), then ${r.settled.seconds.toFixed(0)} s until the CPUs were ${(r.settled.idle * 100).toFixed(0)} % idle; at most ${r.conntrack} conntrack entries in the node namespace after a run (flushed before each)`,
       ...[...r.runs.direct, ...r.runs.vip].flatMap((w) =>
         w.failed ? [`${label}: a wrk run failed: ${w.failed}`] : [],
       ),
@@ -405,7 +449,7 @@ function report(results: Result[]): void {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i])).join("  "));
   console.log(
-    `\n${PIN ? "taskset -c 0 " : ""}wrk -t1 -c${CONNECTIONS} -d${SECONDS}s -H 'Connection: close' (one connection per request)${PIN ? ", the server on CPU 1" : ""}; direct: pod2 → ${addresses.pod1}:${POD_PORT}, VIP: pod3 → ${CALIBRATE ? `${addresses.pod1}:${POD_PORT} (calibration)` : `${VIP}:${VIP_PORT}`}; ${ROUNDS} rounds (D V, V D, …) after one untimed 1 s run of each; service 0 has ${ENDPOINTS} endpoint(s) (${serverAddresses().join(", ")}, all pod1). Load: 1-minute average at the first and after the last timed run.`,
+    `\n${PIN ? "taskset -c 0 " : ""}wrk -t1 -c${CONNECTIONS} -d${SECONDS}s -H 'Connection: close' (one connection per request)${PIN ? ", the server on CPU 1" : ""}; direct: pod2 → ${addresses.pod1}:${POD_PORT}, VIP: pod3 → ${CALIBRATE ? `${addresses.pod1}:${POD_PORT} (calibration)` : `${VIP}:${VIP_PORT}`}; ${ROUNDS} rounds (D V, V D, …) after one untimed ${WARMUP_SECONDS} s run of each; service 0 has ${ENDPOINTS} endpoint(s) (${serverAddresses().join(", ")}, all pod1). Load: 1-minute average at the first and after the last timed run.`,
   );
   if (CALIBRATE)
     console.log(
