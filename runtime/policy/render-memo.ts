@@ -29,6 +29,8 @@ export interface RenderedPod {
   sets: Set<string>;
   /** The address set ids its rules name (what `shape` depends on). */
   peerIds: string[];
+  /** The address-port set ids its rules name. */
+  portIds: string[];
 }
 
 /** What claimed an nft name: a pod's chain, or one of a peer set's named sets. */

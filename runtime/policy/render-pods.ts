@@ -22,8 +22,8 @@ export interface PodChainChange {
 export interface SetHints {
   /** Address set ids that gained or lost CIDRs of a family: the rules naming them change. */
   familiesChanged: ReadonlySet<string>;
-  /** Some set id of the previous render is gone: reused pods are checked against the decision again. */
-  idsRemoved: boolean;
+  /** Set ids of the previous render that are gone: a reused pod naming one is an error. */
+  removed: { address: ReadonlySet<string>; addressPort: ReadonlySet<string> };
 }
 
 /** The families a rendered set holds CIDRs of ("4", "46", …), worked out once per rendered set. */
@@ -33,9 +33,12 @@ export function familiesWithNetworks(set: RenderedSet<string> | undefined): stri
   return set.families;
 }
 
-function peerIds(p: PodDirectionPolicy): string[] {
+function setIds(p: PodDirectionPolicy, field: "peers" | "addressPorts"): string[] {
   const ids = new Set<string>();
-  for (const r of p.rules) if (r.peers !== undefined) ids.add(r.peers);
+  for (const r of p.rules) {
+    const id = r[field];
+    if (id !== undefined) ids.add(id);
+  }
   return [...ids];
 }
 
@@ -54,7 +57,23 @@ function renderedPod(
   const rendered = renderPodChains(p, decision);
   const used: References = { sets: new Set() };
   for (const chain of rendered.chains) rulesRefs(chain.rules, used);
-  return { source: p, shape, policy, rendered, sets: used.sets ?? new Set(), peerIds: ids };
+  return {
+    source: p,
+    shape,
+    policy,
+    rendered,
+    sets: used.sets ?? new Set(),
+    peerIds: ids,
+    portIds: setIds(p, "addressPorts"),
+  };
+}
+
+function namesRemoved(pod: RenderedPod, hints: SetHints): boolean {
+  const { address, addressPort } = hints.removed;
+  return (
+    (address.size > 0 && pod.peerIds.some((id) => address.has(id))) ||
+    (addressPort.size > 0 && pod.portIds.some((id) => addressPort.has(id)))
+  );
 }
 
 const podKey = (p: PodDirectionPolicy) => `${p.pod}\u0000${p.direction}`;
@@ -89,11 +108,12 @@ export function renderPods(
     if (before) kept++;
     // The same object, and none of its peer sets gained or lost CIDRs of a family: the same chains.
     if (before?.source === p && !before.peerIds.some((id) => hints.familiesChanged.has(id))) {
-      if (hints.idsRemoved) checkReferences(p, decision);
+      // Its sets existed last time: only one that is gone now can be missing.
+      if (namesRemoved(before, hints)) checkReferences(p, decision);
       out.set(key, before);
       continue;
     }
-    const ids = before?.source === p ? before.peerIds : peerIds(p);
+    const ids = before?.source === p ? before.peerIds : setIds(p, "peers");
     const shape = networkShape(ids, sets);
     const policy = before?.source === p ? before.policy : JSON.stringify(p);
     if (before && before.policy === policy && before.shape === shape) {

@@ -118,7 +118,8 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
   const familiesChanged = new Set<string>();
   for (const [id, { before, after }] of address.changed)
     if (before && familiesWithNetworks(before) !== familiesWithNetworks(after)) familiesChanged.add(id);
-  const idsRemoved = address.removed.length > 0 || ports.removed.length > 0;
+  const removed = { address: new Set(address.removed), addressPort: new Set(ports.removed) };
+  const idsRemoved = removed.address.size > 0 || removed.addressPort.size > 0;
   // The same pods array with the same set ids and CIDR families: every pod's chains stand.
   const podsStand =
     previous !== undefined &&
@@ -127,7 +128,7 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
     !idsRemoved;
   const { pods, changes } = podsStand
     ? { pods: previous.memo.pods, changes: [] }
-    : renderPods(decision, previous?.memo.pods, address.memo, { familiesChanged, idsRemoved });
+    : renderPods(decision, previous?.memo.pods, address.memo, { familiesChanged, removed });
   const parts = { pods, addressSets: address.memo, addressPortSets: ports.memo };
   const { fragment, owners, uses } = previous
     ? reassemble(previous, parts, changes, {

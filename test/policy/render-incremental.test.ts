@@ -49,6 +49,7 @@ type Op =
   | { op: "drop-pod"; pod: number; direction: PolicyDirection }
   | { op: "addresses"; pod: number; own: number }
   | { op: "drop-set"; set: number }
+  | { op: "drop-port-set"; set: number }
   | { op: "same" }
   | { op: "copy" };
 
@@ -101,6 +102,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({ op: fc.constant("drop-set" as const), set: fc.nat(SET_IDS.length - 1) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("drop-port-set" as const),
+      set: fc.nat(PORT_SET_IDS.length - 1),
+    }),
   },
   { weight: 1, arbitrary: fc.constant({ op: "same" as const }) },
   { weight: 1, arbitrary: fc.constant({ op: "copy" as const }) },
@@ -173,6 +181,11 @@ function step(d: PolicyDecision, op: Op, own: Map<string, string[]>): PolicyDeci
       const addressSets = new Map(d.addressSets);
       addressSets.delete(SET_IDS[op.set]);
       return { ...d, addressSets };
+    }
+    case "drop-port-set": {
+      const addressPortSets = new Map(d.addressPortSets);
+      addressPortSets.delete(PORT_SET_IDS[op.set]);
+      return { ...d, addressPortSets };
     }
     case "same":
       return d;
