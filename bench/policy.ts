@@ -109,11 +109,12 @@ const node = (netns: string, services: number, size: WorldSize) =>
 const policyEvents = (size: WorldSize, type: "add" | "delete") =>
   sourceEvents(worldPolicies(size)).map((e) => ({ ...e, type }));
 
-/** The address sets each pod address is in, by the decision. */
-function setsByAddress(decision: PolicyDecision): Map<string, Set<string>> {
+/** The address sets each of `addresses` is in, by the decision (only those: this runs between timed syncs). */
+function setsByAddress(decision: PolicyDecision, addresses: Set<string>): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const [id, entries] of decision.addressSets)
     for (const entry of entries) {
+      if (!addresses.has(entry)) continue;
       const sets = out.get(entry) ?? new Set<string>();
       sets.add(id);
       out.set(entry, sets);
@@ -134,7 +135,8 @@ function relabel(i: number, decision: PolicyDecision | undefined): SourceEvent[]
     { length: sizeOf.pods / sizeOf.namespaces },
     (_, t) => (i % sizeOf.namespaces) + t * sizeOf.namespaces,
   ).filter(sameKind);
-  const member = decision ? setsByAddress(decision) : new Map<string, Set<string>>();
+  const addresses = new Set([i, ...candidates].map((j) => podPlacement(j, sizeOf).ip));
+  const member = decision ? setsByAddress(decision, addresses) : new Map<string, Set<string>>();
   const setsOf = (j: number) => member.get(podPlacement(j, sizeOf).ip) ?? new Set<string>();
   const mine = setsOf(i);
   const differs = (j: number) => {
