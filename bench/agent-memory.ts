@@ -12,7 +12,8 @@
 // Sizes: AGENT_MEMORY_SERVICES (default 10000), AGENT_MEMORY_FILES (default 10).
 // AGENT_MEMORY_SHAPES (default "chains"): the Service rule shapes to run, each through a config file
 // with `services: { shape: … }`; AGENT_MEMORY_FORMATS (default "empty,json,yaml"): the inputs. "vs json"
-// compares with the first shape's json run.
+// compares with the first shape's json run. AGENT_MEMORY_SETTLE_S (default 0): a last RSS sample that
+// many seconds after the GC, the agent idle.
 
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,6 +27,7 @@ const FILES = Number(process.env.AGENT_MEMORY_FILES ?? 10);
 type Shape = "chains" | "maps";
 type Format = "yaml" | "json" | "empty";
 const SHAPES = (process.env.AGENT_MEMORY_SHAPES ?? "chains").split(",") as Shape[];
+const SETTLE_S = Number(process.env.AGENT_MEMORY_SETTLE_S ?? 0);
 const FORMATS = (process.env.AGENT_MEMORY_FORMATS ?? "empty,json,yaml").split(",") as Format[];
 if (!FORMATS.includes("json") || !FORMATS.includes("empty"))
   throw new Error("AGENT_MEMORY_FORMATS must include empty and json (the baselines)");
@@ -132,6 +134,15 @@ interface Run {
   heapMiB: number;
   rssAfterGcMiB: number;
   heapAfterGcMiB: number;
+  /** VmRSS after AGENT_MEMORY_SETTLE_S seconds more (the agent idle, its heap shrinking on its own). */
+  rssSettledMiB: number;
+}
+
+/** VmRSS after SETTLE_S seconds (NaN when 0). */
+async function settledRssMiB(pid: number): Promise<number> {
+  if (SETTLE_S <= 0) return Number.NaN;
+  await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+  return vmRssMiB(pid);
 }
 
 function vmRssMiB(pid: number): number {
@@ -220,6 +231,7 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
         heapMiB: before.heapUsed / MiB,
         rssAfterGcMiB: vmRssMiB(child.pid as number),
         heapAfterGcMiB: after.heapUsed / MiB,
+        rssSettledMiB: await settledRssMiB(child.pid as number),
       };
     } finally {
       child.kill("SIGTERM");
@@ -262,6 +274,7 @@ const header = [
   "heap MiB",
   "RSS after GC",
   "heap after GC",
+  `RSS after ${SETTLE_S} s more`,
 ];
 const rows = runs.map((r) => {
   const load = r.startToSyncedMs - r.syncMs - (empty.startToSyncedMs - empty.syncMs);
@@ -278,9 +291,10 @@ const rows = runs.map((r) => {
     f1(r.heapMiB),
     f1(r.rssAfterGcMiB),
     f1(r.heapAfterGcMiB),
+    f1(r.rssSettledMiB),
   ];
 });
-rows.push(["node -e (floor)", "-", "-", "-", "-", "-", f1(nodeFloorMiB()), "-", "-", "-", "-"]);
+rows.push(["node -e (floor)", "-", "-", "-", "-", "-", f1(nodeFloorMiB()), "-", "-", "-", "-", "-"]);
 console.log(
   `agent, standalone, ${SERVICES} ClusterIP services × 3 endpoints in ${FILES} files (target RSS ≤ 300 MiB)`,
 );
