@@ -134,6 +134,9 @@ interface Run {
   heapMiB: number;
   rssAfterGcMiB: number;
   heapAfterGcMiB: number;
+  /** V8's committed heap and the memory outside it (array buffers, wasm, native) after the GC. */
+  heapTotalAfterGcMiB: number;
+  externalAfterGcMiB: number;
   /** VmRSS after AGENT_MEMORY_SETTLE_S seconds more (the agent idle, its heap shrinking on its own). */
   rssSettledMiB: number;
 }
@@ -231,6 +234,8 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
         heapMiB: before.heapUsed / MiB,
         rssAfterGcMiB: vmRssMiB(child.pid as number),
         heapAfterGcMiB: after.heapUsed / MiB,
+        heapTotalAfterGcMiB: after.heapTotal / MiB,
+        externalAfterGcMiB: after.external / MiB,
         rssSettledMiB: await settledRssMiB(child.pid as number),
       };
     } finally {
@@ -274,6 +279,8 @@ const header = [
   "heap MiB",
   "RSS after GC",
   "heap after GC",
+  "heap total",
+  "external",
   `RSS after ${SETTLE_S} s more`,
 ];
 const rows = runs.map((r) => {
@@ -291,10 +298,12 @@ const rows = runs.map((r) => {
     f1(r.heapMiB),
     f1(r.rssAfterGcMiB),
     f1(r.heapAfterGcMiB),
+    f1(r.heapTotalAfterGcMiB),
+    f1(r.externalAfterGcMiB),
     f1(r.rssSettledMiB),
   ];
 });
-rows.push(["node -e (floor)", "-", "-", "-", "-", "-", f1(nodeFloorMiB()), "-", "-", "-", "-", "-"]);
+rows.push(["node -e (floor)", "-", "-", "-", "-", "-", f1(nodeFloorMiB()), "-", "-", "-", "-", "-", "-", "-"]);
 console.log(
   `agent, standalone, ${SERVICES} ClusterIP services × 3 endpoints in ${FILES} files (target RSS ≤ 300 MiB)`,
 );
