@@ -78,7 +78,10 @@ interface SetChanges {
   added: DesiredSet[];
   /** The declaration changed: delete and declare again. */
   recreated: DesiredSet[];
-  /** [applied, desired] pairs with the same declaration; their elements are diffed. */
+  /**
+   * [applied, desired] pairs of different objects with the same declaration; their elements are
+   * diffed. A set that is the very applied object is left out (unchanged by identity).
+   */
   kept: [DesiredSet, DesiredSet][];
   removed: DesiredSet[];
 }
@@ -120,9 +123,10 @@ function classifySets(base: DesiredTable, desired: DesiredTable): SetChanges {
   const spec = (set: DesiredSet) => setSpecText(normalizeSetSpec(set));
   for (const [key, set] of desired.sets) {
     const old = base.sets.get(key);
+    if (old === set) continue;
     if (!old) out.added.push(set);
     // A delta of the applied object keeps its declaration (DesiredSet.delta).
-    else if (old !== set && !deltaOf(old, set) && spec(old) !== spec(set)) out.recreated.push(set);
+    else if (!deltaOf(old, set) && spec(old) !== spec(set)) out.recreated.push(set);
     else out.kept.push([old, set]);
   }
   for (const [key, set] of base.sets) if (!desired.sets.has(key)) out.removed.push(set);
@@ -280,7 +284,6 @@ function emitElements(
   }
   const adds: [DesiredSet, SetElement[]][] = [];
   for (const [old, set] of sets.kept) {
-    if (old === set) continue;
     const delta = deltaOf(old, set);
     // With a delta of the applied object, only its removed and added elements are compared
     // (O(change)); a key both removed and added with the same element cancels out.
@@ -325,6 +328,13 @@ function emitRules(tx: Transaction, chains: ChainChanges, rebuilding: boolean): 
 function emitDeletions(tx: Transaction, sets: SetChanges, deleteNow: string[]): void {
   for (const set of sets.removed) tx.deleteSet(set.name, set.map !== undefined);
   for (const key of deleteNow) tx.deleteChain(key);
+}
+
+/** The desired sets and, until the transaction deletes them, the removed ones (the encoder looks both up). */
+function withRemovedSets(sets: Map<string, DesiredSet>, removed: DesiredSet[]): Map<string, DesiredSet> {
+  const out = new Map(sets);
+  for (const set of removed) out.set(set.name, set);
+  return out;
 }
 
 /**
@@ -380,7 +390,7 @@ export function planSync(
   const elements = emitElements(tx, desired, sets, validate);
   emitRules(tx, chains, !applied);
   emitDeletions(tx, sets, deleteNow);
-  tx.schema = sets.removed.length > 0 ? new Map([...base.sets, ...desired.sets]) : desired.sets;
+  tx.schema = sets.removed.length > 0 ? withRemovedSets(desired.sets, sets.removed) : desired.sets;
 
   const stats: SyncPlan["stats"] = {
     chainsAdded: chains.added.length,
