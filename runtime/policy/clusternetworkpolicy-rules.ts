@@ -112,7 +112,7 @@ function compileDirection(
           ),
         ports: rule.ports,
         namedPortPods: selected,
-        memoKey: `cnp ${JSON.stringify(rule.peers)}`,
+        memoKey: () => `cnp ${JSON.stringify(rule.peers)}`,
       },
       pods,
     );

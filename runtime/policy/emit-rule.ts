@@ -31,8 +31,11 @@ export interface RuleSpec {
   ports: PolicyPort[];
   /** Egress: the pods whose named ports this rule's named ports resolve against. */
   namedPortPods: () => PolicyPod[];
-  /** Identifies what namedPortPods selects, so rules with the same peers share the resolution work. */
-  memoKey: string;
+  /**
+   * Identifies what namedPortPods selects, so rules with the same peers share the resolution work
+   * (made only when a named-port set is built).
+   */
+  memoKey: () => string;
 }
 
 function egressNamedTargets(spec: RuleSpec, named: (PolicyPort & { port: string })[]): AddressPort[] {
@@ -61,7 +64,7 @@ export function emitRule(view: ClusterView, out: DecisionBuilder, spec: RuleSpec
     }
     if (named.length > 0) {
       const id = out.addressPortSet(`${spec.setId} named-ports`, () =>
-        memoized(view, `named ${spec.memoKey} ${JSON.stringify(named)}`, () =>
+        memoized(view, `named ${spec.memoKey()} ${JSON.stringify(named)}`, () =>
           egressNamedTargets(spec, named),
         ),
       );

@@ -96,7 +96,7 @@ function compileDirection(
         peerElements: rule.peers.length > 0 ? peerElements(view, np, rule, cache) : undefined,
         ports: rule.ports,
         namedPortPods: () => rulePods(view, np.namespace, rule),
-        memoKey: `np ${np.namespace} ${JSON.stringify(rule.peers)}`,
+        memoKey: () => `np ${np.namespace} ${JSON.stringify(rule.peers)}`,
       },
       selected,
     );

@@ -20,6 +20,7 @@ export function changedPods(
   after: Map<string, Pod>,
   limit: number,
 ): PodChange[] | null {
+  if (before === after) return [];
   const out: PodChange[] = [];
   const deleted: PodChange[] = [];
   const keys = before.keys();

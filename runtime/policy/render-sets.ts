@@ -269,12 +269,14 @@ export function patchAddressSets(
 ): DesiredSet[] | null {
   const { added, removed } = changedEntries(before, after);
   const changes = [...removed.map((e) => ({ e, add: false })), ...added.map((e) => ({ e, add: true }))];
-  const names = { 4: addressSetName(id, 4, "h"), 6: addressSetName(id, 6, "h") };
+  const names: Partial<Record<AddressFamily, string>> = {};
   const byName = new Map(previous.map((s) => [s.name, s]));
   const patched = new Map<string, SetElement[]>();
   for (const { e, add } of changes) {
     if (e.includes("/") || canonicalIp(e) !== e) return null;
-    const name = names[ipFamily(e)];
+    const family = ipFamily(e);
+    names[family] ??= addressSetName(id, family, "h");
+    const name = names[family];
     const set = byName.get(name);
     if (!set) return null;
     const elements = patched.get(name) ?? [...set.elements];
