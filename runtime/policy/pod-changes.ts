@@ -11,9 +11,8 @@ export interface PodChange {
 
 /**
  * The pods whose object changed between two pod maps (updates and additions in `after`'s order,
- * then deletions); null when more than `limit` did. The store copies a changed kind's Map, so both
- * keep their common keys in the same order (new keys last): the maps are walked side by side,
- * comparing keys and values without a hash lookup, and by lookup from the first key out of step.
+ * then deletions); null when more than `limit` did. (Walking both maps side by side costs as much
+ * as a lookup per key here, and allocates an iterator result per step.)
  */
 export function changedPods(
   before: Map<string, Pod>,
@@ -22,33 +21,8 @@ export function changedPods(
 ): PodChange[] | null {
   if (before === after) return [];
   const out: PodChange[] = [];
-  const deleted: PodChange[] = [];
-  const keys = before.keys();
-  const values = before.values();
-  let inStep = true;
   let kept = 0;
-  const over = () => out.length + deleted.length > limit;
   for (const [key, pod] of after) {
-    if (inStep) {
-      let k = keys.next();
-      let v = values.next();
-      // Keys deleted since `before` are passed over (and listed) without leaving step.
-      while (!k.done && k.value !== key && !after.has(k.value)) {
-        deleted.push({ key: k.value, before: v.value });
-        if (over()) return null;
-        k = keys.next();
-        v = values.next();
-      }
-      if (!k.done && k.value === key) {
-        kept++;
-        if (v.value === pod) continue;
-        out.push({ key, before: v.value, after: pod });
-        if (over()) return null;
-        continue;
-      }
-      // The key consumed here is in `after`: it is found by lookup when its turn comes.
-      inStep = false;
-    }
     const old = before.get(key);
     if (old === pod) {
       kept++;
@@ -56,16 +30,14 @@ export function changedPods(
     }
     if (old) kept++;
     out.push({ key, before: old, after: pod });
-    if (over()) return null;
+    if (out.length > limit) return null;
   }
-  // Every old key is accounted for when as many were kept or listed as there were.
-  if (kept + deleted.length < before.size)
-    for (let k = keys.next(), v = values.next(); !k.done; k = keys.next(), v = values.next()) {
-      if (after.has(k.value)) continue;
-      deleted.push({ key: k.value, before: v.value });
-      if (over()) return null;
+  if (kept < before.size)
+    for (const [key, pod] of before) {
+      if (after.has(key)) continue;
+      out.push({ key, before: pod });
+      if (out.length > limit) return null;
     }
-  out.push(...deleted);
   return out;
 }
 

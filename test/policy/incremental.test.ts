@@ -240,7 +240,7 @@ test("changedPods lists updates, additions and deletions, and gives up past the 
   assert.equal(changedPods(before, before, 0), []);
 });
 
-test("changedPods walks maps in step or not, as a lookup per key would", async () => {
+test("changedPods lists what a lookup per key finds, in order, up to its limit", async () => {
   /** The answer by a lookup per key: updates and additions in `after`'s order, then deletions. */
   const naive = (before: Map<string, Pod>, after: Map<string, Pod>) => [
     ...[...after]
