@@ -9,7 +9,8 @@
 //
 // Slot count: the plan's weights divided by their greatest common divisor, when they sum to at most
 // 16 (3 equal endpoints are 3 slots, weights 3:1 are 4, 10:1 are 11), which keeps the proportions
-// exactly with the fewest elements. Otherwise 16 slots and quantisation: an endpoint with w of the
+// exactly with the fewest elements; one or two such slots are repeated to four (one endpoint: 4
+// slots), which bounds the rejection walk's average at 4.3 map lookups. Otherwise 16 slots and quantisation: an endpoint with w of the
 // plan's W slots gets round(16·w/W) slots by the largest remainder method, and at least one, so no
 // endpoint of the plan is left out (a plan naming more than 16 distinct endpoints does not fit and
 // keeps its chain): weights 1:99 get 1/15, 20:11 get 10/6.
@@ -25,6 +26,9 @@ import type { ResolvedPlan, SelectionEndpoint } from "./selection.ts";
 /** The largest slot count: the services-slots chain has a rule per count 1 … MAX_SLOT_COUNT. */
 export const MAX_SLOT_COUNT = 16;
 
+/** One or two reduced slots are repeated to this many; three and more are kept. */
+const SHORT_TABLE_SLOTS = 4;
+
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /**
@@ -37,9 +41,13 @@ export function quantize(slots: readonly string[]): Map<string, number> | null {
   if (weights.size === 0 || weights.size > MAX_SLOT_COUNT) return null;
   let g = 0;
   for (const w of weights.values()) g = gcd(w, g);
-  if (slots.length / g <= MAX_SLOT_COUNT) {
+  const reduced = slots.length / g;
+  if (reduced <= MAX_SLOT_COUNT) {
+    // One or two slots are repeated to four: the rejection walk from mod 16 then takes 3.4 lookups
+    // on average instead of 8.5 (one slot) or 5.7 (two); three slots take 4.3, the most of any count.
+    const times = reduced <= 2 ? SHORT_TABLE_SLOTS / reduced : 1;
     const out = new Map<string, number>();
-    for (const [id, w] of weights) out.set(id, w / g);
+    for (const [id, w] of weights) out.set(id, (w / g) * times);
     return out;
   }
   return quantizeTo(weights, slots.length, MAX_SLOT_COUNT);

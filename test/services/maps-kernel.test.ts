@@ -62,8 +62,8 @@ kernelTest(
       ),
     );
     const table = await readTable("inet", "wasmplane", { netns: topo!.node });
-    assert.is(table?.sets.get("services-backends4")?.elements.length, 4, "2 ports × 2 slots");
-    assert.is(table?.sets.get("services-backends6")?.elements.length, 4);
+    assert.is(table?.sets.get("services-backends4")?.elements.length, 8, "2 ports × 4 slots (2 endpoints)");
+    assert.is(table?.sets.get("services-backends6")?.elements.length, 8);
     assert.is(
       [...(table?.chains.keys() ?? [])].filter((c) => c.startsWith("svc-")).length,
       0,
@@ -153,7 +153,7 @@ kernelTest(test, "services-dispatch rewritten through nft -f on a table that hol
     );
     await applyTransaction(plan.tx, { netns: ns, path: "nft" });
     const back = await readTable("inet", "wasmplane", { netns: ns });
-    assert.is(back?.sets.get("services-backends4")?.elements.length, 4);
+    assert.is(back?.sets.get("services-backends4")?.elements.length, 8);
   });
 });
 
