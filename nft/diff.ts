@@ -86,6 +86,31 @@ interface SetChanges {
   removed: DesiredSet[];
 }
 
+/**
+ * Whether two values of the typed model are equal field by field (plain objects, arrays, primitives).
+ * Planners that rebuild unchanged objects (node rules, every sync) hand over equal new objects: this
+ * finds them without rendering texts. A false answer is not a difference: texts decide then.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let keys = 0;
+  for (const key in x) {
+    if (!Object.hasOwn(x, key)) continue;
+    if (!Object.hasOwn(y, key) || !sameValue(x[key], y[key])) return false;
+    keys++;
+  }
+  for (const key in y) if (Object.hasOwn(y, key)) keys--;
+  return keys === 0;
+}
+
 /** A base chain's type, hook, device and priority cannot change in place (the kernel refuses). */
 function sameBaseHook(a: DesiredChain, b: DesiredChain): boolean {
   if (!a.base || !b.base) return !a.base && !b.base;
@@ -107,6 +132,7 @@ function classifyChains(base: AppliedTable, desired: DesiredTable): ChainChanges
       if (!old) out.added.push(chain);
       else if (
         old !== chain &&
+        !sameValue(old, chain) &&
         chainCanonicalText(old, desired.family) !== chainCanonicalText(chain, desired.family)
       )
         (sameBaseHook(old, chain) ? out.changed : out.recreated).push(chain);
@@ -215,8 +241,9 @@ function emitDeclarations(tx: Transaction, base: DesiredTable, chains: ChainChan
 
 /**
  * Element changes between two element lists, by key. Elements the packet path adds to a dynamic set
- * are not ours to remove (`keepExtra`). Planners usually keep unchanged element objects in place, so
- * a positional identity pass first narrows the work to the positions that differ.
+ * are not ours to remove (`keepExtra`). Planners usually keep unchanged element objects in place (or
+ * make equal ones), so a positional pass by identity or equal fields first narrows the work to the
+ * positions that differ.
  */
 export function diffElements(
   before: SetElement[],
@@ -238,7 +265,7 @@ export function diffElements(
   if (oldPart.length === newPart.length) {
     const changed: number[] = [];
     for (let i = 0; i < newPart.length && changed.length * 4 <= newPart.length; i++)
-      if (oldPart[i] !== newPart[i]) changed.push(i);
+      if (oldPart[i] !== newPart[i] && !sameValue(oldPart[i], newPart[i])) changed.push(i);
     if (changed.length * 4 <= newPart.length) {
       const o = oldPart;
       const n = newPart;

@@ -442,6 +442,42 @@ test("the rendered table with the node rules validates", () => {
   validateTable(table(d));
 });
 
+test("node rules and policy planned again as new, equal objects diff to nothing; one changed address to its element", () => {
+  const attachments = (n: number, last = "10.0.0.99") =>
+    Array.from({ length: n }, (_, i) => ({
+      hostInterface: `wp${String(i).padStart(11, "0")}`,
+      addresses: [i === n - 1 ? last : `10.0.0.${i + 10}`],
+    }));
+  const plan = (d: PolicyDecision, last?: string) => {
+    const rendered = renderPolicy(d);
+    const node = planNodeRules({
+      attachments: attachments(40, last),
+      podCIDRs: ["10.0.0.0/24"],
+      hooks: rendered.hooks,
+    });
+    return mergeFragments("inet", "wasmplane", [node, rendered.fragment], ["node", "policy"]);
+  };
+  const d = () =>
+    decision([pod(A, "ingress", true, [r("networkpolicy", "allow", { peers: "s", ports: [tcp(80)] })])], {
+      s: ["10.0.0.3", "10.0.0.4"],
+    });
+  const first = plan(d());
+  assert.is(planSync(first, plan(d())).tx.size, 0, "equal new objects: nothing to do");
+  const moved = planSync(first, plan(d(), "10.0.0.98"));
+  assert.equal(
+    moved.tx.ops.map((op) => op.kind),
+    ["element", "element"],
+  );
+  assert.equal(
+    {
+      added: moved.stats.elementsAdded,
+      deleted: moved.stats.elementsDeleted,
+      chains: moved.stats.chainsChanged,
+    },
+    { added: 1, deleted: 1, chains: 0 },
+  );
+});
+
 test("inconsistent decisions are errors naming the pod, the rule and the field", () => {
   const one =
     (rule: PolicyRule, sets = {}) =>
