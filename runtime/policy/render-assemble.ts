@@ -158,6 +158,11 @@ export function reassemble(
   const touched = new Set<string>();
   const claims: { name: string; owner: Owner }[] = [];
   const released: string[] = [];
+  // A name its owner already holds needs no claim: owners change only when pods or set ids come or go.
+  const claimLater = (name: string, owner: Owner) => {
+    const held = memo.owners.get(name);
+    if (held?.kind !== owner.kind || held.key !== owner.key) claims.push({ name, owner });
+  };
 
   for (const { key, before, after } of pods) {
     chains ??= new Map(previous.fragment.chains);
@@ -173,8 +178,7 @@ export function reassemble(
       for (const ref of before.sets) touched.add(ref.slice(1));
     }
     if (after) {
-      for (const chain of after.rendered.chains)
-        claims.push({ name: chain.name, owner: { kind: "pod", key } });
+      for (const chain of after.rendered.chains) claimLater(chain.name, { kind: "pod", key });
       countUses(uses, after, 1);
       for (const ref of after.sets) touched.add(ref.slice(1));
     }
@@ -190,7 +194,7 @@ export function reassemble(
           touched.add(set.name);
         }
       for (const set of now) {
-        claims.push({ name: set.name, owner });
+        claimLater(set.name, owner);
         touched.add(set.name);
       }
     }

@@ -199,10 +199,12 @@ function step(d: PolicyDecision, op: Op, own: Map<string, string[]>): PolicyDeci
   }
 }
 
+const sorted = (m: ReadonlyMap<string, unknown>) =>
+  JSON.stringify([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
 /** A fragment as text: chains and sets by name, whatever the order of the maps. */
 function text(f: TableFragment): string {
-  const byName = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([byName(f.chains), byName(f.sets)]);
+  return `${sorted(f.chains)}${sorted(f.sets)}`;
 }
 
 function render(d: PolicyDecision, previous?: RenderedPolicy): RenderedPolicy | Error {
@@ -241,6 +243,9 @@ test("after every change the fragment equals a fresh render's; refusals agree", 
         }
         if (kept instanceof Error) throw new Error(`${where}: the kept render refuses: ${kept.message}`);
         assert.is(text(kept.fragment), text(fresh.fragment), where);
+        // The bookkeeping the next render starts from: who holds each name, how often a set is used.
+        assert.is(sorted(kept.memo.owners), sorted(fresh.memo.owners), `${where}: owners`);
+        assert.is(sorted(kept.memo.uses), sorted(fresh.memo.uses), `${where}: uses`);
         assert.equal(kept.hooks, fresh.hooks, where);
         seen.rendered++;
         previous = kept;
