@@ -30,7 +30,7 @@
 // CPU time per step. POLICY_BENCH_SYNC=0 skips 1 and 2, POLICY_BENCH_TRAFFIC=0 3, POLICY_BENCH_SETS=0 4;
 // POLICY_BENCH_SERVICES and POLICY_BENCH_PODS change the sizes, POLICY_BENCH_SERVICE_SHAPE the services' rule shape.
 // POLICY_BENCH_PROFILE=DIR writes a CPU profile of each case's timed label changes to
-// DIR/{remote,local,local-own-table}.cpuprofile (bench/support/policy-profile.ts).
+// DIR/{remote,local,local-own-table}.cpuprofile (bench/support/cpu-profile.ts).
 import { loadavg } from "node:os";
 import type { NodeAttachment } from "../runtime/cni/node-rules.ts";
 import type { PolicyDecision } from "../runtime/policy/types.ts";
@@ -38,8 +38,8 @@ import type { SourceEvent } from "../runtime/sources/source.ts";
 import type { EndpointSlice, Service } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
 import { withNetns } from "../test/support/netns.ts";
+import { startProfile } from "./support/cpu-profile.ts";
 import { BenchNode, type NodeOptions, STEPS, type SyncResult } from "./support/policy-node.ts";
-import { startProfile } from "./support/policy-profile.ts";
 import { measureSetCosts } from "./support/policy-sets.ts";
 import { measureConnectionRates } from "./support/policy-traffic.ts";
 import {

@@ -20,6 +20,7 @@
 // (VIP / direct of the same round). The node namespace's
 // conntrack table is flushed before every timed run. SERVICE_DATAPLANE_CALIBRATE=1 sends pod3 to the
 // pod IP as well: the ratio then shows what the two client namespaces differ by, not the paths.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -32,9 +33,10 @@ import { planSync } from "../nft/diff.ts";
 import { builtinLbPlanner, type LbResult } from "../runtime/lb/plan.ts";
 import type { ServiceShape } from "../runtime/services/config.ts";
 import { ServiceProxy } from "../runtime/services/proxy.ts";
-import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
-import { service, slice } from "../test/services/fixtures.ts";
+import type { Snapshot } from "../runtime/store/objects.ts";
+import { service, slice, snapshot } from "../test/services/fixtures.ts";
 import { addresses, createTopology, deleteTopology, type Topology } from "../test/services/topology.ts";
+import { runWrk, type WrkRun } from "./support/wrk.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -105,37 +107,25 @@ const clusterIP = (i: number) => `10.${97 + (i >> 16)}.${(i >> 8) & 255}.${i & 2
 const endpointIP = (i: number, j: number) => `10.${16 + j + 3 * (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 
 function makeSnapshot(n: number): Snapshot {
-  const services = new Map<string, Service>();
-  const slices = new Map<string, EndpointSlice>();
-  const add = (svc: Service, s: EndpointSlice) => {
-    services.set(`${svc.namespace}/${svc.name}`, svc);
-    slices.set(`${s.namespace}/${s.name}`, s);
-  };
   const first = service("bench", "svc-0", { clusterIPs: [VIP] });
-  add(
-    first,
+  const services = [first];
+  const slices = [
     slice(
       first,
       serverAddresses().map((ip) => ({ ip, node: "node-a" })),
     ),
-  );
+  ];
   for (let i = 1; i < n; i++) {
     const svc = service("bench", `svc-${i}`, { clusterIPs: [clusterIP(i)] });
-    add(
-      svc,
+    services.push(svc);
+    slices.push(
       slice(
         svc,
         [0, 1, 2].map((j) => ({ ip: endpointIP(i, j), node: `node-${"bcd"[j]}` })),
       ),
     );
   }
-  return {
-    services,
-    endpointSlices: slices,
-    nodes: new Map(),
-    namespaces: new Map(),
-    pods: new Map(),
-  } as Snapshot;
+  return snapshot(services, slices);
 }
 
 const WARMUP_SECONDS = 2;
@@ -237,50 +227,8 @@ function startServer(ns: string): { child: ChildProcess; ready: Promise<void> } 
   return { child, ready };
 }
 
-interface WrkRun {
-  rate: number;
-  requests: number;
-  errors: number;
-  /** Set when wrk did not finish or printed no rate (the run is left out of the medians). */
-  failed?: string;
-}
-
 function wrk(ns: string, url: string, seconds: number): WrkRun {
-  try {
-    const out = execFileSync(
-      "ip",
-      [
-        "netns",
-        "exec",
-        ns,
-        ...pinned(0),
-        "timeout",
-        "-k",
-        "5",
-        String(seconds + 15),
-        "wrk",
-        "--timeout",
-        "2s",
-        "-t1",
-        `-c${CONNECTIONS}`,
-        `-d${seconds}s`,
-        "-H",
-        "Connection: close",
-        url,
-      ],
-      { encoding: "utf8", timeout: (seconds + 40) * 1000 },
-    );
-    const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-    if (!Number.isFinite(rate) || !Number.isFinite(requests))
-      throw new Error(`wrk: unexpected output: ${out}`);
-    const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-    const errors = (socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx;
-    return { rate, requests, errors };
-  } catch (err) {
-    return { rate: Number.NaN, requests: 0, errors: 0, failed: (err as Error).message.split("\n")[0] };
-  }
+  return runWrk({ ns, url, seconds, connections: CONNECTIONS, prefix: pinned(0) });
 }
 
 type Side = "direct" | "vip";

@@ -15,10 +15,8 @@
 // ours (total − kernel) and bytes; the first shape listed is the same-run baseline.
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import * as inspector from "node:inspector";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { applyTransaction } from "../nft/apply.ts";
@@ -31,6 +29,7 @@ import { ServiceProxy } from "../runtime/services/proxy.ts";
 import type { EndpointSlice, Service, Snapshot } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
 import { withNetns } from "../test/support/netns.ts";
+import { startProfile } from "./support/cpu-profile.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -422,29 +421,9 @@ function withServiceAdded(snap: Snapshot, j: number): Snapshot {
   return { ...snap, services, endpointSlices: slices };
 }
 
-/**
- * With SERVICE_SYNC_PROFILE=DIR, a CPU profile of the full sync and of the timed changes is written to
- * DIR/SIZE-SHAPE-CASE.cpuprofile (CASE: full, change, add) (open it in Chrome's DevTools). Returns the function that stops it.
- */
-async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
-  const dir = process.env.SERVICE_SYNC_PROFILE;
-  if (!dir) return undefined;
-  const session = new inspector.Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
-    );
-  await post("Profiler.enable");
-  await post("Profiler.setSamplingInterval", { interval: 100 });
-  await post("Profiler.start");
-  return async (name) => {
-    const { profile } = (await post("Profiler.stop")) as { profile: object };
-    session.disconnect();
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
-  };
-}
+// With SERVICE_SYNC_PROFILE=DIR, a CPU profile of the full sync and of the timed changes is written to
+// DIR/SIZE-SHAPE-CASE.cpuprofile (CASE: full, change, add).
+const PROFILE_DIR = process.env.SERVICE_SYNC_PROFILE;
 
 async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Promise<ShapeCase> {
   const agent: Agent = {
@@ -459,7 +438,7 @@ async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Pro
     applied: null,
   };
   return withNetns(["s15-bench"], async ([ns]) => {
-    const profileFull = await startProfile();
+    const profileFull = await startProfile(PROFILE_DIR);
     const full = await sync(agent, snap, ns);
     await profileFull?.(`${n}-${shape}-full`);
     let current = snap;
@@ -468,14 +447,14 @@ async function measureShape(n: number, shape: ServiceShape, snap: Snapshot): Pro
       await sync(agent, current, ns);
     }
     const changes: SyncResult[] = [];
-    const profileChanges = await startProfile();
+    const profileChanges = await startProfile(PROFILE_DIR);
     for (let k = 0; k < REPEAT; k++) {
       current = withEndpointChange(current, Math.floor(n * 0.4242) + k, `10.99.9.${k}`);
       changes.push(await sync(agent, current, ns));
     }
     await profileChanges?.(`${n}-${shape}-change`);
     const adds: SyncResult[] = [];
-    const profile = await startProfile();
+    const profile = await startProfile(PROFILE_DIR);
     for (let k = 0; k < REPEAT; k++) {
       current = withServiceAdded(current, n + k);
       adds.push(await sync(agent, current, ns));

@@ -8,11 +8,14 @@
 //   5 element deletes   6 element adds   7 rules of new and changed chains   8 set deletes   9 chain deletes
 // Each phase is a function below; what refers to what (jump and goto targets, @set lookups) is
 // read from the typed rules and elements (nft/references.ts).
+
+import { commonEnds } from "./common-ends.ts";
 import type { DesiredChain, DesiredSet, DesiredTable, SetDelta } from "./desired.ts";
 import type { SetElement } from "./model.ts";
 import { normalizeSetSpec } from "./normalize.ts";
 import { elementRefs, rulesRefs } from "./references.ts";
 import { chainCanonicalText, elementTexts, priorityNumber, setSpecText } from "./render-text.ts";
+import { sameValue } from "./same-value.ts";
 import { Transaction } from "./transaction.ts";
 import { validateAddedElements, validateTable } from "./validate.ts";
 
@@ -84,31 +87,6 @@ interface SetChanges {
    */
   kept: [DesiredSet, DesiredSet][];
   removed: DesiredSet[];
-}
-
-/**
- * Whether two values of the typed model are equal field by field (plain objects, arrays, primitives).
- * Planners that rebuild unchanged objects (node rules, every sync) hand over equal new objects: this
- * finds them without rendering texts. A false answer is not a difference: texts decide then.
- */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
-    return true;
-  }
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let keys = 0;
-  for (const key in x) {
-    if (!Object.hasOwn(x, key)) continue;
-    if (!Object.hasOwn(y, key) || !sameValue(x[key], y[key])) return false;
-    keys++;
-  }
-  for (const key in y) if (Object.hasOwn(y, key)) keys--;
-  return keys === 0;
 }
 
 /** A base chain's type, hook, device and priority cannot change in place (the kernel refuses). */
@@ -251,15 +229,7 @@ export function diffElements(
   keepExtra: boolean,
 ): { toAdd: SetElement[]; toDelete: SetElement[] } {
   // Identical leading and trailing objects are unchanged (covers appends and removals at the end).
-  let start = 0;
-  const shorter = Math.min(before.length, after.length);
-  while (start < shorter && before[start] === after[start]) start++;
-  let endBefore = before.length;
-  let endAfter = after.length;
-  while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
-    endBefore--;
-    endAfter--;
-  }
+  const { start, endBefore, endAfter } = commonEnds(before, after);
   let oldPart = start === 0 && endBefore === before.length ? before : before.slice(start, endBefore);
   let newPart = start === 0 && endAfter === after.length ? after : after.slice(start, endAfter);
   if (oldPart.length === newPart.length) {

@@ -340,38 +340,34 @@ function checkTyped(
   value: unknown,
   interval: boolean,
 ): void {
-  if (typeof type === "string" && type !== "verdict") {
-    const p = typeProblem(type, value, interval);
-    if (p) problem(ctx, field(), p);
-    return;
-  }
-  const types = typeof type === "string" ? [type] : type;
-  if (types.length > 1) {
-    const parts =
-      typeof value === "object" && value !== null && "concat" in value
-        ? (value as { concat: unknown[] }).concat
-        : null;
-    if (!parts || parts.length !== types.length) {
-      problem(
-        ctx,
-        field(),
-        `expected a concatenation of ${types.length} values (${types.join(" . ")}), got ${JSON.stringify(value)}`,
-      );
-      return;
-    }
-    for (let i = 0; i < parts.length; i++) {
-      const p = typeProblem(types[i], parts[i], interval);
-      if (p) problem(ctx, `${field()}.concat[${i}]`, p);
-    }
-    return;
-  }
-  if (types[0] === "verdict") {
+  const single = typeof type === "string" ? type : type.length === 1 ? type[0] : null;
+  if (single === "verdict") {
     if (!isVerdict(value)) problem(ctx, field(), `expected a verdict, got ${JSON.stringify(value)}`);
     else checkVerdict(ctx, field(), value);
     return;
   }
-  const p = typeProblem(types[0], value, interval);
-  if (p) problem(ctx, field(), p);
+  if (single !== null) {
+    const p = typeProblem(single, value, interval);
+    if (p) problem(ctx, field(), p);
+    return;
+  }
+  const types = type as DataType[];
+  const parts =
+    typeof value === "object" && value !== null && "concat" in value
+      ? (value as { concat: unknown[] }).concat
+      : null;
+  if (!parts || parts.length !== types.length) {
+    problem(
+      ctx,
+      field(),
+      `expected a concatenation of ${types.length} values (${types.join(" . ")}), got ${JSON.stringify(value)}`,
+    );
+    return;
+  }
+  for (let i = 0; i < parts.length; i++) {
+    const p = typeProblem(types[i], parts[i], interval);
+    if (p) problem(ctx, `${field()}.concat[${i}]`, p);
+  }
 }
 
 function validateElements(ctx: Context, set: DesiredSet, elements: SetElement[], offset = 0): void {

@@ -12,7 +12,8 @@
 // policy hooks stay, with empty dispatch maps, as the agent has them). The two states alternate in
 // the same namespaces (N P, P N, N P, …: a re-sync whenever the state changes), after an untimed
 // warm-up run of each; the ratio is given both of the medians and as the median of per-round ratios.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+
+import { type ChildProcess, spawn } from "node:child_process";
 import type { NodeAttachment } from "../../runtime/cni/node-rules.ts";
 import type { RawObject, SourceEvent } from "../../runtime/sources/source.ts";
 import { createNetns, deleteNetns, inNetns, uniqueNetnsName, vethLink } from "../../test/support/netns.ts";
@@ -26,6 +27,7 @@ import {
   worldObjects,
   worldPolicies,
 } from "./policy-world.ts";
+import { runWrk, type WrkRun } from "./wrk.ts";
 
 const ROUNDS = Number(process.env.POLICY_BENCH_ROUNDS ?? 10);
 const SECONDS = Number(process.env.POLICY_BENCH_SECONDS ?? 2);
@@ -150,53 +152,8 @@ function startServer(ns: string): Promise<ChildProcess> {
   });
 }
 
-interface WrkRun {
-  rate: number;
-  requests: number;
-  errors: number;
-  /** Set when wrk did not finish or printed no rate (the run is left out of the median). */
-  failed?: string;
-}
-
 function wrk(t: Topology, seconds: number): WrkRun {
-  try {
-    return wrkOnce(t, seconds);
-  } catch (err) {
-    return { rate: Number.NaN, requests: 0, errors: 0, failed: (err as Error).message.split("\n")[0] };
-  }
-}
-
-function wrkOnce(t: Topology, seconds: number): WrkRun {
-  const out = execFileSync(
-    "ip",
-    [
-      "netns",
-      "exec",
-      t.client,
-      "timeout",
-      "-k",
-      "5",
-      String(seconds + 15),
-      "wrk",
-      "--timeout",
-      "2s",
-      "-t1",
-      `-c${CONNECTIONS}`,
-      `-d${seconds}s`,
-      "-H",
-      "Connection: close",
-      `http://${SERVER}:${PORT}/`,
-    ],
-    { encoding: "utf8", timeout: (seconds + 40) * 1000 },
-  );
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  if (!Number.isFinite(rate) || !Number.isFinite(requests))
-    throw new Error(`wrk: unexpected output:\n${out}`);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  const errors = (socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0) + non2xx;
-  return { rate, requests, errors };
+  return runWrk({ ns: t.client, url: `http://${SERVER}:${PORT}/`, seconds, connections: CONNECTIONS });
 }
 
 const probe = (t: Topology) => inNetns(t.client, ["timeout", "10", "node", "-e", PROBE_JS]).trim();

@@ -12,6 +12,7 @@
 // of the same set is dropped (an interval set refuses overlaps, and we do not ask the kernel to
 // merge, so that the kernel holds exactly what the diff believes it holds).
 import { cidr, concat, element, range } from "../../nft/build.ts";
+import { commonEnds } from "../../nft/common-ends.ts";
 import type { DesiredSet } from "../../nft/desired.ts";
 import type { Expression, SetElement } from "../../nft/model.ts";
 import { bigIntToIp, canonicalIp, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
@@ -232,15 +233,7 @@ function changedEntries(
   before: readonly string[],
   after: readonly string[],
 ): { added: string[]; removed: string[] } {
-  let start = 0;
-  const shorter = Math.min(before.length, after.length);
-  while (start < shorter && before[start] === after[start]) start++;
-  let endBefore = before.length;
-  let endAfter = after.length;
-  while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
-    endBefore--;
-    endAfter--;
-  }
+  const { start, endBefore, endAfter } = commonEnds(before, after);
   const was = before.slice(start, endBefore);
   const is = after.slice(start, endAfter);
   const had = new Set(was);

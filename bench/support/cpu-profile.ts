@@ -1,6 +1,6 @@
-// A CPU profile of part of bench/policy.ts (POLICY_BENCH_PROFILE=DIR): the inspector's sampling
-// profiler, written as DIR/NAME.cpuprofile (open it in Chrome's DevTools, or summarise it by self
-// and total time per function).
+// A CPU profile of part of a benchmark (bench/policy.ts POLICY_BENCH_PROFILE, bench/service-sync.ts
+// SERVICE_SYNC_PROFILE): the inspector's sampling profiler, written as DIR/NAME.cpuprofile (open it
+// in Chrome's DevTools, or summarise it by self and total time per function).
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as inspector from "node:inspector";
 import { join } from "node:path";
