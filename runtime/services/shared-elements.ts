@@ -12,20 +12,31 @@ interface Claim {
   contribution: ElementContribution;
 }
 
+/**
+ * One key of a set: its slot and its claims, the winner first. One object per key (400,000 at
+ * 100,000 Services), so the common case, one claim, is kept inline and only the others in a list.
+ */
+interface KeyState {
+  slot: number;
+  owner: string;
+  contribution: ElementContribution;
+  /** Later claims, in order; absent while there is one. */
+  waiting?: Claim[];
+}
+
 interface SharedSet {
   /** The declaration; elements are filled from the winning claims. */
   declaration: DesiredSet;
-  claims: Map<string, Claim[]>;
+  keys: Map<string, KeyState>;
   /** The object handed out last; replaced only when the winners change. */
   current: DesiredSet;
   /** Keys where two owners claim different things is a conflict worth reporting. */
   exclusive: boolean;
   /**
-   * Element order: each key keeps its position, and a new key takes the place of a removed one, so
-   * a change leaves every other element at its index (nft/'s diff compares by position first).
+   * Element order: each key keeps its slot, and a new key takes the slot of a removed one, so a
+   * change leaves every other element at its index (nft/'s diff compares by position first).
    */
-  slots: (string | undefined)[];
-  slotOf: Map<string, number>;
+  slotCount: number;
   free: number[];
   /** The winning element of each slot (a slot map holds 16 elements per service: 1.6 M at 100,000). */
   elementAt: ChunkedSlots;
@@ -87,11 +98,10 @@ export class SharedElements {
   declare(declaration: DesiredSet, exclusive: boolean): void {
     this.sets.set(declaration.name, {
       declaration,
-      claims: new Map(),
+      keys: new Map(),
       current: { ...declaration, elements: [] },
       exclusive,
-      slots: [],
-      slotOf: new Map(),
+      slotCount: 0,
       free: [],
       elementAt: new ChunkedSlots(),
       before: null,
@@ -143,8 +153,7 @@ export class SharedElements {
       const removed: SetElement[] = [];
       const added: SetElement[] = [];
       for (const [id, was] of s.before) {
-        const slot = s.slotOf.get(id);
-        const now = slot === undefined ? undefined : s.elementAt.get(slot);
+        const now = s.keys.get(id)?.contribution.element;
         if (was === now) continue;
         if (was !== undefined) removed.push(was);
         if (now !== undefined) added.push(now);
@@ -164,22 +173,20 @@ export class SharedElements {
   private touch(s: SharedSet, id: string): void {
     this.dirty.add(s.declaration.name);
     if (!s.before || s.before.has(id)) return;
-    if (s.before.size >= MAX_TRACKED && s.before.size * 4 >= s.slotOf.size) {
+    if (s.before.size >= MAX_TRACKED && s.before.size * 4 >= s.keys.size) {
       s.before = null;
       return;
     }
-    const slot = s.slotOf.get(id);
-    s.before.set(id, slot === undefined ? undefined : s.elementAt.get(slot));
+    s.before.set(id, s.keys.get(id)?.contribution.element);
   }
 
   /** One problem per losing claim on an exclusive key. */
   problems(describe: (owner: string) => { namespace: string; name: string }): PlanProblem[] {
     const out: PlanProblem[] = [];
-    for (const key of this.conflicted) {
-      const [setName, id] = key.split("\u0000");
-      const claims = this.sets.get(setName)?.claims.get(id);
-      if (!claims || claims.length < 2) continue;
-      for (const loser of claims.slice(1)) {
+    for (const conflict of this.conflicted) {
+      const [setName, id] = conflict.split("\u0000");
+      const key = this.sets.get(setName)?.keys.get(id);
+      for (const loser of key?.waiting ?? []) {
         if (loser.contribution.quiet) continue;
         const who = describe(loser.owner);
         out.push({
@@ -187,7 +194,7 @@ export class SharedElements {
           namespace: who.namespace,
           name: who.name,
           field: loser.contribution.field,
-          message: `${id} is already used by service ${claims[0].owner}; not programmed for this one`,
+          message: `${id} is already used by service ${key!.owner}; not programmed for this one`,
         });
       }
     }
@@ -196,38 +203,43 @@ export class SharedElements {
 
   private add(owner: string, c: ElementContribution): void {
     const s = this.sets.get(c.set)!;
-    const claims = s.claims.get(c.id);
-    if (!claims) {
+    const key = s.keys.get(c.id);
+    if (!key) {
       this.touch(s, c.id);
-      s.claims.set(c.id, [{ owner, contribution: c }]);
-      const slot = s.free.pop() ?? s.slots.length;
-      s.slots[slot] = c.id;
+      const slot = s.free.pop() ?? s.slotCount++;
+      s.keys.set(c.id, { slot, owner, contribution: c });
       s.elementAt.set(slot, c.element);
-      s.slotOf.set(c.id, slot);
       return;
     }
-    if (claims.some((cl) => cl.owner === owner)) return;
-    claims.push({ owner, contribution: c });
+    if (key.owner === owner || key.waiting?.some((cl) => cl.owner === owner)) return;
+    key.waiting ??= [];
+    key.waiting.push({ owner, contribution: c });
     if (s.exclusive) this.conflicted.add(contributionKey(c));
   }
 
   private remove(owner: string, c: ElementContribution): void {
     const s = this.sets.get(c.set)!;
-    const claims = s.claims.get(c.id);
-    if (!claims) return;
-    const i = claims.findIndex((cl) => cl.owner === owner);
-    if (i < 0) return;
-    if (i === 0) this.touch(s, c.id);
-    claims.splice(i, 1);
-    if (claims.length === 0) {
-      s.claims.delete(c.id);
-      const slot = s.slotOf.get(c.id)!;
-      s.slotOf.delete(c.id);
-      s.slots[slot] = undefined;
-      s.elementAt.set(slot, undefined);
-      s.free.push(slot);
-    } else if (i === 0) s.elementAt.set(s.slotOf.get(c.id)!, claims[0].contribution.element);
-    if (claims.length < 2) this.conflicted.delete(contributionKey(c));
+    const key = s.keys.get(c.id);
+    if (!key) return;
+    if (key.owner === owner) {
+      this.touch(s, c.id);
+      const next = key.waiting?.shift();
+      if (next) {
+        key.owner = next.owner;
+        key.contribution = next.contribution;
+        s.elementAt.set(key.slot, next.contribution.element);
+      } else {
+        s.keys.delete(c.id);
+        s.elementAt.set(key.slot, undefined);
+        s.free.push(key.slot);
+      }
+    } else {
+      const i = key.waiting?.findIndex((cl) => cl.owner === owner) ?? -1;
+      if (i < 0) return;
+      key.waiting!.splice(i, 1);
+    }
+    if (key.waiting?.length === 0) delete key.waiting;
+    if (!key.waiting) this.conflicted.delete(contributionKey(c));
   }
 
   /** Keeps the owner's place in line; the set changes only if it wins and the value changed. */
@@ -238,19 +250,17 @@ export class SharedElements {
     changed = false,
   ): void {
     const s = this.sets.get(before.set)!;
-    const claims = s.claims.get(before.id);
-    const i = claims ? claims.findIndex((cl) => cl.owner === owner) : -1;
-    if (!claims || i < 0) {
-      this.add(owner, after);
+    const key = s.keys.get(before.id);
+    if (key?.owner === owner) {
+      // An unchanged value keeps the old element object, so the set's elements stay comparable by identity.
+      if (!changed) return;
+      this.touch(s, before.id);
+      key.contribution = after;
+      s.elementAt.set(key.slot, after.element);
       return;
     }
-    // An unchanged value keeps the old element object, so the set's elements stay comparable by identity.
-    if (changed) {
-      claims[i] = { owner, contribution: after };
-      if (i === 0) {
-        this.touch(s, before.id);
-        s.elementAt.set(s.slotOf.get(before.id)!, after.element);
-      }
-    }
+    const i = key?.waiting?.findIndex((cl) => cl.owner === owner) ?? -1;
+    if (i < 0) this.add(owner, after);
+    else if (changed) key!.waiting![i] = { owner, contribution: after };
   }
 }
