@@ -90,8 +90,9 @@ function immediateText(value: string | number | boolean): string {
 }
 
 export function verdictText(v: Verdict): string {
-  if ("jump" in v) return `jump ${v.jump.target}`;
-  if ("goto" in v) return `goto ${v.goto.target}`;
+  // Joined, not a template: planners keep this text per element, and a template's result is a rope.
+  if ("jump" in v) return ["jump", v.jump.target].join(" ");
+  if ("goto" in v) return ["goto", v.goto.target].join(" ");
   if ("accept" in v) return "accept";
   if ("drop" in v) return "drop";
   if ("return" in v) return "return";

@@ -1,6 +1,8 @@
 // Which endpoints a service port has, and which of them traffic may use — kube-proxy's rules:
 // ready endpoints; when none is ready, those that are serving and terminating; never the others.
 // Local policy uses this node's endpoints only, with the same fallback among them.
+
+import { flat } from "../store/flat.ts";
 import type { EndpointSlice, Service, ServicePort } from "../store/objects.ts";
 import type { Family } from "./names.ts";
 
@@ -20,7 +22,7 @@ export interface ServiceEndpoint {
 
 /** "address#port": unique within a service port (an address belongs to one family). */
 export const endpointId = (e: { address: string; port: number; id?: string }) =>
-  e.id ?? `${e.address}#${e.port}`;
+  e.id ?? flat(e.address, "#", e.port);
 
 export interface PortEndpoints {
   endpoints: ServiceEndpoint[];

@@ -8,6 +8,8 @@
 // Namespace, service and port names are DNS labels, so they are safe inside nft names; "/" keeps the
 // parts apart because no part can contain it.
 
+import { flat } from "../store/flat.ts";
+
 export type Family = 4 | 6;
 
 /** The mark bit that asks the postrouting chain to masquerade (kube-proxy's default bit). */
@@ -70,17 +72,17 @@ const SETS6 = setNames(6);
 
 /** "NS/NAME/PROTO/PORTNAME", the part every per-service-port name shares. */
 export function servicePortBase(namespace: string, name: string, protocol: string, portName: string): string {
-  return `${namespace}/${name}/${protocol.toLowerCase()}/${portName}`;
+  return flat(namespace, "/", name, "/", protocol.toLowerCase(), "/", portName);
 }
 
-export const clusterChain = (family: Family, base: string) => `svc-c${family}-${base}`;
-export const localChain = (family: Family, base: string) => `svc-l${family}-${base}`;
-export const externalChain = (family: Family, base: string) => `svc-x${family}-${base}`;
-export const firewallChain = (family: Family, base: string) => `svc-f${family}-${base}`;
+export const clusterChain = (family: Family, base: string) => flat("svc-c", family, "-", base);
+export const localChain = (family: Family, base: string) => flat("svc-l", family, "-", base);
+export const externalChain = (family: Family, base: string) => flat("svc-x", family, "-", base);
+export const firewallChain = (family: Family, base: string) => flat("svc-f", family, "-", base);
 /** IPv6 colons are not allowed in nft names; dots are, and cannot be confused within one family. */
 export const affinitySet = (family: Family, base: string, address: string, port: number) =>
-  `svc-a${family}-${base}/${address.replaceAll(":", ".")}/${port}`;
+  flat("svc-a", family, "-", base, "/", address.replaceAll(":", "."), "/", port);
 
 /** The LbRequest key of a service port. */
 export const lbKey = (namespace: string, name: string, portName: string) =>
-  `${namespace}/${name}:${portName}`;
+  flat(namespace, "/", name, ":", portName);

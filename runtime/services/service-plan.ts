@@ -22,6 +22,7 @@ import type { Expression, SetElement, Verdict } from "../../nft/model.ts";
 import { verdictText } from "../../nft/render-text.ts";
 import type { LbEndpoint, LbRequest } from "../lb/plan.ts";
 import { compactArrays } from "../store/compact.ts";
+import { flat } from "../store/flat.ts";
 import type { EndpointSlice, Service } from "../store/objects.ts";
 import type { ObjectProblem } from "../store/problems.ts";
 import { cidrContains, familyOf, type ResolvedConfig } from "./config.ts";
@@ -251,7 +252,23 @@ function setLbSettings(config: ResolvedConfig, out: PreparedService): void {
   for (const k in annotations)
     if (k.startsWith(LB_PREFIX) && k !== `${LB_PREFIX}algorithm`)
       out.params[k.slice(LB_PREFIX.length)] = annotations[k];
-  out.requestHead = `${out.algorithm}\n${JSON.stringify(out.params)}\n${config.nodeZone ?? ""}\n${config.nodeName}`;
+  out.requestHead = internedHead(
+    flat(out.algorithm, "\n", JSON.stringify(out.params), "\n", config.nodeZone ?? "", "\n", config.nodeName),
+  );
+}
+
+/**
+ * One string per distinct request head: most Services share a handful (the default algorithm, no
+ * parameters), and each kept its own copy in its prepared form and its stored plans. Bounded: past
+ * HEADS_KEPT distinct heads, new ones are not kept (they still work, as copies).
+ */
+const heads = new Map<string, string>();
+const HEADS_KEPT = 4096;
+function internedHead(head: string): string {
+  const known = heads.get(head);
+  if (known !== undefined) return known;
+  if (heads.size < HEADS_KEPT) heads.set(head, head);
+  return head;
 }
 
 /**
@@ -388,7 +405,7 @@ export function drawService(
         continue;
       }
       const target = goto(sel.name);
-      const id = `${ip} . ${proto} . ${port}`;
+      const id = flat(ip, " . ", proto, " . ", port);
       const key = concat(ip, proto, port);
       elements.push({
         set: sel.slots.dispatch,
@@ -445,7 +462,7 @@ function pushIPElements(
   target: string | undefined,
   filter: Verdict | undefined,
 ): void {
-  const id = `${ip} . ${proto} . ${port}`;
+  const id = flat(ip, " . ", proto, " . ", port);
   if (target) pushElement(out, names.serviceIPs, [ip, proto, port], id, field, goto(target));
   if (filter) pushElement(out, names.noEndpoints, [ip, proto, port], id, field, filter);
 }
@@ -619,13 +636,13 @@ function emitAddressElements(
         out,
         names.firewall,
         [ip, proto, sp.port],
-        `${ip} . ${proto} . ${sp.port}`,
+        flat(ip, " . ", proto, " . ", sp.port),
         field,
         goto(r.fwName),
       );
   }
   if (sp.nodePort > 0) {
-    const id = `${proto} . ${sp.nodePort}`;
+    const id = flat(proto, " . ", sp.nodePort);
     const field = `spec.ports[${portIndex}].nodePort`;
     if (r.extName) pushElement(out, names.nodePorts, [proto, sp.nodePort], id, field, goto(r.extName));
     if (r.externalFilter)

@@ -20,6 +20,7 @@
 // the slots it held.
 
 import { concat, element } from "../../nft/build.ts";
+import { flat } from "../store/flat.ts";
 import { endpointId } from "./endpoints.ts";
 import type { ResolvedPlan, SelectionEndpoint } from "./selection.ts";
 
@@ -146,11 +147,11 @@ export function slotElements(ip: string, proto: string, port: number, table: rea
   return table.map((e, slot) => {
     let v = values.get(e);
     if (!v) {
-      v = { text: `${e.address} . ${e.port}`, expr: concat(e.address, e.port) };
+      v = { text: flat(e.address, " . ", e.port), expr: concat(e.address, e.port) };
       values.set(e, v);
     }
     return {
-      id: `${ip} . ${proto} . ${port} . ${slot}`,
+      id: flat(ip, " . ", proto, " . ", port, " . ", slot),
       value: v.text,
       element: element(concat(ip, proto, port, slot), v.expr),
       ...(slot > 0 ? { quiet: true } : {}),

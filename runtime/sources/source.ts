@@ -2,6 +2,8 @@
 // the manifest directory (standalone mode, tests, the sandbox) and, later, the Kubernetes API informers.
 // Sources do not validate beyond what they need to key an object; the store validates.
 
+import { flat } from "../store/flat.ts";
+
 export const watchedKinds = [
   "Service",
   "EndpointSlice",
@@ -60,5 +62,5 @@ export interface Source {
 
 /** "namespace/name", or "name" for cluster-scoped kinds. Namespaced objects without one are in "default". */
 export function objectKey(kind: WatchedKind, metadata: { name: string; namespace?: string }): string {
-  return isClusterScoped(kind) ? metadata.name : `${metadata.namespace || "default"}/${metadata.name}`;
+  return isClusterScoped(kind) ? metadata.name : flat(metadata.namespace || "default", "/", metadata.name);
 }
