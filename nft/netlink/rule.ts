@@ -208,6 +208,35 @@ function setName(ref: unknown, where: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The cached loads are built out here, not inside Linearizer's methods: a closure made in a method
+// whose other closures use `this` keeps that Linearizer alive, and with it the writer of the batch
+// it was encoding (a 100,000-Service full sync's is tens of MiB), for as long as the cache lives.
+
+function metaLoad(m: (typeof META_KEYS)[string]): Loaded {
+  return {
+    type: m[1],
+    len: m[1].len,
+    concat: false,
+    byteorder: BYTEORDER.host,
+    typeofData: typeofUdata(EXPR_TYPE.meta, [udataU32(0, m[0])]),
+    gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
+  };
+}
+
+function numgenLoad(mode: string, mod: number, offset: number | undefined): Loaded {
+  return {
+    type: upTo(mod + (offset ?? 0) - 1),
+    len: 4,
+    concat: false,
+    byteorder: BYTEORDER.host,
+    typeofData: typeofUdata(EXPR_TYPE.numgen, [
+      udataU32(0, mode === "inc" ? 0 : 1),
+      udataU32(1, mod),
+      udataU32(2, offset ?? 0),
+    ]),
+    gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
+  };
+}
 
 function payloadLoad(p: { protocol: string; field: string }, f: [offset: number, type: ValueType]): Loaded {
   const base =
@@ -310,30 +339,14 @@ class Linearizer {
       const m = META_KEYS[key] ?? unsupported(`${where}: meta ${key} not supported`);
       if (key === "nfproto" && this.ctx.family !== "inet")
         unsupported(`${where}: meta nfproto in a ${this.ctx.family} table (nft refuses it outside inet)`);
-      return cachedLoad("meta", key, undefined, () => ({
-        type: m[1],
-        len: m[1].len,
-        concat: false,
-        byteorder: BYTEORDER.host,
-        typeofData: typeofUdata(EXPR_TYPE.meta, [udataU32(0, m[0])]),
-        gen: (l, dreg) => x.metaLoad(l.w, l.reg(dreg), m[0]),
-      }));
+      return cachedLoad("meta", key, undefined, () => metaLoad(m));
     }
     if (kind === "ct") return this.ct(r.ct as { key: string; family?: string; dir?: string }, where);
     if (kind === "numgen") {
       const { mode, mod, offset } = r.numgen as { mode: string; mod: number; offset?: number };
-      return cachedLoad(mode === "inc" ? "numgen inc" : "numgen random", mod, offset, () => ({
-        type: upTo(mod + (offset ?? 0) - 1),
-        len: 4,
-        concat: false,
-        byteorder: BYTEORDER.host,
-        typeofData: typeofUdata(EXPR_TYPE.numgen, [
-          udataU32(0, mode === "inc" ? 0 : 1),
-          udataU32(1, mod),
-          udataU32(2, offset ?? 0),
-        ]),
-        gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
-      }));
+      return cachedLoad(mode === "inc" ? "numgen inc" : "numgen random", mod, offset, () =>
+        numgenLoad(mode, mod, offset),
+      );
     }
     if (kind === "jhash") {
       const { expr, mod, seed, offset } = r.jhash as {
