@@ -7,7 +7,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 import { relative } from "node:path";
-import { diffListings, type ListedObject, listingKey, objectFromText } from "./diff-objects.ts";
+import { changedEntries, diffListings, digestOf, type ListedObject, listingKey } from "./diff-objects.ts";
 import {
   type FileIdentity,
   identityOf,
@@ -44,6 +44,9 @@ export interface ManifestDirOptions {
   /** How long `start` waits for files that are still changing before it resolves without `synced` (ms). */
   startWaitMs?: number;
 }
+
+/** An identity no file has: a file state with it is read again on the next scan. */
+const UNREAD: FileIdentity = { dev: -1, ino: -1, size: -1, mtimeMs: -1 };
 
 interface FileState {
   identity: FileIdentity;
@@ -249,8 +252,9 @@ export class ManifestDirSource implements Source {
     for (const path of this.looks.keys()) if (!result.deferred.includes(path)) this.looks.delete(path);
 
     const problems = [...listing.problems, ...this.waitingProblems(result.deferred)];
-    const next = this.mergeFiles(result.files, problems);
-    const events = diffListings(this.listing, next, (entry) => parsed.get(entry) ?? objectFromText(entry));
+    const { next, fileOf } = this.mergeFiles(result.files, problems);
+    await this.recoverObjects(next, fileOf, parsed, problems);
+    const events = diffListings(this.listing, next, (entry) => parsed.get(entry)!);
     this.listing = next;
     if (this.stopped) return result;
     if (events.length > 0) this.sink?.events(events);
@@ -259,9 +263,13 @@ export class ManifestDirSource implements Source {
   }
 
   /** The listing of all files: the first file that defines an object wins, later ones are reported. */
-  private mergeFiles(files: Map<string, FileState>, problems: SourceProblem[]): Map<string, ListedObject> {
+  private mergeFiles(
+    files: Map<string, FileState>,
+    problems: SourceProblem[],
+  ): { next: Map<string, ListedObject>; fileOf: Map<string, string> } {
     const next = new Map<string, ListedObject>();
     const origins = new Map<string, string>();
+    const fileOf = new Map<string, string>();
     for (const [path, state] of files) {
       problems.push(...state.problems);
       for (const entry of state.objects) {
@@ -275,10 +283,66 @@ export class ManifestDirSource implements Source {
           continue;
         }
         origins.set(id, relative(this.dir, path));
+        fileOf.set(id, path);
         next.set(id, entry);
       }
     }
-    return next;
+    return { next, fileOf };
+  }
+
+  /**
+   * The objects of new or changed entries that this scan did not parse. Only a digest of each object
+   * is kept between scans, so an object that takes over from a duplicate (its first definition went
+   * away) while its own file did not change is read again from that file. One that is not in the
+   * file as it is now (the file changed since, or cannot be read whole) stays as the last listing
+   * had it, with a problem, and its file is read again on the next scan.
+   */
+  private async recoverObjects(
+    next: Map<string, ListedObject>,
+    fileOf: Map<string, string>,
+    parsed: Map<ListedObject, RawObject>,
+    problems: SourceProblem[],
+  ): Promise<void> {
+    const byFile = new Map<string, [string, ListedObject][]>();
+    for (const [id, entry] of changedEntries(this.listing, next)) {
+      if (parsed.has(entry)) continue;
+      const path = fileOf.get(id)!;
+      const list = byFile.get(path) ?? [];
+      list.push([id, entry]);
+      byFile.set(path, list);
+    }
+    for (const [path, entries] of byFile) {
+      const found = await this.objectsNow(path);
+      for (const [id, entry] of entries) {
+        const hit = found.get(id);
+        if (hit?.digest === entry.digest) {
+          parsed.set(entry, hit.object);
+          continue;
+        }
+        const before = this.listing.get(id);
+        if (before) next.set(id, before);
+        else next.delete(id);
+        problems.push({
+          origin: relative(this.dir, path),
+          message: `${entry.kind} ${entry.key}: not in the file as it is now; read again on the next scan`,
+        });
+        const state = this.files.get(path);
+        if (state) this.files.set(path, { ...state, identity: UNREAD });
+      }
+    }
+  }
+
+  /** The objects of `path` as it is now, by listing key (none when it cannot be read). */
+  private async objectsNow(path: string): Promise<Map<string, { object: RawObject; digest: string }>> {
+    const out = new Map<string, { object: RawObject; digest: string }>();
+    const read = await readManifestFile(path, this.maxFileBytes).catch(() => null);
+    if (read?.kind !== "text") return out;
+    for (const { object, text } of parseManifestText(read.text, relative(this.dir, path)).objects)
+      out.set(listingKey(object.kind, objectKey(object.kind, object.metadata)), {
+        object,
+        digest: digestOf(text),
+      });
+    return out;
   }
 
   /** Files changing for much longer than a write takes: the operator should know why nothing happens. */
@@ -321,7 +385,7 @@ export class ManifestDirSource implements Source {
       // An I/O error on one file: report it, keep what we had, and try again on the next scan.
       const kept = previous ? " (keeping the last good version)" : "";
       return {
-        identity: { dev: -1, ino: -1, size: -1, mtimeMs: -1 },
+        identity: UNREAD,
         objects: previous?.objects ?? [],
         problems: [{ origin: relative(this.dir, path), message: `cannot read: ${message(err)}${kept}` }],
       };
@@ -374,7 +438,11 @@ export class ManifestDirSource implements Source {
   ): FileState {
     const parsed = parseManifestText(text, relative(this.dir, path));
     const objects: ListedObject[] = parsed.objects.map(({ object, text }) => {
-      const entry = { kind: object.kind, key: objectKey(object.kind, object.metadata), text };
+      const entry = {
+        kind: object.kind,
+        key: objectKey(object.kind, object.metadata),
+        digest: digestOf(text),
+      };
       parsedObjects.set(entry, object);
       return entry;
     });

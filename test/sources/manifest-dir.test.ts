@@ -78,7 +78,8 @@ test("duplicates across files: the first file wins and the second is reported", 
     ]);
     state.events.length = 0;
 
-    // The winner goes: the unchanged second file's object (not re-read, kept as text) takes over.
+    // The winner goes: the unchanged second file's object takes over (only its digest was kept, so
+    // the second file is read again for it).
     unlinkSync(join(dir, "1.yaml"));
     source.changed();
     await waitFor(() => state.events.length > 0, "update from the second file");
@@ -91,6 +92,53 @@ test("duplicates across files: the first file wins and the second is reported", 
       },
     ]);
     assert.equal(state.problems, []);
+  } finally {
+    await source.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a duplicate that takes over from a file that no longer holds it waits for that file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wpt-src-"));
+  const { state, sink } = recorder();
+  const source = new ManifestDirSource({ dir, debounceMs: 20, rescanMs: 0, settleMs: 0 });
+  try {
+    writeFileSync(join(dir, "1.yaml"), svc("a", 80));
+    writeFileSync(join(dir, "2.yaml"), svc("a", 81));
+    await source.start(sink);
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["add default/a"],
+    );
+    state.events.length = 0;
+
+    // 2.yaml stops parsing (its last good version, port 81, is kept but not as an object), then
+    // the winner goes: the port-81 object cannot be had, so the listing stays as it was.
+    writeFileSync(join(dir, "2.yaml"), "kind: Service\nmetadata: [broken\n");
+    unlinkSync(join(dir, "1.yaml"));
+    source.changed();
+    await waitFor(
+      () => state.problems.some((p) => p.message.includes("not in the file as it is now")),
+      "the problem",
+    );
+    assert.equal(state.events, []);
+    assert.equal(
+      state.problems.find((p) => p.message.includes("not in the file")),
+      {
+        origin: "2.yaml",
+        message: "Service default/a: not in the file as it is now; read again on the next scan",
+      },
+    );
+
+    // Fixed: read again, and delivered.
+    writeFileSync(join(dir, "2.yaml"), svc("a", 82));
+    source.changed();
+    await waitFor(() => state.events.length > 0, "the update");
+    assert.equal(
+      state.events.map((e) => `${e.type} ${e.key}`),
+      ["update default/a"],
+    );
+    assert.equal((state.events[0].object.spec as { ports: unknown[] }).ports, [{ port: 82 }]);
   } finally {
     await source.stop();
     rmSync(dir, { recursive: true, force: true });
