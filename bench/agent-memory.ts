@@ -7,7 +7,8 @@
 //   node -e:  the RSS floor of a bare node process.
 // "start → synced" is from spawn to the end of the first full sync's log line; minus the sync itself
 // and the empty directory's start-up it is the time spent reading and validating the manifests.
-// RSS is VmRSS of /proc/<pid>/status right after the first sync; heap comes from a preloaded probe
+// RSS is VmRSS of /proc/<pid>/status right after the first sync, and after the agent's compacting GC
+// that follows a first sync of 4 MiB or more (runtime/agent/heap-compaction.ts); heap comes from a preloaded probe
 // that prints process.memoryUsage() on SIGUSR2, once as is and once after a full GC.
 // Sizes: AGENT_MEMORY_SERVICES (default 10000), AGENT_MEMORY_FILES (default 10).
 // AGENT_MEMORY_SHAPES (default "chains"): the Service rule shapes to run, each through a config file
@@ -137,6 +138,10 @@ interface Run {
   /** V8's committed heap and the memory outside it (array buffers, wasm, native) after the GC. */
   heapTotalAfterGcMiB: number;
   externalAfterGcMiB: number;
+  /** The agent's compacting GC after a large first sync (runtime/agent/heap-compaction.ts): its time, NaN if none. */
+  compactionMs: number;
+  /** VmRSS a second after that GC. */
+  rssCompactedMiB: number;
   /** VmRSS after AGENT_MEMORY_SETTLE_S seconds more (the agent idle, its heap shrinking on its own). */
   rssSettledMiB: number;
 }
@@ -225,6 +230,12 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
       child.kill("SIGUSR2");
       const mem = await waitFor(/wpt-memory (\{.*\})/, 30_000);
       const { before, after } = JSON.parse(mem[1]) as Record<string, NodeJS.MemoryUsage>;
+      const rssAfterGcMiB = vmRssMiB(child.pid as number);
+      // Only a sync with a batch of 4 MiB or more is followed by one, 2 s after it.
+      const batchBytes = Number(/(\d+) bytes/.exec(sync[0])?.[1] ?? 0);
+      const compaction =
+        batchBytes >= 4 * MiB ? await waitFor(/heap compacted in (\d+) ms/, 30_000).catch(() => null) : null;
+      if (compaction) await new Promise((r) => setTimeout(r, 1000));
       return {
         label: SHAPES.length > 1 ? `${format} ${shape}` : format,
         bytes,
@@ -232,10 +243,12 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
         syncMs: Number(sync[1]),
         rssMiB,
         heapMiB: before.heapUsed / MiB,
-        rssAfterGcMiB: vmRssMiB(child.pid as number),
+        rssAfterGcMiB,
         heapAfterGcMiB: after.heapUsed / MiB,
         heapTotalAfterGcMiB: after.heapTotal / MiB,
         externalAfterGcMiB: after.external / MiB,
+        compactionMs: compaction ? Number(compaction[1]) : Number.NaN,
+        rssCompactedMiB: compaction ? vmRssMiB(child.pid as number) : Number.NaN,
         rssSettledMiB: await settledRssMiB(child.pid as number),
       };
     } finally {
@@ -281,6 +294,8 @@ const header = [
   "heap after GC",
   "heap total",
   "external",
+  "compaction ms",
+  "RSS compacted",
   `RSS after ${SETTLE_S} s more`,
 ];
 const rows = runs.map((r) => {
@@ -300,6 +315,8 @@ const rows = runs.map((r) => {
     f1(r.heapAfterGcMiB),
     f1(r.heapTotalAfterGcMiB),
     f1(r.externalAfterGcMiB),
+    Number.isNaN(r.compactionMs) ? "-" : String(r.compactionMs),
+    f1(r.rssCompactedMiB),
     f1(r.rssSettledMiB),
   ];
 });
