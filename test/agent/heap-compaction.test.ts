@@ -1,8 +1,9 @@
 // runtime/agent/heap-compaction.ts: a compacting GC, once, after a large sync and only then.
-import { suite } from "uvu";
-import * as assert from "uvu/assert";
+
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
 import { compactHeap, HeapCompaction } from "../../runtime/agent/heap-compaction.ts";
 
 const test = suite("heap compaction");
