@@ -45,6 +45,13 @@ export interface ManifestDirOptions {
   startWaitMs?: number;
 }
 
+/** The same files with the same states (a state is kept as the same object while its file is unchanged). */
+function sameStates(a: Map<string, FileState>, b: Map<string, FileState>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [path, state] of b) if (a.get(path) !== state) return false;
+  return true;
+}
+
 /** An identity no file has: a file state with it is read again on the next scan. */
 const UNREAD: FileIdentity = { dev: -1, ino: -1, size: -1, mtimeMs: -1 };
 
@@ -81,6 +88,8 @@ export class ManifestDirSource implements Source {
   private files = new Map<string, FileState>();
   private looks = new Map<string, Look>();
   private listing = new Map<string, ListedObject>();
+  /** The problems of the files in the listing and of merging them (duplicates), as of the last merge. */
+  private listingProblems: SourceProblem[] = [];
   private sink: SourceSink | null = null;
   /**
    * One non-recursive watcher per directory read. Node 20's recursive watcher on Linux watches each
@@ -248,17 +257,26 @@ export class ManifestDirSource implements Source {
         if (previous) result.files.set(path, previous);
       } else if (state) result.files.set(path, state);
     }
+    const unchanged = result.deferred.length === 0 && sameStates(this.files, result.files);
     this.files = result.files;
     for (const path of this.looks.keys()) if (!result.deferred.includes(path)) this.looks.delete(path);
 
     const problems = [...listing.problems, ...this.waitingProblems(result.deferred)];
-    const { next, fileOf } = this.mergeFiles(result.files, problems);
-    await this.recoverObjects(next, fileOf, parsed, problems);
+    if (unchanged) {
+      // No file was read: the listing and its problems are the last scan's. (The periodic rescan of
+      // a large directory, every 10 s, made ~80 MiB of garbage at 100,000 Services otherwise.)
+      if (!this.stopped) this.sink?.problems([...problems, ...this.listingProblems]);
+      return result;
+    }
+    const listingProblems: SourceProblem[] = [];
+    const { next, fileOf } = this.mergeFiles(result.files, listingProblems);
+    await this.recoverObjects(next, fileOf, parsed, listingProblems);
     const events = diffListings(this.listing, next, (entry) => parsed.get(entry)!);
     this.listing = next;
+    this.listingProblems = listingProblems;
     if (this.stopped) return result;
     if (events.length > 0) this.sink?.events(events);
-    this.sink?.problems(problems);
+    this.sink?.problems([...problems, ...listingProblems]);
     return result;
   }
 
