@@ -5,6 +5,7 @@ import { runInNewContext } from "node:vm";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { compactHeap, HeapCompaction } from "../../runtime/agent/heap-compaction.ts";
+import { parseMemoryLimit } from "../../runtime/agent/memory-limit.ts";
 
 const test = suite("heap compaction");
 setFlagsFromString("--expose-gc");
@@ -63,9 +64,40 @@ test("runs once, idleMs after the last large sync; small syncs do not arm it", a
   }
 });
 
+test("skipped when the memory limit leaves no room for a second copy of the live heap", async () => {
+  const lines: string[] = [];
+  const limit = process.memoryUsage().rss + 1024 * 1024;
+  const c = new HeapCompaction({
+    minBytes: 1,
+    idleMs: 10,
+    log: (line) => lines.push(line),
+    memoryLimit: () => limit,
+  });
+  c.afterSync(10);
+  await sleep(60);
+  c.stop();
+  assert.is(lines.length, 1);
+  assert.match(
+    lines[0],
+    /^heap not compacted after a large sync: it needs about \d+ MiB for a moment, over the memory limit of \d+ MiB$/,
+  );
+});
+
+test("memory limits as cgroup v1 and v2 write them", () => {
+  assert.is(parseMemoryLimit("max\n"), null);
+  assert.is(parseMemoryLimit("9223372036854771712\n"), null);
+  assert.is(parseMemoryLimit("1073741824\n"), 1073741824);
+  assert.is(parseMemoryLimit("garbage"), null);
+});
+
 test("stop cancels a pending compaction", async () => {
   const lines: string[] = [];
-  const c = new HeapCompaction({ minBytes: 1, idleMs: 20, log: (line) => lines.push(line) });
+  const c = new HeapCompaction({
+    minBytes: 1,
+    idleMs: 20,
+    log: (line) => lines.push(line),
+    memoryLimit: () => null,
+  });
   c.afterSync(10);
   c.stop();
   await sleep(50);
