@@ -61,7 +61,7 @@ interface Entry {
   /**
    * Worked-out endpoints and LB settings of `service` and `slices`; null once the service is planned
    * with every plan from the LB planner (made again when needed: `prepared()`). At 100,000 Services
-   * keeping them all cost about 0.5 KB each.
+   * keeping them all cost about 0.7 KB each.
    */
   prepared: PreparedService | null;
   /** What does not depend on LB plans; null when the Service or its endpoints changed since it was made. */
