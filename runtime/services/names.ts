@@ -83,6 +83,9 @@ export const firewallChain = (family: Family, base: string) => flat("svc-f", fam
 export const affinitySet = (family: Family, base: string, address: string, port: number) =>
   flat("svc-a", family, "-", base, "/", address.replaceAll(":", "."), "/", port);
 
+/** "ip . proto . port": a service address's key in the dispatch maps, as element ids spell it. */
+export const addressId = (ip: string, proto: string, port: number) => flat(ip, " . ", proto, " . ", port);
+
 /** The LbRequest key of a service port. */
 export const lbKey = (namespace: string, name: string, portName: string) =>
   flat(namespace, "/", name, ":", portName);

@@ -34,6 +34,7 @@ import {
   type ServiceEndpoint,
 } from "./endpoints.ts";
 import {
+  addressId,
   affinitySet,
   chains,
   clusterChain,
@@ -405,7 +406,7 @@ export function drawService(
         continue;
       }
       const target = goto(sel.name);
-      const id = flat(ip, " . ", proto, " . ", port);
+      const id = addressId(ip, proto, port);
       const key = concat(ip, proto, port);
       elements.push({
         set: sel.slots.dispatch,
@@ -462,7 +463,7 @@ function pushIPElements(
   target: string | undefined,
   filter: Verdict | undefined,
 ): void {
-  const id = flat(ip, " . ", proto, " . ", port);
+  const id = addressId(ip, proto, port);
   if (target) pushElement(out, names.serviceIPs, [ip, proto, port], id, field, goto(target));
   if (filter) pushElement(out, names.noEndpoints, [ip, proto, port], id, field, filter);
 }
@@ -636,7 +637,7 @@ function emitAddressElements(
         out,
         names.firewall,
         [ip, proto, sp.port],
-        flat(ip, " . ", proto, " . ", sp.port),
+        addressId(ip, proto, sp.port),
         field,
         goto(r.fwName),
       );

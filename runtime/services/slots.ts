@@ -10,10 +10,10 @@
 // Slot count: the plan's weights divided by their greatest common divisor, when they sum to at most
 // 16 (3 equal endpoints are 3 slots, weights 3:1 are 4, 10:1 are 11), which keeps the proportions
 // exactly with the fewest elements; one or two such slots are repeated to four (one endpoint: 4
-// slots), which bounds the rejection walk's average at 4.3 map lookups. Otherwise 16 slots and quantisation: an endpoint with w of the
-// plan's W slots gets round(16·w/W) slots by the largest remainder method, and at least one, so no
-// endpoint of the plan is left out (a plan naming more than 16 distinct endpoints does not fit and
-// keeps its chain): weights 1:99 get 1/15, 20:11 get 10/6.
+// slots), which bounds the rejection walk's average at 4.3 map lookups. Otherwise 16 slots and
+// quantisation: an endpoint with w of the plan's W slots gets round(16·w/W) slots by the largest
+// remainder method, and at least one, so no endpoint of the plan is left out (a plan naming more
+// than 16 distinct endpoints does not fit and keeps its chain): weights 1:99 get 1/15, 20:11 get 10/6.
 // Placement: each endpoint has its own preference order over the slots (a start and a step coprime
 // with N, both from a hash of its address and port, as Maglev's permutations), and endpoints take
 // their slots in turns, the next free one in their order, so an endpoint replaced mostly moves only
@@ -22,6 +22,7 @@
 import { concat, element } from "../../nft/build.ts";
 import { flat } from "../store/flat.ts";
 import { endpointId } from "./endpoints.ts";
+import { addressId } from "./names.ts";
 import type { ResolvedPlan, SelectionEndpoint } from "./selection.ts";
 
 /** The largest slot count: the services-slots chain has a rule per count 1 … MAX_SLOT_COUNT. */
@@ -151,7 +152,7 @@ export function slotElements(ip: string, proto: string, port: number, table: rea
       values.set(e, v);
     }
     return {
-      id: flat(ip, " . ", proto, " . ", port, " . ", slot),
+      id: flat(addressId(ip, proto, port), " . ", slot),
       value: v.text,
       element: element(concat(ip, proto, port, slot), v.expr),
       ...(slot > 0 ? { quiet: true } : {}),

@@ -1,6 +1,6 @@
 // The events that turn one listing of objects into the next: adds, updates (content changed) and deletes.
 import { hash } from "node:crypto";
-import { isClusterScoped, type RawObject, type SourceEvent, type WatchedKind } from "./source.ts";
+import { isClusterScoped, objectKey, type RawObject, type SourceEvent, type WatchedKind } from "./source.ts";
 
 /**
  * One object of a listing. Only a digest of its canonical JSON is kept between scans, not the object
@@ -14,8 +14,14 @@ export interface ListedObject {
   digest: string;
 }
 
-/** The digest of an object's canonical JSON text. */
-export const digestOf = (text: string): string => hash("sha256", text, "base64");
+/** The listing entry of an object parsed from its canonical JSON `text`. */
+export function listedObject(object: RawObject, text: string): ListedObject {
+  return {
+    kind: object.kind,
+    key: objectKey(object.kind, object.metadata),
+    digest: hash("sha256", text, "base64"),
+  };
+}
 
 /** Map key for a listing: "Kind namespace/name". */
 export function listingKey(kind: WatchedKind, key: string): string {

@@ -7,7 +7,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 import { relative } from "node:path";
-import { changedEntries, diffListings, digestOf, type ListedObject, listingKey } from "./diff-objects.ts";
+import { changedEntries, diffListings, type ListedObject, listedObject, listingKey } from "./diff-objects.ts";
 import {
   type FileIdentity,
   identityOf,
@@ -17,7 +17,7 @@ import {
   sameIdentity,
 } from "./manifest-files.ts";
 import { parseManifestText } from "./parse-manifests.ts";
-import { objectKey, type RawObject, type Source, type SourceProblem, type SourceSink } from "./source.ts";
+import type { RawObject, Source, SourceProblem, SourceSink } from "./source.ts";
 
 /**
  * 4 MiB. A real manifest file is far smaller: a ConfigMap volume holds 1 MiB in all, the API server
@@ -355,11 +355,10 @@ export class ManifestDirSource implements Source {
     const out = new Map<string, { object: RawObject; digest: string }>();
     const read = await readManifestFile(path, this.maxFileBytes).catch(() => null);
     if (read?.kind !== "text") return out;
-    for (const { object, text } of parseManifestText(read.text, relative(this.dir, path)).objects)
-      out.set(listingKey(object.kind, objectKey(object.kind, object.metadata)), {
-        object,
-        digest: digestOf(text),
-      });
+    for (const { object, text } of parseManifestText(read.text, relative(this.dir, path)).objects) {
+      const entry = listedObject(object, text);
+      out.set(listingKey(entry.kind, entry.key), { object, digest: entry.digest });
+    }
     return out;
   }
 
@@ -456,11 +455,7 @@ export class ManifestDirSource implements Source {
   ): FileState {
     const parsed = parseManifestText(text, relative(this.dir, path));
     const objects: ListedObject[] = parsed.objects.map(({ object, text }) => {
-      const entry = {
-        kind: object.kind,
-        key: objectKey(object.kind, object.metadata),
-        digest: digestOf(text),
-      };
+      const entry = listedObject(object, text);
       parsedObjects.set(entry, object);
       return entry;
     });

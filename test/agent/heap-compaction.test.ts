@@ -35,13 +35,20 @@ test("compactHeap gives back the pages a plain full GC leaves part-filled", () =
   );
 });
 
-test("runs once, idleMs after the last large sync; small syncs do not arm it", async () => {
+/** A HeapCompaction whose log lines are collected; no memory limit unless one is given. */
+function compaction(minBytes: number, idleMs: number, limit: number | null = null) {
   const lines: { line: string; fields: Record<string, number> }[] = [];
   const c = new HeapCompaction({
-    minBytes: 1000,
-    idleMs: 30,
+    minBytes,
+    idleMs,
     log: (line, fields) => lines.push({ line, fields }),
+    memoryLimit: () => limit,
   });
+  return { c, lines };
+}
+
+test("runs once, idleMs after the last large sync; small syncs do not arm it", async () => {
+  const { c, lines } = compaction(1000, 30);
   try {
     c.afterSync(999);
     await sleep(60);
@@ -65,20 +72,13 @@ test("runs once, idleMs after the last large sync; small syncs do not arm it", a
 });
 
 test("skipped when the memory limit leaves no room for a second copy of the live heap", async () => {
-  const lines: string[] = [];
-  const limit = process.memoryUsage().rss + 1024 * 1024;
-  const c = new HeapCompaction({
-    minBytes: 1,
-    idleMs: 10,
-    log: (line) => lines.push(line),
-    memoryLimit: () => limit,
-  });
+  const { c, lines } = compaction(1, 10, process.memoryUsage().rss + 1024 * 1024);
   c.afterSync(10);
   await sleep(60);
   c.stop();
   assert.is(lines.length, 1);
   assert.match(
-    lines[0],
+    lines[0].line,
     /^heap not compacted after a large sync: it needs about \d+ MiB for a moment, over the memory limit of \d+ MiB$/,
   );
 });
@@ -91,13 +91,7 @@ test("memory limits as cgroup v1 and v2 write them", () => {
 });
 
 test("stop cancels a pending compaction", async () => {
-  const lines: string[] = [];
-  const c = new HeapCompaction({
-    minBytes: 1,
-    idleMs: 20,
-    log: (line) => lines.push(line),
-    memoryLimit: () => null,
-  });
+  const { c, lines } = compaction(1, 20);
   c.afterSync(10);
   c.stop();
   await sleep(50);
