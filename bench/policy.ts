@@ -34,6 +34,7 @@
 import { loadavg } from "node:os";
 import type { NodeAttachment } from "../runtime/cni/node-rules.ts";
 import type { PolicyDecision } from "../runtime/policy/types.ts";
+import type { ServiceShape } from "../runtime/services/config.ts";
 import type { SourceEvent } from "../runtime/sources/source.ts";
 import type { EndpointSlice, Service } from "../runtime/store/objects.ts";
 import { service, slice } from "../test/services/fixtures.ts";
@@ -60,6 +61,7 @@ const ADDS = Number(process.env.POLICY_BENCH_ADDS ?? 3);
 const ADD_WARMUP = Number(process.env.POLICY_BENCH_ADD_WARMUP ?? 2);
 const TRAFFIC = process.env.POLICY_BENCH_TRAFFIC !== "0";
 const PROFILE = process.env.POLICY_BENCH_PROFILE;
+const SERVICE_SHAPE = process.env.POLICY_BENCH_SERVICE_SHAPE as ServiceShape | undefined;
 const base: Omit<WorldSize, "dense"> = {
   namespaces: 50,
   pods: Number(process.env.POLICY_BENCH_PODS ?? 5000),
@@ -100,6 +102,7 @@ function nodeOptions(netns: string, services: number, size: WorldSize): NodeOpti
     attachments: localAttachments(size),
     podCIDRs: ["10.128.0.0/16"],
     clusterCIDRs: ["10.128.0.0/9"],
+    ...(SERVICE_SHAPE ? { serviceShape: SERVICE_SHAPE } : {}),
   };
 }
 

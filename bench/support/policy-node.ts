@@ -54,8 +54,6 @@ export interface SyncResult {
   policy: { chains: number; rules: number; sets: number; elements: number };
 }
 
-const SERVICE_SHAPE = process.env.POLICY_BENCH_SERVICE_SHAPE as ServiceShape | undefined;
-
 export interface NodeOptions {
   nodeName: string;
   netns: string;
@@ -70,6 +68,8 @@ export interface NodeOptions {
    * policy change's commit.
    */
   servicesInOwnTable?: boolean;
+  /** The services' rule shape (the agent's default without it). */
+  serviceShape?: ServiceShape;
 }
 
 /** Experiments that change what is sent (never the defaults: the defaults are what the agent does). */
@@ -121,8 +121,7 @@ export class BenchNode {
       clusterCIDRs: options.clusterCIDRs,
       serviceCIDRs: ["10.96.0.0/12"],
       masqueradeAll: false,
-      // POLICY_BENCH_SERVICE_SHAPE=chains|maps: the services' rule shape (the agent's default without it).
-      ...(SERVICE_SHAPE ? { shape: SERVICE_SHAPE } : {}),
+      ...(options.serviceShape ? { shape: options.serviceShape } : {}),
     });
   }
 

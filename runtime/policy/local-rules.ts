@@ -7,6 +7,7 @@
 import type { ClusterView, PolicyPod } from "./cluster-view.ts";
 import { DecisionBuilder, type SetRecipe, type SetRecipes } from "./decision-builder.ts";
 import { compilePolicies, type SortedPolicies } from "./reference.ts";
+import { forEachSetId, namedSetIds, type SetField } from "./rule-set-ids.ts";
 import type { PodDirectionPolicy, PolicyDecision } from "./types.ts";
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -15,18 +16,6 @@ function byNamespace(pods: PolicyPod[]): Map<string, PolicyPod[]> {
   const out = new Map<string, PolicyPod[]>();
   for (const p of pods) out.set(p.pod.namespace, [...(out.get(p.pod.namespace) ?? []), p]);
   return out;
-}
-
-type SetField = "peers" | "addressPorts";
-
-function namedBy(pods: PodDirectionPolicy[], field: SetField): Set<string> {
-  const ids = new Set<string>();
-  for (const p of pods)
-    for (const r of p.rules) {
-      const id = r[field];
-      if (id !== undefined) ids.add(id);
-    }
-  return ids;
 }
 
 /** The pods' rules before and after the change, and every pod's after it. */
@@ -49,16 +38,11 @@ function usedSets<E>(
   recipes: Map<string, SetRecipe<E>>,
   freshRecipes: Map<string, SetRecipe<E>>,
 ): Map<string, E[]> {
-  const was = namedBy(pods.before, field);
-  const is = namedBy(pods.after, field);
+  const was = namedSetIds(pods.before, field);
+  const is = namedSetIds(pods.after, field);
   const added = [...is].filter((id) => !kept.has(id)).sort(byText);
   const gone = new Set([...was].filter((id) => !is.has(id)));
-  if (gone.size > 0)
-    for (const p of pods.all)
-      for (const r of p.rules) {
-        const id = r[field];
-        if (id !== undefined) gone.delete(id);
-      }
+  if (gone.size > 0) forEachSetId(pods.all, field, (id) => gone.delete(id));
   if (added.length === 0 && gone.size === 0) return kept;
   for (const id of gone) recipes.delete(id);
   const out = new Map<string, E[]>();

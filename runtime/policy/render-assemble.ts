@@ -7,13 +7,13 @@
 import { element, goto, namedMap } from "../../nft/build.ts";
 import type { DesiredChain, DesiredSet, TableFragment } from "../../nft/desired.ts";
 import { ipToBigInt } from "../net/cidr.ts";
+import { sameEntries, sameText } from "./list-compare.ts";
 import type { Owner, RenderedPod, RenderedSet, RenderMemo } from "./render-memo.ts";
-import { type AddressFamily, dispatchMapName } from "./render-names.ts";
+import { ADDRESS_FAMILIES, dispatchMapName } from "./render-names.ts";
 import type { PodChainChange } from "./render-pods.ts";
 import { reuseElements } from "./render-sets.ts";
 import type { AddressPort, PolicyDirection } from "./types.ts";
 
-const FAMILIES: AddressFamily[] = [4, 6];
 const ADDRESS_TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
 
 /** What a fragment is assembled from. */
@@ -52,7 +52,7 @@ function claim(owners: Map<string, Owner>, name: string, owner: Owner): void {
 function dispatchMaps(pods: Parts["pods"], previous: TableFragment | undefined): DesiredSet[] {
   const maps: DesiredSet[] = [];
   for (const direction of ["ingress", "egress"] as PolicyDirection[])
-    for (const family of FAMILIES) {
+    for (const family of ADDRESS_FAMILIES) {
       const entries: { value: bigint; address: string; pod: string; chain: string }[] = [];
       for (const { source, rendered } of pods.values()) {
         if (source.direction !== direction) continue;
@@ -125,11 +125,10 @@ export function assemble(parts: Parts): Assembled {
 
 /** Whether two renders of a pod dispatch the same way: the same chain for the same addresses. */
 function sameDispatch(a: RenderedPod, b: RenderedPod): boolean {
-  const same = (x: string[], y: string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
   return (
     a.source.direction === b.source.direction &&
     a.rendered.chains[0].name === b.rendered.chains[0].name &&
-    FAMILIES.every((f) => same(a.rendered.own[f], b.rendered.own[f]))
+    ADDRESS_FAMILIES.every((f) => sameEntries(a.rendered.own[f], b.rendered.own[f], sameText))
   );
 }
 

@@ -28,6 +28,7 @@ import type { DesiredChain, DesiredRule } from "../../nft/desired.ts";
 import type { Expression, Statement } from "../../nft/model.ts";
 import { canonicalIp, ipFamily, ipToBigInt } from "../net/cidr.ts";
 import {
+  ADDRESS_FAMILIES,
   type AddressFamily,
   addressPortSetName,
   addressSetName,
@@ -39,7 +40,6 @@ import {
 import { checkPort, hasNetworks, nftProtocol } from "./render-sets.ts";
 import type { PodDirectionPolicy, PolicyDecision, PolicyDirection, PolicyRule, PortRange } from "./types.ts";
 
-const FAMILIES: AddressFamily[] = [4, 6];
 const L3 = { 4: "ip", 6: "ip6" } as const;
 const PROTOCOL_ORDER = ["tcp", "udp", "sctp"] as const;
 const TIERS: PolicyRule["tier"][] = ["admin", "networkpolicy", "baseline"];
@@ -136,7 +136,7 @@ function renderRule(r: PolicyRule, index: number, ctx: PodContext): DesiredRule[
   const out: DesiredRule[] = [];
   // A rule without addresses is the same for both families: render it once.
   const anyFamily = r.peers === undefined && r.addressPorts === undefined;
-  for (const family of anyFamily ? [FAMILIES[0]] : FAMILIES) {
+  for (const family of anyFamily ? [ADDRESS_FAMILIES[0]] : ADDRESS_FAMILIES) {
     if (!anyFamily && ctx.own[family].length === 0) continue;
     const addressPorts = addressPortCondition(r, ctx, family, where);
     for (const peer of peerConditions(r, ctx, family, where))
@@ -149,7 +149,7 @@ function renderRule(r: PolicyRule, index: number, ctx: PodContext): DesiredRule[
 /** A pod always reaches itself (hairpin through a Service comes back through the node). */
 function selfRules(ctx: PodContext): DesiredRule[] {
   const field = ctx.direction === "ingress" ? "saddr" : "daddr";
-  return FAMILIES.filter((f) => ctx.own[f].length > 0).map((family) => {
+  return ADDRESS_FAMILIES.filter((f) => ctx.own[f].length > 0).map((family) => {
     const own = ctx.own[family];
     const value = own.length === 1 ? own[0] : anonSet(...own);
     return { expr: [match(payload(L3[family], field), value), ret()], comment: "the pod itself" };
@@ -168,7 +168,7 @@ function podContext(p: PodDirectionPolicy, decision: PolicyDecision): PodContext
     }
     if (!own[ipFamily(text)].includes(text)) own[ipFamily(text)].push(text);
   });
-  for (const f of FAMILIES) own[f].sort((a, b) => (ipToBigInt(a) < ipToBigInt(b) ? -1 : 1));
+  for (const f of ADDRESS_FAMILIES) own[f].sort((a, b) => (ipToBigInt(a) < ipToBigInt(b) ? -1 : 1));
   return { where, direction: p.direction, decision, own, passChain: podPassChainName(p.direction, p.pod) };
 }
 
@@ -219,7 +219,7 @@ export function hookRules(direction: PolicyDirection): DesiredRule[] {
       expr: [match(meta("l4proto"), "icmpv6"), match(payload("ip6", "hoplimit"), 255), ret()],
       comment: "IPv6 neighbour discovery",
     });
-  for (const family of FAMILIES)
+  for (const family of ADDRESS_FAMILIES)
     rules.push(rule(vmap(payload(L3[family], field), dispatchMapName(direction, family))));
   return rules;
 }

@@ -18,6 +18,9 @@ import type { PolicyDirection } from "./types.ts";
 
 export type AddressFamily = 4 | 6;
 
+/** Both address families, IPv4 first: the order the renderer emits per-family chains, sets and maps. */
+export const ADDRESS_FAMILIES: readonly AddressFamily[] = [4, 6];
+
 export const POLICY_MAPS = {
   ingress4: "pol-in4",
   ingress6: "pol-in6",

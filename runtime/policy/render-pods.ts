@@ -6,10 +6,10 @@
 import { type References, rulesRefs } from "../../nft/references.ts";
 import { checkReferences, renderPodChains } from "./render-chains.ts";
 import type { RenderedPod, RenderedSet } from "./render-memo.ts";
+import { ADDRESS_FAMILIES } from "./render-names.ts";
 import { hasNetworks } from "./render-sets.ts";
+import { namedSetIds, type SetField } from "./rule-set-ids.ts";
 import type { PodDirectionPolicy, PolicyDecision } from "./types.ts";
-
-const FAMILIES = [4, 6] as const;
 
 /** A pod and direction whose chains differ from the previous render's (before or after absent: it came or went). */
 export interface PodChainChange {
@@ -29,18 +29,11 @@ export interface SetHints {
 /** The families a rendered set holds CIDRs of ("4", "46", …), worked out once per rendered set. */
 export function familiesWithNetworks(set: RenderedSet<string> | undefined): string {
   if (!set) return "";
-  set.families ??= FAMILIES.filter((f) => hasNetworks(set.entries, f)).join("");
+  set.families ??= ADDRESS_FAMILIES.filter((f) => hasNetworks(set.entries, f)).join("");
   return set.families;
 }
 
-function setIds(p: PodDirectionPolicy, field: "peers" | "addressPorts"): string[] {
-  const ids = new Set<string>();
-  for (const r of p.rules) {
-    const id = r[field];
-    if (id !== undefined) ids.add(id);
-  }
-  return [...ids];
-}
+const setIds = (p: PodDirectionPolicy, field: SetField): string[] => [...namedSetIds([p], field)];
 
 /** Which of the pod's peer sets hold CIDRs per family, e.g. "np x/a ingress 0:4" (IPv4 only). */
 function networkShape(ids: string[], sets: ReadonlyMap<string, RenderedSet<string>>): string {

@@ -16,11 +16,16 @@ import { commonEnds } from "../../nft/common-ends.ts";
 import type { DesiredSet } from "../../nft/desired.ts";
 import type { Expression, SetElement } from "../../nft/model.ts";
 import { bigIntToIp, canonicalIp, ipFamily, ipToBigInt, parseCidr } from "../net/cidr.ts";
-import { type AddressFamily, addressPortSetName, addressSetName, nftComment } from "./render-names.ts";
+import {
+  ADDRESS_FAMILIES,
+  type AddressFamily,
+  addressPortSetName,
+  addressSetName,
+  nftComment,
+} from "./render-names.ts";
 import type { AddressPort } from "./types.ts";
 
 const ADDRESS_TYPE = { 4: "ipv4_addr", 6: "ipv6_addr" } as const;
-const FAMILIES: AddressFamily[] = [4, 6];
 
 interface Net {
   base: bigint;
@@ -120,7 +125,7 @@ export function addressSets(id: string, entries: string[]): DesiredSet[] {
   const split = splitAddresses(id, entries);
   const comment = nftComment(`policy peers: ${id}`);
   const sets: DesiredSet[] = [];
-  for (const family of FAMILIES) {
+  for (const family of ADDRESS_FAMILIES) {
     const type = ADDRESS_TYPE[family];
     sets.push({
       name: addressSetName(id, family, "h"),
@@ -176,7 +181,7 @@ export function addressPortSets(id: string, entries: AddressPort[]): DesiredSet[
     });
   });
   const comment = nftComment(`policy address ports: ${id}`);
-  return FAMILIES.map((family) => {
+  return ADDRESS_FAMILIES.map((family) => {
     const sorted = keyed[family].sort(
       (a, b) =>
         byValue(a.sort[0], b.sort[0]) ||

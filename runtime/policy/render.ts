@@ -23,6 +23,7 @@
 // nft/'s diff (identity first, texts cached per object) cost what changed: peer sets are compared
 // here, pods in render-pods.ts, and the fragment is updated by what changed (render-assemble.ts).
 import type { DesiredRule, DesiredSet, TableFragment } from "../../nft/desired.ts";
+import { isSorted, sameEntries, sameText } from "./list-compare.ts";
 import { assemble, reassemble } from "./render-assemble.ts";
 import { hookRules } from "./render-chains.ts";
 import type { RenderedSet, RenderMemo } from "./render-memo.ts";
@@ -41,18 +42,8 @@ export interface RenderedPolicy {
   memo: RenderMemo;
 }
 
-const sameAddress = (a: string, b: string) => a === b;
 const sameAddressPort = (a: AddressPort, b: AddressPort) =>
   a.address === b.address && a.protocol === b.protocol && a.port === b.port;
-
-function sameEntries<E>(a: E[], b: E[], same: (x: E, y: E) => boolean): boolean {
-  return a.length === b.length && a.every((x, i) => same(x, b[i]));
-}
-
-function isSorted(ids: string[]): boolean {
-  for (let i = 1; i < ids.length; i++) if (ids[i - 1] >= ids[i]) return false;
-  return true;
-}
 
 interface PeerSets<E> {
   /** Every set id, sorted, with its rendered sets. */
@@ -104,7 +95,7 @@ export function renderPolicy(decision: PolicyDecision, previous?: RenderedPolicy
     decision.addressSets,
     previous?.memo.addressSets,
     addressSets,
-    sameAddress,
+    sameText,
     patchAddressSets,
   );
   const ports = peerSets(
