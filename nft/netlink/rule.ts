@@ -223,18 +223,56 @@ function metaLoad(m: (typeof META_KEYS)[string]): Loaded {
   };
 }
 
-function numgenLoad(mode: string, mod: number, offset: number | undefined): Loaded {
+function numgenLoad(mode: string, mod: number, offset = 0): Loaded {
+  const type = mode === "inc" ? 0 : 1;
   return {
-    type: upTo(mod + (offset ?? 0) - 1),
+    type: upTo(mod + offset - 1),
     len: 4,
     concat: false,
     byteorder: BYTEORDER.host,
-    typeofData: typeofUdata(EXPR_TYPE.numgen, [
-      udataU32(0, mode === "inc" ? 0 : 1),
-      udataU32(1, mod),
-      udataU32(2, offset ?? 0),
-    ]),
-    gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), mode === "inc" ? 0 : 1, mod, offset ?? 0),
+    typeofData: typeofUdata(EXPR_TYPE.numgen, [udataU32(0, type), udataU32(1, mod), udataU32(2, offset)]),
+    gen: (l, dreg) => x.numgen(l.w, l.reg(dreg), type, mod, offset),
+  };
+}
+
+function fibLoad(f: { result: string }, bits: number, where: string): Loaded {
+  const [code, type] =
+    f.result === "oif"
+      ? [1, T.ifindex]
+      : f.result === "oifname"
+        ? [2, T.ifname]
+        : f.result === "type"
+          ? [3, T.fibAddrType]
+          : unsupported(`${where}: fib result ${f.result}`);
+  return {
+    type,
+    len: type.len,
+    concat: false,
+    byteorder: BYTEORDER.host,
+    typeofData: typeofUdata(EXPR_TYPE.fib, [udataU32(0, code), udataU32(1, bits)]),
+    gen: (l, dreg) => x.fib(l.w, l.reg(dreg), code, bits),
+  };
+}
+
+function ctAddressLoad(type: ValueType, key: number, dir: number): Loaded {
+  return {
+    type,
+    len: type.len,
+    concat: false,
+    byteorder: BYTEORDER.big,
+    typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, key), udataU32(1, dir)]),
+    gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir),
+  };
+}
+
+function ctLoad(k: [key: number, type: ValueType]): Loaded {
+  return {
+    type: k[1],
+    len: k[1].len,
+    concat: false,
+    byteorder: BYTEORDER.host,
+    typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, k[0]), udataU32(1, 0xffffffff)]),
+    gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]),
   };
 }
 
@@ -440,26 +478,7 @@ class Linearizer {
   private fib(f: { result: string; flags: string[] }, present: boolean, where: string): Loaded {
     let bits = present ? FIB_PRESENT : 0;
     for (const flag of f.flags) bits |= FIB_FLAGS[flag] ?? unsupported(`${where}: fib flag ${flag}`);
-    return cachedLoad("fib", f.result, bits, () => this.fibLoad(f, bits, where));
-  }
-
-  private fibLoad(f: { result: string }, bits: number, where: string): Loaded {
-    const [code, type] =
-      f.result === "oif"
-        ? [1, T.ifindex]
-        : f.result === "oifname"
-          ? [2, T.ifname]
-          : f.result === "type"
-            ? [3, T.fibAddrType]
-            : unsupported(`${where}: fib result ${f.result}`);
-    return {
-      type,
-      len: type.len,
-      concat: false,
-      byteorder: BYTEORDER.host,
-      typeofData: typeofUdata(EXPR_TYPE.fib, [udataU32(0, code), udataU32(1, bits)]),
-      gen: (l, dreg) => x.fib(l.w, l.reg(dreg), code, bits),
-    };
+    return cachedLoad("fib", f.result, bits, () => fibLoad(f, bits, where));
   }
 
   private payload(p: { protocol: string; field: string }, where: string): Loaded {
@@ -481,25 +500,11 @@ class Linearizer {
       if (key === undefined || dir === undefined)
         unsupported(`${where}: ct ${c.family} ${c.key} needs a direction`);
       const type = c.family === "ip" ? T.ipv4 : T.ipv6;
-      return cachedLoad(`ct ${c.family}`, c.key, dir, () => ({
-        type,
-        len: type.len,
-        concat: false,
-        byteorder: BYTEORDER.big,
-        typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, key), udataU32(1, dir)]),
-        gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), key, dir),
-      }));
+      return cachedLoad(`ct ${c.family}`, c.key, dir, () => ctAddressLoad(type, key, dir));
     }
     const k = CT_KEYS[c.key] ?? unsupported(`${where}: ct ${c.key} not supported`);
     if (dir !== undefined) unsupported(`${where}: ct ${c.dir} ${c.key} not supported`);
-    return cachedLoad("ct", c.key, undefined, () => ({
-      type: k[1],
-      len: k[1].len,
-      concat: false,
-      byteorder: BYTEORDER.host,
-      typeofData: typeofUdata(EXPR_TYPE.ct, [udataU32(0, k[0]), udataU32(1, 0xffffffff)]),
-      gen: (l, dreg) => x.ctLoad(l.w, l.reg(dreg), k[0]),
-    }));
+    return cachedLoad("ct", c.key, undefined, () => ctLoad(k));
   }
 
   /** `a & m | v ^ w …` on a loaded value: nft folds the chain into one bitwise (mask, xor). */
