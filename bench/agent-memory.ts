@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { COMPACT_AFTER_BYTES, COMPACT_IDLE_MS } from "../runtime/agent/heap-compaction.ts";
 import { defaultMaxFileBytes } from "../runtime/sources/manifest-dir.ts";
 
 const SERVICES = Number(process.env.AGENT_MEMORY_SERVICES ?? 10000);
@@ -138,8 +139,8 @@ interface Run {
   /** V8's committed heap and the memory outside it (array buffers, wasm, native) after the GC. */
   heapTotalAfterGcMiB: number;
   externalAfterGcMiB: number;
-  /** The agent's compacting GC after a large first sync (runtime/agent/heap-compaction.ts): its time, NaN if none. */
-  compactionMs: number;
+  /** The agent's compacting GC after a large first sync (runtime/agent/heap-compaction.ts): its ms, "skipped" (the memory limit), or "-" (none). */
+  compaction: string;
   /** VmRSS a second after that GC. */
   rssCompactedMiB: number;
   /** VmRSS after AGENT_MEMORY_SETTLE_S seconds more (the agent idle, its heap shrinking on its own). */
@@ -231,11 +232,14 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
       const mem = await waitFor(/wpt-memory (\{.*\})/, 30_000);
       const { before, after } = JSON.parse(mem[1]) as Record<string, NodeJS.MemoryUsage>;
       const rssAfterGcMiB = vmRssMiB(child.pid as number);
-      // Only a sync with a batch of 4 MiB or more is followed by one, 2 s after it.
+      // Only a sync with a batch of COMPACT_AFTER_BYTES or more is followed by one (or by a line
+      // saying why not), COMPACT_IDLE_MS after it.
       const batchBytes = Number(/(\d+) bytes/.exec(sync[0])?.[1] ?? 0);
       const compaction =
-        batchBytes >= 4 * MiB ? await waitFor(/heap compacted in (\d+) ms/, 30_000).catch(() => null) : null;
-      if (compaction) await new Promise((r) => setTimeout(r, 1000));
+        batchBytes >= COMPACT_AFTER_BYTES
+          ? await waitFor(/heap (?:compacted in (\d+) ms|not compacted)/, COMPACT_IDLE_MS + 30_000)
+          : null;
+      if (compaction?.[1]) await new Promise((r) => setTimeout(r, 1000));
       return {
         label: SHAPES.length > 1 ? `${format} ${shape}` : format,
         bytes,
@@ -247,8 +251,8 @@ async function runAgent(format: Format, shape: Shape): Promise<Run> {
         heapAfterGcMiB: after.heapUsed / MiB,
         heapTotalAfterGcMiB: after.heapTotal / MiB,
         externalAfterGcMiB: after.external / MiB,
-        compactionMs: compaction ? Number(compaction[1]) : Number.NaN,
-        rssCompactedMiB: compaction ? vmRssMiB(child.pid as number) : Number.NaN,
+        compaction: compaction ? (compaction[1] ?? "skipped") : "-",
+        rssCompactedMiB: compaction?.[1] ? vmRssMiB(child.pid as number) : Number.NaN,
         rssSettledMiB: await settledRssMiB(child.pid as number),
       };
     } finally {
@@ -279,7 +283,7 @@ for (const shape of SHAPES) for (const format of FORMATS) runs.push(await runAge
 const empty = runs[FORMATS.indexOf("empty")];
 const json = runs[FORMATS.indexOf("json")];
 
-const f1 = (n: number) => n.toFixed(1);
+const f1 = (n: number) => (Number.isNaN(n) ? "-" : n.toFixed(1));
 const header = [
   "input",
   "MiB on disk",
@@ -315,7 +319,7 @@ const rows = runs.map((r) => {
     f1(r.heapAfterGcMiB),
     f1(r.heapTotalAfterGcMiB),
     f1(r.externalAfterGcMiB),
-    Number.isNaN(r.compactionMs) ? "-" : String(r.compactionMs),
+    r.compaction,
     f1(r.rssCompactedMiB),
     f1(r.rssSettledMiB),
   ];

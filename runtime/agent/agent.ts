@@ -25,7 +25,7 @@ import {
   tableName,
 } from "./dependencies.ts";
 import { tableDrift } from "./drift.ts";
-import { HeapCompaction } from "./heap-compaction.ts";
+import { COMPACT_AFTER_BYTES, COMPACT_IDLE_MS, HeapCompaction } from "./heap-compaction.ts";
 import { type AgentStatus, RECENT_SYNCS, type SyncRecord, servicesStatus } from "./status.ts";
 import { SyncScheduler, type Timers } from "./sync-scheduler.ts";
 
@@ -59,13 +59,6 @@ function problemSubject(problem: string): string {
   const i = problem.indexOf(": ");
   return i < 0 ? problem : problem.slice(0, i);
 }
-
-/**
- * A sync whose batch is this large leaves a heap worth compacting (runtime/agent/heap-compaction.ts):
- * about 25,000 Services in the maps shape, 3,000 in the chains shape.
- */
-const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
-const COMPACT_IDLE_MS = 2_000;
 
 export class Agent {
   readonly store = new Store();
